@@ -1,0 +1,50 @@
+//! Names of the environment variables jobs are started with.
+//!
+//! `AWS_BATCH_*` are set by AWS Batch (and the local engine, identically);
+//! `BATCHFAN_*` are the pointers the submitter passes in container overrides:
+//! never data, only where to find it.
+
+/// `parent:index` for array children, the job id otherwise.
+pub const AWS_BATCH_JOB_ID: &str = "AWS_BATCH_JOB_ID";
+/// The child's index in its array; absent for plain jobs (read as 0).
+pub const AWS_BATCH_JOB_ARRAY_INDEX: &str = "AWS_BATCH_JOB_ARRAY_INDEX";
+/// Attempt number, from 1.
+pub const AWS_BATCH_JOB_ATTEMPT: &str = "AWS_BATCH_JOB_ATTEMPT";
+/// Job queue name.
+pub const AWS_BATCH_JQ_NAME: &str = "AWS_BATCH_JQ_NAME";
+/// Compute environment name.
+pub const AWS_BATCH_CE_NAME: &str = "AWS_BATCH_CE_NAME";
+
+/// `local` or `aws`.
+pub const BACKEND: &str = "BATCHFAN_BACKEND";
+/// The local state directory (local backend).
+pub const STATE_DIR: &str = "BATCHFAN_STATE_DIR";
+/// Pipeline name.
+pub const PIPELINE: &str = "BATCHFAN_PIPELINE";
+/// Run id.
+pub const RUN: &str = "BATCHFAN_RUN";
+/// Stage name (absent for aggregation and cleanup).
+pub const STAGE: &str = "BATCHFAN_STAGE";
+/// What the job is: `stage`, `aggregation`, `cleanup` or `barrier`.
+pub const ROLE: &str = "BATCHFAN_ROLE";
+/// Global index of the shard's child 0: global index = offset + array index.
+pub const INDEX_OFFSET: &str = "BATCHFAN_INDEX_OFFSET";
+/// batchfan's table (work items, results, runs).
+pub const TABLE: &str = "BATCHFAN_TABLE";
+/// The run's scratch and output bucket.
+pub const BUCKET: &str = "BATCHFAN_BUCKET";
+/// `batchfan job exec`: the file holding the child's work item (JSON).
+pub const ITEM_FILE: &str = "BATCHFAN_ITEM_FILE";
+/// `batchfan job exec`: the file the command writes its result to (JSON), if any.
+pub const RESULT_FILE: &str = "BATCHFAN_RESULT_FILE";
+/// `batchfan job exec`: the file the command writes the child's output to, if any.
+pub const OUTPUT_FILE: &str = "BATCHFAN_OUTPUT_FILE";
+/// Prefix of run parameters: `--param k=v` reaches jobs as `BATCHFAN_PARAM_K=v`.
+pub const PARAM_PREFIX: &str = "BATCHFAN_PARAM_";
+
+/// Exit code of success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code of a transient failure the default retry rules retry (EX_TEMPFAIL).
+pub const EXIT_RETRYABLE: i32 = 75;
+/// Exit code of a permanent failure.
+pub const EXIT_PERMANENT: i32 = 1;

@@ -1,0 +1,1 @@
+//! Directory object store (being built).

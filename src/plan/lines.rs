@@ -1,0 +1,1 @@
+//! The lines planner (being built).

@@ -1,0 +1,1 @@
+//! Planner strategies (being built).

@@ -1,0 +1,183 @@
+//! The validated pipeline spec: what a pipeline's TOML file says, after
+//! [`super::load`] has checked it. Everything downstream (planner, job graph,
+//! engine, tfvars) reads these types, never the raw TOML.
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::batch::RetryStrategy;
+
+/// One pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipelineSpec {
+    /// Pipeline name: 1-40 of lowercase letters, digits, '-'; starts with a letter.
+    pub name: String,
+    pub description: String,
+    /// The directory the spec file is in: relative commands resolve against it.
+    pub base_dir: PathBuf,
+    pub triggers: Triggers,
+    pub planner: Planner,
+    /// Stages in order; at least one.
+    pub stages: Vec<Stage>,
+    pub aggregation: JobSpec,
+    pub cleanup: JobSpec,
+    pub alerts: Alerts,
+    pub storage: Storage,
+    /// Largest array per shard (2..=10,000; default 10,000).
+    pub max_array_size: u32,
+    /// Declared run parameters and their defaults; `--param k=v` may set only these
+    /// (and the planner's own parameters).
+    pub params: BTreeMap<String, String>,
+    /// Job queue name (AWS; informational locally).
+    pub job_queue: String,
+}
+
+/// How runs start.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Triggers {
+    pub cron: Option<CronTrigger>,
+    pub s3: Option<S3Trigger>,
+    pub webhook: Option<WebhookTrigger>,
+    /// Manual runs (CLI, Run button); on by default.
+    pub manual: bool,
+}
+
+/// A cron schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CronTrigger {
+    /// Cron expression with seconds: `sec min hour day-of-month month day-of-week [year]`.
+    pub schedule: String,
+    /// IANA time zone name, e.g. `Europe/Paris`; default `UTC`.
+    pub timezone: String,
+    pub overlap: OverlapPolicy,
+    pub catch_up: CatchUpPolicy,
+    /// The input each scheduled run reads, if any.
+    pub input: Option<String>,
+}
+
+/// What a scheduled run does when the previous run is still going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverlapPolicy {
+    Skip,
+    Queue,
+    Allow,
+}
+
+/// Which slots missed while the service was down are run on start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CatchUpPolicy {
+    None,
+    Latest,
+}
+
+/// A new object under bucket/prefix starts a run with it as input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct S3Trigger {
+    pub bucket: String,
+    pub prefix: String,
+    /// Only keys ending with this suffix (e.g. `.csv`); empty for all.
+    pub suffix: String,
+}
+
+/// An HMAC-signed webhook starts a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookTrigger {
+    pub enabled: bool,
+    /// Where the secret is: never the secret itself.
+    pub secret: SecretSource,
+    /// Largest accepted body, bytes.
+    pub max_body_bytes: usize,
+}
+
+/// Where a secret is read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretSource {
+    /// An environment variable's name.
+    Env(String),
+    /// A file's path.
+    File(PathBuf),
+    /// An SSM parameter name (AWS).
+    Ssm(String),
+    /// A Secrets Manager secret id (AWS).
+    SecretsManager(String),
+}
+
+/// How the planner sizes the work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "strategy", rename_all = "lowercase")]
+pub enum Planner {
+    /// Newline-aligned byte ranges of the input object, `lines_per_item` lines each.
+    Lines {
+        lines_per_item: u64,
+        /// Skip the first line (a CSV header) of the input.
+        header: bool,
+    },
+    /// Objects under the input prefix, `objects_per_item` per item.
+    Objects { objects_per_item: u64 },
+    /// Items 0..count.
+    Range { count: u64 },
+    /// A command that prints one JSON item per line on stdout.
+    Custom { command: Vec<String> },
+}
+
+/// What every job (stage child, aggregation, cleanup) runs with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// Program and arguments: any executable. A relative path containing '/'
+    /// is resolved against the spec's directory; a bare name is looked up in
+    /// PATH, with the directory of the `batchfan` binary first.
+    pub command: Vec<String>,
+    /// Container image (AWS).
+    pub image: String,
+    pub vcpus: f64,
+    pub memory_mib: u64,
+    pub env: BTreeMap<String, String>,
+    pub retry: RetryStrategy,
+    /// attemptDurationSeconds; `None` for no timeout.
+    pub timeout_secs: Option<u64>,
+}
+
+/// How a stage's children wait on the previous stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageDependency {
+    /// Child i waits for child i of the previous stage (AWS N_TO_N).
+    NToN,
+    /// The stage waits for all of the previous stage, then runs its children
+    /// one after another (AWS SEQUENTIAL).
+    Sequential,
+}
+
+/// One stage: an array job with one child per work item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    /// 1-20 of lowercase letters, digits, '-'; unique in the pipeline.
+    pub name: String,
+    pub job: JobSpec,
+    /// Planner units packed into one child (every stage has the same value: N_TO_N needs equal arrays).
+    pub items_per_child: u64,
+    pub dependency: StageDependency,
+}
+
+/// Failure alerts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alerts {
+    /// Topic alerts are published on.
+    pub topic: String,
+    /// Percentage (0..=100) of failed items (e.g. malformed rows) a run tolerates
+    /// before the aggregation fails it.
+    pub tolerated_failure_percent: f64,
+}
+
+/// Where runs keep their scratch data and outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Storage {
+    /// Bucket for child outputs, rejects and the final output.
+    pub bucket: String,
+    /// Table for work items, results, runs and leases.
+    pub table: String,
+}
