@@ -116,8 +116,8 @@ pub enum Planner {
         /// Skip the first line (a CSV header) of the input.
         header: bool,
     },
-    /// Objects under the input prefix, `objects_per_item` per item.
-    Objects { objects_per_item: u64 },
+    /// One unit per object under the input prefix (`s3://bucket/prefix`).
+    Objects,
     /// Items 0..count.
     Range { count: u64 },
     /// A command that prints one JSON item per line on stdout.
