@@ -16,6 +16,7 @@ pub mod error;
 pub mod graph;
 pub mod objects;
 pub mod plan;
+pub mod run;
 pub mod spec;
 pub mod table;
 pub mod topic;

@@ -12,3 +12,9 @@ pub enum GraphError {
 pub fn build(_spec: &PipelineSpec, _run_id: &str, _sizing: &Sizing) -> Result<JobGraph, GraphError> {
     Err(GraphError::Limit("todo".into()))
 }
+/// Checks AWS limits (stub).
+pub fn check_limits(_spec: &PipelineSpec, _graph: &JobGraph) -> Vec<String> { vec![] }
+impl super::Node {
+    /// Converts to a SubmitJob (stub).
+    pub fn to_submit(&self, _spec: &PipelineSpec, _resolve: impl Fn(&str) -> Option<String>) -> Result<crate::batch::SubmitJob, GraphError> { Err(GraphError::Limit("todo".into())) }
+}

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use self::build::{build, GraphError};
+pub use self::build::{build, check_limits, GraphError};
 use crate::{batch::DependencyKind, spec::JobSpec};
 
 /// What a node is for.

@@ -1,0 +1,127 @@
+//! Benchmarks that print figures (never timed tests):
+//! - `orders` end to end for generated inputs, phase by phase, beside the
+//!   single-process baseline;
+//! - FANOUT-N: wall time and engine overhead per task beside a plain loop.
+//!
+//! `cargo build --release --workspace && target/release/batchfan-bench [--rows 100000,1000000,2000000] [--fanout 1000,10000] [--work DIR]`
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Instant,
+};
+
+use serde_json::Value;
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+fn list(v: Option<String>, default: &[u64]) -> Vec<u64> {
+    v.map(|s| s.split(',').filter_map(|x| x.trim().replace('_', "").parse().ok()).collect())
+        .unwrap_or_else(|| default.to_vec())
+}
+
+fn run(cmd: &mut Command) -> Result<(String, f64), String> {
+    let t = Instant::now();
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    let secs = t.elapsed().as_secs_f64();
+    if !out.status.success() {
+        return Err(format!("{cmd:?} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok((String::from_utf8_lossy(&out.stdout).into_owned(), secs))
+}
+
+fn fresh(dir: &Path) -> PathBuf {
+    let _ = std::fs::remove_dir_all(dir);
+    dir.to_path_buf()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let rows = list(arg(&args, "--rows"), &[100_000, 1_000_000, 2_000_000]);
+    let fanout = list(arg(&args, "--fanout"), &[1_000, 10_000]);
+    let work = PathBuf::from(arg(&args, "--work").unwrap_or_else(|| "bench-data".into()));
+    let specs = PathBuf::from(arg(&args, "--specs").unwrap_or_else(|| "jobs".into()));
+    let bin = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
+    let _ = std::fs::create_dir_all(&work);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("machine: {cores} cores; binaries: {}", bin.display());
+    if let Err(e) = orders(&bin, &work, &specs, &rows).and_then(|()| fanout_bench(&bin, &work, &specs, &fanout)) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn orders(bin: &Path, work: &Path, specs: &Path, rows: &[u64]) -> Result<(), String> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    println!("\norders end to end (embedded backend) vs single-process baseline");
+    println!(
+        "{:>9} {:>8} {:>10} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8}",
+        "rows", "e2e s", "rows/s", "plan", "confirm", "aggr", "cleanup", "baseline", "speedup"
+    );
+    for &n in rows {
+        let data = work.join(format!("orders-{n}.csv"));
+        if !data.exists() {
+            run(Command::new(bin.join("orders-gen")).args(["--rows", &n.to_string(), "--out"]).arg(&data))?;
+        }
+        let state = fresh(&work.join(format!("state-orders-{n}")));
+        let (json, secs) = run(Command::new(bin.join("batchfan"))
+            .args(["run", "--quiet", "--output", "json", "--state"])
+            .arg(&state)
+            .arg(specs.join("orders.toml"))
+            .arg("--input")
+            .arg(&data))?;
+        let v: Value = serde_json::from_str(json.trim()).map_err(|e| format!("bad json {json}: {e}"))?;
+        let phase = |k: &str| v["phases_ms"][k].as_f64().map_or("-".to_owned(), |ms| format!("{:.2}", ms / 1000.0));
+        let base_state = fresh(&work.join(format!("state-baseline-{n}")));
+        let _ = std::fs::create_dir_all(&base_state);
+        let (base_out, _) = run(Command::new(bin.join("orders-baseline")).arg(&data).arg(&base_state))?;
+        let base_secs: f64 = base_out.split_whitespace().nth(2).and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
+        let items = v["items"].as_u64().unwrap_or(0);
+        if items != n {
+            return Err(format!("orders run processed {items} rows, expected {n}"));
+        }
+        println!(
+            "{n:>9} {secs:>8.2} {:>10.0} {:>7} {:>8} {:>8} {:>8} {base_secs:>9.2} {:>7.2}x",
+            n as f64 / secs,
+            phase("plan"),
+            phase("stage:confirm"),
+            phase("aggregation"),
+            phase("cleanup"),
+            base_secs / secs
+        );
+    }
+    Ok(())
+}
+
+fn fanout_bench(bin: &Path, work: &Path, specs: &Path, sizes: &[u64]) -> Result<(), String> {
+    if sizes.is_empty() {
+        return Ok(());
+    }
+    println!("\nFANOUT-N (2N + 2 tasks) vs the same work in a plain loop");
+    println!("{:>7} {:>9} {:>9} {:>16}", "N", "wall s", "loop s", "overhead/task ms");
+    for &n in sizes {
+        let state = fresh(&work.join(format!("state-fanout-{n}")));
+        let (json, secs) = run(Command::new(bin.join("batchfan"))
+            .args(["run", "--quiet", "--output", "json", "--state"])
+            .arg(&state)
+            .arg(specs.join("fanout.toml"))
+            .args(["--param", &format!("count={n}")]))?;
+        let v: Value = serde_json::from_str(json.trim()).map_err(|e| format!("bad json {json}: {e}"))?;
+        let output = v["output_path"].as_str().unwrap_or_default();
+        let sum = std::fs::read_to_string(output).map_err(|e| format!("{output}: {e}"))?;
+        let (loop_out, _) = run(Command::new(bin.join("fanout-loop")).arg(n.to_string()))?;
+        let mut it = loop_out.split_whitespace();
+        let loop_sum = it.next().unwrap_or_default();
+        let loop_secs: f64 = it.next().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
+        if sum.trim() != loop_sum {
+            return Err(format!("fanout sum {} differs from the loop's {loop_sum}", sum.trim()));
+        }
+        let overhead = (secs - loop_secs) * 1000.0 / (2 * n + 2) as f64;
+        println!("{n:>7} {secs:>9.2} {loop_secs:>9.2} {overhead:>16.3}");
+    }
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! The single-process baseline for `orders`: the same work as the pipeline
+//! (parse, ConfirmationId, Orders table rows in the same SQLite table store,
+//! output lines in input order, rejects) in one thread, in one process.
+//!
+//! `orders-baseline INPUT STATE_DIR` prints `rows rejected seconds`.
+
+use std::time::Instant;
+
+use batchfan::table::{sqlite::SqliteTable, Table};
+use batchfan_jobs::orders::{self, Processed};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(input), Some(state)) = (args.get(1), args.get(2)) else {
+        eprintln!("usage: orders-baseline INPUT STATE_DIR");
+        std::process::exit(2);
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let code = rt.block_on(async {
+        let t = Instant::now();
+        let table = match SqliteTable::open(&std::path::Path::new(state).join("tables")) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        };
+        let text = match std::fs::read_to_string(input) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {input}: {e}");
+                return 1;
+            }
+        };
+        let body = text.split_once('\n').map_or("", |(_, rest)| rest);
+        let mut out = Processed::default();
+        // The same chunking as the pipeline's job: 30,000 lines, writes of 5,000 rows.
+        let mut rest = body;
+        let mut line = 2;
+        while !rest.is_empty() {
+            let cut = rest.match_indices('\n').nth(29_999).map_or(rest.len(), |(i, _)| i + 1);
+            let (chunk, tail) = rest.split_at(cut);
+            orders::process("baseline", chunk, line, &mut out);
+            line += 30_000;
+            rest = tail;
+            for batch in std::mem::take(&mut out.items).chunks(5_000) {
+                if let Err(e) = table.put_batch(orders::DEFAULT_TABLE, batch.to_vec()).await {
+                    eprintln!("error: {e}");
+                    return 1;
+                }
+            }
+        }
+        let out_path = std::path::Path::new(state).join("baseline-output.csv");
+        if let Err(e) = std::fs::write(&out_path, out.output.as_bytes()) {
+            eprintln!("error: {e}");
+            return 1;
+        }
+        println!("{} {} {:.3}", out.rows, out.rejected, t.elapsed().as_secs_f64());
+        0
+    });
+    std::process::exit(code);
+}

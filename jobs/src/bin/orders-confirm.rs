@@ -1,0 +1,50 @@
+//! Stage `confirm` of the `orders` pipeline: one child's line ranges →
+//! Orders table rows, `OrderId,ConfirmationId` output, rejects.
+
+use batchfan::{
+    plan::LineRange,
+    run::ChildResult,
+    runtime::{run_job, JobContext, JobError},
+};
+use batchfan_jobs::orders::{self, Processed};
+
+/// Rows per table write (the DynamoDB adapter splits these into 25s).
+const WRITE_CHUNK: usize = 5_000;
+
+fn main() {
+    run_job(|ctx: JobContext| async move { confirm(&ctx).await })
+}
+
+async fn confirm(ctx: &JobContext) -> Result<(), JobError> {
+    let run = ctx.run().await?;
+    let input = run
+        .trigger
+        .input
+        .clone()
+        .ok_or_else(|| JobError::permanent("the orders pipeline needs an input: run it with --input FILE"))?;
+    let table = std::env::var("ORDERS_TABLE").unwrap_or_else(|_| orders::DEFAULT_TABLE.into());
+    let item = ctx.work_item().await?;
+    let mut out = Processed::default();
+    for unit in item.units {
+        let range: LineRange = serde_json::from_value(unit)
+            .map_err(|e| JobError::permanent(format!("work item is not a line range: {e}")))?;
+        let bytes = ctx.objects().get_range(&input, range.start..range.end).await?;
+        let text = String::from_utf8_lossy(&bytes);
+        orders::process(&run.run_id, &text, range.line, &mut out);
+        while out.items.len() >= WRITE_CHUNK {
+            let rest = out.items.split_off(WRITE_CHUNK);
+            let chunk = std::mem::replace(&mut out.items, rest);
+            ctx.table().put_batch(&table, chunk).await?;
+        }
+    }
+    if !out.items.is_empty() {
+        ctx.table().put_batch(&table, std::mem::take(&mut out.items)).await?;
+    }
+    let output = ctx.output_ref()?;
+    ctx.objects().put(&output, out.output.into_bytes()).await?;
+    if !out.rejects.is_empty() {
+        ctx.objects().put(&ctx.rejects_ref()?, out.rejects.into_bytes()).await?;
+    }
+    let result = ChildResult { value: serde_json::Value::Null, items: out.rows, failed: out.rejected, output: Some(output) };
+    ctx.put_result(&result).await
+}

@@ -1,0 +1,128 @@
+//! Turning command-line arguments into a validated spec, parameters, an input
+//! object and a trigger.
+
+use std::{
+    collections::BTreeMap,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+};
+
+use sha2::{Digest, Sha256};
+
+use super::{parse_params, UsageError};
+use crate::{
+    objects::{dir::DirObjects, ObjectRef, Objects},
+    run::{TriggerEvent, TriggerSource},
+    spec::{self, PipelineSpec, Planner},
+};
+
+/// The bucket local input files are linked into.
+pub const INPUTS_BUCKET: &str = "batchfan-inputs";
+
+/// Loads a spec, turning its problems into a usage error.
+pub fn load_spec(path: &Path) -> Result<PipelineSpec, UsageError> {
+    spec::load(path).map_err(|e| UsageError(format!("{e}")))
+}
+
+/// Checks `--param`s against the spec and fills in declared defaults.
+pub fn resolve_params(spec: &PipelineSpec, raw: &[String]) -> Result<BTreeMap<String, String>, UsageError> {
+    let mut params = spec.params.clone();
+    let planner_keys: &[&str] = match spec.planner {
+        Planner::Lines { .. } => &["lines_per_item"],
+        Planner::Range { .. } => &["count"],
+        _ => &[],
+    };
+    for (k, v) in parse_params(raw)? {
+        if !params.contains_key(&k) && !planner_keys.contains(&k.as_str()) {
+            let mut known: Vec<&str> = spec.params.keys().map(String::as_str).collect();
+            known.extend(planner_keys);
+            return Err(UsageError(format!(
+                "unknown parameter {k:?}: declare it under [params] in the spec (known: {})",
+                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+            )));
+        }
+        params.insert(k, v);
+    }
+    Ok(params)
+}
+
+/// An input as given: an object uri, or a local file.
+pub struct Input {
+    pub object: ObjectRef,
+    /// What identifies this content for idempotency (uri + size + mtime, or etag).
+    pub identity: String,
+    /// The local file it came from, if any.
+    pub local_path: Option<PathBuf>,
+}
+
+/// Resolves `--input`: `s3://bucket/key` is an object in the local buckets; any
+/// other value is a local file, hard-linked (or copied) into the `batchfan-inputs` bucket.
+pub async fn resolve_input(raw: &str, objects: &DirObjects) -> Result<Input, UsageError> {
+    if raw.starts_with("s3://") {
+        let object: ObjectRef = raw.parse().map_err(UsageError)?;
+        let identity = match objects.head(&object).await {
+            Ok(Some(meta)) => format!("{object}#{}", meta.etag),
+            Ok(None) if object.key.ends_with('/') => object.to_string(),
+            Ok(None) => {
+                return Err(UsageError(format!(
+                    "input {object} does not exist in the local buckets ({}): put the file there, or pass a local path",
+                    objects.path_of(&object).display()
+                )))
+            }
+            Err(e) => return Err(UsageError(format!("cannot read input {object}: {e}"))),
+        };
+        return Ok(Input { object, identity, local_path: None });
+    }
+    let path = Path::new(raw.strip_prefix("file://").unwrap_or(raw));
+    let meta = std::fs::metadata(path)
+        .map_err(|e| UsageError(format!("input {raw:?} cannot be read: {e}: check the path")))?;
+    if !meta.is_file() {
+        return Err(UsageError(format!("input {raw:?} is not a file: pass a file, or an s3:// prefix")));
+    }
+    let canonical = path.canonicalize().map_err(|e| UsageError(format!("input {raw:?}: {e}")))?;
+    let identity = format!("file://{}#{}:{}:{}", canonical.display(), meta.len(), meta.mtime(), meta.mtime_nsec());
+    let digest = hex::encode(Sha256::digest(identity.as_bytes()));
+    let name = canonical.file_name().map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned());
+    let object = ObjectRef::new(INPUTS_BUCKET, format!("{}/{name}", &digest[..16]));
+    let target = objects.path_of(&object);
+    if !target.exists() {
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| UsageError(format!("cannot import input: {e}")))?;
+        }
+        // A hard link is instant and keeps this content even if the file is replaced later.
+        if std::fs::hard_link(&canonical, &target).is_err() {
+            let tmp = target.with_extension("batchfan-partial");
+            std::fs::copy(&canonical, &tmp)
+                .and_then(|_| std::fs::rename(&tmp, &target))
+                .map_err(|e| UsageError(format!("cannot import input {raw:?}: {e}")))?;
+        }
+    }
+    Ok(Input { object, identity, local_path: Some(canonical) })
+}
+
+/// A manual trigger: the same command (spec, input content, params) gives the same key.
+pub fn manual_trigger(
+    spec: &PipelineSpec,
+    input: Option<&Input>,
+    params: BTreeMap<String, String>,
+    request_id: Option<&str>,
+) -> TriggerEvent {
+    let key = match request_id {
+        Some(id) => format!("request:{id}"),
+        None => {
+            let mut h = Sha256::new();
+            h.update(input.map_or("", |i| i.identity.as_str()));
+            for (k, v) in &params {
+                h.update(format!("\0{k}={v}"));
+            }
+            format!("cli:{}", &hex::encode(h.finalize())[..32])
+        }
+    };
+    TriggerEvent {
+        pipeline: spec.name.clone(),
+        source: TriggerSource::Manual,
+        idempotency_key: key,
+        input: input.map(|i| i.object.clone()),
+        params,
+    }
+}

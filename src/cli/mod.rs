@@ -1,0 +1,128 @@
+//! The `batchfan` command line. Data goes to stdout (`--output json` for
+//! scripts), progress and diagnostics to stderr.
+//!
+//! Exit codes: 0 success; 1 the run failed; 2 bad usage, spec or input; 3 any other error.
+
+mod inputs;
+mod job;
+mod logs;
+mod plan;
+mod run;
+mod status;
+mod validate;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit code: a run ended FAILED.
+pub const EXIT_RUN_FAILED: i32 = 1;
+/// Exit code: bad usage, spec or input.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code: anything else went wrong.
+pub const EXIT_ERROR: i32 = 3;
+
+/// Batch pipelines on AWS Batch with SNS fan-out — and the same pipelines on this machine.
+#[derive(Debug, Parser)]
+#[command(name = "batchfan", version, about)]
+pub struct Cli {
+    /// More logging on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Output {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Options shared by commands that use the local state directory.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StateArgs {
+    /// The local backend's state directory.
+    #[arg(long = "state", env = "BATCHFAN_STATE", default_value = ".batchfan")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check pipeline specs: every problem with file:line:col and its fix.
+    Validate(validate::Args),
+    /// Size a run and show its job graph, without running anything.
+    Plan(plan::Args),
+    /// Run a pipeline on the embedded backend and wait for it (re-running the same command resumes the run).
+    Run(run::Args),
+    /// Show runs, or one run with its stages.
+    Status(status::Args),
+    /// Print the log of one child of a run.
+    Logs(logs::Args),
+    /// Commands that run inside jobs (set up by batchfan; not for interactive use).
+    #[command(subcommand)]
+    Job(job::JobCommand),
+}
+
+/// Parses the command line, runs the command, and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Validate(a) => validate::run(a),
+            Command::Plan(a) => plan::run(a).await,
+            Command::Run(a) => run::run(a).await,
+            Command::Status(a) => status::run(a).await,
+            Command::Logs(a) => logs::run(a).await,
+            Command::Job(c) => job::run(c).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            match e.downcast_ref::<UsageError>() {
+                Some(_) => EXIT_USAGE,
+                None => EXIT_ERROR,
+            }
+        }
+    }
+}
+
+/// An error in what the user asked (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BATCHFAN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Parses `k=v` parameters.
+pub fn parse_params(raw: &[String]) -> Result<Vec<(String, String)>, UsageError> {
+    raw.iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| UsageError(format!("parameter {p:?} is not k=v: write --param name=value")))
+        })
+        .collect()
+}

@@ -1,0 +1,74 @@
+//! `batchfan plan SPEC --input URI`: sizing and job graph, nothing run.
+
+use std::{path::PathBuf, sync::Arc};
+
+use serde_json::json;
+
+use super::{inputs, Output, StateArgs, UsageError};
+use crate::{
+    graph::{self, Role},
+    objects::{dir::DirObjects, Objects},
+    plan::{self, Sizing},
+};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The pipeline spec (TOML).
+    spec: PathBuf,
+    /// The input: a local file, or s3://bucket/key in the local buckets.
+    #[arg(long)]
+    input: Option<String>,
+    /// A run parameter, name=value (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    #[command(flatten)]
+    state: StateArgs,
+    #[arg(long, value_enum, default_value_t)]
+    output: Output,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<i32> {
+    let spec = inputs::load_spec(&args.spec)?;
+    let params = inputs::resolve_params(&spec, &args.params)?;
+    let objects = DirObjects::new(crate::backend::LocalLayout::new(&args.state.dir).buckets());
+    let input = match &args.input {
+        Some(raw) => Some(inputs::resolve_input(raw, &objects).await?),
+        None => None,
+    };
+    let objects: Arc<dyn Objects> = Arc::new(objects);
+    let units = plan::strategies::plan_units(&spec, input.as_ref().map(|i| &i.object), &params, objects.as_ref())
+        .await
+        .map_err(|e| UsageError(e.to_string()))?;
+    let per_child = spec.stages.first().map_or(1, |s| s.items_per_child);
+    let sizing = Sizing::new(units.len() as u64, per_child, spec.max_array_size);
+    let graph = graph::build(&spec, "rPLAN", &sizing).map_err(|e| UsageError(e.to_string()))?;
+    let problems = graph::check_limits(&spec, &graph);
+    match args.output {
+        Output::Json => println!("{}", json!({ "sizing": sizing, "graph": graph, "problems": problems })),
+        Output::Text => {
+            println!(
+                "{}: {} units, {} per child -> {} children per stage in {} shard(s)",
+                spec.name, sizing.units, sizing.items_per_child, sizing.children, sizing.shards
+            );
+            for node in &graph.nodes {
+                let size = node.array_size.map_or("plain".to_owned(), |n| format!("array {n}"));
+                let deps: Vec<String> = node
+                    .depends_on
+                    .iter()
+                    .map(|d| format!("{:?}{}", d.kind, d.node.as_deref().map(|n| format!(" {n}")).unwrap_or_default()))
+                    .collect();
+                let what = match &node.role {
+                    Role::Stage { stage, shard, .. } => format!("stage {} shard {shard}", spec.stages[*stage].name),
+                    Role::Barrier { level, index } => format!("barrier {level}.{index}"),
+                    Role::Aggregation => "aggregation".into(),
+                    Role::Cleanup => "cleanup".into(),
+                };
+                println!("  {:<40} {what:<24} {size:<12} after [{}]", node.name, deps.join(", "));
+            }
+            for p in &problems {
+                eprintln!("limit: {p}");
+            }
+        }
+    }
+    Ok(if problems.is_empty() { 0 } else { super::EXIT_USAGE })
+}

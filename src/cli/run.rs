@@ -1,0 +1,221 @@
+//! `batchfan run SPEC --input URI`: one run on the embedded backend.
+
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+
+use serde_json::json;
+
+use super::{inputs, Output, StateArgs, UsageError, EXIT_RUN_FAILED};
+use crate::{
+    backend::{LocalBackend, LocalOptions},
+    batch::{JobDetail, JobStatus},
+    engine::ShutdownMode,
+    run::{monitor::TAG_ROLE, RunRecord, RunState},
+    service::Service,
+};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The pipeline spec (TOML).
+    spec: PathBuf,
+    /// The run's input: a local file, or s3://bucket/key in the local buckets.
+    #[arg(long)]
+    input: Option<String>,
+    /// A run parameter, name=value (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// Start a new run even if this exact command already ran.
+    #[arg(long)]
+    fresh: bool,
+    /// Idempotency key of this request: the same id always means the same run.
+    #[arg(long, conflicts_with = "fresh")]
+    request_id: Option<String>,
+    /// vCPUs the local engine may use (default: this machine's).
+    #[arg(long)]
+    vcpus: Option<f64>,
+    /// Memory (MiB) the local engine may use (default: this machine's).
+    #[arg(long)]
+    memory: Option<u64>,
+    #[command(flatten)]
+    state: StateArgs,
+    /// Print the result as text or JSON (stdout).
+    #[arg(long, value_enum, default_value_t)]
+    output: Output,
+    /// No progress on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<i32> {
+    let spec = inputs::load_spec(&args.spec)?;
+    let params = inputs::resolve_params(&spec, &args.params)?;
+    let options = LocalOptions { vcpus: args.vcpus, memory_mib: args.memory, ..Default::default() };
+    let backend = LocalBackend::open(&args.state.dir, options).await?;
+    let input = match &args.input {
+        Some(raw) => Some(inputs::resolve_input(raw, &backend.objects).await?),
+        None => None,
+    };
+    let fresh_id = args.fresh.then(|| format!("fresh-{}", crate::run::record::now_ms()));
+    let request_id = args.request_id.as_deref().or(fresh_id.as_deref());
+    let trigger = inputs::manual_trigger(&spec, input.as_ref(), params, request_id);
+    let service = Service::start(backend, vec![spec.clone()]).await?;
+    let record = match service.trigger(trigger).await {
+        Ok(r) => r,
+        Err(e @ crate::run::RunError::Plan(_)) | Err(e @ crate::run::RunError::Invalid(_)) => {
+            service.shutdown(ShutdownMode::Drain).await;
+            return Err(UsageError(e.to_string()).into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !args.quiet {
+        eprintln!("run {} ({}) {}", record.run_id, spec.name, record.state);
+    }
+    let ports = service.backend.ports.clone();
+    let ticker = (!args.quiet).then(|| {
+        let (ports, spec, run_id) = (ports.clone(), spec.clone(), record.run_id.clone());
+        tokio::spawn(async move { progress(ports, spec, run_id).await })
+    });
+    let done = service.wait(&spec.name, &record.run_id, Duration::from_millis(100), |_| {}).await;
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    let done = match done {
+        Ok(d) => d,
+        Err(e) => {
+            service.shutdown(ShutdownMode::Drain).await;
+            return Err(e.into());
+        }
+    };
+    let ids: Vec<String> = done.jobs.values().cloned().collect();
+    let details = ports.batch.describe_jobs(&ids).await.unwrap_or_default();
+    let output_path = service.backend.objects.path_of(&done.output);
+    service.shutdown(ShutdownMode::Drain).await;
+    let phases = phases(&done, &details);
+    print_result(args.output, &done, &output_path, &phases);
+    Ok(if done.state == RunState::Succeeded { 0 } else { EXIT_RUN_FAILED })
+}
+
+/// Prints per-stage progress on stderr whenever it changes.
+async fn progress(ports: crate::run::Ports, spec: crate::spec::PipelineSpec, run_id: String) {
+    let store = crate::run::RunStore::new(ports.table.as_ref(), &spec.storage.table);
+    let mut last = BTreeMap::<String, String>::new();
+    loop {
+        if let Ok(Some(rec)) = store.get(&run_id).await {
+            let mut lines = BTreeMap::new();
+            let planned = match rec.sizing {
+                Some(s) => format!("{} units, {} children per stage, {} shard(s)", s.units, s.children, s.shards),
+                None => "planning".into(),
+            };
+            lines.insert(" plan".to_owned(), planned);
+            let ids: Vec<String> = rec.jobs.values().cloned().collect();
+            if let Ok(details) = ports.batch.describe_jobs(&ids).await {
+                let mut by_label: BTreeMap<String, Vec<JobDetail>> = BTreeMap::new();
+                for d in details {
+                    let role = d.tags.get(TAG_ROLE).cloned().unwrap_or_default();
+                    let label = match role.as_str() {
+                        "stage" => {
+                            let stage = d.tags.get("batchfan:stage").cloned().unwrap_or_default();
+                            let pos = rec.stages.iter().position(|s| *s == stage).unwrap_or(0);
+                            format!("{}{stage}", pos + 1)
+                        }
+                        "barrier" => continue,
+                        "aggregation" => "~aggregation".into(),
+                        _ => "~~cleanup".into(),
+                    };
+                    by_label.entry(label).or_default().push(d);
+                }
+                for (label, ds) in by_label {
+                    let counts = stage_counts(&ds);
+                    let total: u64 = counts.values().sum();
+                    let n = |s: JobStatus| counts.get(&s).copied().unwrap_or(0);
+                    let running = n(JobStatus::Running) + n(JobStatus::Starting);
+                    let text = format!(
+                        "{}/{total} succeeded, {running} running, {} failed",
+                        n(JobStatus::Succeeded),
+                        n(JobStatus::Failed)
+                    );
+                    lines.insert(label, text);
+                }
+            }
+            for (label, text) in &lines {
+                if last.get(label) != Some(text) {
+                    eprintln!("  {:<14} {text}", label.trim_start_matches(|c: char| c == '~' || c.is_ascii_digit() || c == ' '));
+                }
+            }
+            last = lines;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Wall time of each phase, in milliseconds.
+fn phases(rec: &RunRecord, details: &[JobDetail]) -> BTreeMap<String, i64> {
+    let mut spans: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for d in details {
+        let (Some(start), Some(stop)) = (d.started_at, d.stopped_at) else { continue };
+        let role = d.tags.get(TAG_ROLE).cloned().unwrap_or_default();
+        let label = match role.as_str() {
+            "stage" => format!("stage:{}", d.tags.get("batchfan:stage").cloned().unwrap_or_default()),
+            "barrier" => continue,
+            other => other.to_owned(),
+        };
+        let e = spans.entry(label).or_insert((start, stop));
+        e.0 = e.0.min(start);
+        e.1 = e.1.max(stop);
+    }
+    let mut out: BTreeMap<String, i64> = spans.into_iter().map(|(k, (a, b))| (k, b - a)).collect();
+    if let (Some(a), Some(b)) = (rec.times.get("plan_start"), rec.times.get("plan_end")) {
+        out.insert("plan".into(), b - a);
+    }
+    if let (Some(a), Some(b)) = (rec.times.get("plan_start"), rec.times.get("finished")) {
+        out.insert("total".into(), b - a);
+    }
+    out
+}
+
+fn print_result(output: Output, rec: &RunRecord, path: &std::path::Path, phases: &BTreeMap<String, i64>) {
+    let summary = rec.summary.clone().unwrap_or_default();
+    match output {
+        Output::Json => {
+            let v = json!({
+                "run_id": rec.run_id, "pipeline": rec.pipeline, "state": rec.state,
+                "output": rec.output.to_string(), "output_path": path,
+                "items": summary.items, "failed_items": summary.failed,
+                "children": rec.sizing.map(|s| s.children), "phases_ms": phases,
+                "failure": rec.failure,
+            });
+            println!("{v}");
+        }
+        Output::Text => {
+            println!("run {} {}", rec.run_id, rec.state);
+            if rec.state == RunState::Succeeded || summary.output.is_some() {
+                println!("output {} ({})", rec.output, path.display());
+                println!("items {} ({} failed)", summary.items, summary.failed);
+            }
+            if let Some(f) = &rec.failure {
+                let at = f.index.map_or(f.stage.clone(), |i| format!("{}[{i}]", f.stage));
+                println!("failed at {at}: exit {:?}: {}", f.exit_code, f.status_reason.as_deref().unwrap_or("-"));
+                if !f.log_tail.is_empty() {
+                    println!("log tail:\n{}", f.log_tail);
+                }
+            }
+            let text: Vec<String> = phases.iter().map(|(k, v)| format!("{k} {v} ms")).collect();
+            eprintln!("  phases: {}", text.join(", "));
+        }
+    }
+}
+
+/// Counts children per status of a stage's shard jobs.
+pub fn stage_counts(details: &[JobDetail]) -> BTreeMap<JobStatus, u64> {
+    let mut counts = BTreeMap::new();
+    for d in details {
+        match &d.array_properties {
+            Some(a) if a.size.is_some() => {
+                for (st, n) in &a.status_summary {
+                    *counts.entry(*st).or_default() += u64::from(*n);
+                }
+            }
+            _ => *counts.entry(d.status).or_default() += 1,
+        }
+    }
+    counts
+}

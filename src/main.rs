@@ -1,0 +1,5 @@
+//! The `batchfan` binary: see `batchfan --help`.
+
+fn main() {
+    std::process::exit(batchfan::cli::main());
+}

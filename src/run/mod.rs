@@ -1,0 +1,105 @@
+//! The run lifecycle: trigger → planner → submitter → (jobs) → monitor.
+//!
+//! Each step is a function over [`Ports`], idempotent under at-least-once
+//! delivery: the planner claims the trigger's idempotency key, the submitter
+//! holds a lease on the run and reconciles by job name before submitting, the
+//! monitor claims the run's single alert with a conditional write.
+
+pub mod layout;
+pub mod monitor;
+pub mod planner;
+pub mod record;
+pub mod submit;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use self::record::{ChildResult, Failure, RunRecord, RunState, RunStore, TriggerEvent, TriggerSource};
+use crate::{
+    batch::Batch, error::PortError, error::PortResult, graph::GraphError, objects::Objects, plan::PlanError,
+    table::Table, topic::Topic,
+};
+
+/// Reads the end of a job attempt's log (a file locally, CloudWatch on AWS).
+#[async_trait]
+pub trait LogTail: Send + Sync {
+    /// The last `lines` lines of `log_stream`.
+    async fn tail(&self, log_stream: &str, lines: usize) -> PortResult<String>;
+}
+
+/// Log tails from local files.
+pub struct FileLogTail;
+
+#[async_trait]
+impl LogTail for FileLogTail {
+    async fn tail(&self, log_stream: &str, lines: usize) -> PortResult<String> {
+        let text = match tokio::fs::read(log_stream).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let from = text.len().saturating_sub(16 * 1024);
+        let text = String::from_utf8_lossy(&text[from..]);
+        let all: Vec<&str> = text.lines().collect();
+        Ok(all[all.len().saturating_sub(lines)..].join("\n"))
+    }
+}
+
+/// Which backend the ports talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Local,
+    Aws,
+}
+
+/// Every port a run step needs, built once per process.
+#[derive(Clone)]
+pub struct Ports {
+    pub kind: BackendKind,
+    pub batch: Arc<dyn Batch>,
+    pub table: Arc<dyn Table>,
+    pub objects: Arc<dyn Objects>,
+    pub topic: Arc<dyn Topic>,
+    pub logs: Arc<dyn LogTail>,
+}
+
+/// Errors of the run lifecycle.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A port call failed.
+    #[error(transparent)]
+    Port(#[from] PortError),
+    /// Planning failed.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The job graph breaks an AWS limit.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// Another submitter holds the run's lease; the delivery will be retried.
+    #[error("run {run_id} is being submitted by {owner} (lease until {until_ms}): retry later")]
+    LeaseHeld { run_id: String, owner: String, until_ms: i64 },
+    /// The run does not exist.
+    #[error("run {0} not found: check the id with `batchfan status`")]
+    UnknownRun(String),
+    /// The request does not fit the pipeline.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl RunError {
+    /// Whether the step may succeed if delivered again later.
+    pub fn retryable(&self) -> bool {
+        match self {
+            RunError::Port(e) => e.retryable(),
+            RunError::Plan(PlanError::Port(e)) => e.retryable(),
+            RunError::LeaseHeld { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// Name of a pipeline's plan topic.
+pub fn plan_topic(pipeline: &str) -> String {
+    format!("{pipeline}-plan")
+}

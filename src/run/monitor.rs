@@ -1,0 +1,337 @@
+//! The monitor: job state changes → one alert per failed run, cleanup that
+//! runs even on failure, and the run's final state.
+//!
+//! On AWS it is the alert Lambda behind an EventBridge rule; locally it reads
+//! the engine's event stream. Events are at-least-once and may be missed by a
+//! process that died, so [`Monitor::reconcile`] rebuilds the same decisions
+//! from the jobs' states; [`Monitor::on_event`] is the fast path.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use tracing::{info, warn};
+
+use super::{
+    record::{now_ms, Failure, RunRecord, RunState, RunStore},
+    submit::resolve_command,
+    BackendKind, Ports, RunError,
+};
+use crate::{
+    batch::{JobDetail, JobQuery, JobStateChange, JobStatus},
+    graph::{self, Role},
+    spec::PipelineSpec,
+    topic::Message,
+};
+
+/// Tag keys batchfan puts on every job.
+pub const TAG_RUN: &str = "batchfan:run";
+pub const TAG_PIPELINE: &str = "batchfan:pipeline";
+pub const TAG_ROLE: &str = "batchfan:role";
+pub const TAG_STAGE: &str = "batchfan:stage";
+/// Role tag of the cleanup submitted after a failure.
+pub const ROLE_FAILURE_CLEANUP: &str = "failure-cleanup";
+
+/// Lines of log in an alert.
+const LOG_TAIL_LINES: usize = 20;
+
+/// Watches runs of the given pipelines.
+pub struct Monitor {
+    ports: Ports,
+    specs: BTreeMap<String, PipelineSpec>,
+}
+
+/// A failed job as the alerter sees it (from an event or a describe).
+struct FailedJob<'a> {
+    job_id: &'a str,
+    job_name: &'a str,
+    status_reason: Option<&'a str>,
+    array_index: Option<u32>,
+    exit_code: Option<i32>,
+    log_stream: Option<&'a str>,
+    stage: String,
+}
+
+impl Monitor {
+    pub fn new(ports: Ports, specs: impl IntoIterator<Item = PipelineSpec>) -> Self {
+        Monitor { ports, specs: specs.into_iter().map(|s| (s.name.clone(), s)).collect() }
+    }
+
+    fn spec(&self, pipeline: &str) -> Option<&PipelineSpec> {
+        self.specs.get(pipeline)
+    }
+
+    /// Handles one job state change.
+    pub async fn on_event(&self, ev: &JobStateChange) -> Result<(), RunError> {
+        let (Some(run_id), Some(pipeline)) = (ev.tags.get(TAG_RUN), ev.tags.get(TAG_PIPELINE)) else {
+            return Ok(());
+        };
+        let Some(spec) = self.spec(pipeline) else { return Ok(()) };
+        let role = ev.tags.get(TAG_ROLE).map(String::as_str).unwrap_or("");
+        let is_parent = ev.array_properties.as_ref().is_some_and(|a| a.index.is_none() && a.size.is_some());
+        match (ev.status, role) {
+            (JobStatus::Failed, ROLE_FAILURE_CLEANUP) | (JobStatus::Succeeded, ROLE_FAILURE_CLEANUP) => {
+                self.finish(spec, run_id, RunState::Failed).await?;
+            }
+            (JobStatus::Succeeded, "cleanup") => {
+                let state = self.store(spec).get(run_id).await?.map_or(RunState::Succeeded, |r| {
+                    if r.failure.is_some() { RunState::Failed } else { RunState::Succeeded }
+                });
+                self.finish(spec, run_id, state).await?;
+            }
+            (JobStatus::Failed, "cleanup") => {
+                if ev.attempts.is_empty() {
+                    // Cascaded from an earlier failure: everything upstream is done now.
+                    self.submit_failure_cleanup(spec, run_id).await?;
+                } else {
+                    self.alert(spec, run_id, failed_from_event(ev, role)).await?;
+                    self.finish(spec, run_id, RunState::Failed).await?;
+                }
+            }
+            (JobStatus::Failed, _) if !is_parent && !is_cascade(ev.attempts.is_empty(), ev.status_reason.as_deref()) => {
+                self.alert(spec, run_id, failed_from_event(ev, role)).await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn store<'s>(&'s self, spec: &'s PipelineSpec) -> RunStore<'s> {
+        RunStore::new(self.ports.table.as_ref(), &spec.storage.table)
+    }
+
+    /// Records the run's first failure and publishes its one alert.
+    async fn alert(&self, spec: &PipelineSpec, run_id: &str, job: FailedJob<'_>) -> Result<(), RunError> {
+        let store = self.store(spec);
+        let Some(record) = store.get(run_id).await? else { return Ok(()) };
+        if record.failure.is_some() {
+            return self.publish_pending_alert(spec, &record).await;
+        }
+        let log_tail = match job.log_stream {
+            Some(stream) => self.ports.logs.tail(stream, LOG_TAIL_LINES).await.unwrap_or_default(),
+            None => String::new(),
+        };
+        let index = job.array_index.map(|i| child_offset(spec, &record, job.job_name) + u64::from(i));
+        let failure = Failure {
+            job_name: job.job_name.to_owned(),
+            job_id: job.job_id.to_owned(),
+            stage: job.stage,
+            index,
+            exit_code: job.exit_code,
+            status_reason: job.status_reason.map(str::to_owned),
+            log_tail,
+        };
+        let record = store
+            .update(run_id, |r| {
+                if r.failure.is_some() {
+                    return false;
+                }
+                r.failure = Some(failure.clone());
+                true
+            })
+            .await?;
+        self.publish_pending_alert(spec, &record).await
+    }
+
+    /// Publishes the alert of a run whose failure is recorded but not yet announced.
+    async fn publish_pending_alert(&self, spec: &PipelineSpec, record: &RunRecord) -> Result<(), RunError> {
+        let (Some(f), false) = (&record.failure, record.alerted) else { return Ok(()) };
+        let at = match f.index {
+            Some(i) => format!("{}[{i}]", f.stage),
+            None => f.stage.clone(),
+        };
+        let exit = f.exit_code.map_or_else(|| "no exit code".to_owned(), |c| format!("exit {c}"));
+        let mut subject = format!("batchfan {}: run {} failed at {at} ({exit})", record.pipeline, record.run_id);
+        subject.truncate(100);
+        let body = json!({
+            "pipeline": record.pipeline, "run_id": record.run_id, "stage": f.stage, "index": f.index,
+            "exit_code": f.exit_code, "status_reason": f.status_reason, "job_name": f.job_name,
+            "job_id": f.job_id, "log_tail": f.log_tail,
+        });
+        let msg = Message::new(body.to_string())
+            .with_subject(subject)
+            .with_attribute("pipeline", record.pipeline.as_str())
+            .with_attribute("run_id", record.run_id.as_str())
+            .with_attribute("dedup_id", format!("alert#{}", record.run_id));
+        self.ports.topic.publish(&spec.alerts.topic, msg).await?;
+        warn!(run_id = %record.run_id, stage = %f.stage, index = ?f.index, exit_code = ?f.exit_code, "run failed: alert published");
+        self.store(spec)
+            .update(&record.run_id, |r| {
+                let first = !r.alerted;
+                r.alerted = true;
+                first
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Submits the cleanup that runs after a failure (the planned cleanup failed by cascade).
+    async fn submit_failure_cleanup(&self, spec: &PipelineSpec, run_id: &str) -> Result<(), RunError> {
+        let Some(record) = self.store(spec).get(run_id).await? else { return Ok(()) };
+        let Some(sizing) = record.sizing else { return Ok(()) };
+        let name = format!("{}-{run_id}-cleanup-onfailure", spec.name);
+        let existing = self
+            .ports
+            .batch
+            .list_jobs(&JobQuery::ByName { queue: spec.job_queue.clone(), pattern: name.clone() })
+            .await?;
+        if !existing.is_empty() {
+            return Ok(());
+        }
+        let graph = graph::build(spec, run_id, &sizing)?;
+        let Some(node) = graph.nodes.iter().find(|n| n.role == Role::Cleanup) else { return Ok(()) };
+        let mut node = node.clone();
+        node.depends_on.clear();
+        let mut request = node.to_submit(spec, |_| None)?;
+        request.job_name = name;
+        request.tags.insert(TAG_ROLE.into(), ROLE_FAILURE_CLEANUP.into());
+        if self.ports.kind == BackendKind::Local {
+            resolve_command(&mut request, &spec.base_dir);
+        }
+        let job = self.ports.batch.submit_job(request).await?;
+        self.store(spec)
+            .update(run_id, |r| {
+                r.jobs.insert(job.job_name.clone(), job.job_id.clone());
+                true
+            })
+            .await?;
+        info!(run_id, job = %job.job_name, "cleanup submitted after failure");
+        Ok(())
+    }
+
+    /// Marks the run terminal (once).
+    async fn finish(&self, spec: &PipelineSpec, run_id: &str, state: RunState) -> Result<(), RunError> {
+        self.store(spec)
+            .update(run_id, |r| {
+                if r.state.is_terminal() {
+                    return false;
+                }
+                r.state = state;
+                r.times.insert("finished".into(), now_ms());
+                true
+            })
+            .await?;
+        info!(run_id, %state, "run finished");
+        Ok(())
+    }
+
+    /// Brings a run's record in line with its jobs: alerts a failure whose
+    /// event was missed, submits a missing failure cleanup, sets the final state.
+    pub async fn reconcile(&self, pipeline: &str, run_id: &str) -> Result<Option<RunRecord>, RunError> {
+        let Some(spec) = self.spec(pipeline) else { return Ok(None) };
+        let store = self.store(spec);
+        let Some(record) = store.get(run_id).await? else { return Ok(None) };
+        if record.state != RunState::Submitted {
+            return Ok(Some(record));
+        }
+        let pattern = format!("{}-{run_id}-*", spec.name);
+        let jobs = self.ports.batch.list_jobs(&JobQuery::ByName { queue: spec.job_queue.clone(), pattern }).await?;
+        let ids: Vec<String> = jobs.iter().map(|j| j.job_id.clone()).collect();
+        let details = self.ports.batch.describe_jobs(&ids).await?;
+        if record.failure.is_none() {
+            if let Some(root) = self.find_root_failure(&details).await? {
+                self.alert_detail(spec, run_id, &root).await?;
+            }
+        } else {
+            self.publish_pending_alert(spec, &record).await?;
+        }
+        for d in &details {
+            let role = d.tags.get(TAG_ROLE).map(String::as_str).unwrap_or("");
+            let ev = event_of(d);
+            if d.status.is_terminal() && matches!(role, "cleanup" | ROLE_FAILURE_CLEANUP) {
+                self.on_event(&ev).await?;
+            }
+        }
+        Ok(store.get(run_id).await?)
+    }
+
+    /// The first failed job that actually ran (not a dependency cascade).
+    async fn find_root_failure(&self, details: &[JobDetail]) -> Result<Option<JobDetail>, RunError> {
+        for d in details.iter().filter(|d| d.status == JobStatus::Failed) {
+            let is_parent = d.array_properties.as_ref().is_some_and(|a| a.size.is_some());
+            if is_parent {
+                let q = JobQuery::ArrayChildren { array_job_id: d.job_id.clone(), status: Some(JobStatus::Failed) };
+                let children: Vec<String> =
+                    self.ports.batch.list_jobs(&q).await?.into_iter().map(|c| c.job_id).collect();
+                let described = self.ports.batch.describe_jobs(&children).await?;
+                if let Some(c) = described.into_iter().find(|c| !is_cascade(c.attempts.is_empty(), c.status_reason.as_deref())) {
+                    return Ok(Some(c));
+                }
+            } else if !is_cascade(d.attempts.is_empty(), d.status_reason.as_deref()) {
+                return Ok(Some(d.clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn alert_detail(&self, spec: &PipelineSpec, run_id: &str, d: &JobDetail) -> Result<(), RunError> {
+        let ev = event_of(d);
+        let role = d.tags.get(TAG_ROLE).map(String::as_str).unwrap_or("");
+        self.alert(spec, run_id, failed_from_event(&ev, role)).await
+    }
+}
+
+/// A FAILED job that never ran because a dependency failed.
+fn is_cascade(no_attempts: bool, reason: Option<&str>) -> bool {
+    no_attempts && reason.is_some_and(|r| r.to_ascii_lowercase().contains("depend"))
+}
+
+fn failed_from_event<'a>(ev: &'a JobStateChange, role: &str) -> FailedJob<'a> {
+    let last = ev.attempts.last();
+    FailedJob {
+        job_id: &ev.job_id,
+        job_name: &ev.job_name,
+        status_reason: ev.status_reason.as_deref(),
+        array_index: ev.array_properties.as_ref().and_then(|a| a.index),
+        exit_code: ev.container.exit_code.or_else(|| last.and_then(|a| a.exit_code)),
+        log_stream: last.and_then(|a| a.log_stream_name.as_deref()).or(ev.container.log_stream_name.as_deref()),
+        stage: match role {
+            "stage" => ev.tags.get(TAG_STAGE).cloned().unwrap_or_else(|| "stage".into()),
+            "" => "unknown".into(),
+            other => other.to_owned(),
+        },
+    }
+}
+
+/// The event a describe implies (for reconciliation).
+fn event_of(d: &JobDetail) -> JobStateChange {
+    JobStateChange {
+        job_arn: d.job_id.clone(),
+        job_name: d.job_name.clone(),
+        job_id: d.job_id.clone(),
+        job_queue: d.job_queue.clone(),
+        status: d.status,
+        status_reason: d.status_reason.clone(),
+        attempts: d.attempts.clone(),
+        created_at: Some(d.created_at),
+        started_at: d.started_at,
+        stopped_at: d.stopped_at,
+        retry_strategy: Some(d.retry_strategy.clone()),
+        depends_on: d.depends_on.clone(),
+        job_definition: d.job_definition.clone(),
+        parameters: BTreeMap::new(),
+        container: crate::batch::event::ContainerDetail {
+            image: Some(d.container.image.clone()),
+            command: d.container.command.clone(),
+            exit_code: d.attempts.last().and_then(|a| a.exit_code),
+            reason: d.attempts.last().and_then(|a| a.reason.clone()),
+            log_stream_name: d.attempts.last().and_then(|a| a.log_stream_name.clone()),
+        },
+        array_properties: d.array_properties.clone(),
+        tags: d.tags.clone(),
+    }
+}
+
+/// Global index of child 0 of the job named `job_name` (its shard's offset).
+fn child_offset(spec: &PipelineSpec, record: &RunRecord, job_name: &str) -> u64 {
+    let parent_name = job_name;
+    record
+        .sizing
+        .and_then(|s| graph::build(spec, &record.run_id, &s).ok())
+        .and_then(|g| {
+            g.node(parent_name).and_then(|n| match n.role {
+                Role::Stage { first_child, .. } => Some(first_child),
+                _ => None,
+            })
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,359 @@
+//! Run records and their store: what a run is, in the batchfan table.
+//!
+//! Layout in the table (every key a string; see [`crate::table`]):
+//!
+//! | pk | sk | what |
+//! | --- | --- | --- |
+//! | `run#{run}` | `run` | the [`RunRecord`] |
+//! | `runs` | `{created_at:013}#{run}` | index of every run |
+//! | `claim#{pipeline}#{key}` | `claim` | an idempotency key → run id |
+//! | `items#{run}` | `{index:010}` | a work item |
+//! | `results#{run}#{stage}` | `{index:010}` | a child's result |
+
+use std::{collections::BTreeMap, fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    error::{PortError, PortResult},
+    objects::ObjectRef,
+    plan::{Sizing, WorkItem},
+    table::{Condition, Item, Key, Table, Written},
+};
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RunState {
+    /// Claimed; the planner is writing work items.
+    Planning,
+    /// Work items written; RunPlanned published; jobs not all submitted yet.
+    Planned,
+    /// Every job submitted; running.
+    Submitted,
+    /// Cleanup succeeded after every stage and the aggregation succeeded.
+    Succeeded,
+    /// A job failed; the alert is out and cleanup ran.
+    Failed,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Planning => "PLANNING",
+            RunState::Planned => "PLANNED",
+            RunState::Submitted => "SUBMITTED",
+            RunState::Succeeded => "SUCCEEDED",
+            RunState::Failed => "FAILED",
+        }
+    }
+    pub fn is_terminal(self) -> bool {
+        matches!(self, RunState::Succeeded | RunState::Failed)
+    }
+}
+
+impl fmt::Display for RunState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RunState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [RunState::Planning, RunState::Planned, RunState::Submitted, RunState::Succeeded, RunState::Failed]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown run state {s:?}"))
+    }
+}
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerSource {
+    Manual,
+    Cron,
+    S3,
+    Webhook,
+}
+
+/// A trigger, normalised: every source becomes one of these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriggerEvent {
+    pub pipeline: String,
+    pub source: TriggerSource,
+    /// Same key → same run (S3: bucket/key/version; cron: pipeline + slot; webhook: delivery id; manual: request id).
+    pub idempotency_key: String,
+    pub input: Option<ObjectRef>,
+    pub params: BTreeMap<String, String>,
+}
+
+impl TriggerEvent {
+    /// The run id this trigger maps to: deterministic, so a duplicate trigger finds the same run.
+    pub fn run_id(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.pipeline.as_bytes());
+        h.update([0]);
+        h.update(self.idempotency_key.as_bytes());
+        format!("r{}", &hex::encode(h.finalize())[..11])
+    }
+}
+
+/// The first failure of a run: what the alert says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub job_name: String,
+    pub job_id: String,
+    /// Stage name, or `aggregation` / `cleanup`.
+    pub stage: String,
+    /// Global child index, when an array child failed.
+    pub index: Option<u64>,
+    pub exit_code: Option<i32>,
+    pub status_reason: Option<String>,
+    pub log_tail: String,
+}
+
+/// A submitter's hold on a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub owner: String,
+    /// Milliseconds since the epoch.
+    pub until: i64,
+}
+
+/// A run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub pipeline: String,
+    pub state: RunState,
+    pub trigger: TriggerEvent,
+    /// Set once planned.
+    pub sizing: Option<Sizing>,
+    /// Job name → job id, as submitted.
+    #[serde(default)]
+    pub jobs: BTreeMap<String, String>,
+    /// Set by the alerter with the first failure.
+    #[serde(default)]
+    pub failure: Option<Failure>,
+    /// Whether the failure alert was published.
+    #[serde(default)]
+    pub alerted: bool,
+    /// The submitter holding the run while it submits.
+    #[serde(default)]
+    pub lease: Option<Lease>,
+    /// Where the aggregation writes.
+    pub output: ObjectRef,
+    /// The pipeline's stage names, in order (jobs read them from here).
+    #[serde(default)]
+    pub stages: Vec<String>,
+    /// Percentage of failed items the aggregation tolerates.
+    #[serde(default)]
+    pub tolerated_failure_percent: f64,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// What the aggregation reported: items, failed items, output.
+    #[serde(default)]
+    pub summary: Option<ChildResult>,
+    /// Per-phase timestamps (ms): `plan_start`, `plan_end`, `submitted`, `finished`.
+    #[serde(default)]
+    pub times: BTreeMap<String, i64>,
+    /// Optimistic concurrency: bumped by every update.
+    pub version: u64,
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn run_key(run_id: &str) -> Key {
+    Key::new(format!("run#{run_id}"), "run")
+}
+
+fn to_item(key: Key, value: &impl Serialize) -> PortResult<Item> {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(attrs)) => Ok(Item { key, attrs }),
+        Ok(_) => Err(PortError::Backend("record did not serialise to an object".into())),
+        Err(e) => Err(PortError::Backend(format!("serialise record: {e}"))),
+    }
+}
+
+fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> PortResult<T> {
+    serde_json::from_value(Value::Object(item.attrs))
+        .map_err(|e| PortError::Backend(format!("stored record {:?} is not readable: {e}", item.key)))
+}
+
+/// Index padding for sort keys.
+fn idx(i: u64) -> String {
+    format!("{i:010}")
+}
+
+/// batchfan's records in one table.
+#[derive(Clone)]
+pub struct RunStore<'a> {
+    pub table: &'a dyn Table,
+    pub name: &'a str,
+}
+
+impl<'a> RunStore<'a> {
+    pub fn new(table: &'a dyn Table, name: &'a str) -> Self {
+        RunStore { table, name }
+    }
+
+    /// Claims `key` for `run_id`; returns the run id that owns the key (ours, or an earlier one).
+    pub async fn claim(&self, pipeline: &str, key: &str, run_id: &str) -> PortResult<String> {
+        let item = Item::new(Key::new(format!("claim#{pipeline}#{key}"), "claim"))
+            .with("run_id", run_id)
+            .with("claimed_at", now_ms());
+        match self.table.put(self.name, item, Condition::NotExists).await? {
+            Written::Yes => Ok(run_id.to_owned()),
+            Written::ConditionFailed(Some(existing)) => {
+                Ok(existing.str("run_id").unwrap_or(run_id).to_owned())
+            }
+            Written::ConditionFailed(None) => Ok(run_id.to_owned()),
+        }
+    }
+
+    /// Creates the run record unless it exists; returns the stored record either way.
+    pub async fn create(&self, record: &RunRecord) -> PortResult<RunRecord> {
+        let item = to_item(run_key(&record.run_id), record)?;
+        match self.table.put(self.name, item, Condition::NotExists).await? {
+            Written::Yes => {
+                let index = Item::new(Key::new("runs", format!("{:013}#{}", record.created_at, record.run_id)))
+                    .with("run_id", record.run_id.as_str())
+                    .with("pipeline", record.pipeline.as_str());
+                self.table.put(self.name, index, Condition::None).await?;
+                Ok(record.clone())
+            }
+            Written::ConditionFailed(Some(existing)) => from_item(existing),
+            Written::ConditionFailed(None) => self.get(&record.run_id).await?.ok_or_else(|| {
+                PortError::Backend(format!("run {} vanished while being created", record.run_id))
+            }),
+        }
+    }
+
+    pub async fn get(&self, run_id: &str) -> PortResult<Option<RunRecord>> {
+        match self.table.get(self.name, &run_key(run_id)).await? {
+            Some(item) => from_item(item).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Applies `change` to the stored record with optimistic concurrency, retrying on conflict.
+    /// `change` returns false to leave the record as it is. Returns the record as stored after.
+    pub async fn update(
+        &self,
+        run_id: &str,
+        mut change: impl FnMut(&mut RunRecord) -> bool,
+    ) -> PortResult<RunRecord> {
+        loop {
+            let mut rec = self
+                .get(run_id)
+                .await?
+                .ok_or_else(|| PortError::NotFound(format!("run {run_id}")))?;
+            let old_version = rec.version;
+            if !change(&mut rec) {
+                return Ok(rec);
+            }
+            rec.version = old_version + 1;
+            rec.updated_at = now_ms();
+            let item = to_item(run_key(run_id), &rec)?;
+            let cond = Condition::Equals("version".into(), json!(old_version));
+            if let Written::Yes = self.table.put(self.name, item, cond).await? {
+                return Ok(rec);
+            }
+        }
+    }
+
+    /// Run ids, newest first, of one pipeline or all.
+    pub async fn list_runs(&self, pipeline: Option<&str>) -> PortResult<Vec<String>> {
+        let items = self.table.query(self.name, "runs", "").await?;
+        Ok(items
+            .iter()
+            .rev()
+            .filter(|i| pipeline.is_none_or(|p| i.str("pipeline") == Some(p)))
+            .filter_map(|i| i.str("run_id").map(str::to_owned))
+            .collect())
+    }
+
+    /// Stores work items (idempotent: same run, same items).
+    pub async fn put_work_items(&self, run_id: &str, items: &[WorkItem]) -> PortResult<()> {
+        let pk = format!("items#{run_id}");
+        let batch = items
+            .iter()
+            .map(|w| Item::new(Key::new(pk.clone(), idx(w.index))).with("units", Value::Array(w.units.clone())))
+            .collect();
+        self.table.put_batch(self.name, batch).await
+    }
+
+    pub async fn work_item(&self, run_id: &str, index: u64) -> PortResult<Option<WorkItem>> {
+        let item = self.table.get(self.name, &Key::new(format!("items#{run_id}"), idx(index))).await?;
+        Ok(item.map(|i| WorkItem {
+            index,
+            units: match i.attrs.get("units") {
+                Some(Value::Array(units)) => units.clone(),
+                _ => Vec::new(),
+            },
+        }))
+    }
+
+    /// Stores a child's result.
+    pub async fn put_result(&self, run_id: &str, stage: &str, index: u64, result: &ChildResult) -> PortResult<()> {
+        let item = to_item(Key::new(format!("results#{run_id}#{stage}"), idx(index)), result)?;
+        self.table.put(self.name, item, Condition::None).await.map(|_| ())
+    }
+
+    pub async fn result(&self, run_id: &str, stage: &str, index: u64) -> PortResult<Option<ChildResult>> {
+        match self.table.get(self.name, &Key::new(format!("results#{run_id}#{stage}"), idx(index))).await? {
+            Some(item) => from_item(item).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Every result of a stage, by child index.
+    pub async fn results(&self, run_id: &str, stage: &str) -> PortResult<Vec<(u64, ChildResult)>> {
+        let items = self.table.query(self.name, &format!("results#{run_id}#{stage}"), "").await?;
+        items
+            .into_iter()
+            .map(|i| {
+                let index = i.key.sk.parse::<u64>().map_err(|e| PortError::Backend(format!("bad result key: {e}")))?;
+                Ok((index, from_item(i)?))
+            })
+            .collect()
+    }
+
+    /// Deletes a run's work items and the results of `stages`.
+    pub async fn delete_scratch(&self, run_id: &str, stages: &[String]) -> PortResult<u64> {
+        let mut keys: Vec<Key> =
+            self.table.query(self.name, &format!("items#{run_id}"), "").await?.into_iter().map(|i| i.key).collect();
+        for stage in stages {
+            let pk = format!("results#{run_id}#{stage}");
+            keys.extend(self.table.query(self.name, &pk, "").await?.into_iter().map(|i| i.key));
+        }
+        let n = keys.len() as u64;
+        self.table.delete_batch(self.name, keys).await?;
+        Ok(n)
+    }
+}
+
+/// What a child leaves for the next stage and the aggregation.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ChildResult {
+    /// The job's own result value (small: a pointer or a number).
+    #[serde(default)]
+    pub value: Value,
+    /// Units (rows, objects) the child processed.
+    #[serde(default)]
+    pub items: u64,
+    /// Units that failed without failing the child (e.g. malformed rows).
+    #[serde(default)]
+    pub failed: u64,
+    /// The child's output object, if it wrote one.
+    #[serde(default)]
+    pub output: Option<ObjectRef>,
+}

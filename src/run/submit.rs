@@ -1,0 +1,116 @@
+//! The submitter step: RunPlanned → the run's job graph, submitted exactly once.
+//!
+//! Runs under a lease on the run record. Before submitting anything it lists
+//! the run's jobs by name (`{pipeline}-{run}-*`) and reuses every job that
+//! already exists, so a submitter that died between two SubmitJob calls and is
+//! delivered the message again submits only what is missing.
+
+use std::{collections::BTreeMap, path::Path};
+
+use tracing::{debug, info};
+
+use super::{
+    record::{now_ms, Lease, RunRecord, RunState, RunStore},
+    BackendKind, Ports, RunError,
+};
+use crate::{
+    batch::{JobQuery, SubmitJob},
+    graph::{self, JobGraph},
+    spec::PipelineSpec,
+};
+
+/// How long a submitter may hold a run before another may take over.
+pub const LEASE_MS: i64 = 5 * 60 * 1000;
+
+/// Submits the run's jobs; returns the run as stored after.
+pub async fn submit(ports: &Ports, spec: &PipelineSpec, run_id: &str, owner: &str) -> Result<RunRecord, RunError> {
+    let store = RunStore::new(ports.table.as_ref(), &spec.storage.table);
+    let record = acquire(&store, run_id, owner).await?;
+    if record.state != RunState::Planned {
+        debug!(run_id, state = %record.state, "nothing to submit");
+        return Ok(record);
+    }
+    let sizing = record.sizing.ok_or_else(|| RunError::Invalid(format!("run {run_id} is PLANNED without sizing")))?;
+    let graph = graph::build(spec, run_id, &sizing)?;
+    let jobs = submit_graph(ports, spec, run_id, &graph).await?;
+    let record = store
+        .update(run_id, |r| {
+            r.lease = None;
+            if r.state == RunState::Planned {
+                r.state = RunState::Submitted;
+                r.times.insert("submitted".into(), now_ms());
+            }
+            r.jobs = jobs.clone();
+            true
+        })
+        .await?;
+    info!(run_id, jobs = record.jobs.len(), "submitted");
+    Ok(record)
+}
+
+/// Takes the run's lease, or fails with [`RunError::LeaseHeld`].
+async fn acquire(store: &RunStore<'_>, run_id: &str, owner: &str) -> Result<RunRecord, RunError> {
+    let now = now_ms();
+    let mut held_by = None;
+    let record = store
+        .update(run_id, |r| {
+            held_by = None;
+            if r.state != RunState::Planned {
+                return false;
+            }
+            match &r.lease {
+                Some(l) if l.owner != owner && l.until > now => {
+                    held_by = Some(l.clone());
+                    false
+                }
+                _ => {
+                    r.lease = Some(Lease { owner: owner.to_owned(), until: now + LEASE_MS });
+                    true
+                }
+            }
+        })
+        .await
+        .map_err(|e| match e {
+            crate::error::PortError::NotFound(_) => RunError::UnknownRun(run_id.to_owned()),
+            e => e.into(),
+        })?;
+    match held_by {
+        Some(l) => Err(RunError::LeaseHeld { run_id: run_id.to_owned(), owner: l.owner, until_ms: l.until }),
+        None => Ok(record),
+    }
+}
+
+/// Submits every node not yet submitted, in order; returns name → job id.
+pub async fn submit_graph(
+    ports: &Ports,
+    spec: &PipelineSpec,
+    run_id: &str,
+    graph: &JobGraph,
+) -> Result<BTreeMap<String, String>, RunError> {
+    let pattern = format!("{}-{run_id}-*", spec.name);
+    let existing = ports.batch.list_jobs(&JobQuery::ByName { queue: spec.job_queue.clone(), pattern }).await?;
+    let mut ids: BTreeMap<String, String> = existing.into_iter().map(|j| (j.job_name, j.job_id)).collect();
+    for node in &graph.nodes {
+        if ids.contains_key(&node.name) {
+            continue;
+        }
+        let mut request = node.to_submit(spec, |name| ids.get(name).cloned())?;
+        if ports.kind == BackendKind::Local {
+            resolve_command(&mut request, &spec.base_dir);
+        }
+        let submitted = ports.batch.submit_job(request).await?;
+        debug!(run_id, job = %submitted.job_name, id = %submitted.job_id, "submitted job");
+        ids.insert(submitted.job_name, submitted.job_id);
+    }
+    Ok(ids)
+}
+
+/// Locally, a relative command path (`./bin/job`) is relative to the spec's directory.
+pub fn resolve_command(request: &mut SubmitJob, base_dir: &Path) {
+    if let Some(first) = request.container.command.first_mut() {
+        let p = Path::new(first.as_str());
+        if p.is_relative() && first.contains('/') {
+            *first = base_dir.join(p).to_string_lossy().into_owned();
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Jobs every pipeline can use: `concat` (aggregation), `cleanup`, `barrier`.
+
+use std::collections::BTreeMap;
+
+use tracing::info;
+
+use super::{JobContext, JobError};
+use crate::run::{layout, ChildResult, RunStore};
+
+/// Aggregation: concatenates the last stage's child outputs in child order
+/// into the run's output, gathers every child's rejects into one object, and
+/// fails the run when more items failed than the pipeline tolerates.
+pub async fn concat(ctx: &JobContext) -> Result<(), JobError> {
+    let run = ctx.run().await?.clone();
+    let children = run.sizing.map_or(0, |s| s.children);
+    let store = RunStore::new(ctx.table(), &ctx.env.table);
+    let mut totals = BTreeMap::new();
+    for stage in &run.stages {
+        let results = store.results(&run.run_id, stage).await?;
+        let failed: u64 = results.iter().map(|(_, r)| r.failed).sum();
+        let items: u64 = results.iter().map(|(_, r)| r.items).sum();
+        totals.insert(stage.clone(), (items, failed, results));
+    }
+    let mut output = Vec::new();
+    if let Some(last) = run.stages.last() {
+        let (_, _, results) = &totals[last];
+        if results.len() as u64 != children {
+            return Err(JobError::permanent(format!(
+                "stage {last} stored {} results for {children} children: a child exited 0 without storing its result",
+                results.len()
+            )));
+        }
+        for (_, r) in results {
+            if let Some(obj) = &r.output {
+                output.extend_from_slice(&ctx.objects().get(obj).await?);
+            }
+        }
+    }
+    ctx.objects().put(&run.output, output).await?;
+
+    let prefix = format!("{}rejects/", layout::run_prefix(&run.pipeline, &run.run_id));
+    let mut rejects = Vec::new();
+    for meta in ctx.objects().list(&ctx.env.bucket, &prefix).await? {
+        let obj = crate::objects::ObjectRef::new(&ctx.env.bucket, &meta.key);
+        rejects.extend_from_slice(&ctx.objects().get(&obj).await?);
+    }
+    let rejects_ref = layout::run_rejects(&ctx.env.bucket, &run.pipeline, &run.run_id);
+    if !rejects.is_empty() {
+        ctx.objects().put(&rejects_ref, rejects).await?;
+    }
+
+    let total = run.stages.first().map_or(0, |s| totals[s].0);
+    let failed: u64 = totals.values().map(|(_, f, _)| f).sum();
+    let summary = ChildResult { value: serde_json::json!({ "stages": run.stages }), items: total, failed, output: Some(run.output.clone()) };
+    store
+        .update(&run.run_id, |r| {
+            r.summary = Some(summary.clone());
+            true
+        })
+        .await?;
+    info!(run_id = %run.run_id, items = total, failed, output = %run.output, "aggregated");
+    let pct = if total == 0 { 0.0 } else { failed as f64 * 100.0 / total as f64 };
+    if pct > run.tolerated_failure_percent {
+        return Err(JobError::permanent(format!(
+            "{failed} of {total} items failed ({pct:.2}%), over the tolerated {}%: see {rejects_ref}",
+            run.tolerated_failure_percent
+        )));
+    }
+    Ok(())
+}
+
+/// Cleanup: deletes the run's work items, results and scratch objects; keeps the output and rejects.
+pub async fn cleanup(ctx: &JobContext) -> Result<(), JobError> {
+    let run = ctx.run().await?.clone();
+    let store = RunStore::new(ctx.table(), &ctx.env.table);
+    let rows = store.delete_scratch(&run.run_id, &run.stages).await?;
+    let prefix = layout::run_prefix(&run.pipeline, &run.run_id);
+    let mut objects = 0;
+    for meta in ctx.objects().list(&ctx.env.bucket, &prefix).await? {
+        if !layout::is_final(&run.pipeline, &run.run_id, &meta.key) {
+            ctx.objects().delete(&crate::objects::ObjectRef::new(&ctx.env.bucket, &meta.key)).await?;
+            objects += 1;
+        }
+    }
+    info!(run_id = %run.run_id, rows, objects, "cleaned up");
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! [`JobContext`]: a job's view of its run, over the Table and Objects ports.
+
+use std::{future::Future, sync::Arc};
+
+use tokio::sync::OnceCell;
+
+use super::{JobEnv, JobError};
+use crate::{
+    objects::{ObjectRef, Objects},
+    plan::WorkItem,
+    run::{layout, ChildResult, RunRecord, RunStore},
+    table::Table,
+};
+
+/// Everything a running job needs: its pointers and the ports to follow them.
+pub struct JobContext {
+    pub env: JobEnv,
+    table: Arc<dyn Table>,
+    objects: Arc<dyn Objects>,
+    record: OnceCell<RunRecord>,
+}
+
+impl JobContext {
+    pub fn new(env: JobEnv, table: Arc<dyn Table>, objects: Arc<dyn Objects>) -> Self {
+        JobContext { env, table, objects, record: OnceCell::new() }
+    }
+
+    /// Builds the context for the backend the environment names.
+    pub fn connect(env: JobEnv) -> Result<JobContext, JobError> {
+        let (table, objects) = crate::backend::job_ports(&env)?;
+        Ok(JobContext::new(env, table, objects))
+    }
+
+    /// The child's global index.
+    pub fn index(&self) -> u64 {
+        self.env.index()
+    }
+
+    pub fn table(&self) -> &dyn Table {
+        self.table.as_ref()
+    }
+
+    pub fn objects(&self) -> &dyn Objects {
+        self.objects.as_ref()
+    }
+
+    fn store(&self) -> RunStore<'_> {
+        RunStore::new(self.table.as_ref(), &self.env.table)
+    }
+
+    /// The run record (read once).
+    pub async fn run(&self) -> Result<&RunRecord, JobError> {
+        self.record
+            .get_or_try_init(|| async {
+                self.store().get(&self.env.run_id).await?.ok_or_else(|| {
+                    JobError::permanent(format!(
+                        "run {} is not in table {}: was it cleaned up already?",
+                        self.env.run_id, self.env.table
+                    ))
+                })
+            })
+            .await
+    }
+
+    /// A run parameter (`--param name=value`).
+    pub async fn param(&self, name: &str) -> Result<Option<String>, JobError> {
+        Ok(self.run().await?.trigger.params.get(name).cloned())
+    }
+
+    /// This stage's name (an error outside a stage).
+    pub fn stage(&self) -> Result<&str, JobError> {
+        self.env
+            .stage
+            .as_deref()
+            .ok_or_else(|| JobError::permanent("BATCHFAN_STAGE is not set: this job is not a stage child"))
+    }
+
+    /// This child's work item.
+    pub async fn work_item(&self) -> Result<WorkItem, JobError> {
+        self.store().work_item(&self.env.run_id, self.index()).await?.ok_or_else(|| {
+            JobError::permanent(format!(
+                "no work item for run {} index {}: the planner did not store it or cleanup removed it",
+                self.env.run_id,
+                self.index()
+            ))
+        })
+    }
+
+    /// The result child `index` of `stage` stored.
+    pub async fn result_of(&self, stage: &str, index: u64) -> Result<Option<ChildResult>, JobError> {
+        Ok(self.store().result(&self.env.run_id, stage, index).await?)
+    }
+
+    /// Stores this child's result for this stage.
+    pub async fn put_result(&self, result: &ChildResult) -> Result<(), JobError> {
+        let stage = self.stage()?.to_owned();
+        Ok(self.store().put_result(&self.env.run_id, &stage, self.index(), result).await?)
+    }
+
+    /// This child's output object.
+    pub fn output_ref(&self) -> Result<ObjectRef, JobError> {
+        Ok(layout::child_output(&self.env.bucket, &self.env.pipeline, &self.env.run_id, self.stage()?, self.index()))
+    }
+
+    /// This child's rejects object.
+    pub fn rejects_ref(&self) -> Result<ObjectRef, JobError> {
+        Ok(layout::child_rejects(&self.env.bucket, &self.env.pipeline, &self.env.run_id, self.stage()?, self.index()))
+    }
+}
+
+/// Runs a job body and exits the process with its exit code: 0, 75 or 1.
+pub fn run_job<F, Fut>(body: F) -> !
+where
+    F: FnOnce(JobContext) -> Fut,
+    Fut: Future<Output = Result<(), JobError>>,
+{
+    let code = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(async {
+            let result = match JobEnv::from_env().and_then(JobContext::connect) {
+                Ok(ctx) => body(ctx).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("error: {}", e.message);
+                    e.exit_code()
+                }
+            }
+        }),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            crate::env::EXIT_RETRYABLE
+        }
+    };
+    std::process::exit(code)
+}

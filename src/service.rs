@@ -1,0 +1,149 @@
+//! The embedded service: the local backend wired like AWS wires it.
+//!
+//! The plan topic's subscriber is the submitter (the SNS → Lambda arrow), the
+//! engine's event stream feeds the monitor (the EventBridge → Lambda arrow),
+//! and triggers go through the planner. `batchfan run` uses it for one run;
+//! `batchfan serve` for many.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use tracing::{debug, warn};
+
+use crate::{
+    backend::LocalBackend,
+    run::{
+        monitor::Monitor,
+        plan_topic,
+        planner::{self, RunPlanned},
+        submit, RunError, RunRecord, RunStore, TriggerEvent,
+    },
+    spec::PipelineSpec,
+    topic::bus::{Delivery, Subscriber},
+};
+
+/// A running embedded service.
+pub struct Service {
+    pub backend: LocalBackend,
+    specs: BTreeMap<String, PipelineSpec>,
+    monitor: Arc<Monitor>,
+    events: tokio::task::JoinHandle<()>,
+}
+
+/// The plan topic's subscriber: submits planned runs.
+struct Submitter {
+    ports: crate::run::Ports,
+    spec: PipelineSpec,
+    owner: String,
+}
+
+#[async_trait]
+impl Subscriber for Submitter {
+    async fn deliver(&self, delivery: &Delivery) -> Result<(), String> {
+        let planned: RunPlanned = serde_json::from_str(&delivery.message.body)
+            .map_err(|e| format!("plan message {} is not a RunPlanned: {e}", delivery.message_id))?;
+        match submit::submit(&self.ports, &self.spec, &planned.run_id, &self.owner).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("{e:#}")),
+        }
+    }
+}
+
+impl Service {
+    /// Wires the backend for `specs` and starts watching engine events.
+    pub async fn start(backend: LocalBackend, specs: Vec<PipelineSpec>) -> Result<Service, RunError> {
+        let owner = format!("local-{}", std::process::id());
+        for spec in &specs {
+            let sub = Submitter { ports: backend.ports.clone(), spec: spec.clone(), owner: owner.clone() };
+            backend.bus.subscribe(&plan_topic(&spec.name), "submitter", Arc::new(sub)).await?;
+        }
+        let monitor = Arc::new(Monitor::new(backend.ports.clone(), specs.clone()));
+        let mut rx = backend.engine.subscribe();
+        let m = monitor.clone();
+        let events = tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                if let Err(e) = m.on_event(&ev).await {
+                    // Reconciliation picks this up again; nothing is lost.
+                    warn!(job = %ev.job_name, status = %ev.status, "monitor: {e}");
+                }
+            }
+        });
+        let specs = specs.into_iter().map(|s| (s.name.clone(), s)).collect();
+        Ok(Service { backend, specs, monitor, events })
+    }
+
+    pub fn spec(&self, pipeline: &str) -> Option<&PipelineSpec> {
+        self.specs.get(pipeline)
+    }
+
+    fn store<'a>(&'a self, spec: &'a PipelineSpec) -> RunStore<'a> {
+        RunStore::new(&self.backend.table, &spec.storage.table)
+    }
+
+    /// Plans a run for a trigger (a duplicate trigger gives the same run).
+    pub async fn trigger(&self, trigger: TriggerEvent) -> Result<RunRecord, RunError> {
+        let spec = self
+            .spec(&trigger.pipeline)
+            .ok_or_else(|| RunError::Invalid(format!("unknown pipeline {:?}", trigger.pipeline)))?;
+        planner::plan(&self.backend.ports, spec, trigger).await
+    }
+
+    /// Brings every unfinished run of the served pipelines forward (after a restart).
+    pub async fn resume_all(&self) -> Result<Vec<RunRecord>, RunError> {
+        let mut resumed = Vec::new();
+        for spec in self.specs.values() {
+            for run_id in self.store(spec).list_runs(Some(&spec.name)).await? {
+                if let Some(rec) = self.resume(spec, &run_id).await? {
+                    resumed.push(rec);
+                }
+            }
+        }
+        Ok(resumed)
+    }
+
+    /// Moves one run forward from whatever step it stopped at.
+    pub async fn resume(&self, spec: &PipelineSpec, run_id: &str) -> Result<Option<RunRecord>, RunError> {
+        let Some(rec) = self.store(spec).get(run_id).await? else { return Ok(None) };
+        match rec.state {
+            crate::run::RunState::Planning | crate::run::RunState::Planned => {
+                Ok(Some(planner::plan(&self.backend.ports, spec, rec.trigger.clone()).await?))
+            }
+            crate::run::RunState::Submitted => self.monitor.reconcile(&spec.name, run_id).await,
+            _ => Ok(None),
+        }
+    }
+
+    /// Waits until the run is SUCCEEDED or FAILED, calling `progress` about every `every`.
+    pub async fn wait(
+        &self,
+        pipeline: &str,
+        run_id: &str,
+        every: Duration,
+        mut progress: impl FnMut(&RunRecord),
+    ) -> Result<RunRecord, RunError> {
+        let spec = self.spec(pipeline).ok_or_else(|| RunError::Invalid(format!("unknown pipeline {pipeline:?}")))?;
+        let mut ticks = 0u32;
+        loop {
+            let rec = self.store(spec).get(run_id).await?.ok_or_else(|| RunError::UnknownRun(run_id.into()))?;
+            progress(&rec);
+            if rec.state.is_terminal() {
+                return Ok(rec);
+            }
+            ticks += 1;
+            // A safety net under the event path: reconcile now and then.
+            if ticks % 20 == 0 {
+                if let Err(e) = self.resume(spec, run_id).await {
+                    debug!(run_id, "reconcile: {e}");
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    /// Stops: waits for the bus to deliver what it holds, then drains or abandons the engine.
+    pub async fn shutdown(self, mode: crate::engine::ShutdownMode) {
+        self.backend.bus.wait_idle().await;
+        self.backend.engine.shutdown(mode).await;
+        self.events.abort();
+    }
+}
