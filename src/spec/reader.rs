@@ -342,7 +342,7 @@ mod tests {
     fn positions_are_one_based_lines_and_columns() {
         let src = "a = 1\nbé = 2\n";
         let mut r = Reader::new("x.toml", src);
-        r.error(&Some(10..11), "m");
+        r.error(&Some(11..12), "m");
         r.error(&None, "first");
         let errs = r.into_errors();
         assert_eq!(errs[0].to_string(), "x.toml:1:1: first");
