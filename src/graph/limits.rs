@@ -4,11 +4,12 @@
 use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
+use serde_json::{json, Value};
 
 use super::{build::node_env, JobGraph, Role};
 use crate::{
     batch::{
-        check_job_name, MAX_ARRAY_SIZE, MAX_DEPENDENCIES, MAX_OVERRIDE_CHARS, MAX_SUBMIT_BYTES,
+        check_job_name, SubmitJob, MAX_ARRAY_SIZE, MAX_DEPENDENCIES, MAX_OVERRIDE_CHARS, MAX_SUBMIT_BYTES,
         MIN_ARRAY_SIZE,
     },
     spec::{JobSpec, PipelineSpec},
@@ -36,6 +37,37 @@ pub fn overrides_chars(command: &[String], env: &BTreeMap<String, String>) -> us
     }
     let environment = env.iter().map(|(name, value)| Pair { name, value }).collect();
     serde_json::to_string(&Overrides { command, environment }).map_or(usize::MAX, |s| s.chars().count())
+}
+
+/// The SubmitJob request body as the AWS API receives it (`containerOverrides`
+/// with `environment` as name/value pairs and `resourceRequirements`), to size it.
+pub fn aws_request_json(request: &SubmitJob) -> Value {
+    let environment: Vec<Value> =
+        request.container.environment.iter().map(|(k, v)| json!({ "name": k, "value": v })).collect();
+    let mut body = json!({
+        "jobName": request.job_name,
+        "jobQueue": request.job_queue,
+        "jobDefinition": request.job_definition,
+        "dependsOn": request.depends_on,
+        "containerOverrides": {
+            "command": request.container.command,
+            "environment": environment,
+            "resourceRequirements": [
+                { "type": "VCPU", "value": request.container.vcpus.to_string() },
+                { "type": "MEMORY", "value": request.container.memory_mib.to_string() },
+            ],
+        },
+        "retryStrategy": request.retry_strategy,
+        "tags": request.tags,
+        "propagateTags": true,
+    });
+    if let Some(size) = request.array_size {
+        body["arrayProperties"] = json!({ "size": size });
+    }
+    if let Some(secs) = request.timeout_seconds {
+        body["timeout"] = json!({ "attemptDurationSeconds": secs });
+    }
+    body
 }
 
 /// A job of a spec, for [`spec_override_problems`].
@@ -121,7 +153,7 @@ pub fn check_limits(spec: &PipelineSpec, graph: &JobGraph) -> Vec<String> {
         }
         match node.to_submit(spec, |_| Some(PLACEHOLDER_JOB_ID.to_owned())) {
             Ok(request) => {
-                let bytes = serde_json::to_vec(&request).map_or(usize::MAX, |v| v.len());
+                let bytes = serde_json::to_vec(&aws_request_json(&request)).map_or(usize::MAX, |v| v.len());
                 if bytes > MAX_SUBMIT_BYTES {
                     out.push(format!(
                         "job {job}: the SubmitJob request would be {bytes} bytes, over the AWS limit of {MAX_SUBMIT_BYTES}: shorten its command, env and retry rules"
