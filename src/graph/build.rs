@@ -1,6 +1,22 @@
 //! Building the job graph of a run: one array job per (stage, shard), chained
 //! N_TO_N or SEQUENTIAL, then aggregation and cleanup, with barrier jobs
 //! wherever a job would wait on more than 20 others.
+//!
+//! ```
+//! use batchfan::{graph, plan::Sizing};
+//! let text = "name = \"p\"\n[planner]\nstrategy = \"range\"\n\
+//!             [[stages]]\nname = \"a\"\ncommand = [\"a\"]\n\
+//!             [[stages]]\nname = \"b\"\ncommand = [\"b\"]\n";
+//! let spec = batchfan::spec::load_str(text, "p.toml", std::path::Path::new(".")).unwrap();
+//! // 25,000 children: three arrays per stage, b's shard j waits N_TO_N on a's shard j.
+//! let g = graph::build(&spec, "r1", &Sizing::new(25_000, 1, spec.max_array_size)).unwrap();
+//! let names: Vec<&str> = g.nodes.iter().map(|n| n.name.as_str()).collect();
+//! assert_eq!(names, ["p-r1-a-0", "p-r1-a-1", "p-r1-a-2", "p-r1-b-0", "p-r1-b-1", "p-r1-b-2",
+//!                    "p-r1-aggregate", "p-r1-cleanup"]);
+//! assert!(graph::check_limits(&spec, &g).is_empty());
+//! let request = g.nodes[3].to_submit(&spec, |name| Some(format!("id-of-{name}"))).unwrap();
+//! assert_eq!(request.depends_on[0].job_id.as_deref(), Some("id-of-p-r1-a-0"));
+//! ```
 
 use std::collections::BTreeMap;
 

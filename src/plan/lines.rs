@@ -4,6 +4,17 @@
 //!
 //! [`LineSplitter`] is the pure part (fed chunk by chunk, newlines counted
 //! with `memchr`); [`plan_lines`] reads the object through the port.
+//!
+//! ```
+//! use batchfan::plan::{lines::LineSplitter, LineRange};
+//! let mut s = LineSplitter::new(2, true);
+//! s.feed(b"id\r\n1\r\n2\r\n");
+//! s.feed(b"3\r\n\r\n");
+//! assert_eq!(s.finish(), [
+//!     LineRange { start: 4, end: 10, line: 2 },
+//!     LineRange { start: 10, end: 13, line: 4 }, // the blank last line is left out
+//! ]);
+//! ```
 
 use super::{LineRange, PlanError};
 use crate::objects::{ObjectRef, Objects};
