@@ -184,8 +184,8 @@ table = "t"
 )]
 #[case::bad_s3_bucket("[triggers.s3]\nbucket = \"X\"", "f.toml:9:10: bucket name \"X\" is not valid")]
 #[case::secret_in_spec(
-    "[triggers.webhook]\nsecret_env = \"E\"\nsecret = \"hunter2\"",
-    "f.toml:10:1: secret holds the secret itself: never put the secret in the spec"
+    "[triggers.webhook]\nsecret = \"hunter2\"",
+    "f.toml:9:1: secret holds the secret itself: never put the secret in the spec"
 )]
 #[case::two_secrets(
     "[triggers.webhook]\nsecret_env = \"E\"\nsecret_ssm = \"/x\"",

@@ -196,9 +196,13 @@ impl<'s> Reader<'s> {
     pub fn str_list(&mut self, t: &Tab<'_>, key: &str) -> Option<At<Vec<String>>> {
         let (item, span) = t.get(key)?;
         if let Some(s) = item.as_str() {
+            let words: Vec<String> = s.split_whitespace().map(|w| format!("{w:?}")).collect();
+            let example = if words.is_empty() { "\"prog\", \"arg\"".to_owned() } else { words.join(", ") };
             self.error(
                 &span,
-                format!("{key} must be an array of strings, not the string {s:?}: use an array, e.g. [\"prog\", \"arg\"]"),
+                format!(
+                    "{key} must be an array of strings, not the string {s:?}: use an array, e.g. [{example}]"
+                ),
             );
             return None;
         }

@@ -111,7 +111,7 @@ fn read_webhook(r: &mut Reader<'_>, t: &Tab<'_>) -> Option<WebhookTrigger> {
             format!("the webhook sets {}: keep exactly one secret source", names.join(" and ")),
         );
     }
-    if found.is_empty() && SECRET_KEYS.iter().all(|k| t.get(k).is_none()) {
+    if found.is_empty() && t.get("secret").is_none() && SECRET_KEYS.iter().all(|k| t.get(k).is_none()) {
         r.error(
             &t.span,
             "[triggers.webhook] has no secret source: add one of secret_env, secret_file, secret_ssm, secret_secretsmanager, e.g. secret_env = \"HOOK_SECRET\"",
