@@ -5,12 +5,17 @@
 //! dependency names to the job ids it got back (or found by name).
 
 pub mod build;
+pub mod limits;
+pub mod submit;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use self::build::{build, check_limits, GraphError};
+pub use self::{
+    build::{build, node_env, GraphError},
+    limits::check_limits,
+};
 use crate::{batch::DependencyKind, spec::JobSpec};
 
 /// What a node is for.
