@@ -34,6 +34,7 @@ use self::store::Target;
 use crate::{
     error::{PortError, PortResult},
     objects::{check_bucket, ObjectMeta, ObjectRef, Objects},
+    table::sqlite::conn::blocking,
 };
 
 /// The directory implementation of [`Objects`]. Cheap to clone.
@@ -110,12 +111,4 @@ impl Objects for DirObjects {
     async fn delete(&self, obj: &ObjectRef) -> PortResult<()> {
         self.with_target(obj, store::delete).await
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, PortError> + Send + 'static,
-) -> PortResult<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| PortError::Backend(format!("blocking task failed: {e}")))?
 }

