@@ -1,0 +1,122 @@
+//! The contract suites against the local adapters: SQLite table, directory
+//! objects, in-process bus. Each test gets its own temp directory.
+
+mod contract;
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use batchfan::{
+    objects::{dir::DirObjects, Objects},
+    table::{sqlite::SqliteTable, Table},
+    topic::{
+        bus::{Bus, BusConfig, Delivery, Subscriber},
+        Topic,
+    },
+};
+use contract::{
+    objects::ObjectsEnv,
+    table::TableEnv,
+    topic::{Probe, Received, TopicEnv},
+    unique,
+};
+use tempfile::TempDir;
+use tokio::sync::mpsc;
+
+struct LocalTable {
+    table: SqliteTable,
+    _dir: TempDir,
+}
+
+fn local_table() -> LocalTable {
+    let dir = tempfile::tempdir().expect("temp dir");
+    LocalTable { table: SqliteTable::open(dir.path()).expect("open the table store"), _dir: dir }
+}
+
+#[async_trait]
+impl TableEnv for LocalTable {
+    fn table(&self) -> &dyn Table {
+        &self.table
+    }
+    async fn fresh_table(&self) -> String {
+        unique("table")
+    }
+}
+
+struct LocalObjects {
+    objects: DirObjects,
+    _dir: TempDir,
+}
+
+fn local_objects() -> LocalObjects {
+    let dir = tempfile::tempdir().expect("temp dir");
+    LocalObjects { objects: DirObjects::new(dir.path()), _dir: dir }
+}
+
+#[async_trait]
+impl ObjectsEnv for LocalObjects {
+    fn objects(&self) -> &dyn Objects {
+        &self.objects
+    }
+    async fn fresh_bucket(&self) -> String {
+        unique("bucket")
+    }
+}
+
+struct LocalTopic {
+    bus: Bus,
+    _dir: TempDir,
+}
+
+async fn local_topic() -> LocalTopic {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bus = Bus::open(&dir.path().join("bus.sqlite"), BusConfig::default()).await.expect("open the bus");
+    LocalTopic { bus, _dir: dir }
+}
+
+/// A bus subscriber that forwards what it receives to a channel.
+struct Forward(mpsc::UnboundedSender<Received>);
+
+#[async_trait]
+impl Subscriber for Forward {
+    async fn deliver(&self, d: &Delivery) -> Result<(), String> {
+        let received = Received { message_id: d.message_id.clone(), message: d.message.clone() };
+        self.0.send(received).map_err(|_| "probe dropped".to_owned())
+    }
+}
+
+struct ChannelProbe(mpsc::UnboundedReceiver<Received>);
+
+#[async_trait]
+impl Probe for ChannelProbe {
+    async fn recv(&mut self, within: Duration) -> Option<Received> {
+        tokio::time::timeout(within, self.0.recv()).await.ok().flatten()
+    }
+}
+
+#[async_trait]
+impl TopicEnv for LocalTopic {
+    fn topic(&self) -> &dyn Topic {
+        &self.bus
+    }
+    async fn fresh_topic(&self) -> String {
+        unique("topic")
+    }
+    async fn probe(&self, topic: &str) -> Box<dyn Probe> {
+        let (send, recv) = mpsc::unbounded_channel();
+        self.bus.subscribe(topic, &unique("probe"), Arc::new(Forward(send))).await.expect("subscribe");
+        Box::new(ChannelProbe(recv))
+    }
+}
+
+mod table {
+    crate::contract::table_contract!(crate::local_table());
+}
+
+mod objects {
+    crate::contract::objects_contract!(crate::local_objects());
+}
+
+mod topic {
+    crate::contract::topic_contract!(crate::local_topic().await);
+}

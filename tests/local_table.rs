@@ -1,0 +1,153 @@
+//! The SQLite table's own guarantees: many threads and processes writing one
+//! table lose nothing, conditional writes stay atomic across processes, a
+//! batch is all-or-nothing, data survives reopening.
+
+use std::{
+    path::Path,
+    process::{Command, Stdio},
+};
+
+use batchfan::{
+    error::PortError,
+    table::{sqlite::SqliteTable, Condition, Item, Key, Table, Written},
+};
+use serde_json::json;
+
+const TABLE: &str = "Shared";
+/// Set in child processes started by `processes_writing_one_table_lose_nothing`: "{dir}|{worker}".
+const CHILD_ENV: &str = "BATCHFAN_TEST_TABLE_CHILD";
+const BATCHES: usize = 10;
+const BATCH: usize = 100;
+const SINGLES: usize = 50;
+const INCREMENTS: u64 = 25;
+
+/// One writer's share: batches and single puts under its own pk, and
+/// compare-and-swap increments of one shared counter.
+async fn write_share(table: &SqliteTable, worker: &str) {
+    for b in 0..BATCHES {
+        let items = (0..BATCH)
+            .map(|i| Item::new(Key::new(format!("w#{worker}"), format!("b{b:03}#{i:04}"))).with("v", i))
+            .collect();
+        table.put_batch(TABLE, items).await.unwrap();
+    }
+    for i in 0..SINGLES {
+        let item = Item::new(Key::new(format!("w#{worker}"), format!("s#{i:04}"))).with("v", i);
+        assert_eq!(table.put(TABLE, item, Condition::NotExists).await.unwrap(), Written::Yes);
+    }
+    let key = Key::new("counter", "c");
+    for _ in 0..INCREMENTS {
+        loop {
+            let current = table.get(TABLE, &key).await.unwrap();
+            let n = current.as_ref().and_then(|i| i.u64("n")).unwrap_or(0);
+            let cond = match current {
+                None => Condition::NotExists,
+                Some(_) => Condition::Equals("n".into(), json!(n)),
+            };
+            let next = Item::new(key.clone()).with("n", n + 1);
+            if table.put(TABLE, next, cond).await.unwrap() == Written::Yes {
+                break;
+            }
+        }
+    }
+}
+
+async fn assert_shares(table: &SqliteTable, workers: &[String]) {
+    for w in workers {
+        let items = table.query(TABLE, &format!("w#{w}"), "").await.unwrap();
+        assert_eq!(items.len(), BATCHES * BATCH + SINGLES, "worker {w}");
+    }
+    let counter = table.get(TABLE, &Key::new("counter", "c")).await.unwrap().unwrap();
+    assert_eq!(counter.u64("n"), Some(INCREMENTS * workers.len() as u64));
+}
+
+/// Not a test of its own: the body of each child process (a no-op otherwise).
+#[tokio::test]
+async fn child_writer() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else { return };
+    let (dir, worker) = spec.split_once('|').expect("dir|worker");
+    let table = SqliteTable::open(Path::new(dir)).unwrap();
+    write_share(&table, worker).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_writing_one_table_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut workers = Vec::new();
+    let mut children = Vec::new();
+    for w in 0..4 {
+        let worker = format!("proc{w}");
+        let child = Command::new(&exe)
+            .args(["child_writer", "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, format!("{}|{worker}", dir.path().display()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        children.push(child);
+        workers.push(worker);
+    }
+    // This process writes at the same time, like the engine next to its jobs.
+    let table = SqliteTable::open(dir.path()).unwrap();
+    write_share(&table, "parent").await;
+    workers.push("parent".into());
+    for child in children {
+        let out = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+        let log = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "child writer failed: {}\n{log}", out.status);
+    }
+    assert_shares(&table, &workers).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threads_writing_one_table_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = SqliteTable::open(dir.path()).unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..6 {
+        // Half share one handle (one connection), half open their own (like other processes).
+        let table = if w % 2 == 0 { shared.clone() } else { SqliteTable::open(dir.path()).unwrap() };
+        tasks.push(tokio::spawn(async move { write_share(&table, &format!("t{w}")).await }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_shares(&shared, &(0..6).map(|w| format!("t{w}")).collect::<Vec<_>>()).await;
+}
+
+#[tokio::test]
+async fn a_batch_with_an_invalid_item_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = SqliteTable::open(dir.path()).unwrap();
+    for (n, bad_at) in [(10, 5), (5_000, 4_321)] {
+        let mut items: Vec<Item> =
+            (0..n).map(|i| Item::new(Key::new(format!("p{n}"), format!("s{i:05}")))).collect();
+        items[bad_at].key.sk.clear();
+        let err = table.put_batch(TABLE, items).await.unwrap_err();
+        assert!(matches!(err, PortError::Invalid(ref m) if m.contains("empty sk")), "{err}");
+        assert_eq!(table.query(TABLE, &format!("p{n}"), "").await.unwrap(), vec![]);
+    }
+}
+
+#[tokio::test]
+async fn a_large_batch_round_trips_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = SqliteTable::open(dir.path()).unwrap();
+    let items: Vec<Item> = (0..30_000)
+        .map(|i| {
+            Item::new(Key::new("run#big", format!("item#{i:06}"))).with("i", i).with("s", "x".repeat(40))
+        })
+        .collect();
+    table.put_batch(TABLE, items.clone()).await.unwrap();
+    assert_eq!(table.query(TABLE, "run#big", "").await.unwrap(), items);
+    let path = table.sqlite_path(TABLE);
+    assert_eq!(path, dir.path().join("Shared.sqlite"));
+    drop(table);
+    assert!(path.exists());
+
+    let reopened = SqliteTable::open(dir.path()).unwrap();
+    assert_eq!(reopened.query(TABLE, "run#big", "item#02999").await.unwrap(), items[29_990..]);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+}
