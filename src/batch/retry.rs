@@ -9,9 +9,10 @@ pub const MAX_EVALUATE_ON_EXIT: usize = 5;
 pub const MAX_ATTEMPTS: u32 = 10;
 
 /// What to do when a rule matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum RetryAction {
+    #[default]
     Retry,
     Exit,
 }
@@ -33,12 +34,6 @@ pub struct EvaluateOnExit {
 
 fn default_action() -> RetryAction {
     RetryAction::Retry
-}
-
-impl Default for RetryAction {
-    fn default() -> Self {
-        RetryAction::Retry
-    }
 }
 
 /// AWS `retryStrategy`.
