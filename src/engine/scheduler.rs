@@ -1,0 +1,235 @@
+//! The engine thread and its scheduling loop.
+//!
+//! One long-lived thread (so the parent-death signal of its processes fires
+//! only when the engine goes) runs a current-thread tokio runtime and a loop of
+//! ticks. Each tick, under the state lock: apply spawn results and process
+//! exits, fire due timers, notify dependents, choose what starts, **commit**
+//! everything in one transaction, publish the events. Only then are the chosen
+//! units spawned, so a job's success is on disk before any dependent starts.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    executor::{Executor, ExitReport, Launch, Spawned},
+    recovery,
+    state::{Shared, State, UnitIx},
+    EngineConfig, EngineError, ShutdownMode,
+};
+
+/// Most units started per tick, so exits are not kept waiting behind spawns.
+const MAX_STARTS_PER_TICK: usize = 64;
+/// How long `Abandon` waits for killed processes to be reaped.
+const ABANDON_WAIT: Duration = Duration::from_secs(5);
+/// How soon a failed commit is retried.
+const COMMIT_RETRY: Duration = Duration::from_millis(500);
+
+/// What the engine thread reacts to.
+#[derive(Debug)]
+pub(crate) enum Input {
+    /// Something changed (a submit, a cancel): run a tick.
+    Wake,
+    /// A process exited.
+    Exited { unit: UnitIx, token: u64, report: ExitReport },
+    /// Stop; `done` is told once the state directory is released.
+    Shutdown { mode: ShutdownMode, done: oneshot::Sender<()> },
+}
+
+type Ready = oneshot::Sender<Result<Arc<Shared>, EngineError>>;
+
+/// The engine thread: boot (lock, load, recover), then schedule until shutdown.
+pub(crate) fn thread_main(
+    config: EngineConfig,
+    inputs: mpsc::UnboundedReceiver<Input>,
+    exits: mpsc::UnboundedSender<Input>,
+    ready: Ready,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(source) => {
+            let path = config.state_dir.clone();
+            let _ = ready.send(Err(EngineError::Io { action: "start the engine runtime for", path, source }));
+            return;
+        }
+    };
+    let (lock, shared) = match recovery::boot(&config) {
+        Ok(booted) => booted,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let settings = shared.lock().settings.clone();
+    if ready.send(Ok(shared.clone())).is_err() {
+        shared.lock().close();
+        return;
+    }
+    tracing::info!(state_dir = %config.state_dir.display(), "local engine open");
+    let executor = Executor::new(settings, exits);
+    let waiters = runtime.block_on(Scheduler::new(shared.clone(), inputs, executor).run());
+    shared.lock().close();
+    drop(runtime);
+    drop(lock);
+    tracing::info!(state_dir = %config.state_dir.display(), "local engine stopped");
+    for done in waiters {
+        let _ = done.send(());
+    }
+}
+
+struct Scheduler {
+    shared: Arc<Shared>,
+    inputs: mpsc::UnboundedReceiver<Input>,
+    executor: Executor,
+    /// Results of the last spawns, applied at the start of the next tick.
+    spawned: Vec<Spawned>,
+    /// Launches held back because their tick's commit failed.
+    deferred: Vec<Launch>,
+    /// Processes whose exit has not been reported yet.
+    live: usize,
+    stop: Option<ShutdownMode>,
+    abandon_deadline: Option<Instant>,
+    waiters: Vec<oneshot::Sender<()>>,
+    wake_at: Option<Instant>,
+}
+
+impl Scheduler {
+    fn new(shared: Arc<Shared>, inputs: mpsc::UnboundedReceiver<Input>, executor: Executor) -> Self {
+        Scheduler {
+            shared,
+            inputs,
+            executor,
+            spawned: Vec::new(),
+            deferred: Vec::new(),
+            live: 0,
+            stop: None,
+            abandon_deadline: None,
+            waiters: Vec::new(),
+            wake_at: None,
+        }
+    }
+
+    async fn run(mut self) -> Vec<oneshot::Sender<()>> {
+        loop {
+            let mut batch = Vec::new();
+            if self.spawned.is_empty() {
+                let wake_at = earliest(self.wake_at, self.abandon_deadline);
+                tokio::select! {
+                    input = self.inputs.recv() => match input {
+                        Some(input) => batch.push(input),
+                        // Unreachable while the executor holds a sender; stop as if dropped.
+                        None => self.stop = Some(ShutdownMode::Abandon),
+                    },
+                    () = sleep_until(wake_at) => {}
+                }
+            }
+            while let Ok(input) = self.inputs.try_recv() {
+                batch.push(input);
+            }
+            let launches = self.tick(batch);
+            if self.finished() {
+                return self.waiters;
+            }
+            for launch in launches {
+                let spawned = self.executor.spawn(launch);
+                if matches!(spawned, Spawned::Started { .. }) {
+                    self.live += 1;
+                }
+                self.spawned.push(spawned);
+            }
+        }
+    }
+
+    fn tick(&mut self, batch: Vec<Input>) -> Vec<Launch> {
+        let shared = self.shared.clone();
+        let mut state = shared.lock();
+        for spawned in self.spawned.drain(..) {
+            state.on_spawned(spawned);
+        }
+        for input in batch {
+            match input {
+                Input::Wake => {}
+                Input::Exited { unit, token, report } => {
+                    self.live = self.live.saturating_sub(1);
+                    // Abandoned attempts stay RUNNING on disk: the next open re-queues them.
+                    if self.stop != Some(ShutdownMode::Abandon) {
+                        state.on_exit(unit, token, report);
+                    }
+                }
+                Input::Shutdown { mode, done } => {
+                    self.waiters.push(done);
+                    self.begin_stop(mode, &mut state);
+                }
+            }
+        }
+        state.fire_timers(Instant::now());
+        state.propagate();
+        let mut launches = std::mem::take(&mut self.deferred);
+        if self.stop.is_none() {
+            launches.extend(state.select(MAX_STARTS_PER_TICK));
+        }
+        self.wake_at = state.next_deadline();
+        match state.commit() {
+            Ok(()) => state.events.flush(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot save engine state; retrying before starting anything");
+                self.deferred = std::mem::take(&mut launches);
+                self.wake_at = earliest(self.wake_at, Some(Instant::now() + COMMIT_RETRY));
+            }
+        }
+        launches
+    }
+
+    fn begin_stop(&mut self, mode: ShutdownMode, state: &mut State) {
+        match mode {
+            ShutdownMode::Drain => {
+                self.stop.get_or_insert(ShutdownMode::Drain);
+            }
+            ShutdownMode::Abandon if self.stop != Some(ShutdownMode::Abandon) => {
+                self.stop = Some(ShutdownMode::Abandon);
+                self.abandon_deadline = Some(Instant::now() + ABANDON_WAIT);
+                state.kill_all();
+            }
+            ShutdownMode::Abandon => {}
+        }
+    }
+
+    fn finished(&self) -> bool {
+        match self.stop {
+            None => false,
+            Some(ShutdownMode::Drain) => self.live == 0 && self.spawned.is_empty(),
+            Some(ShutdownMode::Abandon) => {
+                self.live == 0 || self.abandon_deadline.is_some_and(|d| Instant::now() >= d)
+            }
+        }
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl State {
+    /// Commits what is left and closes the database; the API answers
+    /// "shut down" from now on.
+    pub(crate) fn close(&mut self) {
+        if let Err(e) = self.commit() {
+            tracing::error!(error = %e, "cannot save engine state at shutdown");
+        }
+        self.events.flush();
+        self.store = None;
+    }
+}
