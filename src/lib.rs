@@ -9,7 +9,9 @@
 //! [`batch::Batch`], [`table::Table`], [`objects::Objects`] and [`topic::Topic`],
 //! implemented locally by [`engine`] and SQLite/directory/bus adapters.
 
+pub mod backend;
 pub mod batch;
+pub mod cli;
 pub mod engine;
 pub mod env;
 pub mod error;
@@ -17,6 +19,8 @@ pub mod graph;
 pub mod objects;
 pub mod plan;
 pub mod run;
+pub mod runtime;
+pub mod service;
 pub mod spec;
 pub mod table;
 pub mod topic;

@@ -121,10 +121,12 @@ impl Service {
         every: Duration,
         mut progress: impl FnMut(&RunRecord),
     ) -> Result<RunRecord, RunError> {
-        let spec = self.spec(pipeline).ok_or_else(|| RunError::Invalid(format!("unknown pipeline {pipeline:?}")))?;
+        let spec =
+            self.spec(pipeline).ok_or_else(|| RunError::Invalid(format!("unknown pipeline {pipeline:?}")))?;
         let mut ticks = 0u32;
         loop {
-            let rec = self.store(spec).get(run_id).await?.ok_or_else(|| RunError::UnknownRun(run_id.into()))?;
+            let rec =
+                self.store(spec).get(run_id).await?.ok_or_else(|| RunError::UnknownRun(run_id.into()))?;
             progress(&rec);
             if rec.state.is_terminal() {
                 return Ok(rec);

@@ -124,7 +124,12 @@ pub fn process(run_id: &str, text: &str, first_line: u64, out: &mut Processed) {
             Err(reason) => {
                 out.rejected += 1;
                 let quoted = line.replace('"', "\"\"");
-                let _ = writeln!(out.rejects, "{},{},\"{quoted}\"", first_line + n as u64, reason.replace(',', ";"));
+                let _ = writeln!(
+                    out.rejects,
+                    "{},{},\"{quoted}\"",
+                    first_line + n as u64,
+                    reason.replace(',', ";")
+                );
             }
         }
     }

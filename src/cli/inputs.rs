@@ -1,11 +1,7 @@
 //! Turning command-line arguments into a validated spec, parameters, an input
 //! object and a trigger.
 
-use std::{
-    collections::BTreeMap,
-    os::unix::fs::MetadataExt,
-    path::{Path, PathBuf},
-};
+use std::{collections::BTreeMap, os::unix::fs::MetadataExt, path::Path};
 
 use sha2::{Digest, Sha256};
 
@@ -51,8 +47,6 @@ pub struct Input {
     pub object: ObjectRef,
     /// What identifies this content for idempotency (uri + size + mtime, or etag).
     pub identity: String,
-    /// The local file it came from, if any.
-    pub local_path: Option<PathBuf>,
 }
 
 /// Resolves `--input`: `s3://bucket/key` is an object in the local buckets; any
@@ -71,7 +65,7 @@ pub async fn resolve_input(raw: &str, objects: &DirObjects) -> Result<Input, Usa
             }
             Err(e) => return Err(UsageError(format!("cannot read input {object}: {e}"))),
         };
-        return Ok(Input { object, identity, local_path: None });
+        return Ok(Input { object, identity });
     }
     let path = Path::new(raw.strip_prefix("file://").unwrap_or(raw));
     let meta = std::fs::metadata(path)
@@ -80,7 +74,8 @@ pub async fn resolve_input(raw: &str, objects: &DirObjects) -> Result<Input, Usa
         return Err(UsageError(format!("input {raw:?} is not a file: pass a file, or an s3:// prefix")));
     }
     let canonical = path.canonicalize().map_err(|e| UsageError(format!("input {raw:?}: {e}")))?;
-    let identity = format!("file://{}#{}:{}:{}", canonical.display(), meta.len(), meta.mtime(), meta.mtime_nsec());
+    let identity =
+        format!("file://{}#{}:{}:{}", canonical.display(), meta.len(), meta.mtime(), meta.mtime_nsec());
     let digest = hex::encode(Sha256::digest(identity.as_bytes()));
     let name = canonical.file_name().map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned());
     let object = ObjectRef::new(INPUTS_BUCKET, format!("{}/{name}", &digest[..16]));
@@ -97,7 +92,7 @@ pub async fn resolve_input(raw: &str, objects: &DirObjects) -> Result<Input, Usa
                 .map_err(|e| UsageError(format!("cannot import input {raw:?}: {e}")))?;
         }
     }
-    Ok(Input { object, identity, local_path: Some(canonical) })
+    Ok(Input { object, identity })
 }
 
 /// A manual trigger: the same command (spec, input content, params) gives the same key.

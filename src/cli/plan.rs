@@ -36,9 +36,10 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         None => None,
     };
     let objects: Arc<dyn Objects> = Arc::new(objects);
-    let units = plan::strategies::plan_units(&spec, input.as_ref().map(|i| &i.object), &params, objects.as_ref())
-        .await
-        .map_err(|e| UsageError(e.to_string()))?;
+    let units =
+        plan::strategies::plan_units(&spec, input.as_ref().map(|i| &i.object), &params, objects.as_ref())
+            .await
+            .map_err(|e| UsageError(e.to_string()))?;
     let per_child = spec.stages.first().map_or(1, |s| s.items_per_child);
     let sizing = Sizing::new(units.len() as u64, per_child, spec.max_array_size);
     let graph = graph::build(&spec, "rPLAN", &sizing).map_err(|e| UsageError(e.to_string()))?;
@@ -55,10 +56,18 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
                 let deps: Vec<String> = node
                     .depends_on
                     .iter()
-                    .map(|d| format!("{:?}{}", d.kind, d.node.as_deref().map(|n| format!(" {n}")).unwrap_or_default()))
+                    .map(|d| {
+                        format!(
+                            "{:?}{}",
+                            d.kind,
+                            d.node.as_deref().map(|n| format!(" {n}")).unwrap_or_default()
+                        )
+                    })
                     .collect();
                 let what = match &node.role {
-                    Role::Stage { stage, shard, .. } => format!("stage {} shard {shard}", spec.stages[*stage].name),
+                    Role::Stage { stage, shard, .. } => {
+                        format!("stage {} shard {shard}", spec.stages[*stage].name)
+                    }
                     Role::Barrier { level, index } => format!("barrier {level}.{index}"),
                     Role::Aggregation => "aggregation".into(),
                     Role::Cleanup => "cleanup".into(),

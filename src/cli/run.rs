@@ -102,7 +102,9 @@ async fn progress(ports: crate::run::Ports, spec: crate::spec::PipelineSpec, run
         if let Ok(Some(rec)) = store.get(&run_id).await {
             let mut lines = BTreeMap::new();
             let planned = match rec.sizing {
-                Some(s) => format!("{} units, {} children per stage, {} shard(s)", s.units, s.children, s.shards),
+                Some(s) => {
+                    format!("{} units, {} children per stage, {} shard(s)", s.units, s.children, s.shards)
+                }
                 None => "planning".into(),
             };
             lines.insert(" plan".to_owned(), planned);
@@ -138,7 +140,10 @@ async fn progress(ports: crate::run::Ports, spec: crate::spec::PipelineSpec, run
             }
             for (label, text) in &lines {
                 if last.get(label) != Some(text) {
-                    eprintln!("  {:<14} {text}", label.trim_start_matches(|c: char| c == '~' || c.is_ascii_digit() || c == ' '));
+                    eprintln!(
+                        "  {:<14} {text}",
+                        label.trim_start_matches(|c: char| c == '~' || c.is_ascii_digit() || c == ' ')
+                    );
                 }
             }
             last = lines;
@@ -193,7 +198,11 @@ fn print_result(output: Output, rec: &RunRecord, path: &std::path::Path, phases:
             }
             if let Some(f) = &rec.failure {
                 let at = f.index.map_or(f.stage.clone(), |i| format!("{}[{i}]", f.stage));
-                println!("failed at {at}: exit {:?}: {}", f.exit_code, f.status_reason.as_deref().unwrap_or("-"));
+                println!(
+                    "failed at {at}: exit {:?}: {}",
+                    f.exit_code,
+                    f.status_reason.as_deref().unwrap_or("-")
+                );
                 if !f.log_tail.is_empty() {
                     println!("log tail:\n{}", f.log_tail);
                 }

@@ -35,7 +35,10 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     match &args.run {
         Some(run_id) => {
             let rec = store.get(run_id).await?.ok_or_else(|| {
-                UsageError(format!("run {run_id} not found in {}: list runs with `batchfan status`", layout.root.display()))
+                UsageError(format!(
+                    "run {run_id} not found in {}: list runs with `batchfan status`",
+                    layout.root.display()
+                ))
             })?;
             match args.output {
                 Output::Json => println!("{}", serde_json::to_string(&rec)?),
@@ -56,7 +59,13 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
                         println!("job {name} {id}");
                     }
                     if let Some(f) = &rec.failure {
-                        println!("failure {} index {:?} exit {:?}: {}", f.stage, f.index, f.exit_code, f.status_reason.as_deref().unwrap_or("-"));
+                        println!(
+                            "failure {} index {:?} exit {:?}: {}",
+                            f.stage,
+                            f.index,
+                            f.exit_code,
+                            f.status_reason.as_deref().unwrap_or("-")
+                        );
                     }
                 }
             }

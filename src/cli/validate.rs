@@ -13,7 +13,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let mut bad = 0;
     for path in &args.specs {
         match crate::spec::load(path) {
-            Ok(spec) => println!("{}: ok (pipeline {}, {} stage(s))", path.display(), spec.name, spec.stages.len()),
+            Ok(spec) => {
+                println!("{}: ok (pipeline {}, {} stage(s))", path.display(), spec.name, spec.stages.len())
+            }
             Err(errors) => {
                 bad += 1;
                 eprintln!("{errors}");

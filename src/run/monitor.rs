@@ -74,7 +74,11 @@ impl Monitor {
             }
             (JobStatus::Succeeded, "cleanup") => {
                 let state = self.store(spec).get(run_id).await?.map_or(RunState::Succeeded, |r| {
-                    if r.failure.is_some() { RunState::Failed } else { RunState::Succeeded }
+                    if r.failure.is_some() {
+                        RunState::Failed
+                    } else {
+                        RunState::Succeeded
+                    }
                 });
                 self.finish(spec, run_id, state).await?;
             }
@@ -87,7 +91,9 @@ impl Monitor {
                     self.finish(spec, run_id, RunState::Failed).await?;
                 }
             }
-            (JobStatus::Failed, _) if !is_parent && !is_cascade(ev.attempts.is_empty(), ev.status_reason.as_deref()) => {
+            (JobStatus::Failed, _)
+                if !is_parent && !is_cascade(ev.attempts.is_empty(), ev.status_reason.as_deref()) =>
+            {
                 self.alert(spec, run_id, failed_from_event(ev, role)).await?;
             }
             _ => {}
@@ -140,7 +146,8 @@ impl Monitor {
             None => f.stage.clone(),
         };
         let exit = f.exit_code.map_or_else(|| "no exit code".to_owned(), |c| format!("exit {c}"));
-        let mut subject = format!("batchfan {}: run {} failed at {at} ({exit})", record.pipeline, record.run_id);
+        let mut subject =
+            format!("batchfan {}: run {} failed at {at} ({exit})", record.pipeline, record.run_id);
         subject.truncate(100);
         let body = json!({
             "pipeline": record.pipeline, "run_id": record.run_id, "stage": f.stage, "index": f.index,
@@ -224,7 +231,8 @@ impl Monitor {
             return Ok(Some(record));
         }
         let pattern = format!("{}-{run_id}-*", spec.name);
-        let jobs = self.ports.batch.list_jobs(&JobQuery::ByName { queue: spec.job_queue.clone(), pattern }).await?;
+        let jobs =
+            self.ports.batch.list_jobs(&JobQuery::ByName { queue: spec.job_queue.clone(), pattern }).await?;
         let ids: Vec<String> = jobs.iter().map(|j| j.job_id.clone()).collect();
         let details = self.ports.batch.describe_jobs(&ids).await?;
         if record.failure.is_none() {
@@ -249,11 +257,17 @@ impl Monitor {
         for d in details.iter().filter(|d| d.status == JobStatus::Failed) {
             let is_parent = d.array_properties.as_ref().is_some_and(|a| a.size.is_some());
             if is_parent {
-                let q = JobQuery::ArrayChildren { array_job_id: d.job_id.clone(), status: Some(JobStatus::Failed) };
+                let q = JobQuery::ArrayChildren {
+                    array_job_id: d.job_id.clone(),
+                    status: Some(JobStatus::Failed),
+                };
                 let children: Vec<String> =
                     self.ports.batch.list_jobs(&q).await?.into_iter().map(|c| c.job_id).collect();
                 let described = self.ports.batch.describe_jobs(&children).await?;
-                if let Some(c) = described.into_iter().find(|c| !is_cascade(c.attempts.is_empty(), c.status_reason.as_deref())) {
+                if let Some(c) = described
+                    .into_iter()
+                    .find(|c| !is_cascade(c.attempts.is_empty(), c.status_reason.as_deref()))
+                {
                     return Ok(Some(c));
                 }
             } else if !is_cascade(d.attempts.is_empty(), d.status_reason.as_deref()) {
@@ -283,7 +297,9 @@ fn failed_from_event<'a>(ev: &'a JobStateChange, role: &str) -> FailedJob<'a> {
         status_reason: ev.status_reason.as_deref(),
         array_index: ev.array_properties.as_ref().and_then(|a| a.index),
         exit_code: ev.container.exit_code.or_else(|| last.and_then(|a| a.exit_code)),
-        log_stream: last.and_then(|a| a.log_stream_name.as_deref()).or(ev.container.log_stream_name.as_deref()),
+        log_stream: last
+            .and_then(|a| a.log_stream_name.as_deref())
+            .or(ev.container.log_stream_name.as_deref()),
         stage: match role {
             "stage" => ev.tags.get(TAG_STAGE).cloned().unwrap_or_else(|| "stage".into()),
             "" => "unknown".into(),

@@ -95,7 +95,8 @@ async fn plan_items(
 ) -> Result<RunRecord, RunError> {
     let trigger = &record.trigger;
     let units =
-        plan::strategies::plan_units(spec, trigger.input.as_ref(), &trigger.params, ports.objects.as_ref()).await?;
+        plan::strategies::plan_units(spec, trigger.input.as_ref(), &trigger.params, ports.objects.as_ref())
+            .await?;
     let per_child = spec.stages.first().map_or(1, |s| s.items_per_child);
     let sizing = Sizing::new(units.len() as u64, per_child, spec.max_array_size);
     let graph = graph::build(spec, &record.run_id, &sizing)?;

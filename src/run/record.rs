@@ -224,9 +224,10 @@ impl<'a> RunStore<'a> {
         let item = to_item(run_key(&record.run_id), record)?;
         match self.table.put(self.name, item, Condition::NotExists).await? {
             Written::Yes => {
-                let index = Item::new(Key::new("runs", format!("{:013}#{}", record.created_at, record.run_id)))
-                    .with("run_id", record.run_id.as_str())
-                    .with("pipeline", record.pipeline.as_str());
+                let index =
+                    Item::new(Key::new("runs", format!("{:013}#{}", record.created_at, record.run_id)))
+                        .with("run_id", record.run_id.as_str())
+                        .with("pipeline", record.pipeline.as_str());
                 self.table.put(self.name, index, Condition::None).await?;
                 Ok(record.clone())
             }
@@ -252,10 +253,8 @@ impl<'a> RunStore<'a> {
         mut change: impl FnMut(&mut RunRecord) -> bool,
     ) -> PortResult<RunRecord> {
         loop {
-            let mut rec = self
-                .get(run_id)
-                .await?
-                .ok_or_else(|| PortError::NotFound(format!("run {run_id}")))?;
+            let mut rec =
+                self.get(run_id).await?.ok_or_else(|| PortError::NotFound(format!("run {run_id}")))?;
             let old_version = rec.version;
             if !change(&mut rec) {
                 return Ok(rec);
@@ -286,7 +285,9 @@ impl<'a> RunStore<'a> {
         let pk = format!("items#{run_id}");
         let batch = items
             .iter()
-            .map(|w| Item::new(Key::new(pk.clone(), idx(w.index))).with("units", Value::Array(w.units.clone())))
+            .map(|w| {
+                Item::new(Key::new(pk.clone(), idx(w.index))).with("units", Value::Array(w.units.clone()))
+            })
             .collect();
         self.table.put_batch(self.name, batch).await
     }
@@ -303,7 +304,13 @@ impl<'a> RunStore<'a> {
     }
 
     /// Stores a child's result.
-    pub async fn put_result(&self, run_id: &str, stage: &str, index: u64, result: &ChildResult) -> PortResult<()> {
+    pub async fn put_result(
+        &self,
+        run_id: &str,
+        stage: &str,
+        index: u64,
+        result: &ChildResult,
+    ) -> PortResult<()> {
         let item = to_item(Key::new(format!("results#{run_id}#{stage}"), idx(index)), result)?;
         self.table.put(self.name, item, Condition::None).await.map(|_| ())
     }
@@ -321,7 +328,11 @@ impl<'a> RunStore<'a> {
         items
             .into_iter()
             .map(|i| {
-                let index = i.key.sk.parse::<u64>().map_err(|e| PortError::Backend(format!("bad result key: {e}")))?;
+                let index = i
+                    .key
+                    .sk
+                    .parse::<u64>()
+                    .map_err(|e| PortError::Backend(format!("bad result key: {e}")))?;
                 Ok((index, from_item(i)?))
             })
             .collect()
@@ -329,8 +340,13 @@ impl<'a> RunStore<'a> {
 
     /// Deletes a run's work items and the results of `stages`.
     pub async fn delete_scratch(&self, run_id: &str, stages: &[String]) -> PortResult<u64> {
-        let mut keys: Vec<Key> =
-            self.table.query(self.name, &format!("items#{run_id}"), "").await?.into_iter().map(|i| i.key).collect();
+        let mut keys: Vec<Key> = self
+            .table
+            .query(self.name, &format!("items#{run_id}"), "")
+            .await?
+            .into_iter()
+            .map(|i| i.key)
+            .collect();
         for stage in stages {
             let pk = format!("results#{run_id}#{stage}");
             keys.extend(self.table.query(self.name, &pk, "").await?.into_iter().map(|i| i.key));

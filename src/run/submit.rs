@@ -23,14 +23,20 @@ use crate::{
 pub const LEASE_MS: i64 = 5 * 60 * 1000;
 
 /// Submits the run's jobs; returns the run as stored after.
-pub async fn submit(ports: &Ports, spec: &PipelineSpec, run_id: &str, owner: &str) -> Result<RunRecord, RunError> {
+pub async fn submit(
+    ports: &Ports,
+    spec: &PipelineSpec,
+    run_id: &str,
+    owner: &str,
+) -> Result<RunRecord, RunError> {
     let store = RunStore::new(ports.table.as_ref(), &spec.storage.table);
     let record = acquire(&store, run_id, owner).await?;
     if record.state != RunState::Planned {
         debug!(run_id, state = %record.state, "nothing to submit");
         return Ok(record);
     }
-    let sizing = record.sizing.ok_or_else(|| RunError::Invalid(format!("run {run_id} is PLANNED without sizing")))?;
+    let sizing =
+        record.sizing.ok_or_else(|| RunError::Invalid(format!("run {run_id} is PLANNED without sizing")))?;
     let graph = graph::build(spec, run_id, &sizing)?;
     let jobs = submit_graph(ports, spec, run_id, &graph).await?;
     let record = store
@@ -88,7 +94,8 @@ pub async fn submit_graph(
     graph: &JobGraph,
 ) -> Result<BTreeMap<String, String>, RunError> {
     let pattern = format!("{}-{run_id}-*", spec.name);
-    let existing = ports.batch.list_jobs(&JobQuery::ByName { queue: spec.job_queue.clone(), pattern }).await?;
+    let existing =
+        ports.batch.list_jobs(&JobQuery::ByName { queue: spec.job_queue.clone(), pattern }).await?;
     let mut ids: BTreeMap<String, String> = existing.into_iter().map(|j| (j.job_name, j.job_id)).collect();
     for node in &graph.nodes {
         if ids.contains_key(&node.name) {

@@ -51,7 +51,12 @@ pub async fn concat(ctx: &JobContext) -> Result<(), JobError> {
 
     let total = run.stages.first().map_or(0, |s| totals[s].0);
     let failed: u64 = totals.values().map(|(_, f, _)| f).sum();
-    let summary = ChildResult { value: serde_json::json!({ "stages": run.stages }), items: total, failed, output: Some(run.output.clone()) };
+    let summary = ChildResult {
+        value: serde_json::json!({ "stages": run.stages }),
+        items: total,
+        failed,
+        output: Some(run.output.clone()),
+    };
     store
         .update(&run.run_id, |r| {
             r.summary = Some(summary.clone());

@@ -99,12 +99,24 @@ impl JobContext {
 
     /// This child's output object.
     pub fn output_ref(&self) -> Result<ObjectRef, JobError> {
-        Ok(layout::child_output(&self.env.bucket, &self.env.pipeline, &self.env.run_id, self.stage()?, self.index()))
+        Ok(layout::child_output(
+            &self.env.bucket,
+            &self.env.pipeline,
+            &self.env.run_id,
+            self.stage()?,
+            self.index(),
+        ))
     }
 
     /// This child's rejects object.
     pub fn rejects_ref(&self) -> Result<ObjectRef, JobError> {
-        Ok(layout::child_rejects(&self.env.bucket, &self.env.pipeline, &self.env.run_id, self.stage()?, self.index()))
+        Ok(layout::child_rejects(
+            &self.env.bucket,
+            &self.env.pipeline,
+            &self.env.run_id,
+            self.stage()?,
+            self.index(),
+        ))
     }
 }
 

@@ -17,7 +17,8 @@ pub async fn exec(ctx: &JobContext, command: &[String]) -> Result<i32, JobError>
     let (program, args) = command
         .split_first()
         .ok_or_else(|| JobError::permanent("job exec needs a command: batchfan job exec -- CMD ARGS..."))?;
-    let dir = tempfile::tempdir().map_err(|e| JobError::retryable(format!("cannot create a temp dir: {e}")))?;
+    let dir =
+        tempfile::tempdir().map_err(|e| JobError::retryable(format!("cannot create a temp dir: {e}")))?;
     let item_file = dir.path().join("item.json");
     let result_file = dir.path().join("result.json");
     let output_file = dir.path().join("output");
@@ -38,7 +39,9 @@ pub async fn exec(ctx: &JobContext, command: &[String]) -> Result<i32, JobError>
         cmd.env(format!("{}{}", env::PARAM_PREFIX, k.to_ascii_uppercase()), v);
     }
     let status = cmd.status().await.map_err(|e| {
-        JobError::permanent(format!("cannot run {program:?}: {e}: check the command exists and is executable"))
+        JobError::permanent(format!(
+            "cannot run {program:?}: {e}: check the command exists and is executable"
+        ))
     })?;
     let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     if code != 0 || ctx.env.role != "stage" {

@@ -68,7 +68,9 @@ impl JobEnv {
         let num = |name: &str, default: u64| -> Result<u64, JobError> {
             match vars.get(name) {
                 None => Ok(default),
-                Some(v) => v.parse().map_err(|_| JobError::permanent(format!("{name}={v:?} is not a number"))),
+                Some(v) => {
+                    v.parse().map_err(|_| JobError::permanent(format!("{name}={v:?} is not a number")))
+                }
             }
         };
         let backend = match vars.get(env::BACKEND).map(String::as_str) {
@@ -87,7 +89,9 @@ impl JobEnv {
         }
         let params = vars
             .iter()
-            .filter_map(|(k, v)| k.strip_prefix(env::PARAM_PREFIX).map(|p| (p.to_ascii_lowercase(), v.clone())))
+            .filter_map(|(k, v)| {
+                k.strip_prefix(env::PARAM_PREFIX).map(|p| (p.to_ascii_lowercase(), v.clone()))
+            })
             .collect();
         Ok(JobEnv {
             backend,
@@ -177,7 +181,8 @@ mod tests {
     fn missing_array_index_is_child_zero() {
         let e = JobEnv::from_vars(vars(&[(env::INDEX_OFFSET, "100")])).unwrap();
         assert_eq!(e.index(), 100);
-        let e = JobEnv::from_vars(vars(&[(env::INDEX_OFFSET, "100"), (env::AWS_BATCH_JOB_ARRAY_INDEX, "7")])).unwrap();
+        let e = JobEnv::from_vars(vars(&[(env::INDEX_OFFSET, "100"), (env::AWS_BATCH_JOB_ARRAY_INDEX, "7")]))
+            .unwrap();
         assert_eq!(e.index(), 107);
         assert_eq!(e.attempt, 1);
     }

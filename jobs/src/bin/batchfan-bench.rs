@@ -43,11 +43,14 @@ fn main() {
     let fanout = list(arg(&args, "--fanout"), &[1_000, 10_000]);
     let work = PathBuf::from(arg(&args, "--work").unwrap_or_else(|| "bench-data".into()));
     let specs = PathBuf::from(arg(&args, "--specs").unwrap_or_else(|| "jobs".into()));
-    let bin = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
+    let bin =
+        std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
     let _ = std::fs::create_dir_all(&work);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("machine: {cores} cores; binaries: {}", bin.display());
-    if let Err(e) = orders(&bin, &work, &specs, &rows).and_then(|()| fanout_bench(&bin, &work, &specs, &fanout)) {
+    if let Err(e) =
+        orders(&bin, &work, &specs, &rows).and_then(|()| fanout_bench(&bin, &work, &specs, &fanout))
+    {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
@@ -75,11 +78,13 @@ fn orders(bin: &Path, work: &Path, specs: &Path, rows: &[u64]) -> Result<(), Str
             .arg("--input")
             .arg(&data))?;
         let v: Value = serde_json::from_str(json.trim()).map_err(|e| format!("bad json {json}: {e}"))?;
-        let phase = |k: &str| v["phases_ms"][k].as_f64().map_or("-".to_owned(), |ms| format!("{:.2}", ms / 1000.0));
+        let phase =
+            |k: &str| v["phases_ms"][k].as_f64().map_or("-".to_owned(), |ms| format!("{:.2}", ms / 1000.0));
         let base_state = fresh(&work.join(format!("state-baseline-{n}")));
         let _ = std::fs::create_dir_all(&base_state);
         let (base_out, _) = run(Command::new(bin.join("orders-baseline")).arg(&data).arg(&base_state))?;
-        let base_secs: f64 = base_out.split_whitespace().nth(2).and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
+        let base_secs: f64 =
+            base_out.split_whitespace().nth(2).and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
         let items = v["items"].as_u64().unwrap_or(0);
         if items != n {
             return Err(format!("orders run processed {items} rows, expected {n}"));

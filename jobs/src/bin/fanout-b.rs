@@ -29,6 +29,7 @@ fn main() {
             .map_err(JobError::permanent)?
             .into_iter()
             .sum();
-        ctx.put_result(&ChildResult { value: sum.into(), items: hashes.len() as u64, ..Default::default() }).await
+        ctx.put_result(&ChildResult { value: sum.into(), items: hashes.len() as u64, ..Default::default() })
+            .await
     })
 }

@@ -8,7 +8,8 @@ use batchfan::{
 fn main() {
     run_job(|ctx: JobContext| async move {
         let run = ctx.run().await?.clone();
-        let last = run.stages.last().cloned().ok_or_else(|| JobError::permanent("the pipeline has no stage"))?;
+        let last =
+            run.stages.last().cloned().ok_or_else(|| JobError::permanent("the pipeline has no stage"))?;
         let store = RunStore::new(ctx.table(), &ctx.env.table);
         let results = store.results(&run.run_id, &last).await?;
         let children = run.sizing.map_or(0, |s| s.children);

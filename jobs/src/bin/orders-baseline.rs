@@ -43,11 +43,14 @@ fn main() {
             orders::process("baseline", chunk, line, &mut out);
             line += 30_000;
             rest = tail;
-            for batch in std::mem::take(&mut out.items).chunks(5_000) {
-                if let Err(e) = table.put_batch(orders::DEFAULT_TABLE, batch.to_vec()).await {
+            let mut items = std::mem::take(&mut out.items);
+            while !items.is_empty() {
+                let rest = items.split_off(items.len().min(5_000));
+                if let Err(e) = table.put_batch(orders::DEFAULT_TABLE, items).await {
                     eprintln!("error: {e}");
                     return 1;
                 }
+                items = rest;
             }
         }
         let out_path = std::path::Path::new(state).join("baseline-output.csv");

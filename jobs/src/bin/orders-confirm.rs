@@ -17,11 +17,10 @@ fn main() {
 
 async fn confirm(ctx: &JobContext) -> Result<(), JobError> {
     let run = ctx.run().await?;
-    let input = run
-        .trigger
-        .input
-        .clone()
-        .ok_or_else(|| JobError::permanent("the orders pipeline needs an input: run it with --input FILE"))?;
+    let input =
+        run.trigger.input.clone().ok_or_else(|| {
+            JobError::permanent("the orders pipeline needs an input: run it with --input FILE")
+        })?;
     let table = std::env::var("ORDERS_TABLE").unwrap_or_else(|_| orders::DEFAULT_TABLE.into());
     let item = ctx.work_item().await?;
     let mut out = Processed::default();
@@ -45,6 +44,11 @@ async fn confirm(ctx: &JobContext) -> Result<(), JobError> {
     if !out.rejects.is_empty() {
         ctx.objects().put(&ctx.rejects_ref()?, out.rejects.into_bytes()).await?;
     }
-    let result = ChildResult { value: serde_json::Value::Null, items: out.rows, failed: out.rejected, output: Some(output) };
+    let result = ChildResult {
+        value: serde_json::Value::Null,
+        items: out.rows,
+        failed: out.rejected,
+        output: Some(output),
+    };
     ctx.put_result(&result).await
 }
