@@ -124,7 +124,8 @@ pub struct DeadLetter {
 }
 
 /// The in-process bus. Cheap to clone; delivery stops when the last clone is
-/// dropped or [`Bus::close`] is called.
+/// dropped or [`Bus::close`] is called. A subscriber that holds a clone (to
+/// publish onwards) keeps the bus alive: call [`Bus::close`] at shutdown.
 #[derive(Clone)]
 pub struct Bus {
     inner: Arc<Inner>,

@@ -26,10 +26,8 @@ const CACHE_KIB: u32 = 32 * 1024;
 /// Opens (creating if needed) a database file in WAL mode and applies `schema`.
 /// `page_size` only matters for a new file.
 pub(crate) fn open(path: &Path, page_size: u32, schema: &str) -> Result<Connection, PortError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
+    let flags =
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| {
         PortError::Backend(format!(
             "cannot open sqlite file {}: {e}: check the directory exists and is writable",
