@@ -151,3 +151,29 @@ async fn a_large_batch_round_trips_and_survives_reopening() {
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
 }
+
+/// DynamoDB rejects a batch that names one key twice; here the later item wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_later_of_two_items_with_one_key_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = SqliteTable::open(dir.path()).unwrap();
+    for n in [100, 20_000] {
+        let mut items: Vec<Item> = (0..n)
+            .map(|i| Item::new(Key::new(format!("p{n}"), format!("s{:05}", i % 50))).with("i", i))
+            .collect();
+        items.push(Item::new(Key::new(format!("p{n}"), "s00007")).with("i", "last"));
+        table.put_batch(TABLE, items).await.unwrap();
+        let got = table.get(TABLE, &Key::new(format!("p{n}"), "s00007")).await.unwrap().unwrap();
+        assert_eq!(got.str("i"), Some("last"));
+        let s3 = table.get(TABLE, &Key::new(format!("p{n}"), "s00003")).await.unwrap().unwrap();
+        assert_eq!(s3.u64("i"), Some(n as u64 - 50 + 3));
+    }
+}
+
+#[test]
+fn handles_are_cheap_to_share_across_tasks() {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<SqliteTable>();
+    shareable::<batchfan::objects::dir::DirObjects>();
+    shareable::<batchfan::topic::bus::Bus>();
+}

@@ -14,7 +14,8 @@
 //! let obj = ObjectRef::new("orders-out", "run-1/part-0001.csv");
 //! objects.put(&obj, b"id,total\n1,9.5\n".to_vec()).await?;
 //! assert_eq!(objects.get_range(&obj, 0..2).await?, b"id");
-//! println!("written to {}", objects.path_of(&obj).display());
+//! let on_disk = objects.path_of(&obj); // .batchfan/objects/orders-out/run-1/part-0001.csv
+//! # let _ = on_disk;
 //! # Ok(()) }
 //! ```
 

@@ -124,7 +124,8 @@ pub struct DeadLetter {
 }
 
 /// The in-process bus. Cheap to clone; delivery stops when the last clone is
-/// dropped or [`Bus::close`] is called.
+/// dropped or [`Bus::close`] is called. A subscriber that holds a clone (to
+/// publish onwards) keeps the bus alive: call [`Bus::close`] at shutdown.
 #[derive(Clone)]
 pub struct Bus {
     inner: Arc<Inner>,
@@ -241,7 +242,7 @@ impl Inner {
         lock(&self.subscribers).clear();
     }
 
-    /// Runs `f` on the bus's connection on the blocking thread pool.
+    /// Runs `f` on the bus's connection without stalling the executor.
     async fn with_conn<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, PortError> + Send + 'static,
@@ -275,4 +276,16 @@ fn new_message_id() -> String {
 /// Milliseconds since the epoch.
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn message_ids_look_like_uuid_v4() {
+        let id = super::new_message_id();
+        let parts: Vec<&str> = id.split('-').collect();
+        assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12], "{id}");
+        assert!(parts[2].starts_with('4') && "89ab".contains(&parts[3][..1]), "{id}");
+        assert_ne!(id, super::new_message_id());
+    }
 }

@@ -7,13 +7,19 @@
 //! fresh, empty table / bucket / topic (each test uses its own, so tests run
 //! in parallel against one server), and for topics a probe that observes
 //! deliveries. Then one line per suite expands a `#[tokio::test]` per
-//! scenario, evaluating the environment expression anew in each test (it may
-//! `.await`):
+//! scenario (multi-threaded runtime, two workers). The environment expression
+//! is pasted into each test's body, so it may `.await`, and may `return` to
+//! skip the test (e.g. when no server is configured):
 //!
 //! ```ignore
 //! mod contract;
-//! mod table { contract::table_contract!(crate::local_table_env()); }
-//! mod aws_table { contract::table_contract!(crate::aws_table_env().await); }
+//! mod table { crate::contract::table_contract!(crate::local_table()); }
+//! mod aws_table {
+//!     crate::contract::table_contract!(match crate::aws_table().await {
+//!         Some(env) => env,
+//!         None => return, // no AWS endpoint configured: skip
+//!     });
+//! }
 //! ```
 //!
 //! Scenarios use only the port traits and rules both backends share; a

@@ -1,14 +1,20 @@
 //! `put_batch` for the SQLite table: one transaction, encoding overlapped with inserting.
 //!
-//! Touching (encoding, then freeing) tens of thousands of JSON maps costs about
-//! as much as inserting them, so a large batch is encoded on a second thread,
-//! in chunks (of [`MIN_CHUNK`] to [`MAX_CHUNK`] items, about an eighth of the
-//! batch) packed into one buffer each, while this thread
-//! inserts the previous chunk. The whole batch is one `BEGIN IMMEDIATE`
+//! Touching (encoding, then freeing) tens of thousands of JSON maps costs more
+//! than inserting them, so a large batch is cut into chunks (of [`MIN_CHUNK`]
+//! to [`MAX_CHUNK`] items, about an eighth of the batch), each encoded into one
+//! buffer by a second thread while this thread inserts the previous one; when
+//! no encoded chunk is ready, this thread encodes the next one itself rather
+//! than wait. Chunks are inserted in batch order, so of two items with the
+//! same key the later one wins. The whole batch is one `BEGIN IMMEDIATE`
 //! transaction: an invalid item anywhere rolls everything back.
 
 use std::{
-    sync::mpsc::{sync_channel, Receiver, SyncSender},
+    collections::HashMap,
+    sync::{
+        mpsc::{sync_channel, Receiver, SyncSender},
+        Mutex,
+    },
     thread,
 };
 
@@ -36,10 +42,25 @@ struct Chunk {
     rows: Vec<[usize; 4]>,
 }
 
-/// What the encoder thread sends: a chunk, or the end (the error, if any, is its result).
-enum Msg {
-    Rows(Chunk),
-    Done,
+/// The items not yet encoded, handed out a chunk at a time to whichever thread asks.
+struct Source {
+    items: std::vec::IntoIter<Item>,
+    chunk_len: usize,
+    next: usize,
+}
+
+impl Source {
+    /// The next chunk of raw items and its position in the batch.
+    fn take(source: &Mutex<Source>) -> Option<(usize, Vec<Item>)> {
+        let mut s = conn::lock(source);
+        let len = s.chunk_len;
+        let raw: Vec<Item> = s.items.by_ref().take(len).collect();
+        if raw.is_empty() {
+            return None;
+        }
+        s.next += 1;
+        Some((s.next - 1, raw))
+    }
 }
 
 /// Writes `items` in one transaction; replaces items with the same key.
@@ -49,13 +70,15 @@ pub(super) fn put_batch(conn: &Connection, items: Vec<Item>) -> Result<(), PortE
         return conn::write(conn, |tx| insert(tx, &chunk));
     }
     let chunk_len = (items.len() / 8).clamp(MIN_CHUNK, MAX_CHUNK);
+    let chunks = items.len().div_ceil(chunk_len);
+    let source = Mutex::new(Source { items: items.into_iter(), chunk_len, next: 0 });
     let (send, recv) = sync_channel(CHUNKS_IN_FLIGHT);
     thread::scope(|scope| {
         let encoder = thread::Builder::new()
             .name("batchfan-put-batch".into())
-            .spawn_scoped(scope, move || encode_stream(items, chunk_len, send))
+            .spawn_scoped(scope, || encode_stream(&source, send))
             .map_err(|e| PortError::Backend(format!("cannot start the put_batch encoder thread: {e}")))?;
-        let written = write_stream(conn, recv);
+        let written = write_stream(conn, &source, chunks, recv);
         let encoded = encoder
             .join()
             .unwrap_or_else(|_| Err(PortError::Backend("put_batch encoder thread panicked".into())));
@@ -64,36 +87,52 @@ pub(super) fn put_batch(conn: &Connection, items: Vec<Item>) -> Result<(), PortE
     })
 }
 
-/// Encodes items chunk by chunk, freeing each item as it goes.
-fn encode_stream(items: Vec<Item>, chunk_len: usize, send: SyncSender<Msg>) -> Result<(), PortError> {
-    let mut items = items.into_iter();
-    loop {
-        let chunk = encode_chunk(items.by_ref().take(chunk_len))?;
-        if chunk.rows.is_empty() {
-            // The writer may have stopped already; its own error then tells why.
-            let _ = send.send(Msg::Done);
-            return Ok(());
-        }
-        if send.send(Msg::Rows(chunk)).is_err() {
-            return Ok(());
+/// Encodes chunks until none are left or the writer stopped.
+fn encode_stream(source: &Mutex<Source>, send: SyncSender<(usize, Chunk)>) -> Result<(), PortError> {
+    while let Some((at, raw)) = Source::take(source) {
+        let chunk = encode_chunk(raw)?;
+        if send.send((at, chunk)).is_err() {
+            // The writer stopped; its own error tells why.
+            break;
         }
     }
+    Ok(())
 }
 
-/// Inserts chunks as they arrive; commits when the encoder is done, rolls back otherwise.
-fn write_stream(conn: &Connection, recv: Receiver<Msg>) -> Result<(), PortError> {
+/// Inserts the `chunks` chunks in order, encoding some itself when none is
+/// ready; commits when all are in, rolls back otherwise.
+fn write_stream(
+    conn: &Connection,
+    source: &Mutex<Source>,
+    chunks: usize,
+    recv: Receiver<(usize, Chunk)>,
+) -> Result<(), PortError> {
     conn::retry_busy(|| {
         if !conn.is_autocommit() {
             conn.execute_batch("ROLLBACK")?;
         }
         Ok(conn.execute_batch("BEGIN IMMEDIATE")?)
     })?;
-    let streamed = (|| loop {
-        match recv.recv() {
-            Ok(Msg::Rows(chunk)) => insert(conn, &chunk)?,
-            Ok(Msg::Done) => return Ok(()),
-            Err(_) => return Err(PortError::Invalid("put_batch stopped before the last item".into())),
+    let stopped = || PortError::Invalid("put_batch stopped before the last item".into());
+    let streamed = (|| {
+        let mut ready: HashMap<usize, Chunk> = HashMap::new();
+        let mut next = 0;
+        while next < chunks {
+            if let Some(chunk) = ready.remove(&next) {
+                insert(conn, &chunk)?;
+                next += 1;
+                continue;
+            }
+            let (at, chunk) = match recv.try_recv() {
+                Ok(encoded) => encoded,
+                Err(_) => match Source::take(source) {
+                    Some((at, raw)) => (at, encode_chunk(raw)?),
+                    None => recv.recv().map_err(|_| stopped())?,
+                },
+            };
+            ready.insert(at, chunk);
         }
+        Ok(())
     })();
     match streamed.and_then(|()| Ok(conn.execute_batch("COMMIT")?)) {
         Ok(()) => Ok(()),
@@ -116,10 +155,14 @@ fn insert(conn: &Connection, chunk: &Chunk) -> Result<(), PortError> {
 }
 
 /// Checks and encodes items into one buffer: key, sort key, then attributes as JSON.
-fn encode_chunk(items: impl IntoIterator<Item = Item>) -> Result<Chunk, PortError> {
+fn encode_chunk(items: Vec<Item>) -> Result<Chunk, PortError> {
     let mut buf = Vec::new();
-    let mut rows = Vec::new();
+    let mut rows = Vec::with_capacity(items.len());
     for item in items {
+        if rows.len() == 1 {
+            // Size the buffer once, from the first item.
+            buf.reserve(buf.len() * (rows.capacity() - 1) * 5 / 4);
+        }
         check::key(&item.key)?;
         let start = buf.len();
         buf.extend_from_slice(item.key.pk.as_bytes());
@@ -182,7 +225,7 @@ mod tests {
 
     #[test]
     fn rejects_attributes_named_like_the_key() {
-        let err = encode_chunk([Item::new(Key::new("p", "s")).with("sk", 1)]).err().unwrap();
+        let err = encode_chunk(vec![Item::new(Key::new("p", "s")).with("sk", 1)]).err().unwrap();
         assert!(err.to_string().contains("Item::key"), "{err}");
     }
 }

@@ -19,8 +19,8 @@ use rusqlite::{Connection, OpenFlags};
 
 /// Shortest pause between two checkpoints of one file.
 const MIN_INTERVAL: Duration = Duration::from_millis(50);
-/// WAL pages after which a writer checkpoints itself (128 MiB of 16 KiB pages).
-pub(crate) const BACKSTOP_PAGES: u32 = 8192;
+/// WAL size after which a writer checkpoints itself, in bytes.
+pub(crate) const BACKSTOP_BYTES: u32 = 128 * 1024 * 1024;
 
 /// Wakes the checkpoint thread of one database file; the thread ends when this is dropped.
 pub(crate) struct Checkpointer {
