@@ -21,7 +21,11 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Page cache per connection, in KiB (grows only as used): big enough that a
 /// large batch does not spill pages to the WAL before it commits.
-const CACHE_KIB: u32 = 32 * 1024;
+const CACHE_KIB: u32 = 256 * 1024;
+
+/// Bytes of the database file read through a memory map instead of `pread`
+/// copies (SQLite maps only what the file has).
+const MMAP_BYTES: u64 = 4 << 30;
 
 /// Opens (creating if needed) a database file in WAL mode and applies `schema`.
 /// `page_size` only matters for a new file.
@@ -36,7 +40,7 @@ pub(crate) fn open(path: &Path, page_size: u32, schema: &str) -> Result<Connecti
     })?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(32);
-    conn.execute_batch(&format!("PRAGMA page_size={page_size}; PRAGMA cache_size=-{CACHE_KIB};"))?;
+    conn.execute_batch(&format!("PRAGMA page_size={page_size}; PRAGMA cache_size=-{CACHE_KIB}; PRAGMA mmap_size={MMAP_BYTES};"))?;
     let mode = retry_busy(|| Ok(conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))?))?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(path = %path.display(), mode, "sqlite file is not in WAL mode");
