@@ -1,14 +1,16 @@
 //! Runs attempts as processes: `command[0]` looked up in `path_prefix` + `PATH`,
 //! stdout and stderr appended to the attempt's log file, each process in its
-//! own process group and killed if the engine thread dies. A task per process
-//! (not a thread) waits for it and reports the exit to the scheduler.
+//! own process group and killed if the thread that spawned it dies. A few
+//! long-lived spawner threads do the spawning (so the scheduler never waits on
+//! fork/exec); a task per process (not a thread) waits for it and reports the
+//! exit to the scheduler, always after its start.
 
 use std::{
     fs::OpenOptions,
     os::unix::{fs::PermissionsExt, process::CommandExt},
     path::{Path, PathBuf},
     process::{ExitStatus, Stdio},
-    sync::Arc,
+    sync::{Arc, Mutex, PoisonError},
 };
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -75,27 +77,96 @@ impl ExitReport {
     }
 }
 
-/// Spawns processes from the scheduler thread (whose lifetime bounds theirs).
+/// How many threads spawn processes. Each blocks in fork/exec while its child
+/// starts, so several overlap that wait.
+const SPAWNER_THREADS: usize = 2;
+
+/// A pool of long-lived spawner threads. Processes get the parent-death signal
+/// of the thread that spawned them, so the threads live as long as the engine.
 pub(crate) struct Executor {
-    settings: Arc<Settings>,
-    exits: UnboundedSender<Input>,
+    queue: std::sync::mpsc::Sender<Launch>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Executor {
-    pub(crate) fn new(settings: Arc<Settings>, exits: UnboundedSender<Input>) -> Self {
-        Executor { settings, exits }
+    /// Starts the spawner threads; results and exits go to `inputs`, and the
+    /// tasks that wait for processes run on `runtime`.
+    pub(crate) fn start(
+        settings: Arc<Settings>,
+        inputs: UnboundedSender<Input>,
+        runtime: tokio::runtime::Handle,
+    ) -> std::io::Result<Executor> {
+        let (queue, launches) = std::sync::mpsc::channel::<Launch>();
+        let launches = Arc::new(Mutex::new(launches));
+        let spawner = Arc::new(Spawner { settings, inputs, runtime });
+        let threads = (0..SPAWNER_THREADS)
+            .map(|i| {
+                let (spawner, launches) = (spawner.clone(), launches.clone());
+                std::thread::Builder::new()
+                    .name(format!("batchfan-spawn-{i}"))
+                    .spawn(move || spawner.serve(&launches))
+            })
+            .collect::<std::io::Result<_>>()?;
+        Ok(Executor { queue, threads })
     }
 
-    /// Starts `launch`; must run inside the scheduler's tokio runtime.
-    pub(crate) fn spawn(&self, launch: Launch) -> Spawned {
-        let (unit, token) = (launch.unit, launch.token);
-        match self.try_spawn(launch) {
-            Ok((pid, pid_start)) => Spawned::Started { unit, token, pid, pid_start },
-            Err(reason) => Spawned::Failed { unit, token, reason },
+    /// Queues `launch`; its [`Spawned`] result arrives as [`Input::Spawned`].
+    pub(crate) fn launch(&self, launch: Launch) {
+        // The threads outlive every sender of this queue: this cannot fail.
+        let _ = self.queue.send(launch);
+    }
+
+    /// Stops the threads once they are idle.
+    pub(crate) fn stop(self) {
+        drop(self.queue);
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Spawner {
+    settings: Arc<Settings>,
+    inputs: UnboundedSender<Input>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Spawner {
+    fn serve(&self, launches: &Mutex<std::sync::mpsc::Receiver<Launch>>) {
+        let _runtime = self.runtime.enter();
+        loop {
+            let next = launches.lock().unwrap_or_else(PoisonError::into_inner).recv();
+            let Ok(launch) = next else { return };
+            self.spawn(launch);
         }
     }
 
-    fn try_spawn(&self, launch: Launch) -> Result<(u32, Option<u64>), String> {
+    /// Starts `launch` and reports it; the exit is reported after the start.
+    fn spawn(&self, launch: Launch) {
+        let (unit, token) = (launch.unit, launch.token);
+        let mut child = match self.try_spawn(launch) {
+            Ok(child) => child,
+            Err(reason) => {
+                let _ = self.inputs.send(Input::Spawned(Spawned::Failed { unit, token, reason }));
+                return;
+            }
+        };
+        let Some(pid) = child.id() else { return };
+        let pid_start = sys::proc_stat(pid).map(|st| st.start_time);
+        if self.inputs.send(Input::Spawned(Spawned::Started { unit, token, pid, pid_start })).is_err() {
+            // The engine is gone: nothing may run unsupervised.
+            let _ = sys::signal_group(pid, libc::SIGKILL);
+        }
+        let inputs = self.inputs.clone();
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            // The container is gone when its main process is: so is the rest of its group.
+            let _ = sys::signal_group(pid, libc::SIGKILL);
+            let _ = inputs.send(Input::Exited { unit, token, report: ExitReport::from_status(status) });
+        });
+    }
+
+    fn try_spawn(&self, launch: Launch) -> Result<tokio::process::Child, String> {
         let name = &launch.command[0];
         let program = self.resolve(name)?;
         let log = open_log(&launch.log).map_err(|e| {
@@ -114,22 +185,9 @@ impl Executor {
             .stderr(log_err)
             .process_group(0);
         sys::die_with_parent(&mut cmd);
-        let mut child = tokio::process::Command::from(cmd).spawn().map_err(|e| {
+        tokio::process::Command::from(cmd).spawn().map_err(|e| {
             format!("CannotStartContainerError: cannot run command {name:?} ({}): {e}", program.display())
-        })?;
-        let pid =
-            child.id().ok_or_else(|| format!("CannotStartContainerError: command {name:?} has no pid"))?;
-        let pid_start = sys::proc_stat(pid).map(|st| st.start_time);
-        let exits = self.exits.clone();
-        let unit = launch.unit;
-        let token = launch.token;
-        tokio::spawn(async move {
-            let status = child.wait().await;
-            // The container is gone when its main process is: so is the rest of its group.
-            let _ = sys::signal_group(pid, libc::SIGKILL);
-            let _ = exits.send(Input::Exited { unit, token, report: ExitReport::from_status(status) });
-        });
-        Ok((pid, pid_start))
+        })
     }
 
     /// Looks `name` up like a shell: as a path when it has a '/', else in `path_dirs`.

@@ -1,11 +1,11 @@
 //! The engine thread and its scheduling loop.
 //!
-//! One long-lived thread (so the parent-death signal of its processes fires
-//! only when the engine goes) runs a current-thread tokio runtime and a loop of
+//! One long-lived thread runs a current-thread tokio runtime and a loop of
 //! ticks. Each tick, under the state lock: apply spawn results and process
 //! exits, fire due timers, notify dependents, choose what starts, **commit**
 //! everything in one transaction, publish the events. Only then are the chosen
-//! units spawned, so a job's success is on disk before any dependent starts.
+//! units handed to the spawner threads, so a job's success is on disk before
+//! any dependent starts.
 
 use std::{
     sync::Arc,
@@ -33,7 +33,9 @@ const COMMIT_RETRY: Duration = Duration::from_millis(500);
 pub(crate) enum Input {
     /// Something changed (a submit, a cancel): run a tick.
     Wake,
-    /// A process exited.
+    /// A spawner thread started a process (or could not).
+    Spawned(Spawned),
+    /// A process exited (always reported after its start).
     Exited { unit: UnitIx, token: u64, report: ExitReport },
     /// Stop; `done` is told once the state directory is released.
     Shutdown { mode: ShutdownMode, done: oneshot::Sender<()> },
@@ -64,13 +66,23 @@ pub(crate) fn thread_main(
         }
     };
     let settings = shared.lock().settings.clone();
+    let executor = match Executor::start(settings, exits, runtime.handle().clone()) {
+        Ok(executor) => executor,
+        Err(source) => {
+            shared.lock().close();
+            let path = config.state_dir.clone();
+            let _ = ready.send(Err(EngineError::Io { action: "start spawner threads for", path, source }));
+            return;
+        }
+    };
     if ready.send(Ok(shared.clone())).is_err() {
         shared.lock().close();
+        executor.stop();
         return;
     }
     tracing::info!(state_dir = %config.state_dir.display(), "local engine open");
-    let executor = Executor::new(settings, exits);
-    let waiters = runtime.block_on(Scheduler::new(shared.clone(), inputs, executor).run());
+    let (waiters, executor) = runtime.block_on(Scheduler::new(shared.clone(), inputs, executor).run());
+    executor.stop();
     shared.lock().close();
     drop(runtime);
     drop(lock);
@@ -84,10 +96,10 @@ struct Scheduler {
     shared: Arc<Shared>,
     inputs: mpsc::UnboundedReceiver<Input>,
     executor: Executor,
-    /// Results of the last spawns, applied at the start of the next tick.
-    spawned: Vec<Spawned>,
     /// Launches held back because their tick's commit failed.
     deferred: Vec<Launch>,
+    /// Launches whose start has not been reported yet.
+    in_flight: usize,
     /// Processes whose exit has not been reported yet.
     live: usize,
     stop: Option<ShutdownMode>,
@@ -102,8 +114,8 @@ impl Scheduler {
             shared,
             inputs,
             executor,
-            spawned: Vec::new(),
             deferred: Vec::new(),
+            in_flight: 0,
             live: 0,
             stop: None,
             abandon_deadline: None,
@@ -112,15 +124,17 @@ impl Scheduler {
         }
     }
 
-    async fn run(mut self) -> Vec<oneshot::Sender<()>> {
+    async fn run(mut self) -> (Vec<oneshot::Sender<()>>, Executor) {
+        // The first tick runs at once: loaded jobs may be runnable.
+        let mut first = true;
         loop {
             let mut batch = Vec::new();
-            if self.spawned.is_empty() {
+            if !std::mem::take(&mut first) {
                 let wake_at = earliest(self.wake_at, self.abandon_deadline);
                 tokio::select! {
                     input = self.inputs.recv() => match input {
                         Some(input) => batch.push(input),
-                        // Unreachable while the executor holds a sender; stop as if dropped.
+                        // Unreachable while the spawners hold a sender; stop as if dropped.
                         None => self.stop = Some(ShutdownMode::Abandon),
                     },
                     () = sleep_until(wake_at) => {}
@@ -131,14 +145,11 @@ impl Scheduler {
             }
             let launches = self.tick(batch);
             if self.finished() {
-                return self.waiters;
+                return (self.waiters, self.executor);
             }
+            self.in_flight += launches.len();
             for launch in launches {
-                let spawned = self.executor.spawn(launch);
-                if matches!(spawned, Spawned::Started { .. }) {
-                    self.live += 1;
-                }
-                self.spawned.push(spawned);
+                self.executor.launch(launch);
             }
         }
     }
@@ -146,12 +157,16 @@ impl Scheduler {
     fn tick(&mut self, batch: Vec<Input>) -> Vec<Launch> {
         let shared = self.shared.clone();
         let mut state = shared.lock();
-        for spawned in self.spawned.drain(..) {
-            state.on_spawned(spawned);
-        }
         for input in batch {
             match input {
                 Input::Wake => {}
+                Input::Spawned(spawned) => {
+                    self.in_flight = self.in_flight.saturating_sub(1);
+                    if matches!(spawned, Spawned::Started { .. }) {
+                        self.live += 1;
+                    }
+                    state.on_spawned(spawned);
+                }
                 Input::Exited { unit, token, report } => {
                     self.live = self.live.saturating_sub(1);
                     // Abandoned attempts stay RUNNING on disk: the next open re-queues them.
@@ -164,6 +179,10 @@ impl Scheduler {
                     self.begin_stop(mode, &mut state);
                 }
             }
+        }
+        if self.stop == Some(ShutdownMode::Abandon) {
+            // Also catches processes whose start was reported after the shutdown.
+            state.kill_all();
         }
         state.fire_timers(Instant::now());
         state.propagate();
@@ -200,9 +219,10 @@ impl Scheduler {
     fn finished(&self) -> bool {
         match self.stop {
             None => false,
-            Some(ShutdownMode::Drain) => self.live == 0 && self.spawned.is_empty(),
+            Some(ShutdownMode::Drain) => self.live == 0 && self.in_flight == 0,
             Some(ShutdownMode::Abandon) => {
-                self.live == 0 || self.abandon_deadline.is_some_and(|d| Instant::now() >= d)
+                (self.live == 0 && self.in_flight == 0)
+                    || self.abandon_deadline.is_some_and(|d| Instant::now() >= d)
             }
         }
     }
