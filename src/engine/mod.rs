@@ -40,6 +40,7 @@ mod deps;
 mod events;
 mod executor;
 mod lock;
+mod model;
 mod recovery;
 mod scheduler;
 mod state;
