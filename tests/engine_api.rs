@@ -212,3 +212,43 @@ async fn a_second_engine_on_the_same_state_directory_is_refused() {
     assert!(matches!(after, PortError::Unavailable(_)), "a shut-down handle says so: {after}");
     again.shutdown(ShutdownMode::Drain).await;
 }
+
+#[tokio::test]
+async fn listing_follows_aws() {
+    let mut h = Harness::new().await;
+    let older = h.submit(sh("Orders-r1-s0", "true")).await;
+    let arr = h
+        .submit(SubmitJob {
+            array_size: Some(3),
+            ..sh("orders-r1-agg", "[ $AWS_BATCH_JOB_ARRAY_INDEX != 2 ]")
+        })
+        .await;
+    h.submit(sh("other", "true")).await;
+    let by_name = |pattern: &str| JobQuery::ByName { queue: "local".into(), pattern: pattern.into() };
+    let ids = |jobs: Vec<batchfan::batch::JobSummary>| jobs.into_iter().map(|j| j.job_id).collect::<Vec<_>>();
+    let found = ids(h.engine.list_jobs(&by_name("ORDERS-R1-*")).await.unwrap());
+    assert_eq!(found, [arr.clone(), older.clone()], "case-insensitive prefix, newest first");
+    assert_eq!(ids(h.engine.list_jobs(&by_name("orders-r1-s0")).await.unwrap()), [older.clone()]);
+    assert!(h.engine.list_jobs(&by_name("orders-r1")).await.unwrap().is_empty(), "no '*': exact match");
+    let other_queue = JobQuery::ByName { queue: "elsewhere".into(), pattern: "*".into() };
+    assert!(h.engine.list_jobs(&other_queue).await.unwrap().is_empty());
+    h.wait_done(&arr).await;
+    let failed_children =
+        JobQuery::ArrayChildren { array_job_id: arr.clone(), status: Some(JobStatus::Failed) };
+    assert_eq!(ids(h.engine.list_jobs(&failed_children).await.unwrap()), [format!("{arr}:2")]);
+    let failed = JobQuery::ByStatus { queue: "local".into(), status: JobStatus::Failed };
+    assert_eq!(ids(h.engine.list_jobs(&failed).await.unwrap()), [arr.clone()], "parents, not children");
+    let parent = h.describe(&arr).await;
+    let summary = parent.array_properties.unwrap().status_summary;
+    assert_eq!(summary.len(), 7, "every status, as AWS");
+    assert_eq!((summary[&JobStatus::Succeeded], summary[&JobStatus::Failed]), (2, 1));
+    let asked = [arr.clone(), "nope".into(), format!("{arr}:1"), format!("{arr}:3")];
+    let described = h.engine.describe_jobs(&asked).await.unwrap();
+    assert_eq!(ids_of(described), [arr.clone(), format!("{arr}:1")], "unknown ids are omitted");
+    let not_array = JobQuery::ArrayChildren { array_job_id: older, status: None };
+    assert!(matches!(h.engine.list_jobs(&not_array).await, Err(PortError::Invalid(_))));
+}
+
+fn ids_of(jobs: Vec<batchfan::batch::JobDetail>) -> Vec<String> {
+    jobs.into_iter().map(|j| j.job_id).collect()
+}

@@ -46,7 +46,7 @@ pub(crate) struct State {
     pub jobs: Vec<Job>,
     pub units: Vec<Unit>,
     pub by_id: HashMap<String, JobIx>,
-    /// (queue, name) → jobs, for ListJobs by name prefix.
+    /// (queue, lowercase name) → jobs, for ListJobs by (case-insensitive) name prefix.
     pub by_name: BTreeMap<(String, String), Vec<JobIx>>,
     pub runnable: BTreeSet<UnitIx>,
     /// Units holding capacity (STARTING or RUNNING).

@@ -36,7 +36,7 @@ impl Fixture {
                 command: command.iter().map(|c| c.to_string()).collect(),
                 environment: Default::default(),
                 vcpus: 0.25,
-                memory_mib: 128,
+                memory_mib: 512,
             },
             retry_strategy: RetryStrategy::default(),
             timeout_seconds: None,
