@@ -228,7 +228,7 @@ async fn listing_follows_aws() {
     let ids = |jobs: Vec<batchfan::batch::JobSummary>| jobs.into_iter().map(|j| j.job_id).collect::<Vec<_>>();
     let found = ids(h.engine.list_jobs(&by_name("ORDERS-R1-*")).await.unwrap());
     assert_eq!(found, [arr.clone(), older.clone()], "case-insensitive prefix, newest first");
-    assert_eq!(ids(h.engine.list_jobs(&by_name("orders-r1-s0")).await.unwrap()), [older.clone()]);
+    assert_eq!(ids(h.engine.list_jobs(&by_name("orders-r1-s0")).await.unwrap()), [older.as_str()]);
     assert!(h.engine.list_jobs(&by_name("orders-r1")).await.unwrap().is_empty(), "no '*': exact match");
     let other_queue = JobQuery::ByName { queue: "elsewhere".into(), pattern: "*".into() };
     assert!(h.engine.list_jobs(&other_queue).await.unwrap().is_empty());
@@ -237,7 +237,7 @@ async fn listing_follows_aws() {
         JobQuery::ArrayChildren { array_job_id: arr.clone(), status: Some(JobStatus::Failed) };
     assert_eq!(ids(h.engine.list_jobs(&failed_children).await.unwrap()), [format!("{arr}:2")]);
     let failed = JobQuery::ByStatus { queue: "local".into(), status: JobStatus::Failed };
-    assert_eq!(ids(h.engine.list_jobs(&failed).await.unwrap()), [arr.clone()], "parents, not children");
+    assert_eq!(ids(h.engine.list_jobs(&failed).await.unwrap()), [arr.as_str()], "parents, not children");
     let parent = h.describe(&arr).await;
     let summary = parent.array_properties.unwrap().status_summary;
     assert_eq!(summary.len(), 7, "every status, as AWS");
