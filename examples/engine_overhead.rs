@@ -5,6 +5,10 @@
 //! system of this process: scheduling, SQLite, events, and the fork side of
 //! spawning; the children's own CPU is reported apart).
 //!
+//! Then it spawns the same number of `/bin/true` directly, the way the engine
+//! does (log file, own process group, parent-death signal, two threads), so the
+//! engine's cost beyond the process spawn is the difference.
+//!
 //! ```text
 //! cargo run --release --example engine_overhead [-- N [PARENT_DIR]]
 //! ```
@@ -13,7 +17,12 @@
 //! system's temp dir). Creating each attempt's log file is part of the cost, and
 //! on ext4 it depends on how many files were deleted nearby in the last minutes.
 
-use std::time::Instant;
+use std::{
+    os::unix::process::CommandExt,
+    path::Path,
+    process::{Command, Stdio},
+    time::Instant,
+};
 
 use anyhow::Context;
 use batchfan::{
@@ -54,6 +63,60 @@ fn cpu_ms() -> anyhow::Result<(f64, f64)> {
     Ok(((fields[0] + fields[1]) as f64 * 10.0, (fields[2] + fields[3]) as f64 * 10.0))
 }
 
+/// CPU ms of this process's live threads, summed by thread name.
+fn thread_cpu_ms() -> anyhow::Result<std::collections::BTreeMap<String, f64>> {
+    let mut by_name = std::collections::BTreeMap::new();
+    for task in std::fs::read_dir("/proc/self/task")? {
+        let Ok(stat) = std::fs::read_to_string(task?.path().join("stat")) else { continue };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let name = stat[open + 1..close].trim_end_matches(|c: char| c.is_ascii_digit()).to_string();
+        let ticks: u64 =
+            stat[close + 2..].split_whitespace().skip(11).take(2).filter_map(|f| f.parse::<u64>().ok()).sum();
+        *by_name.entry(name).or_insert(0.0) += ticks as f64 * 10.0;
+    }
+    Ok(by_name)
+}
+
+/// Spawns `count` `/bin/true` on two threads as the engine's spawners do, each
+/// with its own log file in `dir`; returns (this process's CPU ms, wall s).
+fn baseline(count: u32, dir: &Path) -> anyhow::Result<(f64, f64)> {
+    std::fs::create_dir_all(dir)?;
+    let (cpu0, _) = cpu_ms()?;
+    let start = Instant::now();
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let workers: Vec<_> = (0..2)
+            .map(|t| {
+                scope.spawn(move || -> anyhow::Result<()> {
+                    for i in (t..count).step_by(2) {
+                        let log = std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(dir.join(format!("{i}.attempt-1.log")))?;
+                        let mut cmd = Command::new("/bin/true");
+                        cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log).process_group(0);
+                        #[allow(unsafe_code)]
+                        // SAFETY: as in the engine, the closure only calls prctl(2), which is async-signal-safe.
+                        unsafe {
+                            cmd.pre_exec(|| {
+                                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                                Ok(())
+                            });
+                        }
+                        cmd.spawn()?.wait()?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().map_err(|_| anyhow::anyhow!("a baseline thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    let (cpu1, _) = cpu_ms()?;
+    Ok((cpu1 - cpu0, start.elapsed().as_secs_f64()))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let size: u32 = match std::env::args().nth(1) {
@@ -82,6 +145,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let wall = start.elapsed();
     let (cpu1, children1) = cpu_ms()?;
+    let threads = thread_cpu_ms()?;
     let status = engine.describe_jobs(&[a.clone(), b.clone()]).await?;
     engine.shutdown(ShutdownMode::Drain).await;
     let children = 2.0 * f64::from(size);
@@ -105,5 +169,14 @@ async fn main() -> anyhow::Result<()> {
         (children1 - children0) / children
     );
     println!("events received:     {seen}");
+    for (name, ms) in threads.iter().filter(|(name, _)| name.starts_with("batchfan")) {
+        println!("  thread {name:<16} {ms:.0} ms CPU ({:.3} ms/child)", ms / children);
+    }
+    let (base_cpu, base_wall) = baseline(2 * size, &dir.path().join("baseline"))?;
+    println!(
+        "spawn baseline:      {base_cpu:.0} ms CPU ({:.3} ms/child), {base_wall:.2} s wall: {children} direct spawns",
+        base_cpu / children
+    );
+    println!("engine beyond spawn: {:.3} ms/child of engine CPU", ((cpu1 - cpu0) - base_cpu) / children);
     Ok(())
 }
