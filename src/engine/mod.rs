@@ -30,9 +30,10 @@
 //!   results, process exits and timers, commit every change of the tick in one
 //!   SQLite transaction, publish the events, then hand runnable units to the
 //!   executor (so a success is committed before any dependent starts).
-//! - **executor**: two long-lived spawner threads start processes (own process
+//! - **executor** and **spawn**: two long-lived spawner threads start processes
+//!   without forking the engine (`clone(CLONE_VM | CLONE_VFORK)`: own process
 //!   group, parent-death signal, stdout+stderr appended to the attempt's log);
-//!   a tokio task per process waits for it; **attempts** turns starts, exits and
+//!   the scheduler reaps them on SIGCHLD; **attempts** turns starts, exits and
 //!   timeouts into job transitions by the retry rules.
 //! - **store** and **recovery**: SQLite persistence and, on `open`, re-queueing
 //!   of attempts a dead engine left behind (after killing what is left of them).
@@ -46,6 +47,7 @@ mod lock;
 mod model;
 mod recovery;
 mod scheduler;
+mod spawn;
 mod state;
 mod store;
 mod submit;
