@@ -2,8 +2,10 @@
 //!
 //! Submits A (N × `/bin/true`, default 10,000) and B (N_TO_N on A), waits for B,
 //! and prints the wall time and the engine process's CPU time per child (user +
-//! system of this process: scheduling, SQLite, events, and the fork side of
-//! spawning; the children's own CPU is reported apart).
+//! system of this process: scheduling, SQLite, events, and the parent's side of
+//! spawning; the children's own CPU is reported apart), split by thread:
+//! `batchfan-engine` is the scheduler (state, SQLite, events, reaping),
+//! `batchfan-spawn-*` the spawner threads (log files, environment, clone).
 //!
 //! Then it spawns the same number of `/bin/true` directly, as cheaply as std
 //! can (`posix_spawn`: log file, own process group, two threads; the engine's
