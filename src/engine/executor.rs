@@ -1,20 +1,28 @@
 //! Runs attempts as processes: `command[0]` looked up in `path_prefix` + `PATH`,
 //! stdout and stderr appended to the attempt's log file, each process in its
-//! own process group and killed if the engine thread dies. A task per process
-//! (not a thread) waits for it and reports the exit to the scheduler.
+//! own process group and killed if the thread that spawned it dies (see
+//! [`super::spawn`]). Two long-lived spawner threads do the spawning, so the
+//! scheduler never waits on exec; the scheduler itself reaps the processes.
 
 use std::{
+    collections::BTreeMap,
+    ffi::{OsStr, OsString},
     fs::OpenOptions,
-    os::unix::{fs::PermissionsExt, process::CommandExt},
+    io,
+    os::{
+        fd::{AsFd, AsRawFd},
+        unix::fs::PermissionsExt,
+    },
     path::{Path, PathBuf},
-    process::{ExitStatus, Stdio},
-    sync::Arc,
+    process::ExitStatus,
+    sync::{Arc, Mutex, PoisonError},
 };
 
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::{
     scheduler::Input,
+    spawn::{self, Program},
     state::{Settings, UnitIx},
     sys,
 };
@@ -30,7 +38,7 @@ pub(crate) struct Launch {
 }
 
 /// How a start went.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Spawned {
     Started {
         unit: UnitIx,
@@ -56,7 +64,7 @@ pub(crate) struct ExitReport {
 }
 
 impl ExitReport {
-    pub(crate) fn from_status(status: std::io::Result<ExitStatus>) -> Self {
+    pub(crate) fn from_status(status: io::Result<ExitStatus>) -> Self {
         use std::os::unix::process::ExitStatusExt;
         match status {
             Ok(st) => match (st.code(), st.signal()) {
@@ -75,61 +83,108 @@ impl ExitReport {
     }
 }
 
-/// Spawns processes from the scheduler thread (whose lifetime bounds theirs).
+/// How many threads spawn processes; each waits while its child execs.
+const SPAWNER_THREADS: usize = 2;
+
+/// A pool of long-lived spawner threads. Processes get the parent-death signal
+/// of the thread that spawned them, so the threads live as long as the engine.
 pub(crate) struct Executor {
-    settings: Arc<Settings>,
-    exits: UnboundedSender<Input>,
+    queue: std::sync::mpsc::Sender<Launch>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Executor {
-    pub(crate) fn new(settings: Arc<Settings>, exits: UnboundedSender<Input>) -> Self {
-        Executor { settings, exits }
+    /// Starts the spawner threads; each start is reported to `inputs`.
+    pub(crate) fn start(settings: Arc<Settings>, inputs: UnboundedSender<Input>) -> io::Result<Executor> {
+        let (queue, launches) = std::sync::mpsc::channel::<Launch>();
+        let launches = Arc::new(Mutex::new(launches));
+        let spawner = Arc::new(Spawner { settings, inputs });
+        let threads = (0..SPAWNER_THREADS)
+            .map(|i| {
+                let (spawner, launches) = (spawner.clone(), launches.clone());
+                std::thread::Builder::new()
+                    .name(format!("batchfan-spawn-{i}"))
+                    .spawn(move || spawner.serve(&launches))
+            })
+            .collect::<io::Result<_>>()?;
+        Ok(Executor { queue, threads })
     }
 
-    /// Starts `launch`; must run inside the scheduler's tokio runtime.
-    pub(crate) fn spawn(&self, launch: Launch) -> Spawned {
-        let (unit, token) = (launch.unit, launch.token);
-        match self.try_spawn(launch) {
-            Ok((pid, pid_start)) => Spawned::Started { unit, token, pid, pid_start },
-            Err(reason) => Spawned::Failed { unit, token, reason },
+    /// Queues `launch`; its [`Spawned`] result arrives as [`Input::Spawned`].
+    pub(crate) fn launch(&self, launch: Launch) {
+        // The threads outlive every sender of this queue: this cannot fail.
+        let _ = self.queue.send(launch);
+    }
+
+    /// Stops the threads once they are idle.
+    pub(crate) fn stop(self) {
+        drop(self.queue);
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Spawner {
+    settings: Arc<Settings>,
+    inputs: UnboundedSender<Input>,
+}
+
+impl Spawner {
+    fn serve(&self, launches: &Mutex<std::sync::mpsc::Receiver<Launch>>) {
+        let mut stack = vec![0u8; spawn::CHILD_STACK];
+        loop {
+            let next = launches.lock().unwrap_or_else(PoisonError::into_inner).recv();
+            let Ok(launch) = next else { return };
+            self.spawn(launch, &mut stack);
         }
     }
 
-    fn try_spawn(&self, launch: Launch) -> Result<(u32, Option<u64>), String> {
+    /// Starts `launch` and reports how that went.
+    fn spawn(&self, launch: Launch, stack: &mut [u8]) {
+        let (unit, token) = (launch.unit, launch.token);
+        let spawned = match self.try_spawn(&launch, stack) {
+            Ok(pid) => {
+                let pid_start = sys::proc_stat(pid).map(|st| st.start_time);
+                Spawned::Started { unit, token, pid, pid_start }
+            }
+            Err(reason) => Spawned::Failed { unit, token, reason },
+        };
+        if let (Err(_), Spawned::Started { pid, .. }) =
+            (self.inputs.send(Input::Spawned(spawned.clone())), spawned)
+        {
+            // The engine is gone: nothing may run unsupervised.
+            let _ = sys::signal_group(pid, libc::SIGKILL);
+        }
+    }
+
+    fn try_spawn(&self, launch: &Launch, stack: &mut [u8]) -> Result<u32, String> {
         let name = &launch.command[0];
-        let program = self.resolve(name)?;
+        let cannot_start = |e: &dyn std::fmt::Display| {
+            format!("CannotStartContainerError: cannot run command {name:?}: {e}")
+        };
+        let path = self.resolve(name)?;
         let log = open_log(&launch.log).map_err(|e| {
             format!("CannotStartContainerError: cannot open log file {}: {e}", launch.log.display())
         })?;
-        let log_err =
-            log.try_clone().map_err(|e| format!("CannotStartContainerError: cannot share log file: {e}"))?;
-        let mut cmd = std::process::Command::new(&program);
-        cmd.args(&launch.command[1..])
-            .env("PATH", &self.settings.child_path)
-            // A plain job has no index, even when the engine itself runs as an array child.
-            .env_remove(crate::env::AWS_BATCH_JOB_ARRAY_INDEX)
-            .envs(launch.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .process_group(0);
-        sys::die_with_parent(&mut cmd);
-        let mut child = tokio::process::Command::from(cmd).spawn().map_err(|e| {
-            format!("CannotStartContainerError: cannot run command {name:?} ({}): {e}", program.display())
-        })?;
-        let pid =
-            child.id().ok_or_else(|| format!("CannotStartContainerError: command {name:?} has no pid"))?;
-        let pid_start = sys::proc_stat(pid).map(|st| st.start_time);
-        let exits = self.exits.clone();
-        let unit = launch.unit;
-        let token = launch.token;
-        tokio::spawn(async move {
-            let status = child.wait().await;
-            // The container is gone when its main process is: so is the rest of its group.
-            let _ = sys::signal_group(pid, libc::SIGKILL);
-            let _ = exits.send(Input::Exited { unit, token, report: ExitReport::from_status(status) });
-        });
-        Ok((pid, pid_start))
+        let stdout = above_stdio(log).map_err(|e| cannot_start(&e))?;
+        let stderr = stdout.try_clone().map_err(|e| cannot_start(&e))?;
+        let stdin = std::fs::File::open("/dev/null").and_then(above_stdio).map_err(|e| cannot_start(&e))?;
+        let program =
+            Program::new(&path, &launch.command, self.environment(launch)).map_err(|e| cannot_start(&e))?;
+        spawn::spawn(&program, [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()], stack).map_err(|e| {
+            format!("CannotStartContainerError: cannot run command {name:?} ({}): {e}", path.display())
+        })
+    }
+
+    /// The engine's environment, `PATH` with `path_prefix` first, then the job's variables.
+    fn environment(&self, launch: &Launch) -> Vec<(OsString, OsString)> {
+        let mut env: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+        // A plain job has no index, even when the engine itself runs as an array child.
+        env.remove(OsStr::new(crate::env::AWS_BATCH_JOB_ARRAY_INDEX));
+        env.insert("PATH".into(), self.settings.child_path.clone());
+        env.extend(launch.env.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))));
+        env.into_iter().collect()
     }
 
     /// Looks `name` up like a shell: as a path when it has a '/', else in `path_dirs`.
@@ -148,6 +203,16 @@ impl Executor {
 
 fn is_executable(path: &Path) -> bool {
     path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// `file`, moved above fds 0-2 if it sits there, so the child's redirections cannot clobber it.
+fn above_stdio(file: std::fs::File) -> io::Result<std::fs::File> {
+    if file.as_raw_fd() > 2 {
+        Ok(file)
+    } else {
+        // try_clone duplicates to the lowest free fd >= 3.
+        file.try_clone()
+    }
 }
 
 fn open_log(path: &Path) -> std::io::Result<std::fs::File> {

@@ -1,25 +1,53 @@
 //! `{state_dir}/engine.lock`: an exclusive `flock` so two engines never share a
 //! state directory. The file records the holder's pid for the error message.
+//!
+//! A process that forks (any thread spawning a child) briefly shares every open
+//! file with the child until it execs, so a lock just released by this process
+//! can look held for a moment. Engines open in this process are therefore also
+//! tracked here, and a lock that names this process but belongs to no open
+//! engine is waited for briefly.
 
 use std::{
+    collections::BTreeSet,
     fs::{File, OpenOptions},
     io::{Read, Seek, SeekFrom, Write},
-    path::Path,
+    path::{Path, PathBuf},
+    sync::{Mutex, PoisonError},
+    time::{Duration, Instant},
 };
 
 use super::{sys, EngineError};
+
+/// State directories of the engines open in this process.
+static OPEN_HERE: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+/// How long a lock left by a fork of this process is waited for.
+const FORK_WAIT: Duration = Duration::from_secs(2);
 
 /// The held lock; released when dropped (or when the process dies).
 #[derive(Debug)]
 pub(crate) struct StateLock {
     _file: File,
+    key: PathBuf,
+}
+
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        OPEN_HERE.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.key);
+    }
 }
 
 impl StateLock {
-    /// Takes the lock on `state_dir` without waiting.
+    /// Takes the lock on `state_dir` (which must exist) without waiting for another engine.
     pub(crate) fn acquire(state_dir: &Path) -> Result<StateLock, EngineError> {
         let path = state_dir.join("engine.lock");
         let io_err = |action, source| EngineError::Io { action, path: path.clone(), source };
+        let key = state_dir.canonicalize().map_err(|e| io_err("resolve the state directory of", e))?;
+        let me = std::process::id().to_string();
+        let locked = |pid: String| EngineError::Locked { dir: state_dir.to_path_buf(), pid };
+        let mut open_here = OPEN_HERE.lock().unwrap_or_else(PoisonError::into_inner);
+        if open_here.contains(&key) {
+            return Err(locked(me));
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -27,19 +55,22 @@ impl StateLock {
             .truncate(false)
             .open(&path)
             .map_err(|e| io_err("open the lock file", e))?;
-        if !sys::try_lock_exclusive(&file).map_err(|e| io_err("lock", e))? {
+        let since = Instant::now();
+        while !sys::try_lock_exclusive(&file).map_err(|e| io_err("lock", e))? {
             let mut holder = String::new();
+            file.seek(SeekFrom::Start(0)).map_err(|e| io_err("read the lock file", e))?;
             let _ = file.read_to_string(&mut holder);
-            let pid = match holder.trim() {
-                "" => "unknown (it has not written its pid yet)".to_string(),
-                pid => pid.to_string(),
-            };
-            return Err(EngineError::Locked { dir: state_dir.to_path_buf(), pid });
+            let holder = holder.trim().to_string();
+            if holder != me || since.elapsed() > FORK_WAIT {
+                return Err(locked(if holder.is_empty() { "unknown".into() } else { holder }));
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
         file.set_len(0).map_err(|e| io_err("write the lock file", e))?;
         file.seek(SeekFrom::Start(0)).map_err(|e| io_err("write the lock file", e))?;
-        writeln!(file, "{}", std::process::id()).map_err(|e| io_err("write the lock file", e))?;
-        Ok(StateLock { _file: file })
+        writeln!(file, "{me}").map_err(|e| io_err("write the lock file", e))?;
+        open_here.insert(key.clone());
+        Ok(StateLock { _file: file, key })
     }
 }
 
@@ -57,5 +88,39 @@ mod tests {
         assert!(msg.contains("use another --state directory"), "{msg}");
         drop(first);
         StateLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_lock_held_by_another_process_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("engine.lock"), "4242\n").unwrap();
+        let holder = std::process::Command::new("flock")
+            .arg(dir.path().join("engine.lock"))
+            .args(["sleep", "10"])
+            .spawn()
+            .unwrap();
+        let _holder = Guard(holder);
+        let started = Instant::now();
+        let err = loop {
+            match StateLock::acquire(dir.path()) {
+                Err(e) => break e,
+                // flock(1) may not hold it yet: undo and try again.
+                Ok(lock) => {
+                    drop(lock);
+                    std::fs::write(dir.path().join("engine.lock"), "4242\n").unwrap();
+                }
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "flock never took the lock");
+        };
+        assert!(err.to_string().contains("process 4242"), "{err}");
+        assert!(started.elapsed() < FORK_WAIT, "another process's lock is not waited for");
+    }
+
+    struct Guard(std::process::Child);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }

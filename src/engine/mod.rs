@@ -19,18 +19,22 @@
 //!
 //! # Architecture
 //!
-//! - **state**: an in-memory model of every job ([`state`]); each job has one
+//! - **model** and **state**: an in-memory model of every job; each job has one
 //!   *unit* (a plain job) or one unit per array child. Every status change goes
-//!   through [`crate::batch::fsm::transition`] in one place, which also keeps
-//!   capacity, the FIFO runnable queue, array parent status and events in step.
+//!   through [`crate::batch::fsm::transition`] in one place (`State::apply`),
+//!   which also keeps capacity, the FIFO runnable queue, array parent status and
+//!   events in step.
 //! - **deps**: each job indexes its dependents, so a finished unit notifies
 //!   exactly the units waiting on it (no rescans).
-//! - **scheduler**: one long-lived thread runs a loop: apply process exits and
-//!   timers, commit every change of the tick in one SQLite transaction, publish
-//!   the events, then start runnable units (so a success is committed before
-//!   any dependent starts).
-//! - **executor**: spawns processes (own process group, parent-death signal),
-//!   waits for them, and delivers signals.
+//! - **scheduler**: one long-lived thread runs a loop of ticks: apply spawn
+//!   results, process exits and timers, commit every change of the tick in one
+//!   SQLite transaction, publish the events, then hand runnable units to the
+//!   executor (so a success is committed before any dependent starts).
+//! - **executor** and **spawn**: two long-lived spawner threads start processes
+//!   without forking the engine (`clone(CLONE_VM | CLONE_VFORK)`: own process
+//!   group, parent-death signal, stdout+stderr appended to the attempt's log);
+//!   the scheduler reaps them on SIGCHLD; **attempts** turns starts, exits and
+//!   timeouts into job transitions by the retry rules.
 //! - **store** and **recovery**: SQLite persistence and, on `open`, re-queueing
 //!   of attempts a dead engine left behind (after killing what is left of them).
 
@@ -40,8 +44,10 @@ mod deps;
 mod events;
 mod executor;
 mod lock;
+mod model;
 mod recovery;
 mod scheduler;
+mod spawn;
 mod state;
 mod store;
 mod submit;

@@ -119,7 +119,7 @@ impl State {
                 None => self.unit(first).status,
             };
             self.by_id.insert(row.id.clone(), j);
-            self.by_name.entry((row.queue.clone(), row.request.job_name.clone())).or_default().push(j);
+            self.by_name.entry((row.queue.clone(), row.request.job_name.to_lowercase())).or_default().push(j);
             self.jobs.push(Job {
                 seq: row.seq,
                 id: row.id,

@@ -1,24 +1,30 @@
 //! The engine thread and its scheduling loop.
 //!
-//! One long-lived thread (so the parent-death signal of its processes fires
-//! only when the engine goes) runs a current-thread tokio runtime and a loop of
-//! ticks. Each tick, under the state lock: apply spawn results and process
-//! exits, fire due timers, notify dependents, choose what starts, **commit**
+//! One long-lived thread runs a current-thread tokio runtime and a loop of
+//! ticks. Each tick, under the state lock: apply spawn results, reap exited
+//! processes (a SIGCHLD wakes the loop), fire due timers, notify dependents, choose what starts, **commit**
 //! everything in one transaction, publish the events. Only then are the chosen
-//! units spawned, so a job's success is on disk before any dependent starts.
+//! units handed to the spawner threads, so a job's success is on disk before
+//! any dependent starts.
 
 use std::{
+    collections::HashMap,
+    os::unix::process::ExitStatusExt,
+    process::ExitStatus,
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::{
+    signal::unix::{signal, Signal, SignalKind},
+    sync::{mpsc, oneshot},
+};
 
 use super::{
     executor::{Executor, ExitReport, Launch, Spawned},
     recovery,
     state::{Shared, State, UnitIx},
-    EngineConfig, EngineError, ShutdownMode,
+    sys, EngineConfig, EngineError, ShutdownMode,
 };
 
 /// Most units started per tick, so exits are not kept waiting behind spawns.
@@ -27,14 +33,16 @@ const MAX_STARTS_PER_TICK: usize = 64;
 const ABANDON_WAIT: Duration = Duration::from_secs(5);
 /// How soon a failed commit is retried.
 const COMMIT_RETRY: Duration = Duration::from_millis(500);
+/// How often exits are polled for when SIGCHLD cannot be watched.
+const POLL_EXITS: Duration = Duration::from_millis(20);
 
 /// What the engine thread reacts to.
 #[derive(Debug)]
 pub(crate) enum Input {
     /// Something changed (a submit, a cancel): run a tick.
     Wake,
-    /// A process exited.
-    Exited { unit: UnitIx, token: u64, report: ExitReport },
+    /// A spawner thread started a process (or could not).
+    Spawned(Spawned),
     /// Stop; `done` is told once the state directory is released.
     Shutdown { mode: ShutdownMode, done: oneshot::Sender<()> },
 }
@@ -64,13 +72,23 @@ pub(crate) fn thread_main(
         }
     };
     let settings = shared.lock().settings.clone();
+    let executor = match Executor::start(settings, exits) {
+        Ok(executor) => executor,
+        Err(source) => {
+            shared.lock().close();
+            let path = config.state_dir.clone();
+            let _ = ready.send(Err(EngineError::Io { action: "start spawner threads for", path, source }));
+            return;
+        }
+    };
     if ready.send(Ok(shared.clone())).is_err() {
         shared.lock().close();
+        executor.stop();
         return;
     }
     tracing::info!(state_dir = %config.state_dir.display(), "local engine open");
-    let executor = Executor::new(settings, exits);
-    let waiters = runtime.block_on(Scheduler::new(shared.clone(), inputs, executor).run());
+    let (waiters, executor) = runtime.block_on(Scheduler::new(shared.clone(), inputs, executor).run());
+    executor.stop();
     shared.lock().close();
     drop(runtime);
     drop(lock);
@@ -84,12 +102,12 @@ struct Scheduler {
     shared: Arc<Shared>,
     inputs: mpsc::UnboundedReceiver<Input>,
     executor: Executor,
-    /// Results of the last spawns, applied at the start of the next tick.
-    spawned: Vec<Spawned>,
     /// Launches held back because their tick's commit failed.
     deferred: Vec<Launch>,
-    /// Processes whose exit has not been reported yet.
-    live: usize,
+    /// Launches whose start has not been reported yet.
+    in_flight: usize,
+    /// Running processes (pid → unit and attempt token), reaped every tick.
+    children: HashMap<u32, (UnitIx, u64)>,
     stop: Option<ShutdownMode>,
     abandon_deadline: Option<Instant>,
     waiters: Vec<oneshot::Sender<()>>,
@@ -102,9 +120,9 @@ impl Scheduler {
             shared,
             inputs,
             executor,
-            spawned: Vec::new(),
             deferred: Vec::new(),
-            live: 0,
+            in_flight: 0,
+            children: HashMap::new(),
             stop: None,
             abandon_deadline: None,
             waiters: Vec::new(),
@@ -112,17 +130,29 @@ impl Scheduler {
         }
     }
 
-    async fn run(mut self) -> Vec<oneshot::Sender<()>> {
+    async fn run(mut self) -> (Vec<oneshot::Sender<()>>, Executor) {
+        let mut sigchld = match signal(SignalKind::child()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGCHLD; polling for exited processes instead");
+                None
+            }
+        };
+        // The first tick runs at once: loaded jobs may be runnable.
+        let mut first = true;
         loop {
             let mut batch = Vec::new();
-            if self.spawned.is_empty() {
-                let wake_at = earliest(self.wake_at, self.abandon_deadline);
+            if !std::mem::take(&mut first) {
+                let poll =
+                    (sigchld.is_none() && !self.children.is_empty()).then(|| Instant::now() + POLL_EXITS);
+                let wake_at = earliest(earliest(self.wake_at, self.abandon_deadline), poll);
                 tokio::select! {
                     input = self.inputs.recv() => match input {
                         Some(input) => batch.push(input),
-                        // Unreachable while the executor holds a sender; stop as if dropped.
+                        // Unreachable while the spawners hold a sender; stop as if dropped.
                         None => self.stop = Some(ShutdownMode::Abandon),
                     },
+                    () = child_exited(&mut sigchld) => {}
                     () = sleep_until(wake_at) => {}
                 }
             }
@@ -131,14 +161,11 @@ impl Scheduler {
             }
             let launches = self.tick(batch);
             if self.finished() {
-                return self.waiters;
+                return (self.waiters, self.executor);
             }
+            self.in_flight += launches.len();
             for launch in launches {
-                let spawned = self.executor.spawn(launch);
-                if matches!(spawned, Spawned::Started { .. }) {
-                    self.live += 1;
-                }
-                self.spawned.push(spawned);
+                self.executor.launch(launch);
             }
         }
     }
@@ -146,24 +173,26 @@ impl Scheduler {
     fn tick(&mut self, batch: Vec<Input>) -> Vec<Launch> {
         let shared = self.shared.clone();
         let mut state = shared.lock();
-        for spawned in self.spawned.drain(..) {
-            state.on_spawned(spawned);
-        }
         for input in batch {
             match input {
                 Input::Wake => {}
-                Input::Exited { unit, token, report } => {
-                    self.live = self.live.saturating_sub(1);
-                    // Abandoned attempts stay RUNNING on disk: the next open re-queues them.
-                    if self.stop != Some(ShutdownMode::Abandon) {
-                        state.on_exit(unit, token, report);
+                Input::Spawned(spawned) => {
+                    self.in_flight = self.in_flight.saturating_sub(1);
+                    if let Spawned::Started { unit, token, pid, .. } = spawned {
+                        self.children.insert(pid, (unit, token));
                     }
+                    state.on_spawned(spawned);
                 }
                 Input::Shutdown { mode, done } => {
                     self.waiters.push(done);
                     self.begin_stop(mode, &mut state);
                 }
             }
+        }
+        self.reap(&mut state);
+        if self.stop == Some(ShutdownMode::Abandon) {
+            // Also catches processes whose start was reported after the shutdown.
+            state.kill_all();
         }
         state.fire_timers(Instant::now());
         state.propagate();
@@ -183,6 +212,25 @@ impl Scheduler {
         launches
     }
 
+    /// Reaps every child that exited and records its attempt. Abandoned
+    /// attempts stay RUNNING on disk: the next open re-queues them.
+    fn reap(&mut self, state: &mut State) {
+        let record = self.stop != Some(ShutdownMode::Abandon);
+        self.children.retain(|&pid, &mut (unit, token)| {
+            let report = match sys::try_reap(pid) {
+                Ok(None) => return true,
+                Ok(Some(raw)) => ExitReport::from_status(Ok(ExitStatus::from_raw(raw))),
+                Err(e) => ExitReport::from_status(Err(e)),
+            };
+            // The container is gone when its main process is: so is the rest of its group.
+            let _ = sys::signal_group(pid, libc::SIGKILL);
+            if record {
+                state.on_exit(unit, token, report);
+            }
+            false
+        });
+    }
+
     fn begin_stop(&mut self, mode: ShutdownMode, state: &mut State) {
         match mode {
             ShutdownMode::Drain => {
@@ -200,9 +248,10 @@ impl Scheduler {
     fn finished(&self) -> bool {
         match self.stop {
             None => false,
-            Some(ShutdownMode::Drain) => self.live == 0 && self.spawned.is_empty(),
+            Some(ShutdownMode::Drain) => self.children.is_empty() && self.in_flight == 0,
             Some(ShutdownMode::Abandon) => {
-                self.live == 0 || self.abandon_deadline.is_some_and(|d| Instant::now() >= d)
+                (self.children.is_empty() && self.in_flight == 0)
+                    || self.abandon_deadline.is_some_and(|d| Instant::now() >= d)
             }
         }
     }
@@ -212,6 +261,15 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
+    }
+}
+
+async fn child_exited(sigchld: &mut Option<Signal>) {
+    match sigchld {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -169,7 +169,7 @@ impl State {
         }));
         let name = self.job(j).request.job_name.clone();
         self.by_id.insert(id.clone(), j);
-        self.by_name.entry((queue, name.clone())).or_default().push(j);
+        self.by_name.entry((queue, name.to_lowercase())).or_default().push(j);
         self.mark_job(j);
         self.link(j);
         if self.job(j).size.is_some() {
@@ -196,7 +196,7 @@ impl State {
     fn rollback_last_submit(&mut self, j: u32, mark: usize) {
         let first = self.job(j).first;
         self.unlink_last(j);
-        let key = (self.job(j).queue.clone(), self.job(j).request.job_name.clone());
+        let key = (self.job(j).queue.clone(), self.job(j).request.job_name.to_lowercase());
         if let Some(list) = self.by_name.get_mut(&key) {
             list.retain(|&x| x != j);
             if list.is_empty() {

@@ -1,9 +1,9 @@
 //! The few system calls std does not wrap (signals to process groups, `flock`,
-//! the parent-death signal) and what the engine reads from `/proc`.
+//! waiting for one child) and what the engine reads from `/proc`.
 //!
 //! Each `unsafe` block is one plain libc call with no pointers handed over.
 
-use std::{fs::File, io, os::fd::AsRawFd, path::Path, process::Command};
+use std::{fs::File, io, os::fd::AsRawFd, path::Path};
 
 /// Sends `signal` to every process in process group `pgid`.
 pub(crate) fn signal_group(pgid: u32, signal: i32) -> io::Result<()> {
@@ -56,26 +56,35 @@ pub(crate) fn try_lock_exclusive(file: &File) -> io::Result<bool> {
     }
 }
 
-/// Makes the child get SIGKILL when the thread that spawned it exits (so job
-/// processes die with the engine). Spawn from a long-lived thread.
-pub(crate) fn die_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    let parent = std::process::id();
+/// Reaps child `pid` if it has exited: its raw wait status, or `None` while it runs.
+pub(crate) fn try_reap(pid: u32) -> io::Result<Option<i32>> {
+    let pid = checked_pid(pid)?;
+    let mut status = 0;
     #[allow(unsafe_code)]
-    // SAFETY: the closure runs in the forked child before exec. It only calls
-    // prctl(2) and getppid(2), which are async-signal-safe, and allocates nothing
-    // (`io::Error` from an OS code holds no heap data).
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) == -1 {
-                return Err(io::Error::last_os_error());
-            }
-            // The parent may have died before prctl: then nobody would kill us later.
-            if u32::try_from(libc::getppid()).ok() != Some(parent) {
-                return Err(io::Error::from_raw_os_error(libc::ESRCH));
-            }
-            Ok(())
-        });
+    // SAFETY: waitpid(2) writes one int into `status`, which lives across the call.
+    let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    match rc {
+        0 => Ok(None),
+        -1 => Err(io::Error::last_os_error()),
+        _ => Ok(Some(status)),
+    }
+}
+
+/// Waits for child `pid` to exit and reaps it.
+pub(crate) fn wait_blocking(pid: u32) -> io::Result<i32> {
+    let pid = checked_pid(pid)?;
+    let mut status = 0;
+    loop {
+        #[allow(unsafe_code)]
+        // SAFETY: waitpid(2) writes one int into `status`, which lives across the call.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if rc != -1 {
+            return Ok(status);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
     }
 }
 

@@ -79,10 +79,13 @@ impl State {
         }
     }
 
-    /// ListJobs for one of its query forms, in submission order.
+    /// ListJobs for one of its query forms: by name newest first (as AWS),
+    /// otherwise in submission order.
     pub(crate) fn list(&self, query: &JobQuery) -> PortResult<Vec<JobSummary>> {
         match query {
             JobQuery::ByName { queue, pattern } => {
+                // As AWS: case-insensitive, a trailing '*' matches by prefix, newest first.
+                let pattern = pattern.to_lowercase();
                 let (prefix, exact) = match pattern.strip_suffix('*') {
                     Some(prefix) => (prefix, false),
                     None => (pattern.as_str(), true),
@@ -95,7 +98,7 @@ impl State {
                     .filter(|((_, name), _)| !exact || name == prefix)
                     .flat_map(|(_, js)| js.iter().copied())
                     .collect();
-                jobs.sort_unstable();
+                jobs.sort_unstable_by(|a, b| b.cmp(a));
                 Ok(jobs.into_iter().map(|j| self.job_summary(j)).collect())
             }
             JobQuery::ByStatus { queue, status } => Ok((0..self.jobs.len() as JobIx)

@@ -1,0 +1,187 @@
+//! Contract scenarios for the [`Batch`] port, run unchanged against every
+//! backend (the local engine now, the AWS adapter against an AWS-compatible
+//! server later). They only assert what both can do: no scenario depends on how
+//! fast jobs run (moto marks jobs SUCCEEDED at once), so a status is checked
+//! only where every backend agrees.
+
+use batchfan::{
+    batch::{Batch, ContainerSpec, JobDependency, JobQuery, JobStatus, RetryStrategy, SubmitJob},
+    error::PortError,
+};
+
+/// Where a backend's scenarios submit, and a prefix unique to this run so
+/// re-runs against a shared account never see each other's jobs.
+pub struct Fixture {
+    pub queue: String,
+    pub job_definition: String,
+    pub prefix: String,
+}
+
+impl Fixture {
+    pub fn new(queue: &str, job_definition: &str) -> Self {
+        let prefix = format!("ct{:08x}", rand::random::<u32>());
+        Fixture { queue: queue.into(), job_definition: job_definition.into(), prefix }
+    }
+
+    /// A plain job named `{prefix}-{name}` running `command`.
+    pub fn job(&self, name: &str, command: &[&str]) -> SubmitJob {
+        SubmitJob {
+            job_name: format!("{}-{name}", self.prefix),
+            job_queue: self.queue.clone(),
+            job_definition: self.job_definition.clone(),
+            array_size: None,
+            depends_on: Vec::new(),
+            container: ContainerSpec {
+                image: String::new(),
+                command: command.iter().map(|c| c.to_string()).collect(),
+                environment: Default::default(),
+                vcpus: 0.25,
+                memory_mib: 512,
+            },
+            retry_strategy: RetryStrategy::default(),
+            timeout_seconds: None,
+            tags: Default::default(),
+        }
+    }
+
+    fn array(&self, name: &str, size: u32) -> SubmitJob {
+        SubmitJob { array_size: Some(size), ..self.job(name, &["true"]) }
+    }
+
+    /// The queue as a backend reports it: the name, or an ARN ending in it.
+    fn is_queue(&self, reported: &str) -> bool {
+        reported == self.queue || reported.ends_with(&format!("/{}", self.queue))
+    }
+}
+
+async fn describe_one(batch: &dyn Batch, id: &str) -> batchfan::batch::JobDetail {
+    let mut jobs = batch.describe_jobs(&[id.to_string()]).await.expect("describe_jobs");
+    assert_eq!(jobs.len(), 1, "{id} is described");
+    jobs.remove(0)
+}
+
+pub async fn submit_plain_and_describe(batch: &dyn Batch, fx: &Fixture) {
+    let request = fx.job("plain", &["true"]);
+    let submitted = batch.submit_job(request.clone()).await.expect("submit");
+    assert!(!submitted.job_id.is_empty());
+    assert_eq!(submitted.job_name, request.job_name);
+    let job = describe_one(batch, &submitted.job_id).await;
+    assert_eq!(job.job_id, submitted.job_id);
+    assert_eq!(job.job_name, request.job_name);
+    assert!(fx.is_queue(&job.job_queue), "queue {}", job.job_queue);
+    assert_eq!(job.container.command, request.container.command);
+    assert!(job.created_at > 0);
+    assert!(job.array_properties.is_none(), "a plain job has no array properties");
+}
+
+pub async fn submit_array_and_describe_parent_and_child(batch: &dyn Batch, fx: &Fixture) {
+    let parent = batch.submit_job(fx.array("arr", 3)).await.expect("submit").job_id;
+    let job = describe_one(batch, &parent).await;
+    let props = job.array_properties.expect("a parent has array properties");
+    assert_eq!(props.size, Some(3));
+    let child = describe_one(batch, &format!("{parent}:1")).await;
+    assert_eq!(child.job_id, format!("{parent}:1"));
+    assert_eq!(child.array_properties.and_then(|a| a.index), Some(1));
+}
+
+pub async fn describe_omits_unknown_ids(batch: &dyn Batch, fx: &Fixture) {
+    let known = batch.submit_job(fx.job("known", &["true"])).await.expect("submit").job_id;
+    let unknown = "00000000-0000-4000-8000-000000000000".to_string();
+    let jobs = batch.describe_jobs(&[unknown, known.clone()]).await.expect("describe_jobs");
+    let ids: Vec<_> = jobs.iter().map(|j| j.job_id.as_str()).collect();
+    assert_eq!(ids, [known.as_str()]);
+}
+
+pub async fn list_by_name_with_trailing_star(batch: &dyn Batch, fx: &Fixture) {
+    let a = batch.submit_job(fx.job("list-a", &["true"])).await.expect("submit").job_id;
+    let b = batch.submit_job(fx.array("list-b", 2)).await.expect("submit").job_id;
+    batch.submit_job(fx.job("other", &["true"])).await.expect("submit");
+    let pattern = format!("{}-list-*", fx.prefix);
+    let found = batch.list_jobs(&JobQuery::ByName { queue: fx.queue.clone(), pattern }).await.expect("list");
+    let mut ids: Vec<_> = found.iter().map(|j| j.job_id.clone()).collect();
+    ids.sort();
+    let mut expected = vec![a.clone(), b];
+    expected.sort();
+    assert_eq!(ids, expected, "prefix match returns the parent and the plain job, not children");
+    let exact = format!("{}-list-a", fx.prefix);
+    let found =
+        batch.list_jobs(&JobQuery::ByName { queue: fx.queue.clone(), pattern: exact }).await.expect("list");
+    assert_eq!(found.iter().map(|j| j.job_id.as_str()).collect::<Vec<_>>(), [a.as_str()]);
+}
+
+pub async fn list_array_children(batch: &dyn Batch, fx: &Fixture) {
+    let parent = batch.submit_job(fx.array("children", 3)).await.expect("submit").job_id;
+    let query = JobQuery::ArrayChildren { array_job_id: parent.clone(), status: None };
+    let mut children = batch.list_jobs(&query).await.expect("list");
+    children.sort_by_key(|c| c.array_properties.as_ref().and_then(|a| a.index));
+    let ids: Vec<_> = children.iter().map(|c| c.job_id.clone()).collect();
+    assert_eq!(ids, (0..3).map(|i| format!("{parent}:{i}")).collect::<Vec<_>>());
+    for (i, child) in children.iter().enumerate() {
+        assert_eq!(child.array_properties.as_ref().and_then(|a| a.index), Some(i as u32));
+    }
+}
+
+pub async fn depends_on_is_recorded(batch: &dyn Batch, fx: &Fixture) {
+    let a = batch.submit_job(fx.array("dep-a", 2)).await.expect("submit").job_id;
+    let plain = batch.submit_job(fx.job("dep-p", &["true"])).await.expect("submit").job_id;
+    let deps = vec![JobDependency::n_to_n(&a), JobDependency::on(&plain)];
+    let b = batch
+        .submit_job(SubmitJob { depends_on: deps.clone(), ..fx.array("dep-b", 2) })
+        .await
+        .expect("submit");
+    assert_eq!(describe_one(batch, &b.job_id).await.depends_on, deps);
+    let seq = SubmitJob { depends_on: vec![JobDependency::sequential()], ..fx.array("dep-seq", 2) };
+    let seq = batch.submit_job(seq).await.expect("submit").job_id;
+    assert_eq!(describe_one(batch, &seq).await.depends_on, vec![JobDependency::sequential()]);
+}
+
+pub async fn cancel_a_waiting_job(batch: &dyn Batch, fx: &Fixture) {
+    let first = batch.submit_job(fx.job("cancel-first", &["sleep", "600"])).await.expect("submit").job_id;
+    let waiting = SubmitJob { depends_on: vec![JobDependency::on(&first)], ..fx.job("cancel-me", &["true"]) };
+    let waiting = batch.submit_job(waiting).await.expect("submit").job_id;
+    batch.cancel_job(&waiting, "contract cancel").await.expect("cancel succeeds");
+    let job = describe_one(batch, &waiting).await;
+    // A backend that already ran it (moto) leaves it SUCCEEDED; otherwise it fails with our reason.
+    match job.status {
+        JobStatus::Failed => assert_eq!(job.status_reason.as_deref(), Some("contract cancel")),
+        JobStatus::Succeeded => {}
+        other => panic!("a cancelled waiting job is FAILED (or already SUCCEEDED), not {other}"),
+    }
+    batch.terminate_job(&first, "contract cleanup").await.expect("terminate succeeds");
+}
+
+pub async fn limits_are_rejected(batch: &dyn Batch, fx: &Fixture) {
+    let base = fx.job("limits", &["true"]);
+    let arr = |n| SubmitJob { array_size: Some(n), ..base.clone() };
+    let dep = JobDependency::on("00000000-0000-4000-8000-000000000000");
+    let mut big_env = base.clone();
+    big_env.container.environment.insert("DATA".into(), "x".repeat(9_000));
+    let mut big_request = base.clone();
+    big_request.tags.insert("blob".into(), "x".repeat(31 * 1024));
+    let cases = [
+        ("array size 1", arr(1)),
+        ("array size 10001", arr(10_001)),
+        ("21 dependencies", SubmitJob { depends_on: vec![dep; 21], ..base.clone() }),
+        ("a bad job name", SubmitJob { job_name: "has space".into(), ..base.clone() }),
+        ("a timeout under 60 s", SubmitJob { timeout_seconds: Some(59), ..base.clone() }),
+        (
+            "11 attempts",
+            SubmitJob {
+                retry_strategy: RetryStrategy { attempts: 11, evaluate_on_exit: vec![] },
+                ..base.clone()
+            },
+        ),
+        (
+            "SEQUENTIAL on a plain job",
+            SubmitJob { depends_on: vec![JobDependency::sequential()], ..base.clone() },
+        ),
+        ("overrides over 8192 characters", big_env),
+        ("a request over 30 KiB", big_request),
+    ];
+    for (what, request) in cases {
+        match batch.submit_job(request).await {
+            Err(PortError::Invalid(msg)) => assert!(!msg.is_empty(), "{what}: the message says why"),
+            other => panic!("{what} must be rejected as Invalid, got {other:?}"),
+        }
+    }
+}
