@@ -35,7 +35,8 @@ fn missing_stage_command_fails_with_one_alert() {
     let dir = tempfile::tempdir().unwrap();
     let spec = spec_with_stage_command(dir.path(), r#""no-such-command-xyz""#);
     let state = dir.path().join("state");
-    let out = batchfan(&["run", spec.to_str().unwrap(), "--state", state.to_str().unwrap(), "--output", "json"]);
+    let out =
+        batchfan(&["run", spec.to_str().unwrap(), "--state", state.to_str().unwrap(), "--output", "json"]);
     assert_eq!(out.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let s = summary(&out);
     assert_eq!(s["state"], "FAILED");
@@ -49,7 +50,14 @@ fn missing_stage_command_fails_with_one_alert() {
     assert!(alert["index"].as_u64().is_some_and(|i| i < 5));
     assert!(alert["status_reason"].as_str().unwrap().contains("no-such-command-xyz"));
     // The failure cleanup ran: the work items are gone.
-    let status = batchfan(&["status", s["run_id"].as_str().unwrap(), "--state", state.to_str().unwrap(), "--output", "json"]);
+    let status = batchfan(&[
+        "status",
+        s["run_id"].as_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
     let rec: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert!(rec["jobs"].as_object().unwrap().keys().any(|k| k.ends_with("cleanup-onfailure")));
 }
@@ -59,11 +67,13 @@ fn missing_stage_command_fails_with_one_alert() {
 fn failing_job_alert_has_exit_code_and_log_tail() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("fail.sh");
-    std::fs::write(&script, "#!/bin/sh\necho \"child $AWS_BATCH_JOB_ARRAY_INDEX says boom\" >&2\nexit 3\n").unwrap();
+    std::fs::write(&script, "#!/bin/sh\necho \"child $AWS_BATCH_JOB_ARRAY_INDEX says boom\" >&2\nexit 3\n")
+        .unwrap();
     make_executable(&script);
     let spec = spec_with_stage_command(dir.path(), r#""./fail.sh""#);
     let state = dir.path().join("state");
-    let out = batchfan(&["run", spec.to_str().unwrap(), "--state", state.to_str().unwrap(), "--output", "json"]);
+    let out =
+        batchfan(&["run", spec.to_str().unwrap(), "--state", state.to_str().unwrap(), "--output", "json"]);
     assert_eq!(out.status.code(), Some(1));
     let s = summary(&out);
     assert_eq!(s["failure"]["exit_code"], 3);
@@ -104,7 +114,8 @@ bucket = "batchfan-squares"
 "#,
     );
     let state = dir.path().join("state");
-    let out = batchfan(&["run", spec.to_str().unwrap(), "--state", state.to_str().unwrap(), "--output", "json"]);
+    let out =
+        batchfan(&["run", spec.to_str().unwrap(), "--state", state.to_str().unwrap(), "--output", "json"]);
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let s = summary(&out);
     let output = std::fs::read_to_string(s["output_path"].as_str().unwrap()).unwrap();
@@ -169,8 +180,5 @@ fn kill_minus_nine_then_rerun_resumes_with_identical_output() {
 
 fn count_files(dir: &std::path::Path) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .flatten()
-        .map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 })
-        .sum()
+    entries.flatten().map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 }).sum()
 }

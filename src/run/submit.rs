@@ -112,12 +112,63 @@ pub async fn submit_graph(
     Ok(ids)
 }
 
-/// Locally, a relative command path (`./bin/job`) is relative to the spec's directory.
+/// Locally, a relative program path (`./bin/job`) is relative to the spec's
+/// directory: the stage's command, and the program `batchfan job exec -- PROG` runs.
 pub fn resolve_command(request: &mut SubmitJob, base_dir: &Path) {
-    if let Some(first) = request.container.command.first_mut() {
-        let p = Path::new(first.as_str());
-        if p.is_relative() && first.contains('/') {
-            *first = base_dir.join(p).to_string_lossy().into_owned();
+    let cmd = &mut request.container.command;
+    let mut programs = vec![0];
+    let is_exec = cmd.first().is_some_and(|c| c == "batchfan" || c.ends_with("/batchfan"))
+        && cmd.get(1).is_some_and(|c| c == "job")
+        && cmd.get(2).is_some_and(|c| c == "exec");
+    if is_exec {
+        if let Some(dash) = cmd.iter().position(|c| c == "--") {
+            programs.push(dash + 1);
         }
+    }
+    for i in programs {
+        if let Some(arg) = cmd.get_mut(i) {
+            let p = Path::new(arg.as_str());
+            if p.is_relative() && arg.contains('/') {
+                *arg = base_dir.join(p).to_string_lossy().into_owned();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::ContainerSpec;
+
+    fn request(command: &[&str]) -> SubmitJob {
+        SubmitJob {
+            job_name: "j".into(),
+            job_queue: "q".into(),
+            job_definition: "d".into(),
+            array_size: None,
+            depends_on: vec![],
+            container: ContainerSpec {
+                command: command.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            },
+            retry_strategy: Default::default(),
+            timeout_seconds: None,
+            tags: Default::default(),
+        }
+    }
+
+    #[test]
+    fn relative_programs_resolve_against_the_spec_dir() {
+        let base = Path::new("/specs");
+        let mut r = request(&["./bin/job", "./data"]);
+        resolve_command(&mut r, base);
+        assert_eq!(r.container.command, ["/specs/./bin/job", "./data"]);
+        let mut r = request(&["batchfan", "job", "exec", "--", "./square.sh", "./x"]);
+        resolve_command(&mut r, base);
+        assert_eq!(r.container.command[4], "/specs/./square.sh");
+        assert_eq!(r.container.command[5], "./x");
+        let mut r = request(&["orders-confirm"]);
+        resolve_command(&mut r, base);
+        assert_eq!(r.container.command, ["orders-confirm"]);
     }
 }

@@ -40,7 +40,9 @@ pub(crate) fn open(path: &Path, page_size: u32, schema: &str) -> Result<Connecti
     })?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(32);
-    conn.execute_batch(&format!("PRAGMA page_size={page_size}; PRAGMA cache_size=-{CACHE_KIB}; PRAGMA mmap_size={MMAP_BYTES};"))?;
+    conn.execute_batch(&format!(
+        "PRAGMA page_size={page_size}; PRAGMA cache_size=-{CACHE_KIB}; PRAGMA mmap_size={MMAP_BYTES};"
+    ))?;
     let mode = retry_busy(|| Ok(conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))?))?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(path = %path.display(), mode, "sqlite file is not in WAL mode");
