@@ -48,8 +48,11 @@ impl LocalLayout {
     }
 }
 
+/// The ports a job process uses: Table and Objects.
+pub type JobPorts = (Arc<dyn Table>, Arc<dyn Objects>);
+
 /// The Table and Objects ports a job process uses.
-pub fn job_ports(env: &JobEnv) -> Result<(Arc<dyn Table>, Arc<dyn Objects>), JobError> {
+pub fn job_ports(env: &JobEnv) -> Result<JobPorts, JobError> {
     match env.backend {
         BackendKind::Local => {
             let root = env.state_dir.as_deref().unwrap_or(Path::new(".batchfan"));

@@ -42,14 +42,13 @@ pub async fn plan(ports: &Ports, spec: &PipelineSpec, trigger: TriggerEvent) -> 
         )));
     }
     let needs_input = matches!(spec.planner, Planner::Lines { .. } | Planner::Objects);
-    match &trigger.input {
-        None if needs_input => return Err(PlanError::NoInput(planner_name(&spec.planner).into()).into()),
-        Some(input) if matches!(spec.planner, Planner::Lines { .. }) => {
-            if ports.objects.head(input).await?.is_none() {
-                return Err(PlanError::MissingInput(input.to_string()).into());
-            }
+    if trigger.input.is_none() && needs_input {
+        return Err(PlanError::NoInput(planner_name(&spec.planner).into()).into());
+    }
+    if let (Some(input), Planner::Lines { .. }) = (&trigger.input, &spec.planner) {
+        if ports.objects.head(input).await?.is_none() {
+            return Err(PlanError::MissingInput(input.to_string()).into());
         }
-        _ => {}
     }
     let store = RunStore::new(ports.table.as_ref(), &spec.storage.table);
     let run_id = store.claim(&spec.name, &trigger.idempotency_key, &trigger.run_id()).await?;

@@ -85,7 +85,7 @@ fn read_webhook(r: &mut Reader<'_>, t: &Tab<'_>) -> Option<WebhookTrigger> {
     let mut allowed = vec!["enabled", "max_body_bytes", "secret"];
     allowed.extend(SECRET_KEYS);
     r.check_keys(t, &allowed);
-    let enabled = r.boolean(t, "enabled").map_or(true, |e| e.v);
+    let enabled = r.boolean(t, "enabled").is_none_or(|e| e.v);
     if let Some(span) = t.key_span("secret").or_else(|| t.get("secret").and_then(|(_, s)| s)) {
         r.error(
             &Some(span),
