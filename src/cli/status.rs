@@ -55,8 +55,14 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
                     if let Some(sum) = &rec.summary {
                         println!("items {} ({} failed)", sum.items, sum.failed);
                     }
+                    let ids: Vec<String> = rec.jobs.values().cloned().collect();
+                    let counts =
+                        crate::engine::peek::status_counts(&args.state.dir, &ids).unwrap_or_default();
                     for (name, id) in &rec.jobs {
-                        println!("job {name} {id}");
+                        let c = counts.get(id).map(|by| {
+                            by.iter().map(|(st, n)| format!("{n} {st}")).collect::<Vec<_>>().join(", ")
+                        });
+                        println!("job {name} {id}: {}", c.unwrap_or_else(|| "unknown to the engine".into()));
                     }
                     if let Some(f) = &rec.failure {
                         println!(

@@ -45,6 +45,7 @@ mod events;
 mod executor;
 mod lock;
 mod model;
+pub mod peek;
 mod recovery;
 mod scheduler;
 mod spawn;
@@ -251,7 +252,7 @@ impl LocalEngine {
 }
 
 /// `{state_dir}/logs/{job}/attempt-{n}.log`, or `.../{parent}/{index}.attempt-{n}.log` for a child.
-pub(crate) fn log_path(state_dir: &Path, job_id: &str, attempt: u32) -> PathBuf {
+pub fn log_path(state_dir: &Path, job_id: &str, attempt: u32) -> PathBuf {
     let logs = state_dir.join("logs");
     match job_id.split_once(':') {
         Some((parent, index)) => logs.join(parent).join(format!("{index}.attempt-{attempt}.log")),

@@ -79,6 +79,12 @@ pub fn barrier_job(spec: &PipelineSpec) -> JobSpec {
     JobSpec { command: BARRIER_COMMAND.iter().map(|s| (*s).to_owned()).collect(), ..spec.aggregation.clone() }
 }
 
+/// The deterministic name of a run's job: `{pipeline}-{run}-{suffix}`, where the
+/// suffix is `{stage}-{shard}`, `aggregate`, `cleanup` or `barrier-{level}-{index}`.
+pub fn job_name(pipeline: &str, run_id: &str, suffix: &str) -> String {
+    format!("{pipeline}-{run_id}-{suffix}")
+}
+
 struct Builder<'a> {
     spec: &'a PipelineSpec,
     run_id: &'a str,
@@ -89,7 +95,7 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn name(&self, suffix: &str) -> String {
-        format!("{}-{}-{suffix}", self.spec.name, self.run_id)
+        job_name(&self.spec.name, self.run_id, suffix)
     }
 
     fn push(

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use self::{
-    build::{build, node_env, GraphError},
+    build::{build, job_name, node_env, GraphError},
     limits::check_limits,
 };
 use crate::{batch::DependencyKind, spec::JobSpec};

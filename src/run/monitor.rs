@@ -175,7 +175,7 @@ impl Monitor {
     async fn submit_failure_cleanup(&self, spec: &PipelineSpec, run_id: &str) -> Result<(), RunError> {
         let Some(record) = self.store(spec).get(run_id).await? else { return Ok(()) };
         let Some(sizing) = record.sizing else { return Ok(()) };
-        let name = format!("{}-{run_id}-cleanup-onfailure", spec.name);
+        let name = graph::job_name(&spec.name, run_id, "cleanup-onfailure");
         let existing = self
             .ports
             .batch
