@@ -42,8 +42,16 @@ pub fn confirmation_id(run_id: &str, order_id: &str) -> String {
     b.copy_from_slice(&d[..16]);
     b[6] = (b[6] & 0x0f) | 0x80; // version 8: custom
     b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
-    let x = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &x[..8], &x[8..12], &x[12..16], &x[16..20], &x[20..])
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(36);
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(HEX[usize::from(byte >> 4)] as char);
+        out.push(HEX[usize::from(byte & 0xf)] as char);
+    }
+    out
 }
 
 /// Splits one CSV line into fields (RFC 4180 quotes supported).
@@ -74,19 +82,39 @@ pub fn split_csv(line: &str) -> Result<Vec<String>, String> {
 /// Checks a row: 14 fields, a numeric Order ID, numeric quantities.
 pub fn parse_row(line: &str) -> Result<Vec<String>, String> {
     let fields = split_csv(line)?;
+    check_fields(&fields)?;
+    Ok(fields)
+}
+
+/// The checks of [`parse_row`] on already split fields.
+fn check_fields<S: AsRef<str>>(fields: &[S]) -> Result<(), String> {
     if fields.len() != COLUMNS.len() {
         return Err(format!("expected {} fields, found {}", COLUMNS.len(), fields.len()));
     }
-    let id = &fields[ORDER_ID];
+    let id = fields[ORDER_ID].as_ref();
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("Order ID {id:?} is not a number"));
     }
     for (i, f) in fields.iter().enumerate().skip(8) {
+        let f = f.as_ref();
         if f.parse::<f64>().is_err() {
             return Err(format!("{} {f:?} is not a number", COLUMNS[i]));
         }
     }
-    Ok(fields)
+    Ok(())
+}
+
+/// Attribute names of an Orders row in sorted order, with the column each comes
+/// from (`None`: the ConfirmationId), so a row's map is bulk-built, not inserted key by key.
+fn sorted_attributes() -> &'static [(&'static str, Option<usize>)] {
+    static SORTED: std::sync::OnceLock<Vec<(&'static str, Option<usize>)>> = std::sync::OnceLock::new();
+    SORTED.get_or_init(|| {
+        let mut v: Vec<(&'static str, Option<usize>)> =
+            COLUMNS.iter().enumerate().map(|(i, c)| (*c, Some(i))).collect();
+        v.push(("ConfirmationId", None));
+        v.sort_by_key(|(name, _)| *name);
+        v
+    })
 }
 
 /// What one range of rows produced.
@@ -109,16 +137,31 @@ pub fn process(run_id: &str, text: &str, first_line: u64, out: &mut Processed) {
             continue;
         }
         out.rows += 1;
-        match parse_row(line) {
+        let split: Result<Vec<std::borrow::Cow<'_, str>>, String> = if line.contains('"') {
+            split_csv(line).map(|f| f.into_iter().map(Into::into).collect())
+        } else {
+            Ok(line.split(',').map(Into::into).collect())
+        };
+        match split.and_then(|f| check_fields(&f).map(|()| f)) {
             Ok(fields) => {
-                let id = confirmation_id(run_id, &fields[ORDER_ID]);
-                let _ = writeln!(out.output, "{},{id}", fields[ORDER_ID]);
-                let mut attrs = Map::with_capacity(16);
-                let key = Key::new(fields[ORDER_ID].clone(), "order");
-                for (name, value) in COLUMNS.iter().zip(fields) {
-                    attrs.insert((*name).to_owned(), Value::String(value));
-                }
-                attrs.insert("ConfirmationId".into(), Value::String(id));
+                let order_id = &fields[ORDER_ID];
+                let id = confirmation_id(run_id, order_id);
+                out.output.push_str(order_id);
+                out.output.push(',');
+                out.output.push_str(&id);
+                out.output.push('\n');
+                let key = Key::new(order_id.as_ref(), "order");
+                let mut id = Some(id);
+                let attrs: Map<String, Value> = sorted_attributes()
+                    .iter()
+                    .map(|(name, col)| {
+                        let v = match col {
+                            Some(c) => fields[*c].as_ref().to_owned(),
+                            None => id.take().unwrap_or_default(),
+                        };
+                        ((*name).to_owned(), Value::String(v))
+                    })
+                    .collect();
                 out.items.push(Item { key, attrs });
             }
             Err(reason) => {
@@ -133,6 +176,29 @@ pub fn process(run_id: &str, text: &str, first_line: u64, out: &mut Processed) {
             }
         }
     }
+}
+
+/// Rows per table write: small enough that the rows' memory is reused from
+/// chunk to chunk, large enough that a write is one cheap transaction locally
+/// (the DynamoDB adapter splits it into BatchWriteItem calls of 25).
+pub const WRITE_ROWS: usize = 2_000;
+
+/// Splits `text` (whose first line is number `first_line`) into pieces of at
+/// most `lines` lines, each with the number of its first line.
+pub fn line_chunks(text: &str, first_line: u64, lines: usize) -> impl Iterator<Item = (&str, u64)> {
+    let mut rest = text;
+    let mut line = first_line;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let cut = memchr::memchr_iter(b'\n', rest.as_bytes()).nth(lines.max(1) - 1).map_or(rest.len(), |i| i + 1);
+        let (chunk, tail) = rest.split_at(cut);
+        let first = line;
+        line += lines as u64;
+        rest = tail;
+        Some((chunk, first))
+    })
 }
 
 #[cfg(test)]
@@ -161,6 +227,14 @@ mod tests {
         assert!(p.output.starts_with("791862618,"));
         assert_eq!(p.items[0].str("ConfirmationId").map(str::len), Some(36));
         assert_eq!(p.items[0].str("Order ID"), Some("791862618"));
+    }
+
+    #[test]
+    fn line_chunks_keep_line_numbers() {
+        let text = "a\nb\nc\nd\ne";
+        let chunks: Vec<(&str, u64)> = line_chunks(text, 10, 2).collect();
+        assert_eq!(chunks, vec![("a\nb\n", 10), ("c\nd\n", 12), ("e", 14)]);
+        assert_eq!(line_chunks("", 1, 5).count(), 0);
     }
 
     #[test]

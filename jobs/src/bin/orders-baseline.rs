@@ -1,6 +1,7 @@
 //! The single-process baseline for `orders`: the same work as the pipeline
 //! (parse, ConfirmationId, Orders table rows in the same SQLite table store,
-//! output lines in input order, rejects) in one thread, in one process.
+//! written in the same chunks, output lines in input order, rejects) in one
+//! thread, in one process.
 //!
 //! `orders-baseline INPUT STATE_DIR` prints `rows rejected seconds`.
 
@@ -34,23 +35,11 @@ fn main() {
         };
         let body = text.split_once('\n').map_or("", |(_, rest)| rest);
         let mut out = Processed::default();
-        // The same chunking as the pipeline's job: 30,000 lines, writes of 5,000 rows.
-        let mut rest = body;
-        let mut line = 2;
-        while !rest.is_empty() {
-            let cut = rest.match_indices('\n').nth(29_999).map_or(rest.len(), |(i, _)| i + 1);
-            let (chunk, tail) = rest.split_at(cut);
-            orders::process("baseline", chunk, line, &mut out);
-            line += 30_000;
-            rest = tail;
-            let mut items = std::mem::take(&mut out.items);
-            while !items.is_empty() {
-                let rest = items.split_off(items.len().min(5_000));
-                if let Err(e) = table.put_batch(orders::DEFAULT_TABLE, items).await {
-                    eprintln!("error: {e}");
-                    return 1;
-                }
-                items = rest;
+        for (chunk, first_line) in orders::line_chunks(body, 2, orders::WRITE_ROWS) {
+            orders::process("baseline", chunk, first_line, &mut out);
+            if let Err(e) = table.put_batch(orders::DEFAULT_TABLE, std::mem::take(&mut out.items)).await {
+                eprintln!("error: {e}");
+                return 1;
             }
         }
         let out_path = std::path::Path::new(state).join("baseline-output.csv");

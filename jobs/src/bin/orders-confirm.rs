@@ -8,9 +8,6 @@ use batchfan::{
 };
 use batchfan_jobs::orders::{self, Processed};
 
-/// Rows per table write (the DynamoDB adapter splits these into 25s).
-const WRITE_CHUNK: usize = 5_000;
-
 fn main() {
     run_job(|ctx: JobContext| async move { confirm(&ctx).await })
 }
@@ -29,15 +26,10 @@ async fn confirm(ctx: &JobContext) -> Result<(), JobError> {
             .map_err(|e| JobError::permanent(format!("work item is not a line range: {e}")))?;
         let bytes = ctx.objects().get_range(&input, range.start..range.end).await?;
         let text = String::from_utf8_lossy(&bytes);
-        orders::process(&run.run_id, &text, range.line, &mut out);
-        while out.items.len() >= WRITE_CHUNK {
-            let rest = out.items.split_off(WRITE_CHUNK);
-            let chunk = std::mem::replace(&mut out.items, rest);
-            ctx.table().put_batch(&table, chunk).await?;
+        for (chunk, first_line) in orders::line_chunks(&text, range.line, orders::WRITE_ROWS) {
+            orders::process(&run.run_id, chunk, first_line, &mut out);
+            ctx.table().put_batch(&table, std::mem::take(&mut out.items)).await?;
         }
-    }
-    if !out.items.is_empty() {
-        ctx.table().put_batch(&table, std::mem::take(&mut out.items)).await?;
     }
     let output = ctx.output_ref()?;
     ctx.objects().put(&output, out.output.into_bytes()).await?;
