@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use super::{parse_params, UsageError};
 use crate::{
     objects::{dir::DirObjects, ObjectRef, Objects},
-    run::{TriggerEvent, TriggerSource},
+    run::{planner::ITEMS_PER_CHILD, TriggerEvent, TriggerSource},
     spec::{self, PipelineSpec, Planner},
 };
 
@@ -24,9 +24,9 @@ pub fn load_spec(path: &Path) -> Result<PipelineSpec, UsageError> {
 pub fn resolve_params(spec: &PipelineSpec, raw: &[String]) -> Result<BTreeMap<String, String>, UsageError> {
     let mut params = spec.params.clone();
     let planner_keys: &[&str] = match spec.planner {
-        Planner::Lines { .. } => &["lines_per_item"],
-        Planner::Range { .. } => &["count"],
-        _ => &[],
+        Planner::Lines { .. } => &["lines_per_item", ITEMS_PER_CHILD],
+        Planner::Range { .. } => &["count", ITEMS_PER_CHILD],
+        _ => &[ITEMS_PER_CHILD],
     };
     for (k, v) in parse_params(raw)? {
         if !params.contains_key(&k) && !planner_keys.contains(&k.as_str()) {

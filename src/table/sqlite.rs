@@ -109,8 +109,7 @@ impl SqliteTable {
         let conn = conn::open(&path, PAGE_SIZE, SCHEMA)?;
         let backstop = checkpoint::BACKSTOP_BYTES / PAGE_SIZE;
         conn.execute_batch(&format!("PRAGMA wal_autocheckpoint={backstop};"))?;
-        let checkpointer = Checkpointer::start(&path)
-            .map_err(|e| PortError::Backend(format!("cannot start the checkpoint thread: {e}")))?;
+        let checkpointer = Checkpointer::new(&path);
         let file = Arc::new(TableFile { conn: Mutex::new(conn), checkpointer });
         Ok(lock(&self.inner.tables).entry(table.to_owned()).or_insert(file).clone())
     }

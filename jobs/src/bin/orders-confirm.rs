@@ -19,6 +19,10 @@ async fn confirm(ctx: &JobContext) -> Result<(), JobError> {
             JobError::permanent("the orders pipeline needs an input: run it with --input FILE")
         })?;
     let table = std::env::var("ORDERS_TABLE").unwrap_or_else(|_| orders::DEFAULT_TABLE.into());
+    let write_rows = match std::env::var("ORDERS_WRITE_ROWS") {
+        Ok(v) => v.parse().map_err(|_| JobError::permanent(format!("ORDERS_WRITE_ROWS={v:?} is not a number")))?,
+        Err(_) => orders::WRITE_ROWS,
+    };
     let item = ctx.work_item().await?;
     let mut out = Processed::default();
     for unit in item.units {
@@ -26,7 +30,7 @@ async fn confirm(ctx: &JobContext) -> Result<(), JobError> {
             .map_err(|e| JobError::permanent(format!("work item is not a line range: {e}")))?;
         let bytes = ctx.objects().get_range(&input, range.start..range.end).await?;
         let text = String::from_utf8_lossy(&bytes);
-        for (chunk, first_line) in orders::line_chunks(&text, range.line, orders::WRITE_ROWS) {
+        for (chunk, first_line) in orders::line_chunks(&text, range.line, write_rows) {
             orders::process(&run.run_id, chunk, first_line, &mut out);
             ctx.table().put_batch(&table, std::mem::take(&mut out.items)).await?;
         }

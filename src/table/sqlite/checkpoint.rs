@@ -10,7 +10,10 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::mpsc::{sync_channel, Receiver, SyncSender},
+    sync::{
+        mpsc::{sync_channel, Receiver, SyncSender},
+        OnceLock,
+    },
     thread,
     time::Duration,
 };
@@ -22,23 +25,47 @@ const MIN_INTERVAL: Duration = Duration::from_millis(50);
 /// WAL size after which a writer checkpoints itself, in bytes.
 pub(crate) const BACKSTOP_BYTES: u32 = 128 * 1024 * 1024;
 
-/// Wakes the checkpoint thread of one database file; the thread ends when this is dropped.
+/// WAL size below which writers do not bother the checkpoint thread: a
+/// short-lived job process that writes one result never starts one.
+const WAKE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Wakes the checkpoint thread of one database file, started on first need;
+/// the thread ends when this is dropped.
 pub(crate) struct Checkpointer {
-    wake: SyncSender<()>,
+    path: PathBuf,
+    wal: PathBuf,
+    wake: OnceLock<Option<SyncSender<()>>>,
 }
 
 impl Checkpointer {
-    /// Starts a checkpoint thread for the database at `path`.
-    pub(crate) fn start(path: &Path) -> std::io::Result<Checkpointer> {
-        let (wake, woken) = sync_channel(1);
-        let path = path.to_path_buf();
-        thread::Builder::new().name("batchfan-checkpoint".into()).spawn(move || run(path, woken))?;
-        Ok(Checkpointer { wake })
+    /// A checkpointer for the database at `path` (no thread yet).
+    pub(crate) fn new(path: &Path) -> Checkpointer {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        Checkpointer { path: path.to_path_buf(), wal: wal.into(), wake: OnceLock::new() }
     }
 
-    /// Asks for a checkpoint soon (after a write committed); never blocks.
+    /// Asks for a checkpoint soon (after a write committed) when the WAL has
+    /// grown past [`WAKE_BYTES`]; never blocks.
     pub(crate) fn wake(&self) {
-        let _ = self.wake.try_send(());
+        if std::fs::metadata(&self.wal).map_or(0, |m| m.len()) < WAKE_BYTES {
+            return;
+        }
+        let sender = self.wake.get_or_init(|| {
+            let (wake, woken) = sync_channel(1);
+            let path = self.path.clone();
+            match thread::Builder::new().name("batchfan-checkpoint".into()).spawn(move || run(path, woken)) {
+                Ok(_) => Some(wake),
+                Err(e) => {
+                    // SQLite's own autocheckpoint remains as the backstop.
+                    tracing::warn!(error = %e, "cannot start the checkpoint thread");
+                    None
+                }
+            }
+        });
+        if let Some(s) = sender {
+            let _ = s.try_send(());
+        }
     }
 }
 
