@@ -192,7 +192,8 @@ pub fn line_chunks(text: &str, first_line: u64, lines: usize) -> impl Iterator<I
         if rest.is_empty() {
             return None;
         }
-        let cut = memchr::memchr_iter(b'\n', rest.as_bytes()).nth(lines.max(1) - 1).map_or(rest.len(), |i| i + 1);
+        let cut =
+            memchr::memchr_iter(b'\n', rest.as_bytes()).nth(lines.max(1) - 1).map_or(rest.len(), |i| i + 1);
         let (chunk, tail) = rest.split_at(cut);
         let first = line;
         line += lines as u64;

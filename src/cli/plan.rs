@@ -40,7 +40,8 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         plan::strategies::plan_units(&spec, input.as_ref().map(|i| &i.object), &params, objects.as_ref())
             .await
             .map_err(|e| UsageError(e.to_string()))?;
-    let per_child = crate::run::planner::items_per_child(&spec, &params).map_err(|e| UsageError(e.to_string()))?;
+    let per_child =
+        crate::run::planner::items_per_child(&spec, &params).map_err(|e| UsageError(e.to_string()))?;
     let sizing = Sizing::new(units.len() as u64, per_child, spec.max_array_size);
     let graph = graph::build(&spec, "rPLAN", &sizing).map_err(|e| UsageError(e.to_string()))?;
     let problems = graph::check_limits(&spec, &graph);

@@ -96,7 +96,8 @@ async fn plan_items(
     let units =
         plan::strategies::plan_units(spec, trigger.input.as_ref(), &trigger.params, ports.objects.as_ref())
             .await?;
-    let sizing = Sizing::new(units.len() as u64, items_per_child(spec, &trigger.params)?, spec.max_array_size);
+    let sizing =
+        Sizing::new(units.len() as u64, items_per_child(spec, &trigger.params)?, spec.max_array_size);
     let graph = graph::build(spec, &record.run_id, &sizing)?;
     let problems = graph::check_limits(spec, &graph);
     if !problems.is_empty() {
@@ -126,7 +127,9 @@ pub fn items_per_child(
 ) -> Result<u64, RunError> {
     match params.get(ITEMS_PER_CHILD) {
         Some(v) => v.parse::<u64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-            RunError::Invalid(format!("parameter {ITEMS_PER_CHILD}={v:?} is not a whole number of at least 1"))
+            RunError::Invalid(format!(
+                "parameter {ITEMS_PER_CHILD}={v:?} is not a whole number of at least 1"
+            ))
         }),
         None => Ok(spec.stages.first().map_or(1, |s| s.items_per_child)),
     }

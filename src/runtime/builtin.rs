@@ -26,7 +26,9 @@ pub async fn concat(ctx: &JobContext) -> Result<(), JobError> {
         let (_, _, results) = &totals[last];
         if results.len() as u64 != children {
             return Err(JobError::permanent(format!(
-                "stage {last} stored {} results for {children} children: a child exited 0 without storing its result",
+                "stage {last} stored {} results for {children} children: a child exited 0 without storing \
+                 its result; run programs that do not use the batchfan runtime as \
+                 `batchfan job exec -- PROGRAM`, or give the pipeline its own [aggregation]",
                 results.len()
             )));
         }

@@ -32,9 +32,25 @@ fn run(cmd: &mut Command) -> Result<(String, f64), String> {
     Ok((String::from_utf8_lossy(&out.stdout).into_owned(), secs))
 }
 
+/// A new state directory. Old ones are deleted only at the end: deleting many
+/// files right before creating many makes ext4's inode allocation slow, which
+/// would be charged to the next run.
 fn fresh(dir: &Path) -> PathBuf {
-    let _ = std::fs::remove_dir_all(dir);
-    dir.to_path_buf()
+    let stamp =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let name = format!("{}-{stamp}", dir.file_name().map_or("state".into(), |n| n.to_string_lossy()));
+    dir.with_file_name(name)
+}
+
+/// Deletes the state directories the benchmark made.
+fn tidy(work: &Path) {
+    if let Ok(entries) = std::fs::read_dir(work) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with("state-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
 }
 
 fn main() {
@@ -48,9 +64,10 @@ fn main() {
     let _ = std::fs::create_dir_all(&work);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("machine: {cores} cores; binaries: {}", bin.display());
-    if let Err(e) =
-        orders(&bin, &work, &specs, &rows).and_then(|()| fanout_bench(&bin, &work, &specs, &fanout))
-    {
+    tidy(&work);
+    let result = orders(&bin, &work, &specs, &rows).and_then(|()| fanout_bench(&bin, &work, &specs, &fanout));
+    tidy(&work);
+    if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
@@ -107,14 +124,18 @@ fn fanout_bench(bin: &Path, work: &Path, specs: &Path, sizes: &[u64]) -> Result<
         return Ok(());
     }
     println!("\nFANOUT-N (2N + 2 tasks) vs the same work in a plain loop");
-    println!("{:>7} {:>9} {:>9} {:>16}", "N", "wall s", "loop s", "overhead/task ms");
-    for &n in sizes {
+    println!(
+        "{:>7} {:>15} {:>9} {:>9} {:>9} {:>16}",
+        "N", "items/child", "children", "wall s", "loop s", "overhead/task ms"
+    );
+    for (&n, per_child) in sizes.iter().flat_map(|n| [(n, 1u64), (n, 10)]) {
         let state = fresh(&work.join(format!("state-fanout-{n}")));
         let (json, secs) = run(Command::new(bin.join("batchfan"))
             .args(["run", "--quiet", "--output", "json", "--state"])
             .arg(&state)
             .arg(specs.join("fanout.toml"))
-            .args(["--param", &format!("count={n}")]))?;
+            .args(["--param", &format!("count={n}")])
+            .args(["--param", &format!("items_per_child={per_child}")]))?;
         let v: Value = serde_json::from_str(json.trim()).map_err(|e| format!("bad json {json}: {e}"))?;
         let output = v["output_path"].as_str().unwrap_or_default();
         let sum = std::fs::read_to_string(output).map_err(|e| format!("{output}: {e}"))?;
@@ -126,7 +147,8 @@ fn fanout_bench(bin: &Path, work: &Path, specs: &Path, sizes: &[u64]) -> Result<
             return Err(format!("fanout sum {} differs from the loop's {loop_sum}", sum.trim()));
         }
         let overhead = (secs - loop_secs) * 1000.0 / (2 * n + 2) as f64;
-        println!("{n:>7} {secs:>9.2} {loop_secs:>9.2} {overhead:>16.3}");
+        let children = v["children"].as_u64().unwrap_or(0);
+        println!("{n:>7} {per_child:>15} {children:>9} {secs:>9.2} {loop_secs:>9.2} {overhead:>16.3}");
     }
     Ok(())
 }

@@ -20,7 +20,9 @@ async fn confirm(ctx: &JobContext) -> Result<(), JobError> {
         })?;
     let table = std::env::var("ORDERS_TABLE").unwrap_or_else(|_| orders::DEFAULT_TABLE.into());
     let write_rows = match std::env::var("ORDERS_WRITE_ROWS") {
-        Ok(v) => v.parse().map_err(|_| JobError::permanent(format!("ORDERS_WRITE_ROWS={v:?} is not a number")))?,
+        Ok(v) => {
+            v.parse().map_err(|_| JobError::permanent(format!("ORDERS_WRITE_ROWS={v:?} is not a number")))?
+        }
         Err(_) => orders::WRITE_ROWS,
     };
     let item = ctx.work_item().await?;

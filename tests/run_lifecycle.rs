@@ -1,0 +1,149 @@
+//! The run lifecycle on the local ports: idempotent planning, exactly-once
+//! submission under redelivery, and one alert per run under duplicate events.
+
+use std::{collections::BTreeMap, path::Path};
+
+use batchfan::{
+    backend::{LocalBackend, LocalOptions},
+    batch::{event::ContainerDetail, Attempt, JobQuery, JobStateChange, JobStatus},
+    engine::ShutdownMode,
+    run::{monitor::Monitor, planner, submit, RunState, RunStore, TriggerEvent, TriggerSource},
+    spec::{self, PipelineSpec},
+};
+
+const SPEC: &str = r#"
+name = "life"
+[planner]
+strategy = "range"
+count = 30
+[[stages]]
+name = "one"
+command = ["sleep", "30"]
+[[stages]]
+name = "two"
+command = ["true"]
+[aggregation]
+command = ["true"]
+[cleanup]
+command = ["true"]
+[alerts]
+topic = "life-alerts"
+[storage]
+bucket = "batchfan-life"
+"#;
+
+fn spec(dir: &Path) -> PipelineSpec {
+    spec::load_str(SPEC, "life.toml", dir).expect("valid spec")
+}
+
+fn trigger(key: &str) -> TriggerEvent {
+    TriggerEvent {
+        pipeline: "life".into(),
+        source: TriggerSource::Manual,
+        idempotency_key: key.into(),
+        input: None,
+        params: BTreeMap::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_triggers_and_deliveries_make_one_run_and_one_set_of_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(dir.path());
+    let backend = LocalBackend::open(&dir.path().join("state"), LocalOptions::default()).await.unwrap();
+    let ports = backend.ports.clone();
+
+    // The same trigger three times: one run.
+    let a = planner::plan(&ports, &spec, trigger("k1")).await.unwrap();
+    let b = planner::plan(&ports, &spec, trigger("k1")).await.unwrap();
+    let c = planner::plan(&ports, &spec, trigger("k1")).await.unwrap();
+    assert_eq!(a.run_id, b.run_id);
+    assert_eq!(b.run_id, c.run_id);
+    assert_eq!(c.state, RunState::Planned);
+    let store = RunStore::new(ports.table.as_ref(), "batchfan");
+    assert_eq!(store.list_runs(Some("life")).await.unwrap(), vec![a.run_id.clone()]);
+    assert_eq!(store.work_item(&a.run_id, 29).await.unwrap().unwrap().units, vec![serde_json::json!(29)]);
+    assert!(store.work_item(&a.run_id, 30).await.unwrap().is_none());
+
+    // A submitter that died after submitting only the first stage: a redelivery
+    // submits the rest, and further redeliveries submit nothing.
+    let graph = batchfan::graph::build(&spec, &a.run_id, &a.sizing.unwrap()).unwrap();
+    let first = graph.nodes[0].to_submit(&spec, |_| None).unwrap();
+    ports.batch.submit_job(first).await.unwrap();
+    for owner in ["s1", "s1", "s2"] {
+        submit::submit(&ports, &spec, &a.run_id, owner).await.unwrap();
+    }
+    let pattern = format!("life-{}-*", a.run_id);
+    let jobs =
+        ports.batch.list_jobs(&JobQuery::ByName { queue: spec.job_queue.clone(), pattern }).await.unwrap();
+    let mut names: Vec<String> = jobs.iter().map(|j| j.job_name.clone()).collect();
+    names.sort();
+    let mut expected: Vec<String> = graph.nodes.iter().map(|n| n.name.clone()).collect();
+    expected.sort();
+    assert_eq!(names, expected, "each job submitted exactly once");
+    let rec = store.get(&a.run_id).await.unwrap().unwrap();
+    assert_eq!(rec.state, RunState::Submitted);
+    assert_eq!(rec.jobs.len(), graph.nodes.len());
+
+    // Another submitter holding the lease blocks a second one until it expires.
+    let lease_run = planner::plan(&ports, &spec, trigger("k2")).await.unwrap();
+    store
+        .update(&lease_run.run_id, |r| {
+            r.lease = Some(batchfan::run::record::Lease { owner: "other".into(), until: i64::MAX });
+            true
+        })
+        .await
+        .unwrap();
+    let err = submit::submit(&ports, &spec, &lease_run.run_id, "me").await.unwrap_err();
+    assert!(err.retryable(), "{err}");
+    assert!(err.to_string().contains("other"), "{err}");
+
+    // The same FAILED event three times (and a cascade failure): one alert.
+    let monitor = Monitor::new(ports.clone(), [spec.clone()]);
+    let mut tags = BTreeMap::new();
+    tags.insert("batchfan:run".to_owned(), a.run_id.clone());
+    tags.insert("batchfan:pipeline".to_owned(), "life".to_owned());
+    tags.insert("batchfan:role".to_owned(), "stage".to_owned());
+    tags.insert("batchfan:stage".to_owned(), "one".to_owned());
+    let failed = JobStateChange {
+        job_arn: String::new(),
+        job_name: format!("life-{}-one-0", a.run_id),
+        job_id: "x:4".into(),
+        job_queue: String::new(),
+        status: JobStatus::Failed,
+        status_reason: Some("Essential container in task exited".into()),
+        attempts: vec![Attempt {
+            exit_code: Some(2),
+            reason: None,
+            status_reason: None,
+            log_stream_name: None,
+            started_at: None,
+            stopped_at: None,
+        }],
+        created_at: None,
+        started_at: None,
+        stopped_at: None,
+        retry_strategy: None,
+        depends_on: vec![],
+        job_definition: String::new(),
+        parameters: BTreeMap::new(),
+        container: ContainerDetail { exit_code: Some(2), ..Default::default() },
+        array_properties: Some(batchfan::batch::ArrayProperties { index: Some(4), ..Default::default() }),
+        tags: tags.clone(),
+    };
+    let mut cascade = failed.clone();
+    cascade.attempts.clear();
+    cascade.status_reason = Some("Dependent Job failed".into());
+    for ev in [&failed, &cascade, &failed, &failed] {
+        monitor.on_event(ev).await.unwrap();
+    }
+    let rec = store.get(&a.run_id).await.unwrap().unwrap();
+    let f = rec.failure.expect("failure recorded");
+    assert_eq!((f.stage.as_str(), f.index, f.exit_code), ("one", Some(4), Some(2)));
+    assert!(rec.alerted);
+    backend.bus.wait_idle().await;
+    let alerts = backend.bus.messages("life-alerts").await.unwrap();
+    assert_eq!(alerts.len(), 1, "one alert for duplicated events");
+    assert_eq!(alerts[0].message.attributes["run_id"], a.run_id);
+    backend.engine.shutdown(ShutdownMode::Abandon).await;
+}
