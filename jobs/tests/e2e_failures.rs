@@ -79,6 +79,10 @@ fn failing_job_alert_has_exit_code_and_log_tail() {
     assert_eq!(s["failure"]["exit_code"], 3);
     assert!(s["failure"]["log_tail"].as_str().unwrap().contains("says boom"), "{s}");
     assert_eq!(alerts(&state, "broken-alerts").len(), 1);
+    let listed = batchfan(&["alerts", spec.to_str().unwrap(), "--state", state.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("failed at work[") && text.contains("exit 3"), "{text}");
 }
 
 fn make_executable(path: &std::path::Path) {

@@ -3,6 +3,7 @@
 //!
 //! Exit codes: 0 success; 1 the run failed; 2 bad usage, spec or input; 3 any other error.
 
+mod alerts;
 mod inputs;
 mod job;
 mod logs;
@@ -61,6 +62,8 @@ enum Command {
     Status(status::Args),
     /// Print the log of one child of a run.
     Logs(logs::Args),
+    /// List the alerts published on a pipeline's alerts topic.
+    Alerts(alerts::Args),
     /// Commands that run inside jobs (set up by batchfan; not for interactive use).
     #[command(subcommand)]
     Job(job::JobCommand),
@@ -84,6 +87,7 @@ pub fn main() -> i32 {
             Command::Run(a) => run::run(a).await,
             Command::Status(a) => status::run(a).await,
             Command::Logs(a) => logs::run(a).await,
+            Command::Alerts(a) => alerts::run(a).await,
             Command::Job(c) => job::run(c).await,
         }
     });
