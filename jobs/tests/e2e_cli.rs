@@ -102,10 +102,7 @@ fn status_and_logs() {
         "#!/bin/sh\necho \"hello from child $AWS_BATCH_JOB_ARRAY_INDEX attempt $AWS_BATCH_JOB_ATTEMPT\"\n",
     )
     .unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    make_executable(&script);
     let spec = write_spec(
         dir.path(),
         "hello.toml",

@@ -85,11 +85,6 @@ fn failing_job_alert_has_exit_code_and_log_tail() {
     assert!(text.contains("failed at work[") && text.contains("exit 3"), "{text}");
 }
 
-fn make_executable(path: &std::path::Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 /// `batchfan job exec` runs a program in another language: item in, result and output out.
 #[test]
 fn job_exec_runs_any_program() {

@@ -16,18 +16,7 @@ fn orders_output_matches_input_row_for_row() {
     let input = dir.path().join("orders.csv");
     gen_orders(&input, 5_000, 700);
     let state = dir.path().join("state");
-    let out = batchfan(&[
-        "run",
-        jobs_dir().join("orders.toml").to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--param",
-        "lines_per_item=333",
-        "--output",
-        "json",
-    ]);
+    let out = run_orders(&input, &state, &["--param", "lines_per_item=333"]);
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let s = summary(&out);
     assert_eq!(s["state"], "SUCCEEDED");
@@ -102,16 +91,7 @@ fn empty_input_succeeds_with_empty_output() {
     let input = dir.path().join("empty.csv");
     std::fs::write(&input, format!("{}\n", orders::COLUMNS.join(","))).unwrap();
     let state = dir.path().join("state");
-    let out = batchfan(&[
-        "run",
-        jobs_dir().join("orders.toml").to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--output",
-        "json",
-    ]);
+    let out = run_orders(&input, &state, &[]);
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let s = summary(&out);
     assert_eq!(s["state"], "SUCCEEDED");
@@ -147,18 +127,7 @@ fn too_many_rejects_fail_the_run_with_one_alert() {
     let input = dir.path().join("orders.csv");
     gen_orders(&input, 1_000, 10); // 10% malformed; orders tolerates 1%
     let state = dir.path().join("state");
-    let out = batchfan(&[
-        "run",
-        jobs_dir().join("orders.toml").to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--param",
-        "lines_per_item=100",
-        "--output",
-        "json",
-    ]);
+    let out = run_orders(&input, &state, &["--param", "lines_per_item=100"]);
     assert_eq!(out.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let s = summary(&out);
     assert_eq!(s["state"], "FAILED");

@@ -50,6 +50,19 @@ pub struct StateArgs {
     pub dir: PathBuf,
 }
 
+/// A pipeline spec, the run's input and its parameters (`run` and `plan`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunInputArgs {
+    /// The pipeline spec (TOML).
+    pub spec: PathBuf,
+    /// The run's input: a local file, or s3://bucket/key in the local buckets.
+    #[arg(long)]
+    pub input: Option<String>,
+    /// A run parameter, name=value (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check pipeline specs: every problem with file:line:col and its fix.

@@ -1,10 +1,10 @@
 //! `batchfan plan SPEC --input URI`: sizing and job graph, nothing run.
 
-use std::{path::PathBuf, sync::Arc};
+use std::sync::Arc;
 
 use serde_json::json;
 
-use super::{inputs, Output, StateArgs, UsageError};
+use super::{inputs, Output, RunInputArgs, StateArgs, UsageError};
 use crate::{
     graph::{self, Role},
     objects::{dir::DirObjects, Objects},
@@ -13,14 +13,8 @@ use crate::{
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The pipeline spec (TOML).
-    spec: PathBuf,
-    /// The input: a local file, or s3://bucket/key in the local buckets.
-    #[arg(long)]
-    input: Option<String>,
-    /// A run parameter, name=value (repeatable).
-    #[arg(long = "param", value_name = "NAME=VALUE")]
-    params: Vec<String>,
+    #[command(flatten)]
+    run: RunInputArgs,
     #[command(flatten)]
     state: StateArgs,
     #[arg(long, value_enum, default_value_t)]
@@ -28,10 +22,10 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<i32> {
-    let spec = inputs::load_spec(&args.spec)?;
-    let params = inputs::resolve_params(&spec, &args.params)?;
+    let spec = inputs::load_spec(&args.run.spec)?;
+    let params = inputs::resolve_params(&spec, &args.run.params)?;
     let objects = DirObjects::new(crate::backend::LocalLayout::new(&args.state.dir).buckets());
-    let input = match &args.input {
+    let input = match &args.run.input {
         Some(raw) => Some(inputs::resolve_input(raw, &objects).await?),
         None => None,
     };

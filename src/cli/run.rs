@@ -1,10 +1,10 @@
 //! `batchfan run SPEC --input URI`: one run on the embedded backend.
 
-use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 use serde_json::json;
 
-use super::{inputs, Output, StateArgs, UsageError, EXIT_RUN_FAILED};
+use super::{inputs, Output, RunInputArgs, StateArgs, UsageError, EXIT_RUN_FAILED};
 use crate::{
     backend::{LocalBackend, LocalOptions},
     batch::{JobDetail, JobStatus},
@@ -15,14 +15,8 @@ use crate::{
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The pipeline spec (TOML).
-    spec: PathBuf,
-    /// The run's input: a local file, or s3://bucket/key in the local buckets.
-    #[arg(long)]
-    input: Option<String>,
-    /// A run parameter, name=value (repeatable).
-    #[arg(long = "param", value_name = "NAME=VALUE")]
-    params: Vec<String>,
+    #[command(flatten)]
+    run: RunInputArgs,
     /// Start a new run even if this exact command already ran.
     #[arg(long)]
     fresh: bool,
@@ -46,11 +40,11 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<i32> {
-    let spec = inputs::load_spec(&args.spec)?;
-    let params = inputs::resolve_params(&spec, &args.params)?;
+    let spec = inputs::load_spec(&args.run.spec)?;
+    let params = inputs::resolve_params(&spec, &args.run.params)?;
     let options = LocalOptions { vcpus: args.vcpus, memory_mib: args.memory, ..Default::default() };
     let backend = LocalBackend::open(&args.state.dir, options).await?;
-    let input = match &args.input {
+    let input = match &args.run.input {
         Some(raw) => Some(inputs::resolve_input(raw, &backend.objects).await?),
         None => None,
     };

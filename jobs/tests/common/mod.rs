@@ -61,3 +61,18 @@ pub fn alerts(state: &std::path::Path, topic: &str) -> Vec<String> {
         bus.messages(topic).await.unwrap().into_iter().map(|m| m.message.body).collect()
     })
 }
+
+/// `batchfan run jobs/orders.toml --input INPUT --state STATE --output json EXTRA...`.
+pub fn run_orders(input: &Path, state: &Path, extra: &[&str]) -> Output {
+    let spec = jobs_dir().join("orders.toml");
+    let mut args = vec!["run", spec.to_str().unwrap(), "--input", input.to_str().unwrap()];
+    args.extend(["--state", state.to_str().unwrap(), "--output", "json"]);
+    args.extend(extra);
+    batchfan(&args)
+}
+
+/// Makes a test script executable.
+pub fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
