@@ -1,4 +1,5 @@
-//! `put_batch` for the SQLite table: one transaction, encoding overlapped with inserting.
+//! `put_batch` into one shard of the SQLite table: one transaction, encoding
+//! overlapped with inserting.
 //!
 //! Touching (encoding, then freeing) tens of thousands of JSON maps costs more
 //! than inserting them, so a large batch is cut into chunks (of [`MIN_CHUNK`]
@@ -37,7 +38,7 @@ const MAX_CHUNK: usize = 2048;
 const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// Encoded items: `[start, pk_end, sk_end, attrs_end]` ranges into one buffer.
-struct Chunk {
+pub(super) struct Chunk {
     buf: String,
     rows: Vec<[usize; 4]>,
 }
@@ -145,7 +146,7 @@ fn write_stream(
     }
 }
 
-fn insert(conn: &Connection, chunk: &Chunk) -> Result<(), PortError> {
+pub(super) fn insert(conn: &Connection, chunk: &Chunk) -> Result<(), PortError> {
     let mut stmt = conn.prepare_cached(INSERT)?;
     let buf = chunk.buf.as_str();
     for &[start, pk_end, sk_end, end] in &chunk.rows {
@@ -155,7 +156,7 @@ fn insert(conn: &Connection, chunk: &Chunk) -> Result<(), PortError> {
 }
 
 /// Checks and encodes items into one buffer: key, sort key, then attributes as JSON.
-fn encode_chunk(items: Vec<Item>) -> Result<Chunk, PortError> {
+pub(super) fn encode_chunk(items: Vec<Item>) -> Result<Chunk, PortError> {
     let mut buf = Vec::new();
     let mut rows = Vec::with_capacity(items.len());
     for item in items {

@@ -50,7 +50,8 @@ pub(crate) fn open(path: &Path, page_size: u32, schema: &str) -> Result<Connecti
     conn.execute_batch("PRAGMA synchronous=NORMAL;")?;
     // The schema is created in one transaction, so any table means all of it:
     // most opens (every job process) then skip a write transaction.
-    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))?;
+    let tables: i64 =
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))?;
     if tables == 0 {
         write(&conn, |tx| Ok(tx.execute_batch(schema)?))?;
     }
