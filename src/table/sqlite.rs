@@ -192,10 +192,7 @@ impl Table for SqliteTable {
         let shards = self.shards(table);
         blocking(move || {
             // Encode (and check) everything before writing anything.
-            let chunks = groups
-                .into_iter()
-                .map(|(shard, items)| Ok((shard, batch::encode_chunk(items)?)))
-                .collect::<Result<Vec<_>, PortError>>()?;
+            let chunks = batch::encode_groups(groups)?;
             spread::write_groups(&shards, chunks, batch::insert)
         })
         .await

@@ -88,6 +88,40 @@ pub(super) fn put_batch(conn: &Connection, items: Vec<Item>) -> Result<(), PortE
     })
 }
 
+/// Checks and encodes each shard's items (a batch that spans shards, before
+/// any is written); a large batch on two threads, half the items each.
+pub(super) fn encode_groups(mut groups: Vec<(usize, Vec<Item>)>) -> Result<Vec<(usize, Chunk)>, PortError> {
+    let encode_all = |groups: Vec<(usize, Vec<Item>)>| -> Result<Vec<(usize, Chunk)>, PortError> {
+        groups.into_iter().map(|(shard, items)| Ok((shard, encode_chunk(items)?))).collect()
+    };
+    let total: usize = groups.iter().map(|(_, items)| items.len()).sum();
+    let (mut seen, mut cut) = (0, groups.len());
+    for (i, (_, items)) in groups.iter().enumerate() {
+        if seen >= total / 2 {
+            cut = i;
+            break;
+        }
+        seen += items.len();
+    }
+    if total <= SMALL_BATCH || cut == groups.len() {
+        return encode_all(groups);
+    }
+    let back = groups.split_off(cut);
+    thread::scope(|scope| {
+        let helper = thread::Builder::new()
+            .name("batchfan-put-batch".into())
+            .spawn_scoped(scope, move || encode_all(back))
+            .map_err(|e| PortError::Backend(format!("cannot start the put_batch encoder thread: {e}")))?;
+        let front = encode_all(groups);
+        let back = helper
+            .join()
+            .unwrap_or_else(|_| Err(PortError::Backend("put_batch encoder thread panicked".into())));
+        let mut front = front?;
+        front.extend(back?);
+        Ok(front)
+    })
+}
+
 /// Encodes chunks until none are left or the writer stopped.
 fn encode_stream(source: &Mutex<Source>, send: SyncSender<(usize, Chunk)>) -> Result<(), PortError> {
     while let Some((at, raw)) = Source::take(source) {
