@@ -1,6 +1,7 @@
 //! The SQLite table's own guarantees: many threads and processes writing one
 //! table lose nothing, conditional writes stay atomic across processes, a
-//! batch is all-or-nothing, data survives reopening.
+//! batch with an invalid item writes nothing, data survives reopening, and a
+//! table's shard files open only as keys reach them.
 
 use std::{
     path::Path,
@@ -20,6 +21,9 @@ const BATCHES: usize = 10;
 const BATCH: usize = 100;
 const SINGLES: usize = 50;
 const INCREMENTS: u64 = 25;
+/// Batches that span shards: items under [`SPREAD_PKS`] partition keys.
+const SPREAD_BATCHES: usize = 3;
+const SPREAD_PKS: usize = 64;
 
 /// One writer's share: batches and single puts under its own pk, and
 /// compare-and-swap increments of one shared counter.
@@ -27,6 +31,14 @@ async fn write_share(table: &SqliteTable, worker: &str) {
     for b in 0..BATCHES {
         let items = (0..BATCH)
             .map(|i| Item::new(Key::new(format!("w#{worker}"), format!("b{b:03}#{i:04}"))).with("v", i))
+            .collect();
+        table.put_batch(TABLE, items).await.unwrap();
+    }
+    for b in 0..SPREAD_BATCHES {
+        let items = (0..4 * SPREAD_PKS)
+            .map(|i| {
+                Item::new(Key::new(format!("spread#{}", i % SPREAD_PKS), format!("{worker}#{b}#{i:04}")))
+            })
             .collect();
         table.put_batch(TABLE, items).await.unwrap();
     }
@@ -56,6 +68,16 @@ async fn assert_shares(table: &SqliteTable, workers: &[String]) {
         let items = table.query(TABLE, &format!("w#{w}"), "").await.unwrap();
         assert_eq!(items.len(), BATCHES * BATCH + SINGLES, "worker {w}");
     }
+    let mut spread = 0;
+    for pk in 0..SPREAD_PKS {
+        let items = table.query(TABLE, &format!("spread#{pk}"), "").await.unwrap();
+        for w in workers {
+            let mine = items.iter().filter(|i| i.key.sk.starts_with(&format!("{w}#"))).count();
+            assert_eq!(mine, SPREAD_BATCHES * 4, "worker {w}, spread#{pk}");
+        }
+        spread += items.len();
+    }
+    assert_eq!(spread, workers.len() * SPREAD_BATCHES * 4 * SPREAD_PKS);
     let counter = table.get(TABLE, &Key::new("counter", "c")).await.unwrap().unwrap();
     assert_eq!(counter.u64("n"), Some(INCREMENTS * workers.len() as u64));
 }
@@ -140,14 +162,17 @@ async fn a_large_batch_round_trips_and_survives_reopening() {
         .collect();
     table.put_batch(TABLE, items.clone()).await.unwrap();
     assert_eq!(table.query(TABLE, "run#big", "").await.unwrap(), items);
-    let path = table.sqlite_path(TABLE);
-    assert_eq!(path, dir.path().join("Shared.sqlite"));
+    let table_dir = table.sqlite_path(TABLE);
+    assert_eq!(table_dir, dir.path().join(TABLE));
     drop(table);
-    assert!(path.exists());
+    // One pk: only its shard's file was created.
+    let files = sqlite_files(&table_dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let path = &files[0];
 
     let reopened = SqliteTable::open(dir.path()).unwrap();
     assert_eq!(reopened.query(TABLE, "run#big", "item#02999").await.unwrap(), items[29_990..]);
-    let conn = rusqlite::Connection::open(&path).unwrap();
+    let conn = rusqlite::Connection::open(path).unwrap();
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
 }
@@ -167,6 +192,56 @@ async fn the_later_of_two_items_with_one_key_wins() {
         assert_eq!(got.str("i"), Some("last"));
         let s3 = table.get(TABLE, &Key::new(format!("p{n}"), "s00003")).await.unwrap().unwrap();
         assert_eq!(s3.u64("i"), Some(n as u64 - 50 + 3));
+    }
+}
+
+/// The `*.sqlite` files in a table's directory.
+fn sqlite_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sqlite"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_across_shards_round_trip_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = SqliteTable::open(dir.path()).unwrap();
+    let items: Vec<Item> = (0..3_000)
+        .map(|i| Item::new(Key::new(format!("order#{}", i % 500), format!("line#{i:05}"))).with("i", i))
+        .collect();
+    table.put_batch(TABLE, items.clone()).await.unwrap();
+    assert!(sqlite_files(&table.sqlite_path(TABLE)).len() > 1, "500 pks should spread over shards");
+    for pk in 0..500 {
+        let expected: Vec<Item> =
+            items.iter().filter(|i| i.key.pk == format!("order#{pk}")).cloned().collect();
+        assert_eq!(table.query(TABLE, &format!("order#{pk}"), "line#").await.unwrap(), expected);
+    }
+    let (gone, kept) = items.split_at(1_000);
+    table.delete_batch(TABLE, gone.iter().map(|i| i.key.clone()).collect()).await.unwrap();
+    for item in gone.iter().step_by(37) {
+        assert_eq!(table.get(TABLE, &item.key).await.unwrap(), None);
+    }
+    for item in kept.iter().step_by(37) {
+        assert_eq!(table.get(TABLE, &item.key).await.unwrap().as_ref(), Some(item));
+    }
+}
+
+/// Every item is checked before any shard is written.
+#[tokio::test]
+async fn an_invalid_item_in_a_batch_across_shards_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = SqliteTable::open(dir.path()).unwrap();
+    let mut items: Vec<Item> =
+        (0..2_000).map(|i| Item::new(Key::new(format!("p{}", i % 100), format!("s{i:05}")))).collect();
+    items[1_999] = items[1_999].clone().with("pk", "shadowed");
+    let err = table.put_batch(TABLE, items).await.unwrap_err();
+    assert!(matches!(err, PortError::Invalid(_)), "{err}");
+    for pk in 0..100 {
+        assert_eq!(table.query(TABLE, &format!("p{pk}"), "").await.unwrap(), vec![]);
     }
 }
 

@@ -1,4 +1,5 @@
-//! `put_batch` for the SQLite table: one transaction, encoding overlapped with inserting.
+//! `put_batch` into one shard of the SQLite table: one transaction, encoding
+//! overlapped with inserting.
 //!
 //! Touching (encoding, then freeing) tens of thousands of JSON maps costs more
 //! than inserting them, so a large batch is cut into chunks (of [`MIN_CHUNK`]
@@ -37,7 +38,7 @@ const MAX_CHUNK: usize = 2048;
 const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// Encoded items: `[start, pk_end, sk_end, attrs_end]` ranges into one buffer.
-struct Chunk {
+pub(super) struct Chunk {
     buf: String,
     rows: Vec<[usize; 4]>,
 }
@@ -84,6 +85,40 @@ pub(super) fn put_batch(conn: &Connection, items: Vec<Item>) -> Result<(), PortE
             .unwrap_or_else(|_| Err(PortError::Backend("put_batch encoder thread panicked".into())));
         // A bad item is the root cause when both fail.
         encoded.and(written)
+    })
+}
+
+/// Checks and encodes each shard's items (a batch that spans shards, before
+/// any is written); a large batch on two threads, half the items each.
+pub(super) fn encode_groups(mut groups: Vec<(usize, Vec<Item>)>) -> Result<Vec<(usize, Chunk)>, PortError> {
+    let encode_all = |groups: Vec<(usize, Vec<Item>)>| -> Result<Vec<(usize, Chunk)>, PortError> {
+        groups.into_iter().map(|(shard, items)| Ok((shard, encode_chunk(items)?))).collect()
+    };
+    let total: usize = groups.iter().map(|(_, items)| items.len()).sum();
+    let (mut seen, mut cut) = (0, groups.len());
+    for (i, (_, items)) in groups.iter().enumerate() {
+        if seen >= total / 2 {
+            cut = i;
+            break;
+        }
+        seen += items.len();
+    }
+    if total <= SMALL_BATCH || cut == groups.len() {
+        return encode_all(groups);
+    }
+    let back = groups.split_off(cut);
+    thread::scope(|scope| {
+        let helper = thread::Builder::new()
+            .name("batchfan-put-batch".into())
+            .spawn_scoped(scope, move || encode_all(back))
+            .map_err(|e| PortError::Backend(format!("cannot start the put_batch encoder thread: {e}")))?;
+        let front = encode_all(groups);
+        let back = helper
+            .join()
+            .unwrap_or_else(|_| Err(PortError::Backend("put_batch encoder thread panicked".into())));
+        let mut front = front?;
+        front.extend(back?);
+        Ok(front)
     })
 }
 
@@ -145,7 +180,7 @@ fn write_stream(
     }
 }
 
-fn insert(conn: &Connection, chunk: &Chunk) -> Result<(), PortError> {
+pub(super) fn insert(conn: &Connection, chunk: &Chunk) -> Result<(), PortError> {
     let mut stmt = conn.prepare_cached(INSERT)?;
     let buf = chunk.buf.as_str();
     for &[start, pk_end, sk_end, end] in &chunk.rows {
@@ -155,7 +190,7 @@ fn insert(conn: &Connection, chunk: &Chunk) -> Result<(), PortError> {
 }
 
 /// Checks and encodes items into one buffer: key, sort key, then attributes as JSON.
-fn encode_chunk(items: Vec<Item>) -> Result<Chunk, PortError> {
+pub(super) fn encode_chunk(items: Vec<Item>) -> Result<Chunk, PortError> {
     let mut buf = Vec::new();
     let mut rows = Vec::with_capacity(items.len());
     for item in items {
