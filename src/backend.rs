@@ -7,7 +7,7 @@
 //! .batchfan/
 //!   engine.sqlite, engine.lock   the local Batch engine
 //!   logs/                        one file per job attempt
-//!   tables/{table}.sqlite        the Table port (batchfan's records, job tables like Orders)
+//!   tables/{table}/NN.sqlite     the Table port, hash-sharded by pk (batchfan's records, job tables like Orders)
 //!   buckets/{bucket}/{key}       the Objects port
 //!   bus.sqlite                   the Topic port (plan and alert topics)
 //! ```
