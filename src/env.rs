@@ -48,3 +48,19 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_RETRYABLE: i32 = 75;
 /// Exit code of a permanent failure.
 pub const EXIT_PERMANENT: i32 = 1;
+
+// ---- AWS deployment: what Terraform sets on the Lambdas and job definitions ----
+
+/// `s3://bucket/key` of the pipeline spec (TOML) the Lambdas load at cold start.
+pub const SPEC_URI: &str = "BATCHFAN_SPEC_URI";
+/// Name or ARN of the Batch job queue the submitter submits to.
+pub const JOB_QUEUE: &str = "BATCHFAN_JOB_QUEUE";
+/// Job definitions are named `{prefix}{stage}`, `{prefix}aggregation`,
+/// `{prefix}cleanup` and `{prefix}barrier`.
+pub const JOB_DEFINITION_PREFIX: &str = "BATCHFAN_JOB_DEFINITION_PREFIX";
+/// ARN of the plan topic (RunPlanned messages; drives the submitter).
+pub const PLAN_TOPIC_ARN: &str = "BATCHFAN_PLAN_TOPIC_ARN";
+/// ARN of the alerts topic.
+pub const ALERTS_TOPIC_ARN: &str = "BATCHFAN_ALERTS_TOPIC_ARN";
+/// Name of the SSM Parameter Store SecureString holding the webhook secret.
+pub const WEBHOOK_SECRET_PARAMETER: &str = "BATCHFAN_WEBHOOK_SECRET_PARAMETER";

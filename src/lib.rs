@@ -12,6 +12,7 @@
 pub mod backend;
 pub mod batch;
 pub mod cli;
+pub mod deploy;
 pub mod engine;
 pub mod env;
 pub mod error;
@@ -24,3 +25,4 @@ pub mod service;
 pub mod spec;
 pub mod table;
 pub mod topic;
+pub mod trigger;

@@ -1,0 +1,77 @@
+//! The AWS deployment contract, as data: the Lambda binaries, the environment
+//! each reads, the IAM actions each calls, and the table's key names.
+//!
+//! `terraform/modules/pipeline` must agree with this module; a test reads the
+//! Terraform and fails when they disagree. Code that reads an env var or calls
+//! an AWS action on AWS must be listed here.
+
+use crate::env;
+
+/// Partition key attribute of every batchfan DynamoDB table.
+pub const TABLE_PARTITION_KEY: &str = "pk";
+/// Sort key attribute of every batchfan DynamoDB table.
+pub const TABLE_SORT_KEY: &str = "sk";
+/// DynamoDB TTL attribute (Unix seconds) on scratch rows (work items, results, leases).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// What kind of thing runs the code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runs {
+    /// A Lambda function: binary `bootstrap` in `{name}.zip`.
+    Lambda,
+    /// A Batch job (the job role).
+    Job,
+}
+
+/// One deployed component.
+#[derive(Debug, Clone, Copy)]
+pub struct Component {
+    /// Lambda binary name in `dispatchers/` (and zip name), or `job`.
+    pub name: &'static str,
+    pub runs: Runs,
+    /// Environment variables the component reads.
+    pub env: &'static [&'static str],
+    /// IAM actions the component calls.
+    pub iam_actions: &'static [&'static str],
+}
+
+/// Every component of a deployed pipeline. Filled in by the AWS backend work;
+/// keep it true when a binary starts reading an env var or calling an action.
+pub const COMPONENTS: &[Component] = &[
+    Component {
+        name: "trigger",
+        runs: Runs::Lambda,
+        env: &[env::SPEC_URI, env::TABLE, env::BUCKET, env::PLAN_TOPIC_ARN, env::WEBHOOK_SECRET_PARAMETER],
+        iam_actions: &[],
+    },
+    Component {
+        name: "submit",
+        runs: Runs::Lambda,
+        env: &[env::SPEC_URI, env::TABLE, env::BUCKET, env::JOB_QUEUE, env::JOB_DEFINITION_PREFIX],
+        iam_actions: &[],
+    },
+    Component {
+        name: "alert",
+        runs: Runs::Lambda,
+        env: &[
+            env::SPEC_URI,
+            env::TABLE,
+            env::BUCKET,
+            env::JOB_QUEUE,
+            env::JOB_DEFINITION_PREFIX,
+            env::ALERTS_TOPIC_ARN,
+        ],
+        iam_actions: &[],
+    },
+    Component {
+        name: "job",
+        runs: Runs::Job,
+        env: &[env::BACKEND, env::TABLE, env::BUCKET],
+        iam_actions: &[],
+    },
+];
+
+/// The component named `name`.
+pub fn component(name: &str) -> Option<&'static Component> {
+    COMPONENTS.iter().find(|c| c.name == name)
+}
