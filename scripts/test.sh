@@ -1,14 +1,28 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what it needs, then runs
 # formatting, lints and every test. `.ci/run` calls this script.
+#
+# Set-up steps live in scripts/setup/*.sh (sourced in name order, before the
+# build: each installs one tool and exports where it is, e.g. the moto server
+# for the AWS tests, Chromium for the browser test). Checks that are not cargo
+# tests live in scripts/checks/*.sh (run in name order after the tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+export ROOT
 
 step() { printf '\n== %s\n' "$*" >&2; }
 
 step "toolchain"
 command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup" >&2; exit 1; }
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+for setup in scripts/setup/*.sh; do
+  [ -e "$setup" ] || continue
+  step "set-up: $setup"
+  # shellcheck source=/dev/null
+  source "$setup"
+done
 
 step "format"
 cargo fmt --all -- --check
@@ -26,3 +40,10 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+for check in scripts/checks/*.sh; do
+  [ -e "$check" ] || continue
+  step "check: $check"
+  bash "$check"
+done
+step "all green"
