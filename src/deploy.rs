@@ -35,20 +35,53 @@ pub struct Component {
     pub iam_actions: &'static [&'static str],
 }
 
-/// Every component of a deployed pipeline. Filled in by the AWS backend work;
-/// keep it true when a binary starts reading an env var or calling an action.
+/// Env vars the submitter sets in each job's container overrides (pointers,
+/// never data). Job definitions set the static ones: [`JOB_DEFINITION_ENV`].
+pub const JOB_OVERRIDE_ENV: &[&str] = &[env::PIPELINE, env::RUN, env::STAGE, env::ROLE, env::INDEX_OFFSET];
+/// Env vars every job definition sets.
+pub const JOB_DEFINITION_ENV: &[&str] = &[env::BACKEND, env::TABLE, env::BUCKET];
+
+/// The job definition of a stage (or `aggregation`, `cleanup`, `barrier`).
+pub fn job_definition_name(prefix: &str, stage_or_role: &str) -> String {
+    format!("{prefix}{stage_or_role}")
+}
+
+const KMS: &[&str] = &["kms:Decrypt", "kms:GenerateDataKey"];
+
+/// Every component of a deployed pipeline. Keep it true when a binary starts
+/// reading an env var or calling an action (the Terraform contract test grants
+/// exactly these, scoped to the pipeline's resources).
 pub const COMPONENTS: &[Component] = &[
     Component {
         name: "trigger",
         runs: Runs::Lambda,
         env: &[env::SPEC_URI, env::TABLE, env::BUCKET, env::PLAN_TOPIC_ARN, env::WEBHOOK_SECRET_PARAMETER],
-        iam_actions: &[],
+        iam_actions: &[
+            "s3:GetObject",
+            "s3:ListBucket",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:BatchWriteItem",
+            "sns:Publish",
+            "ssm:GetParameter",
+            KMS[0],
+            KMS[1],
+        ],
     },
     Component {
         name: "submit",
         runs: Runs::Lambda,
         env: &[env::SPEC_URI, env::TABLE, env::BUCKET, env::JOB_QUEUE, env::JOB_DEFINITION_PREFIX],
-        iam_actions: &[],
+        iam_actions: &[
+            "s3:GetObject",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "batch:SubmitJob",
+            "batch:ListJobs",
+            "batch:TagResource",
+        ],
     },
     Component {
         name: "alert",
@@ -61,13 +94,45 @@ pub const COMPONENTS: &[Component] = &[
             env::JOB_DEFINITION_PREFIX,
             env::ALERTS_TOPIC_ARN,
         ],
-        iam_actions: &[],
+        iam_actions: &[
+            "s3:GetObject",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "batch:DescribeJobs",
+            "batch:ListJobs",
+            "batch:SubmitJob",
+            "batch:TagResource",
+            "sns:Publish",
+            KMS[0],
+            KMS[1],
+        ],
     },
     Component {
         name: "job",
         runs: Runs::Job,
-        env: &[env::BACKEND, env::TABLE, env::BUCKET],
-        iam_actions: &[],
+        env: &[
+            env::BACKEND,
+            env::TABLE,
+            env::BUCKET,
+            env::PIPELINE,
+            env::RUN,
+            env::STAGE,
+            env::ROLE,
+            env::INDEX_OFFSET,
+        ],
+        iam_actions: &[
+            "s3:GetObject",
+            "s3:PutObject",
+            "s3:ListBucket",
+            "s3:DeleteObject",
+            "s3:AbortMultipartUpload",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:DeleteItem",
+        ],
     },
 ];
 
