@@ -4,8 +4,7 @@
 
 use std::fmt::Write as _;
 
-use batchfan::table::{Item, Key};
-use serde_json::{Map, Value};
+use batchfan::table::Rows;
 use sha2::{Digest, Sha256};
 
 /// The 14 columns of the input, in order.
@@ -33,6 +32,12 @@ pub const DEFAULT_TABLE: &str = "Orders";
 /// A confirmation id: a UUID-shaped hash of run and Order ID, so a retried
 /// child writes the same id again.
 pub fn confirmation_id(run_id: &str, order_id: &str) -> String {
+    let mut buf = [0u8; 36];
+    confirmation_id_into(run_id, order_id, &mut buf).to_owned()
+}
+
+/// [`confirmation_id`], written into `out` (no allocation).
+pub fn confirmation_id_into<'b>(run_id: &str, order_id: &str, out: &'b mut [u8; 36]) -> &'b str {
     let mut h = Sha256::new();
     h.update(run_id.as_bytes());
     h.update(b":");
@@ -43,15 +48,18 @@ pub fn confirmation_id(run_id: &str, order_id: &str) -> String {
     b[6] = (b[6] & 0x0f) | 0x80; // version 8: custom
     b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(36);
+    let mut at = 0;
     for (i, byte) in b.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
+            out[at] = b'-';
+            at += 1;
         }
-        out.push(HEX[usize::from(byte >> 4)] as char);
-        out.push(HEX[usize::from(byte & 0xf)] as char);
+        out[at] = HEX[usize::from(byte >> 4)];
+        out[at + 1] = HEX[usize::from(byte & 0xf)];
+        at += 2;
     }
-    out
+    // Only ASCII hex digits and dashes were written.
+    std::str::from_utf8(out).unwrap_or_default()
 }
 
 /// Splits one CSV line into fields (RFC 4180 quotes supported).
@@ -104,23 +112,21 @@ fn check_fields<S: AsRef<str>>(fields: &[S]) -> Result<(), String> {
     Ok(())
 }
 
-/// Attribute names of an Orders row in sorted order, with the column each comes
-/// from (`None`: the ConfirmationId), so a row's map is bulk-built, not inserted key by key.
-fn sorted_attributes() -> &'static [(&'static str, Option<usize>)] {
-    static SORTED: std::sync::OnceLock<Vec<(&'static str, Option<usize>)>> = std::sync::OnceLock::new();
-    SORTED.get_or_init(|| {
-        let mut v: Vec<(&'static str, Option<usize>)> =
-            COLUMNS.iter().enumerate().map(|(i, c)| (*c, Some(i))).collect();
-        v.push(("ConfirmationId", None));
-        v.sort_by_key(|(name, _)| *name);
-        v
-    })
+/// Attribute name of the ConfirmationId in an Orders row.
+pub const CONFIRMATION_ID: &str = "ConfirmationId";
+
+/// Empty Orders rows: the 14 columns, then the ConfirmationId.
+pub fn new_rows() -> Rows {
+    let names = COLUMNS.iter().copied().chain([CONFIRMATION_ID]);
+    // The names are fixed and distinct, so this cannot fail.
+    Rows::new(names).unwrap_or_else(|e| unreachable!("orders attribute names: {e}"))
 }
 
 /// What one range of rows produced.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Processed {
-    pub items: Vec<Item>,
+    /// Orders table rows (see [`new_rows`]).
+    pub rows_out: Rows,
     /// `OrderId,ConfirmationId` lines.
     pub output: String,
     /// `line,reason,"raw"` lines.
@@ -129,51 +135,77 @@ pub struct Processed {
     pub rejected: u64,
 }
 
+impl Default for Processed {
+    fn default() -> Self {
+        Processed {
+            rows_out: new_rows(),
+            output: String::new(),
+            rejects: String::new(),
+            rows: 0,
+            rejected: 0,
+        }
+    }
+}
+
+impl Processed {
+    /// Takes the rows made so far, leaving an empty set.
+    pub fn take_rows(&mut self) -> Rows {
+        std::mem::replace(&mut self.rows_out, new_rows())
+    }
+}
+
+/// Puts the first fields of `parts` into `fields`; returns how many parts there were.
+fn fill<'a>(fields: &mut [&'a str; COLUMNS.len()], parts: impl Iterator<Item = &'a str>) -> usize {
+    let mut count = 0;
+    for part in parts {
+        if let Some(slot) = fields.get_mut(count) {
+            *slot = part;
+        }
+        count += 1;
+    }
+    count
+}
+
 /// Processes the lines of `text`, whose first line is line number `first_line`.
 pub fn process(run_id: &str, text: &str, first_line: u64, out: &mut Processed) {
+    out.rows_out.reserve(text.len() / 120 + 1, 160);
+    let mut id_buf = [0u8; 36];
     for (n, raw) in text.split('\n').enumerate() {
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         if line.trim().is_empty() {
             continue;
         }
         out.rows += 1;
-        let split: Result<Vec<std::borrow::Cow<'_, str>>, String> = if line.contains('"') {
-            split_csv(line).map(|f| f.into_iter().map(Into::into).collect())
+        // Fields borrow the line, or `owned` for a line with quotes.
+        let mut owned: Vec<String> = Vec::new();
+        let mut fields = [""; COLUMNS.len()];
+        let split = if line.contains('"') {
+            split_csv(line).map(|f| owned = f).map(|()| fill(&mut fields, owned.iter().map(String::as_str)))
         } else {
-            Ok(line.split(',').map(Into::into).collect())
+            Ok(fill(&mut fields, line.split(',')))
         };
-        match split.and_then(|f| check_fields(&f).map(|()| f)) {
-            Ok(fields) => {
-                let order_id = &fields[ORDER_ID];
-                let id = confirmation_id(run_id, order_id);
-                out.output.push_str(order_id);
-                out.output.push(',');
-                out.output.push_str(&id);
-                out.output.push('\n');
-                let key = Key::new(order_id.as_ref(), "order");
-                let mut id = Some(id);
-                let attrs: Map<String, Value> = sorted_attributes()
-                    .iter()
-                    .map(|(name, col)| {
-                        let v = match col {
-                            Some(c) => fields[*c].as_ref().to_owned(),
-                            None => id.take().unwrap_or_default(),
-                        };
-                        ((*name).to_owned(), Value::String(v))
-                    })
-                    .collect();
-                out.items.push(Item { key, attrs });
+        let checked = split.and_then(|count| {
+            if count != COLUMNS.len() {
+                return Err(format!("expected {} fields, found {count}", COLUMNS.len()));
             }
-            Err(reason) => {
-                out.rejected += 1;
-                let quoted = line.replace('"', "\"\"");
-                let _ = writeln!(
-                    out.rejects,
-                    "{},{},\"{quoted}\"",
-                    first_line + n as u64,
-                    reason.replace(',', ";")
-                );
-            }
+            check_fields(&fields)
+        });
+        let pushed = checked.and_then(|()| {
+            let order_id = fields[ORDER_ID];
+            let id = confirmation_id_into(run_id, order_id, &mut id_buf);
+            let cells = fields.iter().copied().chain([id]);
+            out.rows_out.push(order_id, "order", cells).map_err(|e| e.to_string())?;
+            out.output.push_str(order_id);
+            out.output.push(',');
+            out.output.push_str(id);
+            out.output.push('\n');
+            Ok(())
+        });
+        if let Err(reason) = pushed {
+            out.rejected += 1;
+            let quoted = line.replace('"', "\"\"");
+            let _ =
+                writeln!(out.rejects, "{},{},\"{quoted}\"", first_line + n as u64, reason.replace(',', ";"));
         }
     }
 }
@@ -222,12 +254,16 @@ mod tests {
         let text = format!("{ROW}\nbad,row\n\n{ROW}\r\n");
         let mut p = Processed::default();
         process("r1", &text, 10, &mut p);
-        assert_eq!((p.rows, p.rejected, p.items.len()), (3, 1, 2));
+        assert_eq!((p.rows, p.rejected, p.rows_out.len()), (3, 1, 2));
         assert!(p.rejects.starts_with("11,expected 14 fields; found 2,"), "{}", p.rejects);
         assert_eq!(p.output.lines().count(), 2);
         assert!(p.output.starts_with("791862618,"));
-        assert_eq!(p.items[0].str("ConfirmationId").map(str::len), Some(36));
-        assert_eq!(p.items[0].str("Order ID"), Some("791862618"));
+        let item = p.rows_out.row(0).to_item().unwrap();
+        assert_eq!(item.str("ConfirmationId"), Some(confirmation_id("r1", "791862618").as_str()));
+        assert_eq!(item.str("Order ID"), Some("791862618"));
+        assert_eq!(item.str("Region"), Some("Sub-Saharan Africa"));
+        assert_eq!(item.attrs.len(), 15);
+        assert_eq!((item.key.pk.as_str(), item.key.sk.as_str()), ("791862618", "order"));
     }
 
     #[test]

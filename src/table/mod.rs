@@ -6,7 +6,10 @@
 //! results, runs, leases, idempotency claims) live in one such table, and job
 //! code writes its own tables (e.g. `Orders`) through the same port.
 
+pub mod rows;
 pub mod sqlite;
+
+pub use rows::{Cell, Rows};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -96,6 +99,12 @@ pub trait Table: Send + Sync {
     /// Writes many items, unconditionally (DynamoDB: BatchWriteItem in 25s,
     /// unprocessed items retried with backoff). Returns when all are stored.
     async fn put_batch(&self, table: &str, items: Vec<Item>) -> PortResult<()>;
+    /// Writes many rows that share attribute names, unconditionally: the same
+    /// as `put_batch` of [`Rows::to_items`], which is what this default does;
+    /// an implementation may store the rows without building the items.
+    async fn put_rows(&self, table: &str, rows: Rows) -> PortResult<()> {
+        self.put_batch(table, rows.to_items()?).await
+    }
     /// Items with partition key `pk` whose sort key starts with `sk_prefix`,
     /// in sort key order, following every page.
     async fn query(&self, table: &str, pk: &str, sk_prefix: &str) -> PortResult<Vec<Item>>;

@@ -32,6 +32,7 @@ pub(crate) mod check;
 mod checkpoint;
 pub(crate) mod conn;
 mod json;
+mod names;
 pub(crate) mod shard;
 mod spread;
 
@@ -43,7 +44,6 @@ use std::{
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
-use serde_json::{Map, Value};
 
 use self::{
     conn::{blocking, lock},
@@ -51,7 +51,7 @@ use self::{
 };
 use crate::{
     error::{PortError, PortResult},
-    table::{Condition, Item, Key, Table, Written},
+    table::{Condition, Item, Key, Rows, Table, Written},
 };
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS items (
@@ -59,7 +59,8 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS items (
     sk TEXT NOT NULL,
     attrs TEXT NOT NULL,
     UNIQUE (pk, sk)
-);";
+);
+CREATE TABLE IF NOT EXISTS attr_names (hash INTEGER PRIMARY KEY, names TEXT NOT NULL);";
 // A rowid table with a (pk, sk) index, not a `WITHOUT ROWID` table keyed by
 // (pk, sk): items written in random pk order land at the end of the table,
 // and only the small index entries go between existing ones, so a batch
@@ -198,6 +199,21 @@ impl Table for SqliteTable {
         .await
     }
 
+    async fn put_rows(&self, table: &str, rows: Rows) -> PortResult<()> {
+        check::table_name(table)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let shards = self.shards(table);
+        blocking(move || {
+            // Encode (and check) every row before writing any.
+            let chunks = batch::encode_rows(&rows)?;
+            drop(rows);
+            spread::write_groups(&shards, chunks, batch::insert)
+        })
+        .await
+    }
+
     async fn query(&self, table: &str, pk: &str, sk_prefix: &str) -> PortResult<Vec<Item>> {
         if pk.is_empty() {
             return Err(PortError::Invalid("query has an empty pk: pass the partition key to read".into()));
@@ -212,7 +228,7 @@ impl Table for SqliteTable {
                 if !sk.starts_with(&prefix) {
                     break;
                 }
-                let attrs = decode(row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?)?;
+                let attrs = names::decode(conn, row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?)?;
                 items.push(Item { key: Key { pk: pk.clone(), sk }, attrs });
             }
             Ok(items)
@@ -249,7 +265,7 @@ impl Table for SqliteTable {
 fn read(conn: &Connection, key: &Key) -> Result<Option<Item>, PortError> {
     let attrs: Option<String> =
         conn.prepare_cached(SELECT)?.query_row(params![key.pk, key.sk], |r| r.get(0)).optional()?;
-    attrs.map(|a| Ok(Item { key: key.clone(), attrs: decode(&a)? })).transpose()
+    attrs.map(|a| Ok(Item { key: key.clone(), attrs: names::decode(conn, &a)? })).transpose()
 }
 
 /// Encodes and checks an item's attributes.
@@ -259,9 +275,4 @@ fn encode(item: &Item) -> Result<String, PortError> {
         .map_err(|e| PortError::Invalid(format!("cannot encode item attributes: {e}")))?;
     check::item_size(&item.key, attrs.len())?;
     Ok(attrs)
-}
-
-fn decode(attrs: &str) -> Result<Map<String, Value>, PortError> {
-    serde_json::from_str(attrs)
-        .map_err(|e| PortError::Backend(format!("stored attributes are not a json object: {e}")))
 }

@@ -95,6 +95,7 @@ macro_rules! table_contract {
                 racing_not_exists_has_one_winner,
                 racing_compare_and_swap_loses_no_update,
                 put_batch_then_query_in_order,
+                put_rows_stores_what_put_batch_stores,
                 query_does_not_leak_other_partitions,
                 delete_is_idempotent,
                 delete_batch_is_idempotent,

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use batchfan::{
     error::PortError,
-    table::{Condition, Item, Key, Table, Written, MAX_ITEM_BYTES},
+    table::{Cell, Condition, Item, Key, Rows, Table, Written, MAX_ITEM_BYTES},
 };
 use rand::seq::SliceRandom;
 
@@ -187,6 +187,43 @@ pub async fn put_batch_then_query_in_order(env: &dyn TableEnv) {
     assert_eq!(t.query(&name, "run#42", "meta#").await.unwrap().len(), 10);
     assert_eq!(t.query(&name, "run#42", "zzz").await.unwrap(), vec![]);
     t.put_batch(&name, vec![]).await.unwrap();
+}
+
+pub async fn put_rows_stores_what_put_batch_stores(env: &dyn TableEnv) {
+    let (t, name) = (env.table(), env.fresh_table().await);
+    let mut rows = Rows::new(["Order ID", "Units", "Note", "Nested"]).unwrap();
+    let mut expected = Vec::new();
+    for i in 0..300u64 {
+        let (pk, units, nested) =
+            (format!("order#{}", i % 150), json!(i * 3), json!({"i": i, "l": [true, null]}));
+        let note = format!("line \"{i}\"\n");
+        let cells =
+            [Cell::from(pk.as_str()), Cell::from(&units), Cell::from(note.as_str()), Cell::from(&nested)];
+        rows.push(&pk, "order", cells).unwrap();
+        if i >= 150 {
+            // The second row with a key replaces the first.
+            let it = item(&pk, "order")
+                .with("Order ID", pk.as_str())
+                .with("Units", units)
+                .with("Note", note)
+                .with("Nested", nested);
+            expected.push(it);
+        }
+    }
+    t.put_rows(&name, rows).await.unwrap();
+    for want in &expected {
+        assert_eq!(t.get(&name, &want.key).await.unwrap().as_ref(), Some(want));
+    }
+    t.put_rows(&name, Rows::new(["a"]).unwrap()).await.unwrap();
+    let mut big = Rows::new(["a"]).unwrap();
+    big.push("ok", "s", ["x"]).unwrap();
+    big.push("big", "s", [&"x".repeat(MAX_ITEM_BYTES)]).unwrap();
+    assert_invalid(t.put_rows(&name, big).await, "bytes");
+    assert_eq!(
+        t.get(&name, &Key::new("ok", "s")).await.unwrap(),
+        None,
+        "an oversized row stops the whole write"
+    );
 }
 
 pub async fn query_does_not_leak_other_partitions(env: &dyn TableEnv) {

@@ -37,7 +37,7 @@ fn main() {
         let mut out = Processed::default();
         for (chunk, first_line) in orders::line_chunks(body, 2, orders::WRITE_ROWS) {
             orders::process("baseline", chunk, first_line, &mut out);
-            if let Err(e) = table.put_batch(orders::DEFAULT_TABLE, std::mem::take(&mut out.items)).await {
+            if let Err(e) = table.put_rows(orders::DEFAULT_TABLE, out.take_rows()).await {
                 eprintln!("error: {e}");
                 return 1;
             }

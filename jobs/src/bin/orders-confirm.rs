@@ -34,7 +34,7 @@ async fn confirm(ctx: &JobContext) -> Result<(), JobError> {
         let text = String::from_utf8_lossy(&bytes);
         for (chunk, first_line) in orders::line_chunks(&text, range.line, write_rows) {
             orders::process(&run.run_id, chunk, first_line, &mut out);
-            ctx.table().put_batch(&table, std::mem::take(&mut out.items)).await?;
+            ctx.table().put_rows(&table, out.take_rows()).await?;
         }
     }
     let output = ctx.output_ref()?;

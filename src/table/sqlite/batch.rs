@@ -22,10 +22,15 @@ use std::{
 use rusqlite::{params, Connection};
 use serde_json::{Map, Value};
 
-use super::{check, conn, json, INSERT};
+use super::{
+    check, conn, json,
+    names::Names,
+    shard::{shard_of, SHARDS},
+    INSERT,
+};
 use crate::{
     error::PortError,
-    table::{Item, Key},
+    table::{rows::Rows, Item, Key},
 };
 
 /// A batch of at most this many items is written without a second thread.
@@ -38,9 +43,12 @@ const MAX_CHUNK: usize = 2048;
 const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// Encoded items: `[start, pk_end, sk_end, attrs_end]` ranges into one buffer.
+#[derive(Debug)]
 pub(super) struct Chunk {
     buf: String,
     rows: Vec<[usize; 4]>,
+    /// The attribute names of compact rows (see [`names`]), stored with them.
+    names: Option<Names>,
 }
 
 /// The items not yet encoded, handed out a chunk at a time to whichever thread asks.
@@ -181,6 +189,9 @@ fn write_stream(
 }
 
 pub(super) fn insert(conn: &Connection, chunk: &Chunk) -> Result<(), PortError> {
+    if let Some(names) = &chunk.names {
+        names.store(conn)?;
+    }
     let mut stmt = conn.prepare_cached(INSERT)?;
     let buf = chunk.buf.as_str();
     for &[start, pk_end, sk_end, end] in &chunk.rows {
@@ -210,7 +221,49 @@ pub(super) fn encode_chunk(items: Vec<Item>) -> Result<Chunk, PortError> {
     }
     let buf = String::from_utf8(buf)
         .map_err(|e| PortError::Backend(format!("encoded items are not utf-8: {e}")))?;
-    Ok(Chunk { buf, rows })
+    Ok(Chunk { buf, rows, names: None })
+}
+
+/// Checks and encodes [`Rows`] into one chunk per shard (in shard order), as
+/// compact rows: `[H,v1,v2,...]` with `H` naming the attribute names (see [`names`]).
+pub(super) fn encode_rows(rows: &Rows) -> Result<Vec<(usize, Chunk)>, PortError> {
+    let fail = |e: serde_json::Error| PortError::Invalid(format!("cannot encode item attributes: {e}"));
+    let names = Names::new(rows.names())?;
+    let head = format!("[{}", names.hash);
+    // What DynamoDB counts of a row besides its values.
+    let names_len: usize = rows.names().iter().map(String::len).sum();
+    let mut shards: Vec<(Vec<u8>, Vec<[usize; 4]>)> = (0..SHARDS).map(|_| (Vec::new(), Vec::new())).collect();
+    for row in rows.iter() {
+        check::key_parts(row.pk, row.sk)?;
+        let (buf, spans) = &mut shards[shard_of(row.pk)];
+        let start = buf.len();
+        buf.extend_from_slice(row.pk.as_bytes());
+        let pk_end = buf.len();
+        buf.extend_from_slice(row.sk.as_bytes());
+        let sk_end = buf.len();
+        buf.extend_from_slice(head.as_bytes());
+        for (_, text, is_json) in row.values() {
+            buf.push(b',');
+            if is_json {
+                buf.extend_from_slice(text.as_bytes());
+            } else {
+                json::write_str(buf, text).map_err(fail)?;
+            }
+        }
+        buf.push(b']');
+        check::item_size_parts(row.pk, row.sk, names_len + buf.len() - sk_end - head.len())?;
+        spans.push([start, pk_end, sk_end, buf.len()]);
+    }
+    shards
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (_, spans))| !spans.is_empty())
+        .map(|(shard, (buf, rows))| {
+            let buf = String::from_utf8(buf)
+                .map_err(|e| PortError::Backend(format!("encoded rows are not utf-8: {e}")))?;
+            Ok((shard, Chunk { buf, rows, names: Some(names.clone()) }))
+        })
+        .collect()
 }
 
 /// Writes `attrs` as a JSON object, consuming it (so it is freed while still
@@ -236,6 +289,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::table::{rows::Cell, sqlite::names};
 
     #[test]
     fn encodes_attrs_like_serde_json() {
@@ -256,6 +310,44 @@ mod tests {
             .map(|&[a, b, c, d]| (&chunk.buf[a..b], &chunk.buf[b..c], &chunk.buf[c..d]))
             .collect();
         assert_eq!(parts, [("p", "s1", r#"{"n":1}"#), ("pé", "s2", "{}")]);
+    }
+
+    #[test]
+    fn rows_decode_like_the_same_items() {
+        let mut rows = Rows::new(["Region", "Units Sold", "Line Items"]).unwrap();
+        let (three, list) = (json!(3), json!([1, "x\n"]));
+        for i in 0..50 {
+            let (pk, v) = (format!("p{i}"), format!("v\"{i}"));
+            rows.push(&pk, "s", [Cell::from(v.as_str()), Cell::from(&three), Cell::from(&list)]).unwrap();
+        }
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(crate::table::sqlite::SCHEMA).unwrap();
+        let from_rows = encode_rows(&rows).unwrap();
+        let from_items =
+            encode_groups(crate::table::sqlite::shard::group(rows.to_items().unwrap(), |i| &i.key.pk))
+                .unwrap();
+        assert_eq!(from_rows.len(), from_items.len());
+        let decode = |c: &Chunk| -> Vec<(String, Map<String, Value>)> {
+            if let Some(names) = &c.names {
+                names.store(&conn).unwrap();
+            }
+            c.rows
+                .iter()
+                .map(|&[a, b, c2, d]| (c.buf[a..b].to_string(), names::decode(&conn, &c.buf[c2..d]).unwrap()))
+                .collect()
+        };
+        for ((s1, c1), (s2, c2)) in from_rows.iter().zip(&from_items) {
+            assert_eq!(s1, s2);
+            assert!(c1.buf.len() < c2.buf.len(), "compact rows are smaller");
+            assert_eq!(decode(c1), decode(c2));
+        }
+    }
+
+    #[test]
+    fn rows_with_an_oversized_row_are_refused() {
+        let mut rows = Rows::new(["a"]).unwrap();
+        rows.push("p", "s", [&"x".repeat(500 * 1024)]).unwrap();
+        assert!(encode_rows(&rows).unwrap_err().to_string().contains("over dynamodb's"));
     }
 
     #[test]

@@ -32,11 +32,16 @@ pub(crate) fn table_name(name: &str) -> Result<(), PortError> {
 
 /// Checks that both key parts are non-empty and within DynamoDB's key sizes.
 pub(crate) fn key(key: &Key) -> Result<(), PortError> {
-    for (name, value, max) in [(PK, &key.pk, MAX_PK_BYTES), (SK, &key.sk, MAX_SK_BYTES)] {
+    key_parts(&key.pk, &key.sk)
+}
+
+/// [`key`] on the parts of a key.
+pub(crate) fn key_parts(pk: &str, sk: &str) -> Result<(), PortError> {
+    for (name, value, max) in [(PK, pk, MAX_PK_BYTES), (SK, sk, MAX_SK_BYTES)] {
         if value.is_empty() {
             return Err(PortError::Invalid(format!(
                 "key ({:?}, {:?}) has an empty {name}: give every item a non-empty {name}",
-                key.pk, key.sk
+                pk, sk
             )));
         }
         if value.len() > max {
@@ -57,11 +62,16 @@ pub(crate) fn item_shape(item: &Item) -> Result<(), PortError> {
 
 /// Checks an item's size, given the length of its encoded attributes.
 pub(crate) fn item_size(key: &Key, encoded_len: usize) -> Result<(), PortError> {
-    let size = PK.len() + SK.len() + key.pk.len() + key.sk.len() + encoded_len;
+    item_size_parts(&key.pk, &key.sk, encoded_len)
+}
+
+/// [`item_size`] on the parts of a key.
+pub(crate) fn item_size_parts(pk: &str, sk: &str, encoded_len: usize) -> Result<(), PortError> {
+    let size = PK.len() + SK.len() + pk.len() + sk.len() + encoded_len;
     if size > MAX_ITEM_BYTES {
         return Err(PortError::Invalid(format!(
             "item ({:?}, {:?}) is {size} bytes, over dynamodb's {MAX_ITEM_BYTES}: store large values in objects and keep a pointer in the item",
-            key.pk, key.sk
+            pk, sk
         )));
     }
     Ok(())

@@ -48,11 +48,13 @@ pub(crate) fn open(path: &Path, page_size: u32, schema: &str) -> Result<Connecti
         tracing::warn!(path = %path.display(), mode, "sqlite file is not in WAL mode");
     }
     conn.execute_batch("PRAGMA synchronous=NORMAL;")?;
-    // The schema is created in one transaction, so any table means all of it:
-    // most opens (every job process) then skip a write transaction.
-    let tables: i64 =
+    // The schema is created in one transaction, so as many tables as it
+    // creates means all of it: most opens (every job process) then skip a
+    // write transaction. Fewer: a new file, or one from before a table was
+    // added to the schema (every statement is `IF NOT EXISTS`).
+    let tables: usize =
         conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))?;
-    if tables == 0 {
+    if tables < schema.matches("CREATE TABLE").count() {
         write(&conn, |tx| Ok(tx.execute_batch(schema)?))?;
     }
     Ok(conn)
