@@ -210,10 +210,10 @@ pub fn process(run_id: &str, text: &str, first_line: u64, out: &mut Processed) {
     }
 }
 
-/// Rows per table write: small enough that the rows' memory is reused from
-/// chunk to chunk, large enough that a write is one cheap transaction locally
-/// (the DynamoDB adapter splits it into BatchWriteItem calls of 25).
-pub const WRITE_ROWS: usize = 2_000;
+/// Rows per table write: a few MB of packed rows, and few enough commits
+/// that the table's key index pages are not rewritten for every small batch
+/// (the DynamoDB adapter splits a write into BatchWriteItem calls of 25).
+pub const WRITE_ROWS: usize = 10_000;
 
 /// Splits `text` (whose first line is number `first_line`) into pieces of at
 /// most `lines` lines, each with the number of its first line.
