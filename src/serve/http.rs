@@ -7,6 +7,7 @@
 //! | `GET /fragments/...` | the live parts of those pages (HTML), re-fetched by the page |
 //! | `POST /pipelines/{name}/run` | the Run button (form with the page's CSRF token, same origin only) |
 //! | `POST /hooks/{name}` | the signed webhook ([`crate::trigger::webhook`]) |
+//! | `GET /api/service` | when this process started, whether it takes triggers |
 //! | `GET /api/pipelines`, `/api/runs`, `/api/runs/{id}`, `/api/alerts`, `/api/notices` | the same data as JSON |
 //! | `POST /api/pipelines/{name}/runs` | a manual run (`Authorization: Bearer` the token in `serve.json`) |
 //!
@@ -53,6 +54,7 @@ pub fn router(app: Shared) -> Router {
         .route("/fragments/runs/{id}", get(run_fragment))
         .route("/pipelines/{name}/run", post(run_button))
         .route("/hooks/{name}", post(hook))
+        .route("/api/service", get(api_service))
         .route("/api/pipelines", get(api_pipelines))
         .route("/api/runs", get(api_runs))
         .route("/api/runs/{id}", get(api_run))
@@ -328,10 +330,29 @@ async fn hook(
             return json_error(e.status(), e.to_string());
         }
     };
-    match app.trigger(delivery.into_trigger(&name)).await {
+    let raw: Vec<String> = delivery.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let params = match inputs::resolve_params(spec, &raw) {
+        Ok(p) => p,
+        Err(e) => return json_error(400, e.0),
+    };
+    let mut trigger = delivery.into_trigger(&name);
+    trigger.params = params;
+    match app.trigger(trigger).await {
         Ok(rec) => (StatusCode::ACCEPTED, Json(run_json(&rec))).into_response(),
         Err(e) => json_error(e.status(), e.to_string()),
     }
+}
+
+async fn api_service(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some(r) = refuse_host(&app, &headers) {
+        return r;
+    }
+    let pipelines: Vec<&str> = app.specs().map(|s| s.name.as_str()).collect();
+    Json(json!({
+        "started_at": app.started_at, "accepting": app.accepting(), "pid": std::process::id(),
+        "pipelines": pipelines,
+    }))
+    .into_response()
 }
 
 async fn api_pipelines(State(app): State<Shared>, headers: HeaderMap) -> Response {
