@@ -104,6 +104,7 @@ pub struct RunView {
     pub stages: Vec<StageView>,
     /// The aggregation and cleanup jobs.
     pub finish: Vec<StageView>,
+    /// Children that failed themselves (not by a dependency's cascade), the first few.
     pub failed_children: Vec<FailedChild>,
     pub failed_count: u64,
     pub failure: Option<crate::run::Failure>,
@@ -188,30 +189,41 @@ pub async fn run(app: &App, run_id: &str) -> Option<RunView> {
         match &node.role {
             Role::Stage { stage, first_child, children, .. } => {
                 let (Some(view), Some(id)) = (stages.get_mut(*stage), job_id) else { continue };
-                let states = child_states(batch.as_ref(), id, node.array_size.is_some(), *children).await;
-                for (i, (st, child_id)) in states.into_iter().enumerate() {
+                let cells = child_states(batch.as_ref(), id, node.array_size.is_some(), *children).await;
+                for (i, cell) in cells.into_iter().enumerate() {
                     let g = first_child + i as u64;
-                    if let Some(cell) = view.children.get_mut(g as usize) {
-                        if st == JobStatus::Failed.as_str() {
-                            failed.push((view.name.clone(), g, child_id));
+                    if let Some(slot) = view.children.get_mut(g as usize) {
+                        if cell.ran && cell.state == JobStatus::Failed.as_str() {
+                            failed.push((view.name.clone(), g, cell.job_id));
                         }
-                        *cell = st;
+                        *slot = cell.state;
                     }
                 }
             }
             Role::Aggregation | Role::Cleanup => {
-                let name = if node.role == Role::Aggregation { "aggregation" } else { "cleanup" };
-                let st = match job_id {
-                    Some(id) => child_states(batch.as_ref(), id, false, 1)
-                        .await
-                        .pop()
-                        .map_or(NOT_SUBMITTED.into(), |s| s.0),
-                    None => NOT_SUBMITTED.into(),
-                };
-                if st == JobStatus::Failed.as_str() {
-                    failed.push((name.into(), 0, job_id.cloned().unwrap_or_default()));
+                let mut name = if node.role == Role::Aggregation { "aggregation" } else { "cleanup" };
+                let mut job_id = job_id;
+                if node.role == Role::Cleanup {
+                    // After a failure the planned cleanup fails by cascade; this one runs instead.
+                    let after = graph::job_name(&rec.pipeline, &rec.run_id, "cleanup-onfailure");
+                    if let Some(id) = rec.jobs.get(&after) {
+                        (name, job_id) = ("cleanup after failure", Some(id));
+                    }
                 }
-                finish.push(StageView { name: name.into(), children: vec![st], counts: BTreeMap::new() });
+                let cell = match job_id {
+                    Some(id) => child_states(batch.as_ref(), id, false, 1).await.pop(),
+                    None => None,
+                };
+                let cell =
+                    cell.unwrap_or(Cell { state: NOT_SUBMITTED.into(), job_id: String::new(), ran: false });
+                if cell.ran && cell.state == JobStatus::Failed.as_str() {
+                    failed.push((name.into(), 0, cell.job_id.clone()));
+                }
+                finish.push(StageView {
+                    name: name.into(),
+                    children: vec![cell.state],
+                    counts: BTreeMap::new(),
+                });
             }
             Role::Barrier { .. } => {}
         }
@@ -240,25 +252,35 @@ pub async fn run(app: &App, run_id: &str) -> Option<RunView> {
     })
 }
 
-/// (state, job id) of each child of an array job, by array index; or of a plain job.
-async fn child_states(
-    batch: &dyn crate::batch::Batch,
-    job_id: &str,
-    array: bool,
-    n: u64,
-) -> Vec<(String, String)> {
-    let mut out = vec![(NOT_SUBMITTED.to_owned(), String::new()); n as usize];
+/// One child as the grid sees it.
+#[derive(Debug, Clone)]
+struct Cell {
+    state: String,
+    job_id: String,
+    /// It started (a failure of its own, not a dependency's cascade).
+    ran: bool,
+}
+
+/// Each child of an array job, by array index; or the one plain job.
+async fn child_states(batch: &dyn crate::batch::Batch, job_id: &str, array: bool, n: u64) -> Vec<Cell> {
+    let mut out =
+        vec![Cell { state: NOT_SUBMITTED.to_owned(), job_id: String::new(), ran: false }; n as usize];
     if array {
         let q = JobQuery::ArrayChildren { array_job_id: job_id.to_owned(), status: None };
         for c in batch.list_jobs(&q).await.unwrap_or_default() {
             let Some(i) = c.array_properties.as_ref().and_then(|a| a.index) else { continue };
             if let Some(slot) = out.get_mut(i as usize) {
-                *slot = (c.status.as_str().to_owned(), c.job_id.clone());
+                *slot = Cell {
+                    state: c.status.as_str().to_owned(),
+                    ran: c.started_at.is_some() || c.exit_code.is_some(),
+                    job_id: c.job_id,
+                };
             }
         }
     } else if let Some(d) = batch.describe_jobs(&[job_id.to_owned()]).await.unwrap_or_default().pop() {
         if let Some(slot) = out.first_mut() {
-            *slot = (d.status.as_str().to_owned(), d.job_id);
+            *slot =
+                Cell { state: d.status.as_str().to_owned(), ran: !d.attempts.is_empty(), job_id: d.job_id };
         }
     }
     out
