@@ -181,6 +181,9 @@ async fn an_object_put_starts_exactly_one_run_and_partial_files_wait() {
     assert!(serve.stop().success());
 }
 
+/// (what, pipeline, headers, body, expected status).
+type Case<'a> = (&'a str, &'a str, Vec<(&'a str, String)>, Vec<u8>, u16);
+
 struct Hook<'a> {
     serve: &'a Serve,
 }
@@ -256,7 +259,7 @@ async fn the_webhook_accepts_signed_deliveries_once_and_rejects_everything_else_
 
     let t = now.to_string();
     let good = sign(b"file-secret", &t, body);
-    let cases: Vec<(&str, &str, Vec<(&str, String)>, Vec<u8>, u16)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "no signature",
             "hook",
