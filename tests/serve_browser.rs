@@ -1,7 +1,8 @@
 //! The status page in real headless Chromium (Debian's, driven by Playwright
 //! from `tests/browser/`): open it, press Run, watch the run's page fill its
 //! grid live until SUCCEEDED, and keep a screenshot in
-//! `target/test-artifacts/status-page.png`.
+//! `target/test-artifacts/status-page.png` (and the home page in
+//! `status-page-home.png`).
 //!
 //! Needs `scripts/setup/30-chromium.sh` (run by `scripts/test.sh`): a missing
 //! Chromium or Playwright fails this test, it never skips.
@@ -92,6 +93,7 @@ async fn pressing_run_shows_the_run_succeeding_with_its_grid_filled_in() {
         "cells are drawn in the succeeded colour: {report}"
     );
 
+    assert_eq!(report["listed"], "SUCCEEDED", "the home page lists the run: {report}");
     let run = serve.get(&format!("/api/runs/{run_id}")).await;
     assert_eq!((run["state"].as_str(), run["source"].as_str()), (Some("SUCCEEDED"), Some("manual")));
     let png = std::fs::read(&shot).expect("screenshot saved");

@@ -103,8 +103,19 @@ pub fn home(pipelines: &[PipelineView], csrf: &str, fragment: &str) -> String {
         if p.manual {
             triggers.push("manual".into());
         }
-        let next =
-            p.cron.as_ref().and_then(|c| c.next).map_or_else(|| "<span class=muted>-</span>".into(), when);
+        let next = match p.cron.as_ref().and_then(|c| c.next.map(|n| (n, c.timezone.as_str()))) {
+            Some((n, tz)) => match tz.parse::<chrono_tz::Tz>() {
+                Ok(zone) if tz != "UTC" => {
+                    format!(
+                        "{} {tz}<div class=muted>{}</div>",
+                        n.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S"),
+                        when(n)
+                    )
+                }
+                _ => when(n),
+            },
+            None => "<span class=muted>-</span>".into(),
+        };
         let request_id = hex::encode(rand::random::<[u8; 12]>());
         let mut form = format!(
             "<form class=run method=post action=\"/pipelines/{0}/run\"><input type=hidden name=csrf value=\"{1}\">\

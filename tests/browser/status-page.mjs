@@ -59,7 +59,12 @@ try {
     colour: s.querySelector('.grid i') ? getComputedStyle(s.querySelector('.grid i')).backgroundColor : null,
   })));
   await page.screenshot({ path: screenshot, fullPage: true });
-  console.log(JSON.stringify({ runId, firstState, states: [...seen], sameDocument, grids }));
+  // The home page lists the run as SUCCEEDED too.
+  await page.goto(url);
+  const row = page.locator(`tr[data-run="${runId}"] .state`);
+  const listed = await row.textContent();
+  await page.screenshot({ path: screenshot.replace(/\.png$/, '-home.png'), fullPage: true });
+  console.log(JSON.stringify({ runId, firstState, states: [...seen], sameDocument, grids, listed }));
 } finally {
   await context.close();
   rmSync(userDataDir, { recursive: true, force: true });
