@@ -101,7 +101,13 @@ fn lines(n: usize) -> Vec<u8> {
     (0..n).map(|i| format!("row-{i}\n")).collect::<String>().into_bytes()
 }
 
+/// The run whose input is `key`, once planned (its children counted).
 async fn run_for(serve: &Serve, key: &str) -> Option<Value> {
+    started_for(serve, key).await.filter(|r| !r["children"].is_null())
+}
+
+/// The run whose input is `key`, planned or not.
+async fn started_for(serve: &Serve, key: &str) -> Option<Value> {
     let uri = format!("s3://inbox/{key}");
     serve.runs("inbox").await.into_iter().find(|r| r["input"].as_str() == Some(uri.as_str()))
 }
@@ -113,7 +119,7 @@ async fn an_object_put_starts_exactly_one_run_and_partial_files_wait() {
         dir.path(),
         "inbox",
         &format!(
-            "name = \"inbox\"\n[triggers.s3]\nbucket = \"inbox\"\nprefix = \"in/\"\nsuffix = \".csv\"\nsettle_seconds = 1\n\
+            "name = \"inbox\"\n[triggers.s3]\nbucket = \"inbox\"\nprefix = \"in/\"\nsuffix = \".csv\"\nsettle_seconds = 2\n\
              [planner]\nstrategy = \"lines\"\nlines_per_item = 1\nheader = false\n\
              [[stages]]\nname = \"s\"\ncommand = {}\nvcpus = 0.25\nmemory = 64\n",
             sh_stage("true")
