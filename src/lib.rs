@@ -21,6 +21,7 @@ pub mod objects;
 pub mod plan;
 pub mod run;
 pub mod runtime;
+pub mod serve;
 pub mod service;
 pub mod spec;
 pub mod table;

@@ -142,8 +142,14 @@ impl Service {
         }
     }
 
+    /// The served pipelines' specs.
+    pub fn specs(&self) -> impl Iterator<Item = &PipelineSpec> {
+        self.specs.values()
+    }
+
     /// Stops: waits for the bus to deliver what it holds, then drains or abandons the engine.
-    pub async fn shutdown(self, mode: crate::engine::ShutdownMode) {
+    /// Calling it again with `Abandon` while a `Drain` waits kills what still runs.
+    pub async fn shutdown(&self, mode: crate::engine::ShutdownMode) {
         self.backend.bus.wait_idle().await;
         self.backend.engine.shutdown(mode).await;
         self.events.abort();

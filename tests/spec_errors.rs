@@ -195,6 +195,10 @@ table = "t"
     "[triggers.webhook]\nenabled = true",
     "f.toml:8:1: [triggers.webhook] has no secret source"
 )]
+#[case::settle_out_of_range(
+    "[triggers.s3]\nbucket = \"in-bucket\"\nsettle_seconds = -1",
+    "f.toml:10:18: settle_seconds -1 is out of range: use 0 to 3600"
+)]
 #[case::manual_type(
     "[triggers]\nmanual = \"yes\"",
     "f.toml:9:10: manual in [triggers] must be a boolean, found a string"
@@ -236,4 +240,18 @@ fn oversized_container_overrides_are_refused_at_load() {
     assert_eq!(errs.len(), 1, "{errs:#?}");
     assert!(errs[0].starts_with("f.toml:4:1: stage \"s\": container overrides"), "{}", errs[0]);
     assert!(errs[0].contains("over the AWS limit of 8192"), "{}", errs[0]);
+}
+
+#[test]
+fn a_disabled_webhook_needs_no_secret_but_an_enabled_one_does() {
+    let base =
+        "name = \"p\"\n[planner]\nstrategy = \"objects\"\n[[stages]]\nname = \"s\"\ncommand = [\"x\"]\n";
+    let off =
+        spec::load_str(&format!("{base}[triggers.webhook]\nenabled = false\n"), "f.toml", Path::new("."))
+            .unwrap_or_else(|e| panic!("{e}"));
+    let hook = off.triggers.webhook.expect("a disabled webhook is still described");
+    assert!(!hook.enabled && hook.secret.is_none());
+    let on = errors(&format!("{base}[triggers.webhook]\nmax_body_bytes = 10\n"));
+    assert_eq!(on.len(), 1, "{on:#?}");
+    assert!(on[0].starts_with("f.toml:7:1: [triggers.webhook] has no secret source"), "{}", on[0]);
 }

@@ -92,6 +92,7 @@ input = "s3://in-bucket/data.csv"
 bucket = "in-bucket"
 prefix = "incoming/"
 suffix = ".csv"
+settle_seconds = 5
 [triggers.webhook]
 enabled = false
 secret_file = "hook.secret"
@@ -153,9 +154,10 @@ fn full_spec_reads_every_key() {
         (s3.bucket.as_str(), s3.prefix.as_str(), s3.suffix.as_str()),
         ("in-bucket", "incoming/", ".csv")
     );
+    assert_eq!(s3.settle_secs, 5);
     let hook = s.triggers.webhook.as_ref().unwrap();
     assert!(!hook.enabled);
-    assert_eq!(hook.secret, SecretSource::File(PathBuf::from("/specs/hook.secret")));
+    assert_eq!(hook.secret, Some(SecretSource::File(PathBuf::from("/specs/hook.secret"))));
     assert_eq!(hook.max_body_bytes, 1024);
     assert_eq!(s.planner, Planner::Custom { command: vec!["./plan.sh".into(), "--x".into()] });
 

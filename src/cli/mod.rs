@@ -4,12 +4,14 @@
 //! Exit codes: 0 success; 1 the run failed; 2 bad usage, spec or input; 3 any other error.
 
 mod alerts;
-mod inputs;
+pub(crate) mod inputs;
 mod job;
 mod logs;
 mod plan;
 mod run;
+mod serve;
 mod status;
+mod trigger;
 mod validate;
 
 use std::path::PathBuf;
@@ -71,6 +73,10 @@ enum Command {
     Plan(plan::Args),
     /// Run a pipeline on the embedded backend and wait for it (re-running the same command resumes the run).
     Run(run::Args),
+    /// Serve pipelines: cron schedules, object puts, signed webhooks, a status page with Run buttons.
+    Serve(serve::Args),
+    /// Start a run through the running `batchfan serve` (or here, when none is up).
+    Trigger(trigger::Args),
     /// Show runs, or one run with its stages.
     Status(status::Args),
     /// Print the log of one child of a run.
@@ -85,7 +91,9 @@ enum Command {
 /// Parses the command line, runs the command, and returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    // A server reports what it does (triggers, runs) without -v.
+    let verbose = if matches!(cli.command, Command::Serve(_)) { cli.verbose.max(1) } else { cli.verbose };
+    init_tracing(verbose);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -98,6 +106,8 @@ pub fn main() -> i32 {
             Command::Validate(a) => validate::run(a),
             Command::Plan(a) => plan::run(a).await,
             Command::Run(a) => run::run(a).await,
+            Command::Serve(a) => serve::run(a).await,
+            Command::Trigger(a) => trigger::run(a).await,
             Command::Status(a) => status::run(a).await,
             Command::Logs(a) => logs::run(a).await,
             Command::Alerts(a) => alerts::run(a).await,
@@ -129,7 +139,12 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("BATCHFAN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Parses `k=v` parameters.

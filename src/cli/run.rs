@@ -16,27 +16,27 @@ use crate::{
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    run: RunInputArgs,
+    pub(crate) run: RunInputArgs,
     /// Start a new run even if this exact command already ran.
     #[arg(long)]
-    fresh: bool,
+    pub(crate) fresh: bool,
     /// Idempotency key of this request: the same id always means the same run.
     #[arg(long, conflicts_with = "fresh")]
-    request_id: Option<String>,
+    pub(crate) request_id: Option<String>,
     /// vCPUs the local engine may use (default: this machine's).
     #[arg(long)]
-    vcpus: Option<f64>,
+    pub(crate) vcpus: Option<f64>,
     /// Memory (MiB) the local engine may use (default: this machine's).
     #[arg(long)]
-    memory: Option<u64>,
+    pub(crate) memory: Option<u64>,
     #[command(flatten)]
-    state: StateArgs,
+    pub(crate) state: StateArgs,
     /// Print the result as text or JSON (stdout).
     #[arg(long, value_enum, default_value_t)]
-    output: Output,
+    pub(crate) output: Output,
     /// No progress on stderr.
     #[arg(long, short)]
-    quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<i32> {

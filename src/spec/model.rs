@@ -80,14 +80,23 @@ pub struct S3Trigger {
     pub prefix: String,
     /// Only keys ending with this suffix (e.g. `.csv`); empty for all.
     pub suffix: String,
+    /// `batchfan serve`: how long a file dropped into the bucket's directory by another
+    /// program must stay unchanged before it counts as complete (default 2 s).
+    #[serde(default = "default_settle_secs")]
+    pub settle_secs: u64,
+}
+
+fn default_settle_secs() -> u64 {
+    super::triggers::DEFAULT_SETTLE_SECS
 }
 
 /// An HMAC-signed webhook starts a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookTrigger {
     pub enabled: bool,
-    /// Where the secret is: never the secret itself.
-    pub secret: SecretSource,
+    /// Where the secret is: never the secret itself. Always set when enabled;
+    /// a disabled webhook may leave it out.
+    pub secret: Option<SecretSource>,
     /// Largest accepted body, bytes.
     pub max_body_bytes: usize,
 }

@@ -124,7 +124,7 @@ fn read_spec(r: &mut Reader<'_>, root: &Tab<'_>, base_dir: &Path) -> Option<Pipe
     let params = sections::read_params(r, root);
     let mut triggers = triggers::read_triggers(r, root);
     if let Some(w) = &mut triggers.webhook {
-        if let SecretSource::File(p) = &mut w.secret {
+        if let Some(SecretSource::File(p)) = &mut w.secret {
             if p.is_relative() {
                 *p = base_dir.join(&*p);
             }

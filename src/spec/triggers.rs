@@ -10,6 +10,10 @@ use crate::objects::{check_bucket, ObjectRef};
 
 /// Webhook body limit when not set.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 262_144;
+/// How long a file dropped into a watched bucket must stay unchanged before it starts a run.
+pub const DEFAULT_SETTLE_SECS: u64 = 2;
+/// Longest settle time.
+pub const MAX_SETTLE_SECS: i64 = 3600;
 
 const SECRET_KEYS: [&str; 4] = ["secret_env", "secret_file", "secret_ssm", "secret_secretsmanager"];
 
@@ -66,7 +70,7 @@ fn read_cron(r: &mut Reader<'_>, t: &Tab<'_>) -> Option<CronTrigger> {
 }
 
 fn read_s3(r: &mut Reader<'_>, t: &Tab<'_>) -> Option<S3Trigger> {
-    r.check_keys(t, &["bucket", "prefix", "suffix"]);
+    r.check_keys(t, &["bucket", "prefix", "suffix", "settle_seconds"]);
     let bucket = r.string(t, "bucket");
     if t.get("bucket").is_none() {
         r.missing(t, "bucket", "\"my-input-bucket\"");
@@ -78,7 +82,21 @@ fn read_s3(r: &mut Reader<'_>, t: &Tab<'_>) -> Option<S3Trigger> {
     }
     let prefix = r.string(t, "prefix").map(|p| p.v).unwrap_or_default();
     let suffix = r.string(t, "suffix").map(|s| s.v).unwrap_or_default();
-    Some(S3Trigger { bucket: bucket?.v, prefix, suffix })
+    let mut settle_secs = DEFAULT_SETTLE_SECS;
+    if let Some(m) = r.int(t, "settle_seconds") {
+        if (0..=MAX_SETTLE_SECS).contains(&m.v) {
+            settle_secs = m.v as u64;
+        } else {
+            r.error(
+                &m.span,
+                format!(
+                    "settle_seconds {} is out of range: use 0 to {MAX_SETTLE_SECS} (how long a dropped file must stay unchanged), e.g. settle_seconds = {DEFAULT_SETTLE_SECS}",
+                    m.v
+                ),
+            );
+        }
+    }
+    Some(S3Trigger { bucket: bucket?.v, prefix, suffix, settle_secs })
 }
 
 fn read_webhook(r: &mut Reader<'_>, t: &Tab<'_>) -> Option<WebhookTrigger> {
@@ -111,7 +129,12 @@ fn read_webhook(r: &mut Reader<'_>, t: &Tab<'_>) -> Option<WebhookTrigger> {
             format!("the webhook sets {}: keep exactly one secret source", names.join(" and ")),
         );
     }
-    if found.is_empty() && t.get("secret").is_none() && SECRET_KEYS.iter().all(|k| t.get(k).is_none()) {
+    // A disabled webhook needs no secret: it answers nothing.
+    if enabled
+        && found.is_empty()
+        && t.get("secret").is_none()
+        && SECRET_KEYS.iter().all(|k| t.get(k).is_none())
+    {
         r.error(
             &t.span,
             "[triggers.webhook] has no secret source: add one of secret_env, secret_file, secret_ssm, secret_secretsmanager, e.g. secret_env = \"HOOK_SECRET\"",
@@ -132,12 +155,14 @@ fn read_webhook(r: &mut Reader<'_>, t: &Tab<'_>) -> Option<WebhookTrigger> {
             );
         }
     }
-    let (key, source) = found.into_iter().next()?;
-    let secret = match key {
+    let secret = found.into_iter().next().map(|(key, source)| match key {
         "secret_env" => SecretSource::Env(source.v),
         "secret_file" => SecretSource::File(PathBuf::from(source.v)),
         "secret_ssm" => SecretSource::Ssm(source.v),
         _ => SecretSource::SecretsManager(source.v),
-    };
+    });
+    if enabled && secret.is_none() {
+        return None;
+    }
     Some(WebhookTrigger { enabled, secret, max_body_bytes })
 }

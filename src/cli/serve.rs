@@ -1,0 +1,75 @@
+//! `batchfan serve SPEC...`: one long-lived process for the given pipelines —
+//! cron schedules, object puts, signed webhooks, and a status page with Run buttons.
+
+use std::{collections::BTreeMap, io::Write, net::SocketAddr, path::PathBuf, time::Duration};
+
+use super::{inputs, StateArgs, UsageError};
+use crate::{backend::LocalOptions, serve};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Pipeline specs (TOML) to serve.
+    #[arg(required = true)]
+    specs: Vec<PathBuf>,
+    #[command(flatten)]
+    state: StateArgs,
+    /// Address of the status page, the webhooks and the trigger API (port 0: any free
+    /// port; the address is written to STATE/serve.json and printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:8750")]
+    listen: SocketAddr,
+    /// Another host name the status page answers to, e.g. behind a reverse proxy (repeatable).
+    #[arg(long = "allow-host", value_name = "HOST")]
+    allow_hosts: Vec<String>,
+    /// Seconds a shutdown waits for running children before stopping them (they re-run on the next start).
+    #[arg(long, default_value_t = 30)]
+    drain_timeout: u64,
+    /// Milliseconds between two listings of a watched bucket.
+    #[arg(long, default_value_t = 500)]
+    poll_ms: u64,
+    /// vCPUs the local engine may use (default: this machine's).
+    #[arg(long)]
+    vcpus: Option<f64>,
+    /// Memory (MiB) the local engine may use (default: this machine's).
+    #[arg(long)]
+    memory: Option<u64>,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<i32> {
+    let mut specs = Vec::new();
+    let mut files = BTreeMap::new();
+    let mut problems = Vec::new();
+    for path in &args.specs {
+        match inputs::load_spec(path) {
+            Ok(spec) => {
+                let abs = path.canonicalize().unwrap_or_else(|_| path.clone());
+                files.insert(spec.name.clone(), abs);
+                specs.push(spec);
+            }
+            Err(e) => problems.push(e.0),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(UsageError(problems.join("\n")).into());
+    }
+    if args.poll_ms == 0 {
+        return Err(UsageError("--poll-ms 0 would list buckets without pause: use 100 or more".into()).into());
+    }
+    let config = serve::ServeConfig {
+        specs,
+        spec_files: files,
+        state_dir: args.state.dir.clone(),
+        listen: args.listen,
+        options: LocalOptions { vcpus: args.vcpus, memory_mib: args.memory, ..Default::default() },
+        drain_timeout: Duration::from_secs(args.drain_timeout),
+        allowed_hosts: args.allow_hosts,
+        poll_interval: Duration::from_millis(args.poll_ms),
+    };
+    let state = args.state.dir.display().to_string();
+    serve::run(config, |addr| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on http://{addr} (state {state})");
+        let _ = out.flush();
+    })
+    .await?;
+    Ok(0)
+}

@@ -1,0 +1,401 @@
+//! The HTTP server of `batchfan serve` (axum).
+//!
+//! | route | what |
+//! | --- | --- |
+//! | `GET /` | status page: pipelines (next slot, Run button), runs, alerts, notices |
+//! | `GET /runs/{id}` | a run: each stage's children as a grid, failed children, alert |
+//! | `GET /fragments/...` | the live parts of those pages (HTML), re-fetched by the page |
+//! | `POST /pipelines/{name}/run` | the Run button (form with the page's CSRF token, same origin only) |
+//! | `POST /hooks/{name}` | the signed webhook ([`crate::trigger::webhook`]) |
+//! | `GET /api/service` | when this process started, whether it takes triggers |
+//! | `GET /api/pipelines`, `/api/runs`, `/api/runs/{id}`, `/api/alerts`, `/api/notices` | the same data as JSON |
+//! | `POST /api/pipelines/{name}/runs` | a manual run (`Authorization: Bearer` the token in `serve.json`) |
+//!
+//! Everything but the webhook answers only to the `Host` names of the listen
+//! address (127.0.0.1, localhost, plus `--allow-host`), so a web page cannot
+//! reach it through DNS rebinding.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use axum::{
+    body::Body,
+    extract::{Path, Query, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::{get, post},
+    Form, Json, Router,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{
+    app::{App, TriggerError},
+    page, view,
+};
+use crate::{
+    cli::inputs,
+    run::{RunRecord, TriggerSource},
+    trigger::webhook::{self, WebhookRequest, DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER},
+};
+
+type Shared = Arc<App>;
+
+/// Runs listed on the home page and by default in `/api/runs`.
+const RUNS_SHOWN: usize = 50;
+/// Longest accepted request id of a manual run.
+const MAX_REQUEST_ID: usize = 100;
+
+/// The whole router.
+pub fn router(app: Shared) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/fragments/home", get(home_fragment))
+        .route("/runs/{id}", get(run_page))
+        .route("/fragments/runs/{id}", get(run_fragment))
+        .route("/pipelines/{name}/run", post(run_button))
+        .route("/hooks/{name}", post(hook))
+        .route("/api/service", get(api_service))
+        .route("/api/pipelines", get(api_pipelines))
+        .route("/api/runs", get(api_runs))
+        .route("/api/runs/{id}", get(api_run))
+        .route("/api/alerts", get(api_alerts))
+        .route("/api/notices", get(api_notices))
+        .route("/api/pipelines/{name}/runs", post(api_trigger))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(app)
+}
+
+fn json_error(status: u16, message: impl Into<String>) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (code, Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn html_error(status: u16, message: &str) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (code, Html(page::error_page(status, message))).into_response()
+}
+
+/// Equal in constant time (for tokens).
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Refuses a request whose `Host` is not one of this server's names.
+fn refuse_host(app: &App, headers: &HeaderMap) -> Option<Response> {
+    let addr = app.addr()?;
+    let host = header_str(headers, header::HOST.as_str()).unwrap_or("");
+    let port = addr.port();
+    let ok = host == addr.to_string()
+        || host == format!("localhost:{port}")
+        || host == format!("127.0.0.1:{port}")
+        || host == format!("[::1]:{port}")
+        || app
+            .allowed_hosts
+            .iter()
+            .any(|h| h == host || *h == host.rsplit_once(':').map_or(host, |(n, _)| n));
+    (!ok).then(|| {
+        json_error(
+            421,
+            format!("host {host:?} is not this server's: open http://{addr}/, or start serve with --allow-host NAME"),
+        )
+    })
+}
+
+fn run_json(rec: &RunRecord) -> serde_json::Value {
+    json!({
+        "run_id": rec.run_id, "pipeline": rec.pipeline, "state": rec.state,
+        "source": rec.trigger.source, "idempotency_key": rec.trigger.idempotency_key,
+        "url": format!("/runs/{}", rec.run_id),
+    })
+}
+
+async fn home(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some(r) = refuse_host(&app, &headers) {
+        return r;
+    }
+    let fragment = home_html(&app).await;
+    Html(page::home(&view::pipelines(&app), &app.csrf, &fragment)).into_response()
+}
+
+async fn home_html(app: &App) -> String {
+    let runs = view::runs(app, None, RUNS_SHOWN).await;
+    let alerts = view::alerts(app, 20).await;
+    page::home_fragment(&runs, &app.notices(), &alerts)
+}
+
+async fn home_fragment(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some(r) = refuse_host(&app, &headers) {
+        return r;
+    }
+    Html(home_html(&app).await).into_response()
+}
+
+async fn run_page(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Some(r) = refuse_host(&app, &headers) {
+        return r;
+    }
+    match view::run(&app, &id).await {
+        Some(v) => Html(page::run_page(&v, &page::run_fragment(&v))).into_response(),
+        None => html_error(404, &format!("run {id} is not a run of the pipelines served here")),
+    }
+}
+
+async fn run_fragment(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Some(r) = refuse_host(&app, &headers) {
+        return r;
+    }
+    match view::run(&app, &id).await {
+        Some(v) => Html(page::run_fragment(&v)).into_response(),
+        None => html_error(404, &format!("run {id} not found")),
+    }
+}
+
+/// The Run button's form.
+#[derive(Debug, Deserialize)]
+struct RunForm {
+    csrf: String,
+    request_id: String,
+    #[serde(default)]
+    input: Option<String>,
+    #[serde(default)]
+    params: Option<String>,
+}
+
+/// Refuses a form post that another site could have made.
+fn refuse_cross_site(app: &App, headers: &HeaderMap, token: &str) -> Option<Response> {
+    if let Some(r) = refuse_host(app, headers) {
+        return Some(r);
+    }
+    if let Some(site) = header_str(headers, "sec-fetch-site") {
+        if site != "same-origin" && site != "none" {
+            return Some(html_error(403, &format!("cross-site request refused (Sec-Fetch-Site: {site})")));
+        }
+    }
+    if let Some(origin) = header_str(headers, header::ORIGIN.as_str()) {
+        let host = header_str(headers, header::HOST.as_str()).unwrap_or("");
+        if origin != format!("http://{host}") {
+            return Some(html_error(
+                403,
+                &format!("cross-site request refused: origin {origin} is not http://{host}"),
+            ));
+        }
+    }
+    (!same(token, &app.csrf)).then(|| {
+        html_error(
+            403,
+            "the form's token is not this server's (it restarted?): reload the page and press Run again",
+        )
+    })
+}
+
+fn check_request_id(id: &str) -> Result<(), String> {
+    if (1..=MAX_REQUEST_ID).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err(format!("request id {id:?} must be 1..={MAX_REQUEST_ID} visible ASCII characters"))
+    }
+}
+
+/// A manual run: checks the input and parameters against the spec, then triggers.
+async fn manual(
+    app: &App,
+    pipeline: &str,
+    input: Option<&str>,
+    params: Vec<String>,
+    request_id: &str,
+) -> Result<RunRecord, TriggerError> {
+    let spec = app.spec(pipeline).ok_or_else(|| TriggerError::UnknownPipeline(pipeline.to_owned()))?;
+    check_request_id(request_id).map_err(TriggerError::Rejected)?;
+    let params = inputs::resolve_params(spec, &params).map_err(|e| TriggerError::Rejected(e.0))?;
+    let input = match input.map(str::trim).filter(|i| !i.is_empty()) {
+        Some(raw) => Some(
+            inputs::resolve_input(raw, &app.service.backend.objects)
+                .await
+                .map_err(|e| TriggerError::Rejected(e.0))?,
+        ),
+        None => None,
+    };
+    let trigger = inputs::manual_trigger(spec, input.as_ref(), params, Some(request_id));
+    app.trigger(trigger).await
+}
+
+async fn run_button(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Form(form): Form<RunForm>,
+) -> Response {
+    if let Some(r) = refuse_cross_site(&app, &headers, &form.csrf) {
+        return r;
+    }
+    let params: Vec<String> =
+        form.params.as_deref().unwrap_or("").split_whitespace().map(str::to_owned).collect();
+    match manual(&app, &name, form.input.as_deref(), params, &form.request_id).await {
+        Ok(rec) => Redirect::to(&format!("/runs/{}", rec.run_id)).into_response(),
+        Err(e) => html_error(e.status(), &e.to_string()),
+    }
+}
+
+/// Body of `POST /api/pipelines/{name}/runs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerRequest {
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// `s3://bucket/key`, or an absolute local path (imported like `batchfan run --input`).
+    #[serde(default)]
+    pub input: Option<String>,
+    /// Idempotency key: the same id always means the same run.
+    pub request_id: String,
+}
+
+async fn api_trigger(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Body,
+) -> Response {
+    let token = header_str(&headers, header::AUTHORIZATION.as_str()).and_then(|v| v.strip_prefix("Bearer "));
+    if !token.is_some_and(|t| same(t.trim(), &app.api_token)) {
+        return json_error(
+            401,
+            "missing or wrong bearer token: use the token in the state directory's serve.json",
+        );
+    }
+    let bytes = match axum::body::to_bytes(body, 1024 * 1024).await {
+        Ok(b) => b,
+        Err(_) => return json_error(413, "request body over 1 MiB"),
+    };
+    let req: TriggerRequest = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            return json_error(400, format!("body is not a trigger request: {e} (expected {{\"request_id\": \"...\", \"params\": {{}}, \"input\": \"s3://...\"}})"))
+        }
+    };
+    let params = req.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    match manual(&app, &name, req.input.as_deref(), params, &req.request_id).await {
+        Ok(rec) => (StatusCode::ACCEPTED, Json(run_json(&rec))).into_response(),
+        Err(e) => json_error(e.status(), e.to_string()),
+    }
+}
+
+async fn hook(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Body,
+) -> Response {
+    let Some(spec) = app.spec(&name) else {
+        return json_error(404, format!("no pipeline {name:?} here"));
+    };
+    let Some(hook) = spec.triggers.webhook.as_ref().filter(|w| w.enabled) else {
+        return json_error(
+            404,
+            format!("pipeline {name} has no webhook: add [triggers.webhook] to its spec"),
+        );
+    };
+    let limit = hook.max_body_bytes;
+    let declared =
+        header_str(&headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<usize>().ok());
+    if let Some(size) = declared.filter(|s| *s > limit) {
+        return json_error(413, webhook::WebhookError::TooLarge { size, limit }.to_string());
+    }
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => return json_error(413, format!("body is over the {limit}-byte limit")),
+    };
+    let secret = match app.webhook_secret(spec) {
+        Ok(s) => s,
+        Err(e) => return json_error(503, e),
+    };
+    let request = WebhookRequest {
+        timestamp: header_str(&headers, TIMESTAMP_HEADER),
+        signature: header_str(&headers, SIGNATURE_HEADER),
+        delivery: header_str(&headers, DELIVERY_HEADER),
+        body: &bytes,
+    };
+    let delivery = match webhook::verify(&secret, &request, chrono::Utc::now().timestamp(), limit) {
+        Ok(d) => d,
+        Err(e) => {
+            app.notice(
+                &name,
+                TriggerSource::Webhook,
+                "warn",
+                format!("webhook refused ({}): {e}", e.status()),
+            );
+            return json_error(e.status(), e.to_string());
+        }
+    };
+    let raw: Vec<String> = delivery.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let params = match inputs::resolve_params(spec, &raw) {
+        Ok(p) => p,
+        Err(e) => return json_error(400, e.0),
+    };
+    let mut trigger = delivery.into_trigger(&name);
+    trigger.params = params;
+    match app.trigger(trigger).await {
+        Ok(rec) => (StatusCode::ACCEPTED, Json(run_json(&rec))).into_response(),
+        Err(e) => json_error(e.status(), e.to_string()),
+    }
+}
+
+async fn api_service(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some(r) = refuse_host(&app, &headers) {
+        return r;
+    }
+    let pipelines: Vec<&str> = app.specs().map(|s| s.name.as_str()).collect();
+    Json(json!({
+        "started_at": app.started_at, "accepting": app.accepting(), "pid": std::process::id(),
+        "pipelines": pipelines,
+    }))
+    .into_response()
+}
+
+async fn api_pipelines(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some(r) = refuse_host(&app, &headers) {
+        return r;
+    }
+    Json(view::pipelines(&app)).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct RunsQuery {
+    pipeline: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn api_runs(State(app): State<Shared>, headers: HeaderMap, Query(q): Query<RunsQuery>) -> Response {
+    if let Some(r) = refuse_host(&app, &headers) {
+        return r;
+    }
+    let limit = q.limit.unwrap_or(RUNS_SHOWN).clamp(1, 1000);
+    Json(view::runs(&app, q.pipeline.as_deref(), limit).await).into_response()
+}
+
+async fn api_run(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Some(r) = refuse_host(&app, &headers) {
+        return r;
+    }
+    match view::run(&app, &id).await {
+        Some(v) => Json(v).into_response(),
+        None => json_error(404, format!("run {id} is not a run of the pipelines served here")),
+    }
+}
+
+async fn api_alerts(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some(r) = refuse_host(&app, &headers) {
+        return r;
+    }
+    Json(view::alerts(&app, 100).await).into_response()
+}
+
+async fn api_notices(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some(r) = refuse_host(&app, &headers) {
+        return r;
+    }
+    Json(app.notices()).into_response()
+}

@@ -1,0 +1,26 @@
+//! `batchfan serve`: one long-lived process that owns the embedded backend and
+//! starts runs from cron schedules, object puts, signed webhooks and the status
+//! page's Run button (and `batchfan trigger`).
+//!
+//! | part | what |
+//! | --- | --- |
+//! | [`cron`] | schedule slots, overlap and catch-up (pure) |
+//! | [`scheduler`] | one task per cron pipeline: slots → runs, state in the table |
+//! | [`watch`] | which objects are new and complete (pure) |
+//! | [`watcher`] | one task per S3 pipeline: polls the bucket → runs |
+//! | [`http`] | the HTTP server: webhooks, the JSON API, the status pages |
+//! | [`view`], [`page`] | what the pages and the JSON API show, and the HTML |
+//! | [`discovery`] | `serve.json` in the state directory: how `batchfan trigger` finds the service |
+//! | [`app`] | the shared state and the one place triggers go through |
+
+pub mod app;
+pub mod cron;
+pub mod discovery;
+pub mod http;
+pub mod page;
+pub mod scheduler;
+pub mod view;
+pub mod watch;
+pub mod watcher;
+
+pub use self::app::{run, App, ServeConfig};

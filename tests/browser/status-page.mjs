@@ -1,0 +1,71 @@
+// Drives the batchfan serve status page in Debian's headless Chromium:
+// opens the home page, presses Run, and waits on the run's page (without
+// reloading it) until the run is SUCCEEDED with every cell of its grids in
+// the succeeded state. Saves a screenshot. Prints a JSON summary on stdout.
+//
+//   node status-page.mjs URL PIPELINE SCREENSHOT.png
+//
+// Run by tests/serve_browser.rs; Chromium comes from scripts/setup/30-chromium.sh.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const [url, pipeline, screenshot] = process.argv.slice(2);
+if (!url || !pipeline || !screenshot) {
+  console.error('usage: node status-page.mjs URL PIPELINE SCREENSHOT.png');
+  process.exit(2);
+}
+const executablePath = process.env.BATCHFAN_CHROMIUM || '/usr/bin/chromium';
+const userDataDir = mkdtempSync(join(tmpdir(), 'batchfan-chromium-'));
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath,
+  headless: true,
+  viewport: { width: 1100, height: 760 },
+  args: [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+});
+try {
+  const page = context.pages()[0] ?? (await context.newPage());
+  await page.goto(url);
+  await page.click(`button[data-pipeline="${pipeline}"]`);
+  await page.waitForURL(/\/runs\/r[0-9a-f]+$/, { timeout: 30_000 });
+  const runId = page.url().split('/').pop();
+  // A mark on this document: if it is still there at the end, the page updated itself.
+  await page.evaluate(() => { window.__batchfanMark = true; });
+  const firstState = await page.textContent('#run-state');
+  const seen = new Set([firstState]);
+  const deadline = Date.now() + 120_000;
+  let done = false;
+  while (Date.now() < deadline) {
+    const state = await page.textContent('#run-state');
+    seen.add(state);
+    done = await page.evaluate(() => {
+      const cells = [...document.querySelectorAll('.grid i')];
+      return document.querySelector('#run-state')?.textContent === 'SUCCEEDED'
+        && cells.length > 0 && cells.every((c) => c.classList.contains('s-SUCCEEDED'));
+    });
+    if (done) break;
+    await page.waitForTimeout(200);
+  }
+  if (!done) throw new Error(`run ${runId} did not show SUCCEEDED with a full grid; states seen: ${[...seen]}`);
+  const sameDocument = await page.evaluate(() => window.__batchfanMark === true);
+  const grids = await page.evaluate(() => [...document.querySelectorAll('.stage')].map((s) => ({
+    stage: s.dataset.stage,
+    cells: s.querySelectorAll('.grid i').length,
+    succeeded: s.querySelectorAll('.grid i.s-SUCCEEDED').length,
+    colour: s.querySelector('.grid i') ? getComputedStyle(s.querySelector('.grid i')).backgroundColor : null,
+  })));
+  await page.screenshot({ path: screenshot, fullPage: true });
+  // The home page lists the run as SUCCEEDED too.
+  await page.goto(url);
+  const row = page.locator(`tr[data-run="${runId}"] .state`);
+  const listed = await row.textContent();
+  await page.screenshot({ path: screenshot.replace(/\.png$/, '-home.png'), fullPage: true });
+  console.log(JSON.stringify({ runId, firstState, states: [...seen], sameDocument, grids, listed }));
+} finally {
+  await context.close();
+  rmSync(userDataDir, { recursive: true, force: true });
+}

@@ -1,0 +1,326 @@
+//! `batchfan serve` triggers through the real binary and real HTTP on 127.0.0.1:
+//! cron slots (and a restart), object puts (complete files only, one run per
+//! content), and the signed webhook's answers.
+
+mod serve_support;
+
+use std::{io::Write, path::Path, time::Duration};
+
+use batchfan::{
+    objects::{dir::DirObjects, ObjectRef, Objects},
+    trigger::webhook::{sign, DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER},
+};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use serve_support::{sh_stage, wait_for, write_spec, Serve};
+
+fn slot_of(run: &Value) -> DateTime<Utc> {
+    let key = run["key"].as_str().expect("key");
+    let t = key.strip_prefix("cron:").unwrap_or_else(|| panic!("not a cron key: {key}"));
+    DateTime::parse_from_rfc3339(t).expect("rfc3339").with_timezone(&Utc)
+}
+
+fn tick_spec(dir: &Path, name: &str, catch_up: &str) -> std::path::PathBuf {
+    let text = format!(
+        "name = \"{name}\"\n[triggers.cron]\nschedule = \"*/2 * * * * *\"\noverlap = \"allow\"\ncatch_up = \"{catch_up}\"\n\
+         [planner]\nstrategy = \"range\"\ncount = 2\n[[stages]]\nname = \"s\"\ncommand = {}\nvcpus = 0.25\nmemory = 64\n",
+        sh_stage("true")
+    );
+    write_spec(dir, name, &text)
+}
+
+async fn started_at(serve: &Serve) -> DateTime<Utc> {
+    let v = serve.get("/api/service").await;
+    DateTime::parse_from_rfc3339(v["started_at"].as_str().expect("started_at"))
+        .expect("time")
+        .with_timezone(&Utc)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cron_starts_one_run_per_slot_and_a_restart_follows_the_catch_up_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let none = tick_spec(dir.path(), "tick", "none");
+    let latest = tick_spec(dir.path(), "catchup", "latest");
+    let state = dir.path().join("state");
+    let mut serve = Serve::start(&state, &[&none, &latest], &[], &[]);
+    let first = wait_for("three scheduled runs of tick to succeed", || async {
+        let runs = serve.runs("tick").await;
+        (runs.iter().filter(|r| r["state"] == "SUCCEEDED").count() >= 3).then_some(runs)
+    })
+    .await;
+    let stop_sent = Utc::now();
+    assert!(serve.stop_with(libc::SIGTERM).success(), "{}", serve.log_text());
+    // Let at least two slots pass while the service is down.
+    wait_for("two slots to pass", || async {
+        (Utc::now() > stop_sent + chrono::Duration::seconds(4)).then_some(())
+    })
+    .await;
+    let serve = Serve::start(&state, &[&none, &latest], &[], &[]);
+    let up = started_at(&serve).await;
+    let after = wait_for("two runs of tick after the restart", || async {
+        let runs = serve.runs("tick").await;
+        let n = runs.iter().filter(|r| slot_of(r) > up && r["state"] == "SUCCEEDED").count();
+        (n >= 2).then_some(runs)
+    })
+    .await;
+
+    // Every run is a slot of the schedule, and no slot has two runs.
+    let mut slots: Vec<DateTime<Utc>> = after.iter().map(slot_of).collect();
+    assert!(slots.iter().all(|s| s.timestamp() % 2 == 0), "{slots:?}");
+    let ids: std::collections::BTreeSet<&str> = after.iter().map(|r| r["run_id"].as_str().unwrap()).collect();
+    slots.sort();
+    let n = slots.len();
+    slots.dedup();
+    assert_eq!((slots.len(), ids.len()), (n, n), "one run per slot");
+    assert!(after.len() >= first.len() + 2);
+    // While up, every slot ran: the slots before the stop are consecutive.
+    let before: Vec<_> = slots.iter().filter(|s| **s < stop_sent).collect();
+    for w in before.windows(2) {
+        assert_eq!(*w[1] - *w[0], chrono::Duration::seconds(2), "a slot was missed while up: {before:?}");
+    }
+    // catch_up = none: nothing of the downtime ran.
+    let margin = chrono::Duration::seconds(1);
+    let in_gap: Vec<_> = slots.iter().filter(|s| **s > stop_sent + margin && **s <= up).collect();
+    assert!(in_gap.is_empty(), "catch_up = none ran missed slots {in_gap:?} (stopped {stop_sent}, up {up})");
+    // catch_up = latest: exactly the latest missed slot ran.
+    let caught: Vec<DateTime<Utc>> = serve
+        .runs("catchup")
+        .await
+        .iter()
+        .map(slot_of)
+        .filter(|s| *s > stop_sent + margin && *s <= up)
+        .collect();
+    let latest_missed = DateTime::from_timestamp(up.timestamp() - up.timestamp() % 2, 0).unwrap();
+    assert_eq!(caught, [latest_missed], "stopped {stop_sent}, up {up}");
+    let notices = serve.get("/api/notices").await;
+    assert!(notices.to_string().contains("passed while batchfan serve was down"), "{notices}");
+    assert!(serve.stop().success());
+}
+
+fn lines(n: usize) -> Vec<u8> {
+    (0..n).map(|i| format!("row-{i}\n")).collect::<String>().into_bytes()
+}
+
+/// The run whose input is `key`, once planned (its children counted).
+async fn run_for(serve: &Serve, key: &str) -> Option<Value> {
+    started_for(serve, key).await.filter(|r| !r["children"].is_null())
+}
+
+/// The run whose input is `key`, planned or not.
+async fn started_for(serve: &Serve, key: &str) -> Option<Value> {
+    let uri = format!("s3://inbox/{key}");
+    serve.runs("inbox").await.into_iter().find(|r| r["input"].as_str() == Some(uri.as_str()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_put_starts_exactly_one_run_and_partial_files_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        dir.path(),
+        "inbox",
+        &format!(
+            "name = \"inbox\"\n[triggers.s3]\nbucket = \"inbox\"\nprefix = \"in/\"\nsuffix = \".csv\"\nsettle_seconds = 2\n\
+             [planner]\nstrategy = \"lines\"\nlines_per_item = 1\nheader = false\n\
+             [[stages]]\nname = \"s\"\ncommand = {}\nvcpus = 0.25\nmemory = 64\n",
+            sh_stage("true")
+        ),
+    );
+    let state = dir.path().join("state");
+    let bucket_dir = state.join("buckets/inbox/in");
+    std::fs::create_dir_all(&bucket_dir).unwrap();
+    std::fs::write(bucket_dir.join("old.csv"), lines(3)).unwrap();
+    let objects = DirObjects::new(state.join("buckets"));
+
+    let mut serve = Serve::start(&state, &[&spec], &[], &[]);
+    wait_for("the baseline", || async {
+        serve.get("/api/notices").await.to_string().contains("baseline").then_some(())
+    })
+    .await;
+
+    // Written through batchfan: an atomic put.
+    objects.put(&ObjectRef::new("inbox", "in/a.csv"), lines(10)).await.unwrap();
+    let a = wait_for("a run for in/a.csv", || run_for(&serve, "in/a.csv")).await;
+    assert_eq!(a["source"], "s3");
+    assert_eq!(a["children"], 10, "planned from the whole file");
+    assert_eq!(serve.wait_run(a["run_id"].as_str().unwrap()).await["state"], "SUCCEEDED");
+
+    // Written in place by another program, a line every 300 ms: nothing until it settles.
+    let path = bucket_dir.join("b.csv");
+    let mut f = std::fs::File::create(&path).unwrap();
+    for i in 0..10 {
+        writeln!(f, "row-{i}").unwrap();
+        f.flush().unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            run_for(&serve, "in/b.csv").await.is_none(),
+            "a run started for a file still being written (line {i})"
+        );
+    }
+    drop(f);
+    let b = wait_for("a run for in/b.csv", || run_for(&serve, "in/b.csv")).await;
+    assert_eq!(b["children"], 10, "a partial file was planned");
+
+    // A temp name is never picked up; the rename into place is.
+    std::fs::write(bucket_dir.join("c.csv.part"), lines(4)).unwrap();
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    assert!(serve.runs("inbox").await.iter().all(|r| !r["input"].as_str().unwrap_or("").contains("c.csv")));
+    std::fs::rename(bucket_dir.join("c.csv.part"), bucket_dir.join("c.csv")).unwrap();
+    let c = wait_for("a run for in/c.csv", || run_for(&serve, "in/c.csv")).await;
+    assert_eq!(c["children"], 4);
+    for r in [&b, &c] {
+        serve.wait_run(r["run_id"].as_str().unwrap()).await;
+    }
+    assert!(serve.stop_with(libc::SIGTERM).success());
+
+    // Put while the service is down: picked up when it is back; nothing else runs again.
+    objects.put(&ObjectRef::new("inbox", "in/d.csv"), lines(2)).await.unwrap();
+    let serve = Serve::start(&state, &[&spec], &[], &[]);
+    let d = wait_for("a run for in/d.csv", || run_for(&serve, "in/d.csv")).await;
+    serve.wait_run(d["run_id"].as_str().unwrap()).await;
+    let runs = serve.runs("inbox").await;
+    let mut inputs: Vec<&str> = runs.iter().map(|r| r["input"].as_str().unwrap()).collect();
+    inputs.sort_unstable();
+    assert_eq!(
+        inputs,
+        ["s3://inbox/in/a.csv", "s3://inbox/in/b.csv", "s3://inbox/in/c.csv", "s3://inbox/in/d.csv"]
+    );
+    assert!(serve.stop().success());
+}
+
+/// (what, pipeline, headers, body, expected status).
+type Case<'a> = (&'a str, &'a str, Vec<(&'a str, String)>, Vec<u8>, u16);
+
+struct Hook<'a> {
+    serve: &'a Serve,
+}
+
+impl Hook<'_> {
+    async fn post(&self, pipeline: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, Value) {
+        let mut req =
+            self.serve.client().post(format!("{}/hooks/{pipeline}", self.serve.url)).body(body.to_vec());
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let r = req.send().await.expect("POST");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn signed(
+        &self,
+        pipeline: &str,
+        secret: &[u8],
+        ts: i64,
+        delivery: &str,
+        body: &[u8],
+    ) -> (u16, Value) {
+        let t = ts.to_string();
+        let headers = [
+            (TIMESTAMP_HEADER, t.clone()),
+            (SIGNATURE_HEADER, sign(secret, &t, body)),
+            (DELIVERY_HEADER, delivery.to_owned()),
+        ];
+        self.post(pipeline, &headers, body).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_accepts_signed_deliveries_once_and_rejects_everything_else_without_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let stage = sh_stage("true");
+    let base = format!("[planner]\nstrategy = \"range\"\ncount = 2\n[[stages]]\nname = \"s\"\ncommand = {stage}\nvcpus = 0.25\nmemory = 64\n");
+    std::fs::write(dir.path().join("hook.secret"), "file-secret\n").unwrap();
+    let hook = write_spec(
+        dir.path(),
+        "hook",
+        &format!("name = \"hook\"\n[params]\nday = \"none\"\n[triggers.webhook]\nsecret_file = \"hook.secret\"\nmax_body_bytes = 256\n{base}"),
+    );
+    let env_hook = write_spec(
+        dir.path(),
+        "envhook",
+        &format!("name = \"envhook\"\n[triggers.webhook]\nsecret_env = \"TEST_HOOK_SECRET\"\n{base}"),
+    );
+    let off = write_spec(
+        dir.path(),
+        "off",
+        &format!("name = \"off\"\n[triggers.webhook]\nenabled = false\n{base}"),
+    );
+    let state = dir.path().join("state");
+    let serve = Serve::start(&state, &[&hook, &env_hook, &off], &[], &[("TEST_HOOK_SECRET", "env-secret")]);
+    let h = Hook { serve: &serve };
+    let now = Utc::now().timestamp();
+    let body = br#"{"params":{"day":"2026-11-23"}}"#;
+
+    let (status, accepted) = h.signed("hook", b"file-secret", now, "d-1", body).await;
+    assert_eq!(status, 202, "{accepted}");
+    let run_id = accepted["run_id"].as_str().expect("run id").to_owned();
+    let (status, replay) = h.signed("hook", b"file-secret", now + 1, "d-1", body).await;
+    assert_eq!(
+        (status, replay["run_id"].as_str()),
+        (202, Some(run_id.as_str())),
+        "a replayed delivery is the same run"
+    );
+    let (status, other) = h.signed("envhook", b"env-secret", now, "d-1", b"").await;
+    assert_eq!(status, 202, "{other}");
+
+    let t = now.to_string();
+    let good = sign(b"file-secret", &t, body);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "no signature",
+            "hook",
+            vec![(TIMESTAMP_HEADER, t.clone()), (DELIVERY_HEADER, "d-2".into())],
+            body.to_vec(),
+            401,
+        ),
+        (
+            "wrong secret",
+            "hook",
+            vec![
+                (TIMESTAMP_HEADER, t.clone()),
+                (SIGNATURE_HEADER, sign(b"guess", &t, body)),
+                (DELIVERY_HEADER, "d-3".into()),
+            ],
+            body.to_vec(),
+            401,
+        ),
+        (
+            "tampered body",
+            "hook",
+            vec![
+                (TIMESTAMP_HEADER, t.clone()),
+                (SIGNATURE_HEADER, good.clone()),
+                (DELIVERY_HEADER, "d-4".into()),
+            ],
+            br#"{"params":{"day":"1999-01-01"}}"#.to_vec(),
+            401,
+        ),
+        ("over the size limit", "hook", vec![(DELIVERY_HEADER, "d-5".into())], vec![b' '; 257], 413),
+        ("unknown pipeline", "nope", vec![], b"".to_vec(), 404),
+        ("disabled webhook", "off", vec![], b"".to_vec(), 404),
+    ];
+    for (what, pipeline, headers, body, want) in cases {
+        let (status, reply) = h.post(pipeline, &headers, &body).await;
+        assert_eq!(status, want, "{what}: {reply}");
+        assert!(reply["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {reply}");
+    }
+    let stale = now - 600;
+    let (status, reply) = h.signed("hook", b"file-secret", stale, "d-6", body).await;
+    assert_eq!(status, 401, "stale: {reply}");
+    assert!(reply["error"].as_str().unwrap().contains("away from this server's clock"), "{reply}");
+    let (status, reply) = h.signed("hook", b"file-secret", now, "d-7", br#"{"params":{"nope":"1"}}"#).await;
+    assert_eq!(status, 400, "unknown parameter: {reply}");
+    let (status, _) = h.signed("hook", b"file-secret", now, "d-8", b"not json").await;
+    assert_eq!(status, 400, "signed but not JSON");
+
+    // Only the accepted deliveries made runs.
+    let runs = serve.runs("hook").await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["key"], "webhook:d-1");
+    let done = serve.wait_run(&run_id).await;
+    assert_eq!(done["state"], "SUCCEEDED");
+    assert_eq!(done["params"]["day"], "2026-11-23");
+    assert_eq!(serve.runs("envhook").await.len(), 1);
+    assert!(serve.runs("off").await.is_empty());
+    assert!(serve.stop().success());
+}
