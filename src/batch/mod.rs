@@ -98,9 +98,10 @@ impl FromStr for JobStatus {
 }
 
 /// How a job depends on another (AWS `dependsOn[].type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum DependencyKind {
     /// Wait for the whole job (no `type` on AWS).
+    #[default]
     #[serde(rename = "STANDARD")]
     Standard,
     /// Child i waits for child i of the other array job.
@@ -118,7 +119,8 @@ pub struct JobDependency {
     /// The job depended on; `None` only for [`DependencyKind::Sequential`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
-    #[serde(rename = "type")]
+    /// Absent on AWS for a plain dependency (DescribeJobs, state change events).
+    #[serde(rename = "type", default)]
     pub kind: DependencyKind,
 }
 
@@ -336,6 +338,9 @@ mod tests {
         assert_eq!(serde_json::to_string(&d).unwrap(), r#"{"jobId":"abc","type":"N_TO_N"}"#);
         let s = JobDependency::sequential();
         assert_eq!(serde_json::to_string(&s).unwrap(), r#"{"type":"SEQUENTIAL"}"#);
+        // Regression: AWS leaves `type` out of a plain dependency in DescribeJobs and events.
+        let plain: JobDependency = serde_json::from_str(r#"{"jobId":"abc"}"#).unwrap();
+        assert_eq!(plain, JobDependency::on("abc"));
     }
 
     #[test]
