@@ -5,6 +5,7 @@
 //! status strings, same dependency types, same retry rules) so a pipeline that
 //! passes locally behaves the same on AWS.
 
+pub mod check;
 pub mod event;
 pub mod fsm;
 pub mod retry;
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use self::{
+    check::check_submit,
     event::JobStateChange,
     retry::{EvaluateOnExit, RetryAction, RetryStrategy},
 };
@@ -292,8 +294,8 @@ pub enum JobQuery {
 /// The Batch capability. Implementations: the local engine; aws-sdk-batch.
 #[async_trait]
 pub trait Batch: Send + Sync {
-    /// Submits one job (array or plain). Checks AWS's limits and rejects a
-    /// request that breaks one with [`crate::error::PortError::Invalid`].
+    /// Submits one job (array or plain). Checks AWS's limits ([`check_submit`])
+    /// and rejects a request that breaks one with [`crate::error::PortError::Invalid`].
     async fn submit_job(&self, request: SubmitJob) -> PortResult<SubmittedJob>;
     /// Describes jobs by id (parents, children `parent:index`, plain jobs); unknown ids are omitted.
     async fn describe_jobs(&self, job_ids: &[String]) -> PortResult<Vec<JobDetail>>;
