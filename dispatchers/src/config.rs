@@ -4,36 +4,22 @@
 //! Every variable read here is listed for its component in
 //! [`batchfan::deploy::COMPONENTS`]; the names are [`batchfan::env`]'s.
 
-use std::{path::Path, sync::Arc};
+use std::path::Path;
 
-use batchfan::{
-    deploy, env,
-    objects::ObjectRef,
-    run::{plan_topic, Ports},
-    spec::PipelineSpec,
-    topic::routes::Routed,
-};
+use batchfan::{backend::AwsTarget, deploy, env, objects::ObjectRef, run::Ports, spec::PipelineSpec};
 
 use crate::DispatchError;
 
-/// What the deployment tells a dispatcher (all optional here; each component
-/// requires what it uses, see [`Config::from_vars`]).
+/// What the deployment tells a dispatcher (each component requires what it
+/// reads, see [`Config::from_vars`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Config {
     /// `BATCHFAN_SPEC_URI`: the pipeline spec (TOML) in S3.
     pub spec_uri: Option<ObjectRef>,
-    /// `BATCHFAN_TABLE`: batchfan's DynamoDB table (overrides the spec's `storage.table`).
-    pub table: Option<String>,
-    /// `BATCHFAN_BUCKET`: the run bucket (overrides the spec's `storage.bucket`).
-    pub bucket: Option<String>,
-    /// `BATCHFAN_PLAN_TOPIC_ARN`: where RunPlanned goes.
-    pub plan_topic_arn: Option<String>,
-    /// `BATCHFAN_ALERTS_TOPIC_ARN`: where alerts go.
-    pub alerts_topic_arn: Option<String>,
-    /// `BATCHFAN_JOB_QUEUE`: the Batch job queue (overrides the spec's `queue`).
-    pub job_queue: Option<String>,
-    /// `BATCHFAN_JOB_DEFINITION_PREFIX`: job definitions are `{prefix}{stage|aggregation|cleanup|barrier}`.
-    pub job_definition_prefix: Option<String>,
+    /// `BATCHFAN_TABLE`, `BATCHFAN_BUCKET`, `BATCHFAN_JOB_QUEUE`,
+    /// `BATCHFAN_JOB_DEFINITION_PREFIX`, `BATCHFAN_PLAN_TOPIC_ARN`,
+    /// `BATCHFAN_ALERTS_TOPIC_ARN`: the deployment's names over the spec's.
+    pub target: AwsTarget,
     /// `BATCHFAN_WEBHOOK_SECRET_PARAMETER`: the SSM SecureString holding the webhook secret.
     pub webhook_secret_parameter: Option<String>,
 }
@@ -58,61 +44,34 @@ impl Config {
             v
         };
         let spec_uri = get(env::SPEC_URI);
-        let config = Config {
+        let target = AwsTarget {
+            region: None,
             table: get(env::TABLE),
             bucket: get(env::BUCKET),
-            plan_topic_arn: get(env::PLAN_TOPIC_ARN),
-            alerts_topic_arn: get(env::ALERTS_TOPIC_ARN),
             job_queue: get(env::JOB_QUEUE),
             job_definition_prefix: get(env::JOB_DEFINITION_PREFIX),
-            webhook_secret_parameter: get(env::WEBHOOK_SECRET_PARAMETER),
-            spec_uri: match spec_uri {
-                Some(uri) => Some(uri.parse::<ObjectRef>().map_err(|e| {
-                    DispatchError::Config(format!("{}={uri:?}: {e} (write s3://bucket/key)", env::SPEC_URI))
-                })?),
-                None => None,
-            },
+            plan_topic_arn: get(env::PLAN_TOPIC_ARN),
+            alerts_topic_arn: get(env::ALERTS_TOPIC_ARN),
         };
+        let webhook_secret_parameter = get(env::WEBHOOK_SECRET_PARAMETER);
         if !missing.is_empty() {
             return Err(DispatchError::Config(format!(
                 "the {component} function needs {} set: the pipeline's Terraform module sets them",
                 missing.join(", ")
             )));
         }
-        Ok(config)
+        let spec_uri = match spec_uri {
+            Some(uri) => Some(uri.parse::<ObjectRef>().map_err(|e| {
+                DispatchError::Config(format!("{}={uri:?}: {e} (write s3://bucket/key)", env::SPEC_URI))
+            })?),
+            None => None,
+        };
+        Ok(Config { spec_uri, target, webhook_secret_parameter })
     }
 
     /// Reads the process environment for `component`.
     pub fn from_env(component: &str) -> Result<Config, DispatchError> {
         Config::from_vars(component, |name| std::env::var(name).ok())
-    }
-
-    /// The deployment's names over the spec's: table, bucket, queue, job definition prefix.
-    pub fn apply(&self, spec: &mut PipelineSpec) {
-        if let Some(t) = &self.table {
-            spec.storage.table = t.clone();
-        }
-        if let Some(b) = &self.bucket {
-            spec.storage.bucket = b.clone();
-        }
-        if let Some(q) = &self.job_queue {
-            spec.job_queue = q.clone();
-        }
-        if let Some(p) = &self.job_definition_prefix {
-            spec.job_definition_prefix = p.clone();
-        }
-    }
-
-    /// The topic port with the pipeline's topic names routed to the deployment's ARNs.
-    pub fn route_topics(&self, spec: &PipelineSpec, ports: &mut Ports) {
-        let mut routed = Routed::new(ports.topic.clone());
-        if let Some(arn) = &self.plan_topic_arn {
-            routed = routed.route(plan_topic(&spec.name), arn.clone());
-        }
-        if let Some(arn) = &self.alerts_topic_arn {
-            routed = routed.route(spec.alerts.topic.clone(), arn.clone());
-        }
-        ports.topic = Arc::new(routed);
     }
 }
 
@@ -128,8 +87,8 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// Applies `config` over `spec` and routes the topics of `ports`.
     pub fn new(config: Config, mut ports: Ports, mut spec: PipelineSpec) -> Dispatcher {
-        config.apply(&mut spec);
-        config.route_topics(&spec, &mut ports);
+        config.target.apply(&mut spec);
+        config.target.route_topics(&spec, &mut ports);
         Dispatcher { ports, spec, config }
     }
 
@@ -140,6 +99,27 @@ impl Dispatcher {
         })?;
         let spec = load_spec(&ports, &uri).await?;
         Ok(Dispatcher::new(config, ports, spec))
+    }
+}
+
+/// What a Lambda binary builds at cold start: its configuration, the SDK's,
+/// the AWS adapters and the spec.
+pub struct ColdStart {
+    pub dispatcher: Dispatcher,
+    pub sdk_config: aws_config::SdkConfig,
+}
+
+impl Dispatcher {
+    /// Reads the environment of `component`, loads the SDK's configuration
+    /// (the function's role, region and any `AWS_ENDPOINT_URL*` overrides),
+    /// builds the AWS adapters once and loads the spec from `BATCHFAN_SPEC_URI`.
+    pub async fn from_env(component: &str) -> Result<ColdStart, DispatchError> {
+        let config = Config::from_env(component)?;
+        let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        let clients = batchfan::aws::AwsClients::from_sdk_config(&sdk_config, Default::default())
+            .map_err(|e| DispatchError::Config(e.to_string()))?;
+        let dispatcher = Dispatcher::load(config, batchfan::aws::ports(&clients)).await?;
+        Ok(ColdStart { dispatcher, sdk_config })
     }
 }
 
@@ -187,9 +167,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.spec_uri, Some(ObjectRef::new("bkt", "spec.toml")));
-        assert_eq!(c.job_queue, None, "the trigger does not read the queue");
+        assert_eq!(c.target.job_queue, None, "the trigger does not read the queue");
+        assert_eq!(c.target.plan_topic_arn.as_deref(), Some("arn:aws:sns:us-east-1:1:p-plan"));
         assert_eq!(c.webhook_secret_parameter, None, "optional");
-        let err = Config::from_vars("trigger", vars(&[(env::SPEC_URI, "b/spec.toml")])).unwrap_err();
+        let err = Config::from_vars(
+            "alert",
+            vars(&[
+                (env::SPEC_URI, "bkt/spec.toml"),
+                (env::TABLE, "t"),
+                (env::BUCKET, "bkt"),
+                (env::JOB_QUEUE, "q"),
+                (env::JOB_DEFINITION_PREFIX, "p-"),
+                (env::ALERTS_TOPIC_ARN, "arn:aws:sns:us-east-1:1:p-alerts"),
+            ]),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("b/spec.toml"), "{err}");
         assert!(Config::from_vars("nope", vars(&[])).is_err());
     }
@@ -200,7 +192,7 @@ mod tests {
             "name = \"p\"\n[planner]\nstrategy = \"range\"\n[[stages]]\nname = \"a\"\ncommand = [\"a\"]\n";
         let mut spec = batchfan::spec::load_str(text, "p.toml", Path::new(".")).unwrap();
         assert_eq!(spec.job_definition_prefix, "p-");
-        let c = Config {
+        let c = AwsTarget {
             table: Some("tbl".into()),
             bucket: Some("bkt".into()),
             job_queue: Some("q".into()),

@@ -75,3 +75,41 @@ impl CachedSecret {
         Ok(Some(fresh))
     }
 }
+
+/// Secrets in SSM Parameter Store: `GetParameter` with decryption (a
+/// SecureString needs `ssm:GetParameter` and `kms:Decrypt` on its key).
+#[derive(Clone)]
+pub struct SsmSecrets {
+    client: aws_sdk_ssm::Client,
+}
+
+impl SsmSecrets {
+    /// A store on the SDK configuration the rest of the function uses.
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        SsmSecrets { client: aws_sdk_ssm::Client::new(config) }
+    }
+}
+
+#[async_trait]
+impl SecretStore for SsmSecrets {
+    async fn get(&self, name: &str) -> Result<Vec<u8>, SecretError> {
+        let out = self.client.get_parameter().name(name).with_decryption(true).send().await;
+        match out {
+            Ok(out) => out
+                .parameter
+                .and_then(|p| p.value)
+                .filter(|v| !v.is_empty())
+                .map(String::into_bytes)
+                .ok_or_else(|| SecretError::NotFound(name.to_owned())),
+            Err(e) => {
+                let not_found = e.as_service_error().is_some_and(|s| s.is_parameter_not_found());
+                if not_found {
+                    Err(SecretError::NotFound(name.to_owned()))
+                } else {
+                    let message = aws_sdk_ssm::error::DisplayErrorContext(&e).to_string();
+                    Err(SecretError::Unavailable { name: name.to_owned(), message })
+                }
+            }
+        }
+    }
+}

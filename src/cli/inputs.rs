@@ -78,6 +78,47 @@ pub async fn resolve_input(raw: &str, objects: &DirObjects) -> Result<Input, Usa
     Ok(Input { object, identity })
 }
 
+/// Resolves `--input` for `--backend aws`: `s3://bucket/key` must exist in S3
+/// (or be a prefix ending in `/`); a local file is uploaded (multipart when
+/// large) to `s3://{bucket}/inputs/{digest}/{name}` of the run bucket, once.
+pub async fn resolve_aws_input(raw: &str, objects: &dyn Objects, bucket: &str) -> Result<Input, UsageError> {
+    if raw.starts_with("s3://") {
+        let object: ObjectRef = raw.parse().map_err(UsageError)?;
+        let identity = match objects.head(&object).await {
+            Ok(Some(meta)) => format!("{object}#{}", meta.etag),
+            Ok(None) if object.key.ends_with('/') => object.to_string(),
+            Ok(None) => {
+                return Err(UsageError(format!(
+                    "input {object} does not exist in S3: upload it first, or pass a local path (it is uploaded to s3://{bucket}/inputs/)"
+                )))
+            }
+            Err(e) => return Err(UsageError(format!("cannot read input {object}: {e}"))),
+        };
+        return Ok(Input { object, identity });
+    }
+    let path = Path::new(raw.strip_prefix("file://").unwrap_or(raw));
+    let meta = std::fs::metadata(path)
+        .map_err(|e| UsageError(format!("input {raw:?} cannot be read: {e}: check the path")))?;
+    if !meta.is_file() {
+        return Err(UsageError(format!("input {raw:?} is not a file: pass a file, or an s3:// uri")));
+    }
+    let canonical = path.canonicalize().map_err(|e| UsageError(format!("input {raw:?}: {e}")))?;
+    let identity =
+        format!("file://{}#{}:{}:{}", canonical.display(), meta.len(), meta.mtime(), meta.mtime_nsec());
+    let digest = hex::encode(Sha256::digest(identity.as_bytes()));
+    let name = canonical.file_name().map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned());
+    let object = ObjectRef::new(bucket, format!("inputs/{}/{name}", &digest[..16]));
+    let present =
+        objects.head(&object).await.map_err(|e| UsageError(format!("cannot reach {object}: {e}")))?;
+    if present.is_none_or(|m| m.size != meta.len()) {
+        objects
+            .put_file(&object, &canonical)
+            .await
+            .map_err(|e| UsageError(format!("cannot upload input {raw:?} to {object}: {e}")))?;
+    }
+    Ok(Input { object, identity })
+}
+
 /// A manual trigger: the same command (spec, input content, params) gives the same key.
 pub fn manual_trigger(
     spec: &PipelineSpec,
