@@ -182,7 +182,7 @@ mod tests {
             ]),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("b/spec.toml"), "{err}");
+        assert!(err.to_string().contains("\"bkt/spec.toml\""), "{err}");
         assert!(Config::from_vars("nope", vars(&[])).is_err());
     }
 
