@@ -1,5 +1,6 @@
 //! Assembling the ports for a backend: the embedded local backend (the
-//! default) and, for jobs, whichever backend their environment names.
+//! default), the AWS backend ([`aws_ports`] at an [`AwsTarget`]), and, for
+//! jobs, whichever backend their environment names ([`job_ports`]).
 //!
 //! Local state directory layout:
 //!
@@ -18,13 +19,19 @@ use std::{
 };
 
 use crate::{
+    aws::{self, AwsSettings},
     engine::{EngineConfig, LocalEngine},
     env,
+    error::PortError,
     objects::{dir::DirObjects, Objects},
-    run::{BackendKind, FileLogTail, Ports},
+    run::{plan_topic, BackendKind, FileLogTail, Ports},
     runtime::{JobEnv, JobError},
+    spec::PipelineSpec,
     table::{sqlite::SqliteTable, Table},
-    topic::bus::{Bus, BusConfig},
+    topic::{
+        bus::{Bus, BusConfig},
+        routes::Routed,
+    },
 };
 
 /// Paths inside a local state directory.
@@ -51,8 +58,10 @@ impl LocalLayout {
 /// The ports a job process uses: Table and Objects.
 pub type JobPorts = (Arc<dyn Table>, Arc<dyn Objects>);
 
-/// The Table and Objects ports a job process uses.
-pub fn job_ports(env: &JobEnv) -> Result<JobPorts, JobError> {
+/// The Table and Objects ports a job process uses: SQLite and directories
+/// under the state directory locally; DynamoDB and S3 on AWS (the SDK's
+/// configuration: the job role's credentials, `AWS_REGION`, endpoint overrides).
+pub async fn job_ports(env: &JobEnv) -> Result<JobPorts, JobError> {
     match env.backend {
         BackendKind::Local => {
             let root = env.state_dir.as_deref().unwrap_or(Path::new(".batchfan"));
@@ -60,10 +69,96 @@ pub fn job_ports(env: &JobEnv) -> Result<JobPorts, JobError> {
             let table = SqliteTable::open(&layout.tables())?;
             Ok((Arc::new(table), Arc::new(DirObjects::new(layout.buckets()))))
         }
-        BackendKind::Aws => Err(JobError::permanent(
-            "the aws backend is not built into this binary yet: run with BATCHFAN_BACKEND=local",
-        )),
+        BackendKind::Aws => {
+            let clients = aws::connect(AwsSettings::default()).await?;
+            Ok((Arc::new(clients.table()), Arc::new(clients.objects())))
+        }
     }
+}
+
+/// Where a pipeline is deployed on AWS: the names `--backend aws` and the
+/// dispatchers use over the spec's (each from a flag or its `BATCHFAN_*` env var).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsTarget {
+    /// AWS region; `None`: the SDK's (`AWS_REGION`, the profile).
+    pub region: Option<String>,
+    /// batchfan's DynamoDB table (`BATCHFAN_TABLE`; default: the spec's `storage.table`).
+    pub table: Option<String>,
+    /// The run bucket (`BATCHFAN_BUCKET`; default: the spec's `storage.bucket`).
+    pub bucket: Option<String>,
+    /// The Batch job queue (`BATCHFAN_JOB_QUEUE`).
+    pub job_queue: Option<String>,
+    /// Job definitions are `{prefix}{stage|aggregation|cleanup|barrier}` (`BATCHFAN_JOB_DEFINITION_PREFIX`).
+    pub job_definition_prefix: Option<String>,
+    /// The plan topic's ARN (`BATCHFAN_PLAN_TOPIC_ARN`).
+    pub plan_topic_arn: Option<String>,
+    /// The alerts topic's ARN (`BATCHFAN_ALERTS_TOPIC_ARN`).
+    pub alerts_topic_arn: Option<String>,
+}
+
+impl AwsTarget {
+    /// The target's names over the spec's: table, bucket, queue, job definition prefix.
+    pub fn apply(&self, spec: &mut PipelineSpec) {
+        if let Some(t) = &self.table {
+            spec.storage.table = t.clone();
+        }
+        if let Some(b) = &self.bucket {
+            spec.storage.bucket = b.clone();
+        }
+        if let Some(q) = &self.job_queue {
+            spec.job_queue = q.clone();
+        }
+        if let Some(p) = &self.job_definition_prefix {
+            spec.job_definition_prefix = p.clone();
+        }
+    }
+
+    /// Routes the pipeline's topic names (`{pipeline}-plan`, the spec's
+    /// alerts topic) to the target's ARNs in front of `ports.topic`.
+    pub fn route_topics(&self, spec: &PipelineSpec, ports: &mut Ports) {
+        let mut routed = Routed::new(ports.topic.clone());
+        if let Some(arn) = &self.plan_topic_arn {
+            routed = routed.route(plan_topic(&spec.name), arn.clone());
+        }
+        if let Some(arn) = &self.alerts_topic_arn {
+            routed = routed.route(spec.alerts.topic.clone(), arn.clone());
+        }
+        ports.topic = Arc::new(routed);
+    }
+
+    /// The names a run driven from here needs, each missing one named with
+    /// its flag and env var.
+    pub fn require_for_run(&self) -> Result<(), String> {
+        let missing: Vec<String> = [
+            (self.job_queue.is_none(), "--job-queue", env::JOB_QUEUE),
+            (self.job_definition_prefix.is_none(), "--job-definition-prefix", env::JOB_DEFINITION_PREFIX),
+            (self.plan_topic_arn.is_none(), "--plan-topic-arn", env::PLAN_TOPIC_ARN),
+            (self.alerts_topic_arn.is_none(), "--alerts-topic-arn", env::ALERTS_TOPIC_ARN),
+        ]
+        .into_iter()
+        .filter(|(missing, _, _)| *missing)
+        .map(|(_, flag, var)| format!("{flag} (or {var})"))
+        .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "--backend aws needs where the pipeline is deployed: pass {}; the pipeline's Terraform module outputs each",
+            missing.join(", ")
+        ))
+    }
+}
+
+/// Every port on AWS for `spec` (if given) at `target`: the adapters on the
+/// SDK's configuration, topics routed to the target's ARNs.
+pub async fn aws_ports(target: &AwsTarget, spec: Option<&PipelineSpec>) -> Result<Ports, PortError> {
+    let settings = AwsSettings { region: target.region.clone(), ..AwsSettings::default() };
+    let clients = aws::connect(settings).await?;
+    let mut ports = aws::ports(&clients);
+    if let Some(spec) = spec {
+        target.route_topics(spec, &mut ports);
+    }
+    Ok(ports)
 }
 
 /// Options of the embedded backend.

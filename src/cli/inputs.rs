@@ -8,8 +8,8 @@ use sha2::{Digest, Sha256};
 use super::{parse_params, UsageError};
 use crate::{
     objects::{dir::DirObjects, ObjectRef, Objects},
-    run::{planner::ITEMS_PER_CHILD, TriggerEvent, TriggerSource},
-    spec::{self, PipelineSpec, Planner},
+    run::{TriggerEvent, TriggerSource},
+    spec::{self, PipelineSpec},
 };
 
 /// The bucket local input files are linked into.
@@ -22,24 +22,7 @@ pub fn load_spec(path: &Path) -> Result<PipelineSpec, UsageError> {
 
 /// Checks `--param`s against the spec and fills in declared defaults.
 pub fn resolve_params(spec: &PipelineSpec, raw: &[String]) -> Result<BTreeMap<String, String>, UsageError> {
-    let mut params = spec.params.clone();
-    let planner_keys: &[&str] = match spec.planner {
-        Planner::Lines { .. } => &["lines_per_item", ITEMS_PER_CHILD],
-        Planner::Range { .. } => &["count", ITEMS_PER_CHILD],
-        _ => &[ITEMS_PER_CHILD],
-    };
-    for (k, v) in parse_params(raw)? {
-        if !params.contains_key(&k) && !planner_keys.contains(&k.as_str()) {
-            let mut known: Vec<&str> = spec.params.keys().map(String::as_str).collect();
-            known.extend(planner_keys);
-            return Err(UsageError(format!(
-                "unknown parameter {k:?}: declare it under [params] in the spec (known: {})",
-                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
-            )));
-        }
-        params.insert(k, v);
-    }
-    Ok(params)
+    spec.resolve_params(parse_params(raw)?).map_err(UsageError)
 }
 
 /// An input as given: an object uri, or a local file.
@@ -91,6 +74,47 @@ pub async fn resolve_input(raw: &str, objects: &DirObjects) -> Result<Input, Usa
                 .and_then(|_| std::fs::rename(&tmp, &target))
                 .map_err(|e| UsageError(format!("cannot import input {raw:?}: {e}")))?;
         }
+    }
+    Ok(Input { object, identity })
+}
+
+/// Resolves `--input` for `--backend aws`: `s3://bucket/key` must exist in S3
+/// (or be a prefix ending in `/`); a local file is uploaded (multipart when
+/// large) to `s3://{bucket}/inputs/{digest}/{name}` of the run bucket, once.
+pub async fn resolve_aws_input(raw: &str, objects: &dyn Objects, bucket: &str) -> Result<Input, UsageError> {
+    if raw.starts_with("s3://") {
+        let object: ObjectRef = raw.parse().map_err(UsageError)?;
+        let identity = match objects.head(&object).await {
+            Ok(Some(meta)) => format!("{object}#{}", meta.etag),
+            Ok(None) if object.key.ends_with('/') => object.to_string(),
+            Ok(None) => {
+                return Err(UsageError(format!(
+                    "input {object} does not exist in S3: upload it first, or pass a local path (it is uploaded to s3://{bucket}/inputs/)"
+                )))
+            }
+            Err(e) => return Err(UsageError(format!("cannot read input {object}: {e}"))),
+        };
+        return Ok(Input { object, identity });
+    }
+    let path = Path::new(raw.strip_prefix("file://").unwrap_or(raw));
+    let meta = std::fs::metadata(path)
+        .map_err(|e| UsageError(format!("input {raw:?} cannot be read: {e}: check the path")))?;
+    if !meta.is_file() {
+        return Err(UsageError(format!("input {raw:?} is not a file: pass a file, or an s3:// uri")));
+    }
+    let canonical = path.canonicalize().map_err(|e| UsageError(format!("input {raw:?}: {e}")))?;
+    let identity =
+        format!("file://{}#{}:{}:{}", canonical.display(), meta.len(), meta.mtime(), meta.mtime_nsec());
+    let digest = hex::encode(Sha256::digest(identity.as_bytes()));
+    let name = canonical.file_name().map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned());
+    let object = ObjectRef::new(bucket, format!("inputs/{}/{name}", &digest[..16]));
+    let present =
+        objects.head(&object).await.map_err(|e| UsageError(format!("cannot reach {object}: {e}")))?;
+    if present.is_none_or(|m| m.size != meta.len()) {
+        objects
+            .put_file(&object, &canonical)
+            .await
+            .map_err(|e| UsageError(format!("cannot upload input {raw:?} to {object}: {e}")))?;
     }
     Ok(Input { object, identity })
 }

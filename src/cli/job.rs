@@ -24,7 +24,7 @@ pub async fn run(cmd: JobCommand) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let result = async {
-        let ctx = JobContext::connect(JobEnv::from_env()?)?;
+        let ctx = JobContext::connect(JobEnv::from_env()?).await?;
         match &cmd {
             JobCommand::Exec { command } => exec::exec(&ctx, command).await,
             JobCommand::Concat => builtin::concat(&ctx).await.map(|()| 0),

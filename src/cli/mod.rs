@@ -4,11 +4,14 @@
 //! Exit codes: 0 success; 1 the run failed; 2 bad usage, spec or input; 3 any other error.
 
 mod alerts;
+mod aws_args;
 pub(crate) mod inputs;
+
 mod job;
 mod logs;
 mod plan;
 mod run;
+mod run_aws;
 mod serve;
 mod status;
 mod trigger;
@@ -71,7 +74,7 @@ enum Command {
     Validate(validate::Args),
     /// Size a run and show its job graph, without running anything.
     Plan(plan::Args),
-    /// Run a pipeline on the embedded backend and wait for it (re-running the same command resumes the run).
+    /// Run a pipeline and wait for it: on the embedded backend (re-running the same command resumes the run), or with --backend aws on AWS Batch.
     Run(run::Args),
     /// Serve pipelines: cron schedules, object puts, signed webhooks, a status page with Run buttons.
     Serve(serve::Args),

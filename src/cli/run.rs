@@ -4,7 +4,10 @@ use std::{collections::BTreeMap, time::Duration};
 
 use serde_json::json;
 
-use super::{inputs, Output, RunInputArgs, StateArgs, UsageError, EXIT_RUN_FAILED};
+use super::{
+    aws_args::{AwsArgs, BackendArg},
+    inputs, run_aws, Output, RunInputArgs, StateArgs, UsageError, EXIT_RUN_FAILED,
+};
 use crate::{
     backend::{LocalBackend, LocalOptions},
     batch::{JobDetail, JobStatus},
@@ -37,9 +40,38 @@ pub struct Args {
     /// No progress on stderr.
     #[arg(long, short)]
     pub(crate) quiet: bool,
+    /// Where the run happens: this machine, or AWS (planning and submission
+    /// here, the jobs on AWS Batch).
+    #[arg(long, value_enum, default_value_t, env = "BATCHFAN_BACKEND")]
+    pub(crate) backend: BackendArg,
+    #[command(flatten)]
+    pub(crate) aws: AwsArgs,
+    /// --backend aws: return once the run is submitted instead of following it.
+    #[arg(long)]
+    pub(crate) detach: bool,
+    /// --backend aws: seconds between two looks at the run's jobs.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub(crate) poll: f64,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<i32> {
+    if args.backend == BackendArg::Aws {
+        let fresh_id = args.fresh.then(|| format!("fresh-{}", crate::run::record::now_ms()));
+        let poll = Duration::try_from_secs_f64(args.poll)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| UsageError(format!("--poll {} is not a positive number of seconds", args.poll)))?;
+        return run_aws::run(run_aws::AwsRun {
+            run: &args.run,
+            aws: &args.aws,
+            request_id: args.request_id.as_deref().or(fresh_id.as_deref()),
+            detach: args.detach,
+            poll,
+            output: args.output,
+            quiet: args.quiet,
+        })
+        .await;
+    }
     let spec = inputs::load_spec(&args.run.spec)?;
     let params = inputs::resolve_params(&spec, &args.run.params)?;
     let options = LocalOptions { vcpus: args.vcpus, memory_mib: args.memory, ..Default::default() };

@@ -1,9 +1,20 @@
 //! `batchfan status [RUN]`: runs and their state, from the run records.
 
+use std::{collections::BTreeMap, sync::Arc};
+
 use serde_json::json;
 
-use super::{Output, StateArgs, UsageError};
-use crate::{backend::LocalLayout, run::RunStore, table::sqlite::SqliteTable};
+use super::{
+    aws_args::{AwsArgs, BackendArg},
+    Output, StateArgs, UsageError,
+};
+use crate::{
+    backend::{self, LocalLayout},
+    batch::{Batch, JobStatus},
+    run::RunStore,
+    spec::DEFAULT_TABLE,
+    table::{sqlite::SqliteTable, Table},
+};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -12,33 +23,47 @@ pub struct Args {
     /// Only runs of this pipeline.
     #[arg(long)]
     pipeline: Option<String>,
-    /// batchfan's table name (the spec's storage.table).
-    #[arg(long, default_value = "batchfan")]
-    table: String,
     #[command(flatten)]
     state: StateArgs,
     #[arg(long, value_enum, default_value_t)]
     output: Output,
+    /// Where the runs are: the embedded backend's state, or AWS (DynamoDB and Batch).
+    #[arg(long, value_enum, default_value_t, env = "BATCHFAN_BACKEND")]
+    backend: BackendArg,
+    /// --table is batchfan's table (default batchfan); --region for AWS.
+    #[command(flatten)]
+    aws: AwsArgs,
 }
 
+/// Children per status of each job, by job id.
+type Counts = BTreeMap<String, BTreeMap<JobStatus, u64>>;
+
 pub async fn run(args: Args) -> anyhow::Result<i32> {
-    let layout = LocalLayout::new(&args.state.dir);
-    if !layout.tables().exists() {
-        return Err(UsageError(format!(
-            "no batchfan state in {}: run a pipeline first, or pass --state DIR",
-            args.state.dir.display()
-        ))
-        .into());
-    }
-    let table = SqliteTable::open(&layout.tables())?;
-    let store = RunStore::new(&table, &args.table);
+    let table_name = args.aws.table.clone().unwrap_or_else(|| DEFAULT_TABLE.to_owned());
+    let (table, batch, place): (Arc<dyn Table>, Option<Arc<dyn Batch>>, String) = match args.backend {
+        BackendArg::Local => {
+            let layout = LocalLayout::new(&args.state.dir);
+            if !layout.tables().exists() {
+                return Err(UsageError(format!(
+                    "no batchfan state in {}: run a pipeline first, or pass --state DIR",
+                    args.state.dir.display()
+                ))
+                .into());
+            }
+            (Arc::new(SqliteTable::open(&layout.tables())?), None, layout.root.display().to_string())
+        }
+        BackendArg::Aws => {
+            let ports = backend::aws_ports(&args.aws.target(), None)
+                .await
+                .map_err(|e| UsageError(format!("cannot use AWS: {e}")))?;
+            (ports.table, Some(ports.batch), format!("DynamoDB table {table_name}"))
+        }
+    };
+    let store = RunStore::new(table.as_ref(), &table_name);
     match &args.run {
         Some(run_id) => {
             let rec = store.get(run_id).await?.ok_or_else(|| {
-                UsageError(format!(
-                    "run {run_id} not found in {}: list runs with `batchfan status`",
-                    layout.root.display()
-                ))
+                UsageError(format!("run {run_id} not found in {place}: list runs with `batchfan status`"))
             })?;
             match args.output {
                 Output::Json => println!("{}", serde_json::to_string(&rec)?),
@@ -56,13 +81,15 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
                         println!("items {} ({} failed)", sum.items, sum.failed);
                     }
                     let ids: Vec<String> = rec.jobs.values().cloned().collect();
-                    let counts =
-                        crate::engine::peek::status_counts(&args.state.dir, &ids).unwrap_or_default();
+                    let counts = match &batch {
+                        None => crate::engine::peek::status_counts(&args.state.dir, &ids).unwrap_or_default(),
+                        Some(batch) => aws_counts(batch.as_ref(), &ids).await?,
+                    };
                     for (name, id) in &rec.jobs {
                         let c = counts.get(id).map(|by| {
                             by.iter().map(|(st, n)| format!("{n} {st}")).collect::<Vec<_>>().join(", ")
                         });
-                        println!("job {name} {id}: {}", c.unwrap_or_else(|| "unknown to the engine".into()));
+                        println!("job {name} {id}: {}", c.unwrap_or_else(|| "unknown to the backend".into()));
                     }
                     if let Some(f) = &rec.failure {
                         println!(
@@ -97,4 +124,19 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Children per status of each job, from DescribeJobs (an array parent's status summary).
+async fn aws_counts(batch: &dyn Batch, ids: &[String]) -> anyhow::Result<Counts> {
+    let mut out = Counts::new();
+    for d in batch.describe_jobs(ids).await? {
+        let by_status = match &d.array_properties {
+            Some(a) if a.size.is_some() => {
+                a.status_summary.iter().map(|(s, n)| (*s, u64::from(*n))).collect()
+            }
+            _ => [(d.status, 1)].into(),
+        };
+        out.insert(d.job_id, by_status);
+    }
+    Ok(out)
 }

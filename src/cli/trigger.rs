@@ -78,6 +78,10 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         state: args.state.clone(),
         output: args.output,
         quiet: false,
+        backend: super::aws_args::BackendArg::default(),
+        aws: super::aws_args::AwsArgs::default(),
+        detach: false,
+        poll: 10.0,
     })
     .await
 }

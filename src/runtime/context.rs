@@ -26,8 +26,8 @@ impl JobContext {
     }
 
     /// Builds the context for the backend the environment names.
-    pub fn connect(env: JobEnv) -> Result<JobContext, JobError> {
-        let (table, objects) = crate::backend::job_ports(&env)?;
+    pub async fn connect(env: JobEnv) -> Result<JobContext, JobError> {
+        let (table, objects) = crate::backend::job_ports(&env).await?;
         Ok(JobContext::new(env, table, objects))
     }
 
@@ -128,7 +128,11 @@ where
 {
     let code = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt.block_on(async {
-            let result = match JobEnv::from_env().and_then(JobContext::connect) {
+            let ctx = match JobEnv::from_env() {
+                Ok(env) => JobContext::connect(env).await,
+                Err(e) => Err(e),
+            };
+            let result = match ctx {
                 Ok(ctx) => body(ctx).await,
                 Err(e) => Err(e),
             };

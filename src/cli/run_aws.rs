@@ -1,0 +1,128 @@
+//! `batchfan run SPEC --backend aws`: a run driven from this machine —
+//! planning and submission here, the jobs on AWS Batch — then followed until
+//! it ends (`--detach` returns once it is submitted).
+//!
+//! No EventBridge events reach a laptop, so while waiting the run is
+//! reconciled from the jobs' states ([`Monitor::reconcile`]): the same alert,
+//! failure cleanup and final state the alert Lambda would produce. If the
+//! pipeline's submit Lambda is deployed it receives the same RunPlanned; the
+//! run's lease and reconciliation by job name keep every job submitted once.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{aws_args::AwsArgs, inputs, Output, RunInputArgs, UsageError, EXIT_RUN_FAILED};
+use crate::{
+    backend,
+    run::{monitor::Monitor, planner, submit, RunError, RunRecord, RunState},
+};
+
+/// What `run --backend aws` needs from the command line.
+pub struct AwsRun<'a> {
+    pub run: &'a RunInputArgs,
+    pub aws: &'a AwsArgs,
+    pub request_id: Option<&'a str>,
+    pub detach: bool,
+    pub poll: Duration,
+    pub output: Output,
+    pub quiet: bool,
+}
+
+pub async fn run(args: AwsRun<'_>) -> anyhow::Result<i32> {
+    let mut spec = inputs::load_spec(&args.run.spec)?;
+    let target = args.aws.target();
+    target.require_for_run().map_err(UsageError)?;
+    target.apply(&mut spec);
+    let params = inputs::resolve_params(&spec, &args.run.params)?;
+    let ports = backend::aws_ports(&target, Some(&spec))
+        .await
+        .map_err(|e| UsageError(format!("cannot use AWS: {e}")))?;
+    let input = match &args.run.input {
+        Some(raw) => {
+            Some(inputs::resolve_aws_input(raw, ports.objects.as_ref(), &spec.storage.bucket).await?)
+        }
+        None => None,
+    };
+    let trigger = inputs::manual_trigger(&spec, input.as_ref(), params, args.request_id);
+    let record = match planner::plan(&ports, &spec, trigger).await {
+        Ok(r) => r,
+        Err(e @ (RunError::Plan(_) | RunError::Invalid(_) | RunError::Graph(_))) => {
+            return Err(UsageError(e.to_string()).into())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let owner = format!("cli-{}-{}", std::process::id(), crate::run::record::now_ms());
+    let record = match submit::submit(&ports, &spec, &record.run_id, &owner).await {
+        Ok(r) => r,
+        // The deployed submitter (or another CLI) is at it: it finishes the graph.
+        Err(RunError::LeaseHeld { owner, .. }) => {
+            if !args.quiet {
+                eprintln!("run {} is being submitted by {owner}", record.run_id);
+            }
+            record
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !args.quiet {
+        eprintln!(
+            "run {} ({}) {}: {} job(s) on queue {}",
+            record.run_id,
+            spec.name,
+            record.state,
+            record.jobs.len(),
+            spec.job_queue
+        );
+    }
+    if args.detach {
+        print_result(args.output, &record);
+        return Ok(0);
+    }
+    let monitor = Monitor::new(ports.clone(), [spec.clone()]);
+    let mut last = record.state;
+    let done = loop {
+        let rec = match monitor.reconcile(&spec.name, &record.run_id).await? {
+            Some(r) => r,
+            None => return Err(RunError::UnknownRun(record.run_id.clone()).into()),
+        };
+        if rec.state != last && !args.quiet {
+            eprintln!("run {} {}", rec.run_id, rec.state);
+        }
+        last = rec.state;
+        if rec.state.is_terminal() {
+            break rec;
+        }
+        tokio::time::sleep(args.poll).await;
+    };
+    print_result(args.output, &done);
+    Ok(if done.state == RunState::Failed { EXIT_RUN_FAILED } else { 0 })
+}
+
+fn print_result(output: Output, rec: &RunRecord) {
+    match output {
+        Output::Json => {
+            let v = json!({
+                "run_id": rec.run_id, "pipeline": rec.pipeline, "state": rec.state,
+                "output": rec.output.to_string(), "jobs": rec.jobs,
+                "children": rec.sizing.map(|s| s.children), "failure": rec.failure,
+                "items": rec.summary.as_ref().map(|s| s.items),
+            });
+            println!("{v}");
+        }
+        Output::Text => {
+            println!("run {} {}", rec.run_id, rec.state);
+            println!("output {}", rec.output);
+            for (name, id) in &rec.jobs {
+                println!("job {name} {id}");
+            }
+            if let Some(f) = &rec.failure {
+                let at = f.index.map_or(f.stage.clone(), |i| format!("{}[{i}]", f.stage));
+                println!(
+                    "failed at {at}: exit {:?}: {}",
+                    f.exit_code,
+                    f.status_reason.as_deref().unwrap_or("-")
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! `batchfan run --backend aws` and `batchfan status --backend aws` against a
+//! moto server (the SDK's `AWS_ENDPOINT_URL` pointing at it): planning and
+//! submission from "a laptop", jobs on (moto's) AWS Batch, the run followed
+//! to its end and read back.
+
+#[path = "support/aws_fixtures.rs"]
+mod aws_fixtures;
+#[path = "support/moto.rs"]
+mod moto;
+
+use std::{
+    path::Path,
+    process::{Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use aws_fixtures::Fixtures;
+use moto::Moto;
+use serde_json::Value;
+
+/// Longest a command may take before the test gives up on it (a guard, not an assertion on time).
+const GUARD: Duration = Duration::from_secs(240);
+
+struct Deployed {
+    moto: Moto,
+    fx: Fixtures,
+    table: String,
+    bucket: String,
+    queue: String,
+    prefix: String,
+    plan_topic: String,
+    alerts_topic: String,
+}
+
+async fn deploy(stages: &[&str]) -> Deployed {
+    let moto = Moto::start();
+    let fx = Fixtures::new(&moto.sdk_config());
+    let suffix = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
+    let (table, bucket) = (format!("batchfan-{suffix}"), format!("runs-{suffix}"));
+    fx.create_table(&table).await;
+    fx.create_bucket(&bucket).await;
+    let plan_topic = fx.create_topic(&format!("cli-plan-{suffix}")).await;
+    let alerts_topic = fx.create_topic(&format!("cli-alerts-{suffix}")).await;
+    let (queue, _) = fx.batch_queue(&moto).await;
+    let prefix = format!("cli-{suffix}-");
+    let roles = ["aggregation", "cleanup", "barrier"];
+    for what in stages.iter().chain(roles.iter()) {
+        use aws_sdk_batch::types::{
+            ContainerProperties, JobDefinitionType, ResourceRequirement, ResourceType,
+        };
+        let res = |t, v: &str| ResourceRequirement::builder().r#type(t).value(v).build();
+        fx.batch
+            .register_job_definition()
+            .job_definition_name(batchfan::deploy::job_definition_name(&prefix, what))
+            .r#type(JobDefinitionType::Container)
+            .container_properties(
+                ContainerProperties::builder()
+                    .image("batchfan-jobs:latest")
+                    .command("true")
+                    .resource_requirements(res(ResourceType::Vcpu, "1"))
+                    .resource_requirements(res(ResourceType::Memory, "512"))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("register job definition");
+    }
+    Deployed { moto, fx, table, bucket, queue, prefix, plan_topic, alerts_topic }
+}
+
+impl Deployed {
+    fn flags(&self) -> Vec<String> {
+        [
+            ("--backend", "aws"),
+            ("--table", &self.table),
+            ("--bucket", &self.bucket),
+            ("--job-queue", &self.queue),
+            ("--job-definition-prefix", &self.prefix),
+            ("--plan-topic-arn", &self.plan_topic),
+            ("--alerts-topic-arn", &self.alerts_topic),
+        ]
+        .iter()
+        .flat_map(|(k, v)| [k.to_string(), v.to_string()])
+        .collect()
+    }
+
+    /// Runs `batchfan ARGS` with the SDK pointed at the moto server.
+    fn batchfan(&self, args: &[String]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_batchfan"));
+        cmd.args(args)
+            .env("AWS_ENDPOINT_URL", self.moto.endpoint())
+            .env("AWS_REGION", moto::REGION)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("BATCHFAN_BACKEND")
+            .env_remove("BATCHFAN_TABLE")
+            .env_remove("BATCHFAN_JOB_QUEUE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("run batchfan");
+        let start = Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            if start.elapsed() > GUARD {
+                let _ = child.kill();
+                panic!("batchfan {args:?} did not finish within {GUARD:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        child.wait_with_output().expect("output")
+    }
+}
+
+fn write_pipeline(dir: &Path) -> (String, String) {
+    let spec = dir.join("cli.toml");
+    std::fs::write(
+        &spec,
+        "name = \"cli\"\n[planner]\nstrategy = \"lines\"\nlines_per_item = 2\nheader = true\n\
+         [[stages]]\nname = \"square\"\ncommand = [\"square\"]\n",
+    )
+    .unwrap();
+    let input = dir.join("numbers.csv");
+    let rows: String = (0..7).map(|i| format!("{i}\n")).collect();
+    std::fs::write(&input, format!("n\n{rows}")).unwrap();
+    (spec.to_string_lossy().into_owned(), input.to_string_lossy().into_owned())
+}
+
+fn json_of(out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!("stdout is not JSON ({e}): {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_backend_aws_submits_the_graph_follows_it_and_status_reads_it() {
+    let d = deploy(&["square"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, input) = write_pipeline(dir.path());
+    let mut args: Vec<String> = ["run", &spec, "--input", &input, "--output", "json", "--poll", "0.5"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(d.flags());
+    let out = d.batchfan(&args);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let run = json_of(&out);
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    assert_eq!(run["state"], "SUCCEEDED", "moto's Batch succeeds every job: {run}");
+    assert_eq!(run["children"], 4);
+    let jobs = run["jobs"].as_object().unwrap();
+    let mut names: Vec<&str> = jobs.keys().map(String::as_str).collect();
+    names.sort();
+    let expected: Vec<String> =
+        ["aggregate", "cleanup", "square-0"].iter().map(|s| format!("cli-{run_id}-{s}")).collect();
+    assert_eq!(names, expected);
+
+    // What AWS has: the array of 4 on the stage's job definition, the input uploaded.
+    let square_id = jobs[&format!("cli-{run_id}-square-0")].as_str().unwrap();
+    let described = d.fx.batch.describe_jobs().jobs(square_id).send().await.unwrap().jobs.unwrap();
+    assert_eq!(described[0].array_properties.as_ref().and_then(|a| a.size), Some(4));
+    assert!(described[0].job_definition.as_deref().unwrap().contains(&format!("{}square", d.prefix)));
+    let uploaded = d.fx.s3.list_objects_v2().bucket(&d.bucket).prefix("inputs/").send().await.unwrap();
+    let keys: Vec<String> = uploaded.contents().iter().filter_map(|o| o.key.clone()).collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(keys[0].ends_with("/numbers.csv"), "{keys:?}");
+
+    // The same command again is the same run, already finished.
+    let again = d.batchfan(&args);
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(json_of(&again)["run_id"], run_id.as_str());
+
+    let status_args: Vec<String> =
+        ["status", &run_id, "--backend", "aws", "--table", &d.table, "--output", "json"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    let status = d.batchfan(&status_args);
+    assert_eq!(status.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&status.stderr));
+    let rec = json_of(&status);
+    assert_eq!(rec["run_id"], run_id.as_str());
+    assert_eq!(rec["state"], "SUCCEEDED");
+    assert_eq!(rec["jobs"].as_object().unwrap().len(), 3);
+
+    let text =
+        d.batchfan(&["status".into(), "--backend".into(), "aws".into(), "--table".into(), d.table.clone()]);
+    let listing = String::from_utf8_lossy(&text.stdout);
+    assert!(listing.contains(&run_id) && listing.contains("SUCCEEDED"), "{listing}");
+    let one = d.batchfan(&[
+        "status".into(),
+        run_id.clone(),
+        "--backend".into(),
+        "aws".into(),
+        "--table".into(),
+        d.table.clone(),
+    ]);
+    let one = String::from_utf8_lossy(&one.stdout);
+    assert!(one.contains(&format!("job cli-{run_id}-square-0")) && one.contains("4 SUCCEEDED"), "{one}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_backend_aws_detached_returns_once_submitted() {
+    let d = deploy(&["square"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, input) = write_pipeline(dir.path());
+    let mut args: Vec<String> = ["run", &spec, "--input", &input, "--output", "json", "--detach"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(d.flags());
+    let out = d.batchfan(&args);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let run = json_of(&out);
+    assert_eq!(run["state"], "SUBMITTED");
+    assert_eq!(run["jobs"].as_object().unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_backend_aws_names_what_is_missing() {
+    let d = deploy(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, input) = write_pipeline(dir.path());
+    let args: Vec<String> = ["run", &spec, "--input", &input, "--backend", "aws", "--job-queue", &d.queue]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let out = d.batchfan(&args);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--job-definition-prefix (or BATCHFAN_JOB_DEFINITION_PREFIX)"), "{err}");
+    assert!(err.contains("--plan-topic-arn (or BATCHFAN_PLAN_TOPIC_ARN)"), "{err}");
+    assert!(!err.contains("--job-queue (or"), "the queue was given: {err}");
+    let mut args: Vec<String> =
+        ["run", &spec, "--input", "s3://nowhere-bucket/none.csv"].iter().map(|s| s.to_string()).collect();
+    args.extend(d.flags());
+    let out = d.batchfan(&args);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("s3://nowhere-bucket/none.csv"), "{err}");
+}
