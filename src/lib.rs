@@ -24,5 +24,6 @@ pub mod runtime;
 pub mod service;
 pub mod spec;
 pub mod table;
+pub mod tfvars;
 pub mod topic;
 pub mod trigger;

@@ -10,6 +10,7 @@ mod logs;
 mod plan;
 mod run;
 mod status;
+mod tfvars;
 mod validate;
 
 use std::path::PathBuf;
@@ -77,6 +78,8 @@ enum Command {
     Logs(logs::Args),
     /// List the alerts published on a pipeline's alerts topic.
     Alerts(alerts::Args),
+    /// Render the Terraform module's variables from a spec (`*.tfvars.json`).
+    Tfvars(tfvars::Args),
     /// Commands that run inside jobs (set up by batchfan; not for interactive use).
     #[command(subcommand)]
     Job(job::JobCommand),
@@ -101,6 +104,7 @@ pub fn main() -> i32 {
             Command::Status(a) => status::run(a).await,
             Command::Logs(a) => logs::run(a).await,
             Command::Alerts(a) => alerts::run(a).await,
+            Command::Tfvars(a) => tfvars::run(a),
             Command::Job(c) => job::run(c).await,
         }
     });
