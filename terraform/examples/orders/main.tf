@@ -3,6 +3,7 @@
 # Fargate networking in the default VPC. See README.md for the walkthrough.
 
 data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
 data "aws_vpc" "default" {
@@ -56,7 +57,7 @@ resource "aws_kms_key" "images" {
     Statement = [{
       Sid       = "AccountAdministers"
       Effect    = "Allow"
-      Principal = { AWS = "arn:aws:iam::${data.aws_caller_identity.current.account_id}:root" }
+      Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
       Action    = "kms:*"
       Resource  = "*"
     }]
