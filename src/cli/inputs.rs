@@ -8,8 +8,8 @@ use sha2::{Digest, Sha256};
 use super::{parse_params, UsageError};
 use crate::{
     objects::{dir::DirObjects, ObjectRef, Objects},
-    run::{planner::ITEMS_PER_CHILD, TriggerEvent, TriggerSource},
-    spec::{self, PipelineSpec, Planner},
+    run::{TriggerEvent, TriggerSource},
+    spec::{self, PipelineSpec},
 };
 
 /// The bucket local input files are linked into.
@@ -22,24 +22,7 @@ pub fn load_spec(path: &Path) -> Result<PipelineSpec, UsageError> {
 
 /// Checks `--param`s against the spec and fills in declared defaults.
 pub fn resolve_params(spec: &PipelineSpec, raw: &[String]) -> Result<BTreeMap<String, String>, UsageError> {
-    let mut params = spec.params.clone();
-    let planner_keys: &[&str] = match spec.planner {
-        Planner::Lines { .. } => &["lines_per_item", ITEMS_PER_CHILD],
-        Planner::Range { .. } => &["count", ITEMS_PER_CHILD],
-        _ => &[ITEMS_PER_CHILD],
-    };
-    for (k, v) in parse_params(raw)? {
-        if !params.contains_key(&k) && !planner_keys.contains(&k.as_str()) {
-            let mut known: Vec<&str> = spec.params.keys().map(String::as_str).collect();
-            known.extend(planner_keys);
-            return Err(UsageError(format!(
-                "unknown parameter {k:?}: declare it under [params] in the spec (known: {})",
-                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
-            )));
-        }
-        params.insert(k, v);
-    }
-    Ok(params)
+    spec.resolve_params(parse_params(raw)?).map_err(UsageError)
 }
 
 /// An input as given: an object uri, or a local file.

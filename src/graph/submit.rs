@@ -19,16 +19,15 @@ pub const TAG_ROLE: &str = "batchfan:role";
 pub const TAG_STAGE: &str = "batchfan:stage";
 
 impl Node {
-    /// The job definition this node runs: `{pipeline}-{stage}`, `{pipeline}-aggregation`,
-    /// `{pipeline}-cleanup` or `{pipeline}-barrier`.
+    /// The job definition this node runs: `{prefix}{stage}`, `{prefix}aggregation`,
+    /// `{prefix}cleanup` or `{prefix}barrier`, the prefix being the spec's
+    /// `job_definition_prefix` (`{pipeline}-` unless the deployment says otherwise).
     pub fn job_definition(&self, spec: &PipelineSpec) -> String {
-        match &self.role {
-            Role::Stage { stage, .. } => {
-                let name = spec.stages.get(*stage).map_or("stage", |s| s.name.as_str());
-                format!("{}-{name}", spec.name)
-            }
-            other => format!("{}-{}", spec.name, other.kind()),
-        }
+        let what = match &self.role {
+            Role::Stage { stage, .. } => spec.stages.get(*stage).map_or("stage", |s| s.name.as_str()),
+            other => other.kind(),
+        };
+        crate::deploy::job_definition_name(&spec.job_definition_prefix, what)
     }
 
     /// The SubmitJob request for this node; `resolve` maps a node name to the

@@ -13,8 +13,8 @@ use tracing::{info, warn};
 
 use super::{
     record::{now_ms, Failure, RunRecord, RunState, RunStore},
-    submit::resolve_command,
-    BackendKind, Ports, RunError,
+    submit::for_backend,
+    Ports, RunError,
 };
 use crate::{
     batch::{JobDetail, JobQuery, JobStateChange, JobStatus},
@@ -191,9 +191,7 @@ impl Monitor {
         let mut request = node.to_submit(spec, |_| None)?;
         request.job_name = name;
         request.tags.insert(TAG_ROLE.into(), ROLE_FAILURE_CLEANUP.into());
-        if self.ports.kind == BackendKind::Local {
-            resolve_command(&mut request, &spec.base_dir);
-        }
+        for_backend(self.ports.kind, spec, &mut request);
         let job = self.ports.batch.submit_job(request).await?;
         self.store(spec)
             .update(run_id, |r| {

@@ -15,6 +15,7 @@ use super::{
 };
 use crate::{
     batch::{JobQuery, SubmitJob},
+    deploy,
     graph::{self, JobGraph},
     spec::PipelineSpec,
 };
@@ -102,14 +103,27 @@ pub async fn submit_graph(
             continue;
         }
         let mut request = node.to_submit(spec, |name| ids.get(name).cloned())?;
-        if ports.kind == BackendKind::Local {
-            resolve_command(&mut request, &spec.base_dir);
-        }
+        for_backend(ports.kind, spec, &mut request);
         let submitted = ports.batch.submit_job(request).await?;
         debug!(run_id, job = %submitted.job_name, id = %submitted.job_id, "submitted job");
         ids.insert(submitted.job_name, submitted.job_id);
     }
     Ok(ids)
+}
+
+/// Shapes a request for the backend it goes to. Locally, relative programs
+/// resolve against the spec's directory ([`resolve_command`]). On AWS the job
+/// definition (`spec.job_definition_prefix` + stage or role) sets the image,
+/// the static env ([`deploy::JOB_DEFINITION_ENV`]) and the job's own env, so
+/// the container overrides carry only the run's pointers
+/// ([`deploy::JOB_OVERRIDE_ENV`]) besides the command and resources.
+pub fn for_backend(kind: BackendKind, spec: &PipelineSpec, request: &mut SubmitJob) {
+    match kind {
+        BackendKind::Local => resolve_command(request, &spec.base_dir),
+        BackendKind::Aws => {
+            request.container.environment.retain(|name, _| deploy::JOB_OVERRIDE_ENV.contains(&name.as_str()))
+        }
+    }
 }
 
 /// Locally, a relative program path (`./bin/job`) is relative to the spec's

@@ -31,6 +31,40 @@ pub struct PipelineSpec {
     pub params: BTreeMap<String, String>,
     /// Job queue name (AWS; informational locally).
     pub job_queue: String,
+    /// Job definitions are named `{prefix}{stage}`, `{prefix}aggregation`,
+    /// `{prefix}cleanup` and `{prefix}barrier` ([`crate::deploy::job_definition_name`]).
+    /// Default `{name}-`; on AWS the deployment's `BATCHFAN_JOB_DEFINITION_PREFIX` wins.
+    pub job_definition_prefix: String,
+}
+
+impl PipelineSpec {
+    /// The run parameters of a request: the declared `[params]` with their
+    /// defaults, overridden by `given`. A name that is neither declared nor a
+    /// planner parameter (`lines_per_item`, `count`, `items_per_child`) is an
+    /// error naming it and the known ones.
+    pub fn resolve_params(
+        &self,
+        given: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let mut params = self.params.clone();
+        let planner_keys: &[&str] = match self.planner {
+            Planner::Lines { .. } => &["lines_per_item", crate::run::planner::ITEMS_PER_CHILD],
+            Planner::Range { .. } => &["count", crate::run::planner::ITEMS_PER_CHILD],
+            _ => &[crate::run::planner::ITEMS_PER_CHILD],
+        };
+        for (k, v) in given {
+            if !params.contains_key(&k) && !planner_keys.contains(&k.as_str()) {
+                let mut known: Vec<&str> = self.params.keys().map(String::as_str).collect();
+                known.extend(planner_keys);
+                return Err(format!(
+                    "unknown parameter {k:?}: declare it under [params] in the spec (known: {})",
+                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                ));
+            }
+            params.insert(k, v);
+        }
+        Ok(params)
+    }
 }
 
 /// How runs start.

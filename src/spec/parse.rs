@@ -140,6 +140,7 @@ fn read_spec(r: &mut Reader<'_>, root: &Tab<'_>, base_dir: &Path) -> Option<Pipe
     let alerts = sections::read_alerts(r, root, n);
     let storage = sections::read_storage(r, root, n);
     let spans: Vec<Span> = stages.iter().map(|(_, s)| s.clone()).collect();
+    let job_definition_prefix = format!("{n}-");
     let spec = PipelineSpec {
         name: name?,
         description,
@@ -154,6 +155,7 @@ fn read_spec(r: &mut Reader<'_>, root: &Tab<'_>, base_dir: &Path) -> Option<Pipe
         max_array_size,
         params,
         job_queue,
+        job_definition_prefix,
     };
     check_overrides(r, &spec, &spans, &agg_span, &cleanup_span);
     Some(spec)

@@ -3,6 +3,7 @@
 //! Delivery is at-least-once on both backends: subscribers must be idempotent.
 
 pub mod bus;
+pub mod routes;
 
 use std::collections::BTreeMap;
 

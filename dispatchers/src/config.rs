@@ -1,0 +1,217 @@
+//! A dispatcher's deployment: the environment Terraform sets, and the
+//! [`Dispatcher`] (ports + spec) built from it once per cold start.
+//!
+//! Every variable read here is listed for its component in
+//! [`batchfan::deploy::COMPONENTS`]; the names are [`batchfan::env`]'s.
+
+use std::{path::Path, sync::Arc};
+
+use batchfan::{
+    deploy, env,
+    objects::ObjectRef,
+    run::{plan_topic, Ports},
+    spec::PipelineSpec,
+    topic::routes::Routed,
+};
+
+use crate::DispatchError;
+
+/// What the deployment tells a dispatcher (all optional here; each component
+/// requires what it uses, see [`Config::from_vars`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    /// `BATCHFAN_SPEC_URI`: the pipeline spec (TOML) in S3.
+    pub spec_uri: Option<ObjectRef>,
+    /// `BATCHFAN_TABLE`: batchfan's DynamoDB table (overrides the spec's `storage.table`).
+    pub table: Option<String>,
+    /// `BATCHFAN_BUCKET`: the run bucket (overrides the spec's `storage.bucket`).
+    pub bucket: Option<String>,
+    /// `BATCHFAN_PLAN_TOPIC_ARN`: where RunPlanned goes.
+    pub plan_topic_arn: Option<String>,
+    /// `BATCHFAN_ALERTS_TOPIC_ARN`: where alerts go.
+    pub alerts_topic_arn: Option<String>,
+    /// `BATCHFAN_JOB_QUEUE`: the Batch job queue (overrides the spec's `queue`).
+    pub job_queue: Option<String>,
+    /// `BATCHFAN_JOB_DEFINITION_PREFIX`: job definitions are `{prefix}{stage|aggregation|cleanup|barrier}`.
+    pub job_definition_prefix: Option<String>,
+    /// `BATCHFAN_WEBHOOK_SECRET_PARAMETER`: the SSM SecureString holding the webhook secret.
+    pub webhook_secret_parameter: Option<String>,
+}
+
+impl Config {
+    /// Reads the variables `component` reads (per [`deploy::COMPONENTS`]) through
+    /// `var`; every one but the webhook secret parameter is required, and a
+    /// missing one is an error naming it.
+    pub fn from_vars(component: &str, var: impl Fn(&str) -> Option<String>) -> Result<Config, DispatchError> {
+        let c = deploy::component(component).ok_or_else(|| {
+            DispatchError::Config(format!("{component:?} is not a batchfan component (see batchfan::deploy)"))
+        })?;
+        let mut missing = Vec::new();
+        let mut get = |name: &'static str| -> Option<String> {
+            if !c.env.contains(&name) {
+                return None;
+            }
+            let v = var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+            if v.is_none() && name != env::WEBHOOK_SECRET_PARAMETER {
+                missing.push(name);
+            }
+            v
+        };
+        let spec_uri = get(env::SPEC_URI);
+        let config = Config {
+            table: get(env::TABLE),
+            bucket: get(env::BUCKET),
+            plan_topic_arn: get(env::PLAN_TOPIC_ARN),
+            alerts_topic_arn: get(env::ALERTS_TOPIC_ARN),
+            job_queue: get(env::JOB_QUEUE),
+            job_definition_prefix: get(env::JOB_DEFINITION_PREFIX),
+            webhook_secret_parameter: get(env::WEBHOOK_SECRET_PARAMETER),
+            spec_uri: match spec_uri {
+                Some(uri) => Some(uri.parse::<ObjectRef>().map_err(|e| {
+                    DispatchError::Config(format!("{}={uri:?}: {e} (write s3://bucket/key)", env::SPEC_URI))
+                })?),
+                None => None,
+            },
+        };
+        if !missing.is_empty() {
+            return Err(DispatchError::Config(format!(
+                "the {component} function needs {} set: the pipeline's Terraform module sets them",
+                missing.join(", ")
+            )));
+        }
+        Ok(config)
+    }
+
+    /// Reads the process environment for `component`.
+    pub fn from_env(component: &str) -> Result<Config, DispatchError> {
+        Config::from_vars(component, |name| std::env::var(name).ok())
+    }
+
+    /// The deployment's names over the spec's: table, bucket, queue, job definition prefix.
+    pub fn apply(&self, spec: &mut PipelineSpec) {
+        if let Some(t) = &self.table {
+            spec.storage.table = t.clone();
+        }
+        if let Some(b) = &self.bucket {
+            spec.storage.bucket = b.clone();
+        }
+        if let Some(q) = &self.job_queue {
+            spec.job_queue = q.clone();
+        }
+        if let Some(p) = &self.job_definition_prefix {
+            spec.job_definition_prefix = p.clone();
+        }
+    }
+
+    /// The topic port with the pipeline's topic names routed to the deployment's ARNs.
+    pub fn route_topics(&self, spec: &PipelineSpec, ports: &mut Ports) {
+        let mut routed = Routed::new(ports.topic.clone());
+        if let Some(arn) = &self.plan_topic_arn {
+            routed = routed.route(plan_topic(&spec.name), arn.clone());
+        }
+        if let Some(arn) = &self.alerts_topic_arn {
+            routed = routed.route(spec.alerts.topic.clone(), arn.clone());
+        }
+        ports.topic = Arc::new(routed);
+    }
+}
+
+/// What every handler runs with: the ports (AWS adapters, built once) and the
+/// pipeline's spec with the deployment's names applied.
+#[derive(Clone)]
+pub struct Dispatcher {
+    pub ports: Ports,
+    pub spec: PipelineSpec,
+    pub config: Config,
+}
+
+impl Dispatcher {
+    /// Applies `config` over `spec` and routes the topics of `ports`.
+    pub fn new(config: Config, mut ports: Ports, mut spec: PipelineSpec) -> Dispatcher {
+        config.apply(&mut spec);
+        config.route_topics(&spec, &mut ports);
+        Dispatcher { ports, spec, config }
+    }
+
+    /// Loads the spec named by `config.spec_uri` through the objects port, then [`Dispatcher::new`].
+    pub async fn load(config: Config, ports: Ports) -> Result<Dispatcher, DispatchError> {
+        let uri = config.spec_uri.clone().ok_or_else(|| {
+            DispatchError::Config(format!("{} is not set: point it at the pipeline's spec", env::SPEC_URI))
+        })?;
+        let spec = load_spec(&ports, &uri).await?;
+        Ok(Dispatcher::new(config, ports, spec))
+    }
+}
+
+/// Reads and validates the spec at `uri`.
+pub async fn load_spec(ports: &Ports, uri: &ObjectRef) -> Result<PipelineSpec, DispatchError> {
+    let bytes =
+        ports.objects.get(uri).await.map_err(|e| {
+            DispatchError::Config(format!("cannot read the spec {uri} ({}): {e}", env::SPEC_URI))
+        })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| DispatchError::Config(format!("the spec {uri} is not UTF-8 text")))?;
+    batchfan::spec::load_str(&text, &uri.to_string(), Path::new("."))
+        .map_err(|e| DispatchError::Config(format!("the spec {uri} is not valid:\n{e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn each_component_requires_what_it_reads_and_names_what_is_missing() {
+        let err = Config::from_vars("submit", vars(&[(env::SPEC_URI, "s3://bkt/spec.toml")])).unwrap_err();
+        let msg = err.to_string();
+        for name in [env::TABLE, env::BUCKET, env::JOB_QUEUE, env::JOB_DEFINITION_PREFIX] {
+            assert!(msg.contains(name), "{msg}");
+        }
+        assert!(!msg.contains(env::PLAN_TOPIC_ARN), "{msg}");
+        let c = Config::from_vars(
+            "trigger",
+            vars(&[
+                (env::SPEC_URI, "s3://bkt/spec.toml"),
+                (env::TABLE, "t"),
+                (env::BUCKET, "b"),
+                (env::PLAN_TOPIC_ARN, "arn:aws:sns:us-east-1:1:p-plan"),
+                (env::JOB_QUEUE, "not read by the trigger"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.spec_uri, Some(ObjectRef::new("bkt", "spec.toml")));
+        assert_eq!(c.job_queue, None, "the trigger does not read the queue");
+        assert_eq!(c.webhook_secret_parameter, None, "optional");
+        let err = Config::from_vars("trigger", vars(&[(env::SPEC_URI, "b/spec.toml")])).unwrap_err();
+        assert!(err.to_string().contains("b/spec.toml"), "{err}");
+        assert!(Config::from_vars("nope", vars(&[])).is_err());
+    }
+
+    #[test]
+    fn the_deployment_overrides_the_spec() {
+        let text =
+            "name = \"p\"\n[planner]\nstrategy = \"range\"\n[[stages]]\nname = \"a\"\ncommand = [\"a\"]\n";
+        let mut spec = batchfan::spec::load_str(text, "p.toml", Path::new(".")).unwrap();
+        assert_eq!(spec.job_definition_prefix, "p-");
+        let c = Config {
+            table: Some("tbl".into()),
+            bucket: Some("bkt".into()),
+            job_queue: Some("q".into()),
+            job_definition_prefix: Some("pre-".into()),
+            ..Default::default()
+        };
+        c.apply(&mut spec);
+        assert_eq!(
+            (spec.storage.table.as_str(), spec.storage.bucket.as_str(), spec.job_queue.as_str()),
+            ("tbl", "bkt", "q")
+        );
+        assert_eq!(spec.job_definition_prefix, "pre-");
+    }
+}
