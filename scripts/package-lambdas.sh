@@ -57,8 +57,16 @@ rustup target add "$target" >/dev/null 2>&1 || true
 
 mkdir -p "$out"
 start=$(date +%s)
-cargo lambda build --release "$arch" --output-format zip --lambda-dir "$out" \
-  --locked -p "$PACKAGE" $(printf -- '--bin %s ' "${FUNCTIONS[@]}")
+build() {
+  cargo lambda build --release "$arch" --output-format zip --lambda-dir "$out" \
+    --locked -p "$PACKAGE" $(printf -- '--bin %s ' "${FUNCTIONS[@]}")
+}
+# A link can fail transiently (zig's first-use cache, a loaded machine); the
+# retry only relinks, and a real error fails again.
+if ! build; then
+  echo "package-lambdas: the build failed; retrying once" >&2
+  build
+fi
 echo "package-lambdas: built in $(( $(date +%s) - start ))s" >&2
 
 for f in "${FUNCTIONS[@]}"; do

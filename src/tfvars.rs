@@ -163,9 +163,10 @@ impl Rendered {
     }
 }
 
-/// Job definitions are `{prefix}{stage}`: batchfan names them `{pipeline}-{stage}`.
+/// Job definitions are `{prefix}{stage}` ([`deploy::job_definition_name`]);
+/// the spec's prefix is `{pipeline}-`.
 pub fn job_definition_prefix(spec: &PipelineSpec) -> String {
-    format!("{}-", spec.name)
+    spec.job_definition_prefix.clone()
 }
 
 /// The SSM parameter of the webhook secret when the spec names none.
