@@ -9,6 +9,7 @@
 //! [`batch::Batch`], [`table::Table`], [`objects::Objects`] and [`topic::Topic`],
 //! implemented locally by [`engine`] and SQLite/directory/bus adapters.
 
+pub mod aws;
 pub mod backend;
 pub mod batch;
 pub mod cli;

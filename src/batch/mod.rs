@@ -5,6 +5,7 @@
 //! status strings, same dependency types, same retry rules) so a pipeline that
 //! passes locally behaves the same on AWS.
 
+pub mod check;
 pub mod event;
 pub mod fsm;
 pub mod retry;
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use self::{
+    check::check_submit,
     event::JobStateChange,
     retry::{EvaluateOnExit, RetryAction, RetryStrategy},
 };
@@ -98,9 +100,10 @@ impl FromStr for JobStatus {
 }
 
 /// How a job depends on another (AWS `dependsOn[].type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum DependencyKind {
     /// Wait for the whole job (no `type` on AWS).
+    #[default]
     #[serde(rename = "STANDARD")]
     Standard,
     /// Child i waits for child i of the other array job.
@@ -118,7 +121,8 @@ pub struct JobDependency {
     /// The job depended on; `None` only for [`DependencyKind::Sequential`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
-    #[serde(rename = "type")]
+    /// Absent on AWS for a plain dependency (DescribeJobs, state change events).
+    #[serde(rename = "type", default)]
     pub kind: DependencyKind,
 }
 
@@ -290,8 +294,8 @@ pub enum JobQuery {
 /// The Batch capability. Implementations: the local engine; aws-sdk-batch.
 #[async_trait]
 pub trait Batch: Send + Sync {
-    /// Submits one job (array or plain). Checks AWS's limits and rejects a
-    /// request that breaks one with [`crate::error::PortError::Invalid`].
+    /// Submits one job (array or plain). Checks AWS's limits ([`check_submit`])
+    /// and rejects a request that breaks one with [`crate::error::PortError::Invalid`].
     async fn submit_job(&self, request: SubmitJob) -> PortResult<SubmittedJob>;
     /// Describes jobs by id (parents, children `parent:index`, plain jobs); unknown ids are omitted.
     async fn describe_jobs(&self, job_ids: &[String]) -> PortResult<Vec<JobDetail>>;
@@ -336,6 +340,9 @@ mod tests {
         assert_eq!(serde_json::to_string(&d).unwrap(), r#"{"jobId":"abc","type":"N_TO_N"}"#);
         let s = JobDependency::sequential();
         assert_eq!(serde_json::to_string(&s).unwrap(), r#"{"type":"SEQUENTIAL"}"#);
+        // Regression: AWS leaves `type` out of a plain dependency in DescribeJobs and events.
+        let plain: JobDependency = serde_json::from_str(r#"{"jobId":"abc"}"#).unwrap();
+        assert_eq!(plain, JobDependency::on("abc"));
     }
 
     #[test]

@@ -81,13 +81,16 @@ pub fn classify(payload: Value) -> Result<TriggerPayload, DispatchError> {
     };
     let parse_err = |what: &str, e: serde_json::Error| bad(format!("malformed {what}: {e}"));
     if let Some(records) = obj.get("Records") {
-        let sources: Vec<&str> = match records.as_array() {
+        let sources: Vec<String> = match records.as_array() {
             Some(rs) => {
-                rs.iter().map(|r| r.get("eventSource").and_then(Value::as_str).unwrap_or("?")).collect()
+                let source = |r: &Value| r.get("eventSource").or_else(|| r.get("EventSource")).cloned();
+                rs.iter()
+                    .map(|r| source(r).and_then(|s| s.as_str().map(str::to_owned)).unwrap_or_default())
+                    .collect()
             }
             None => return Err(bad("Records is not an array".into())),
         };
-        if let Some(other) = sources.iter().find(|s| **s != "aws:s3") {
+        if let Some(other) = sources.iter().find(|s| *s != "aws:s3") {
             return Err(bad(format!(
                 "records from {other:?}: the trigger function takes S3 notifications (eventSource aws:s3); plan-topic messages go to the submit function"
             )));

@@ -1,0 +1,153 @@
+//! BatchWriteItem: 25 requests per call, several calls in flight, and the
+//! UnprocessedItems of each call retried with backoff and full jitter.
+
+use std::{collections::HashMap, future::Future};
+
+use crate::{
+    aws::backoff::Backoff,
+    error::{PortError, PortResult},
+    table::{Key, BATCH_WRITE_LIMIT},
+};
+
+/// BatchWriteItem calls one `put_batch` / `delete_batch` keeps in flight.
+pub(crate) const IN_FLIGHT: usize = 8;
+
+/// Keeps the last of the entries with the same key, in the order of those last
+/// entries: BatchWriteItem refuses a call that names one key twice, and the
+/// local table's batch lets the last write win.
+pub(crate) fn dedupe_last<T>(entries: Vec<T>, key: impl Fn(&T) -> &Key) -> Vec<T> {
+    let mut last: HashMap<Key, usize> = HashMap::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        last.insert(key(e).clone(), i);
+    }
+    if last.len() == entries.len() {
+        return entries;
+    }
+    entries.into_iter().enumerate().filter(|(i, e)| last.get(key(e)) == Some(i)).map(|(_, e)| e).collect()
+}
+
+/// Splits `entries` into BatchWriteItem-sized chunks.
+pub(crate) fn chunks<T>(entries: Vec<T>) -> Vec<Vec<T>> {
+    let mut out = Vec::with_capacity(entries.len().div_ceil(BATCH_WRITE_LIMIT));
+    let mut it = entries.into_iter().peekable();
+    while it.peek().is_some() {
+        out.push(it.by_ref().take(BATCH_WRITE_LIMIT).collect());
+    }
+    out
+}
+
+/// Sends one chunk until nothing is left unprocessed. `send` makes one call and
+/// returns the requests the service did not process; a throttled call counts
+/// as all of them unprocessed. Gives up after `backoff.max_attempts` calls with
+/// a [`PortError::Throttled`] naming how many requests were left.
+pub(crate) async fn send_until_processed<T, F, Fut>(
+    what: &str,
+    mut pending: Vec<T>,
+    backoff: Backoff,
+    mut send: F,
+) -> PortResult<()>
+where
+    T: Clone,
+    F: FnMut(Vec<T>) -> Fut,
+    Fut: Future<Output = PortResult<Vec<T>>>,
+{
+    let total = pending.len();
+    let mut last_throttle = None;
+    for attempt in 0..backoff.max_attempts {
+        if attempt > 0 {
+            tokio::time::sleep(backoff.jittered(attempt - 1)).await;
+        }
+        match send(pending.clone()).await {
+            Ok(unprocessed) if unprocessed.is_empty() => return Ok(()),
+            Ok(unprocessed) => pending = unprocessed,
+            Err(PortError::Throttled(m)) => last_throttle = Some(m),
+            Err(e) => return Err(e),
+        }
+    }
+    let why = last_throttle.map_or_else(String::new, |m| format!(" (last: {m})"));
+    Err(PortError::Throttled(format!(
+        "{what}: {} of {total} items were still unprocessed after {} attempts{why}: the table is over its capacity; retry later or raise its write capacity",
+        pending.len(),
+        backoff.max_attempts
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        sync::{Arc, Mutex},
+        time::Duration,
+    };
+
+    use super::*;
+
+    #[test]
+    fn chunks_of_25() {
+        let sizes: Vec<usize> = chunks((0..60).collect::<Vec<_>>()).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [25, 25, 10]);
+        assert!(chunks(Vec::<u8>::new()).is_empty());
+        assert_eq!(chunks((0..25).collect::<Vec<_>>()).len(), 1);
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_last_write() {
+        let e = |sk: &str, v: u8| (Key::new("p", sk), v);
+        let out = dedupe_last(vec![e("a", 1), e("b", 2), e("a", 3), e("c", 4)], |x| &x.0);
+        assert_eq!(out, vec![e("b", 2), e("a", 3), e("c", 4)]);
+        let distinct = vec![e("a", 1), e("b", 2)];
+        assert_eq!(dedupe_last(distinct.clone(), |x| &x.0), distinct);
+    }
+
+    const FAST: Backoff =
+        Backoff { base: Duration::from_millis(10), cap: Duration::from_millis(100), max_attempts: 5 };
+
+    #[tokio::test(start_paused = true)]
+    async fn unprocessed_items_are_resent_until_done() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let log = calls.clone();
+        let send = move |batch: Vec<u32>| {
+            let log = log.clone();
+            async move {
+                log.lock().unwrap().push(batch.clone());
+                // The service processes the first item of each call only.
+                Ok(batch[1..].to_vec())
+            }
+        };
+        send_until_processed("t", vec![1, 2, 3], FAST, send).await.unwrap();
+        assert_eq!(*calls.lock().unwrap(), vec![vec![1, 2, 3], vec![2, 3], vec![3]]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gives_up_after_the_last_attempt_naming_what_is_left() {
+        let mut calls = 0;
+        let send = |batch: Vec<u32>| {
+            calls += 1;
+            let left = if calls % 2 == 0 { Err(PortError::Throttled("slow down".into())) } else { Ok(batch) };
+            async move { left }
+        };
+        let err = send_until_processed("dynamodb BatchWriteItem on table t", vec![1, 2], FAST, send).await;
+        assert_eq!(calls, 5);
+        let msg = match err {
+            Err(PortError::Throttled(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            msg.contains("2 of 2 items") && msg.contains("5 attempts") && msg.contains("table t"),
+            "{msg}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn other_errors_stop_at_once() {
+        let mut calls = 0;
+        let send = |_: Vec<u32>| {
+            calls += 1;
+            async { Err(PortError::Invalid("bad".into())) }
+        };
+        assert_eq!(
+            send_until_processed("t", vec![1], FAST, send).await,
+            Err(PortError::Invalid("bad".into()))
+        );
+        assert_eq!(calls, 1);
+    }
+}

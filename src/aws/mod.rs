@@ -1,0 +1,226 @@
+//! The AWS backend's adapters: every port on its AWS service.
+//!
+//! | port | adapter | service |
+//! | --- | --- | --- |
+//! | [`crate::table::Table`] | [`AwsTable`] | DynamoDB (`table` = the DynamoDB table; string keys `pk`, `sk`) |
+//! | [`crate::objects::Objects`] | [`S3Objects`] | S3 |
+//! | [`crate::topic::Topic`] | [`SnsTopic`] | SNS (`topic` = an ARN, or a name mapped in [`AwsSettings::topic_arns`]) |
+//! | [`crate::batch::Batch`] | [`AwsBatch`] | AWS Batch |
+//! | [`crate::run::LogTail`] | [`CloudWatchPointer`] | names the CloudWatch Logs stream (it does not read it) |
+//!
+//! Clients are built once per process ([`connect`] or
+//! [`AwsClients::from_sdk_config`]) and shared by every adapter; SDK types
+//! never leave this module. Configuration is the SDK's own: the standard
+//! credential chain, `AWS_REGION`/profile, and the `AWS_ENDPOINT_URL` /
+//! `AWS_ENDPOINT_URL_<SERVICE>` overrides (e.g. an AWS-compatible server such
+//! as moto). The SDK's standard retry mode retries transport errors and
+//! throttling (3 attempts); the adapters add what the SDK does not do:
+//! DynamoDB's UnprocessedItems, and SubmitJob throttling under a shared rate
+//! limit. Errors become [`crate::error::PortError`]s naming the resource.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), batchfan::error::PortError> {
+//! use batchfan::aws::{connect, ports, AwsSettings};
+//! let settings = AwsSettings::default()
+//!     .with_topic("orders-plan", "arn:aws:sns:eu-west-1:123456789012:orders-plan");
+//! let clients = connect(settings).await?;
+//! let ports = ports(&clients); // Ports { kind: BackendKind::Aws, .. }
+//! # let _ = ports; Ok(()) }
+//! ```
+
+pub mod backoff;
+mod batch;
+mod dynamo;
+pub(crate) mod error;
+pub mod limiter;
+mod s3;
+mod sns;
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use async_trait::async_trait;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+pub use self::{
+    batch::{AwsBatch, DESCRIBE_BATCH},
+    dynamo::AwsTable,
+    limiter::{RateLimiter, DEFAULT_SUBMIT_RATE},
+    s3::{S3Objects, MULTIPART_THRESHOLD, PART_SIZE},
+    sns::{SnsTopic, MAX_SUBJECT_CHARS},
+};
+use crate::{
+    error::{PortError, PortResult},
+    run::{BackendKind, LogTail, Ports},
+};
+
+/// AWS Batch's default log group for job output.
+pub const DEFAULT_LOG_GROUP: &str = "/aws/batch/job";
+
+/// What the AWS adapters need beyond the SDK's own configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsSettings {
+    /// Region; `None`: the SDK's (`AWS_REGION`, the profile, ...).
+    pub region: Option<String>,
+    /// Topic name → SNS topic ARN, for topics the code names (e.g. `orders-plan`).
+    pub topic_arns: BTreeMap<String, String>,
+    /// S3 path-style addressing (`http://host/bucket/key`); `None`: on when an
+    /// endpoint override is set (AWS-compatible servers on localhost need it).
+    pub force_path_style: Option<bool>,
+    /// SubmitJob calls per second this process makes at most (AWS allows 50 per account).
+    pub submit_rate: f64,
+    /// The CloudWatch Logs group of job logs.
+    pub log_group: String,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        AwsSettings {
+            region: None,
+            topic_arns: BTreeMap::new(),
+            force_path_style: None,
+            submit_rate: DEFAULT_SUBMIT_RATE,
+            log_group: DEFAULT_LOG_GROUP.to_owned(),
+        }
+    }
+}
+
+impl AwsSettings {
+    /// Maps topic `name` to `arn` (builder style).
+    pub fn with_topic(mut self, name: impl Into<String>, arn: impl Into<String>) -> Self {
+        self.topic_arns.insert(name.into(), arn.into());
+        self
+    }
+}
+
+/// The AWS clients, built once per process and shared by every adapter (and
+/// the SubmitJob rate limiter, shared by every [`AwsBatch`] made from them).
+#[derive(Clone)]
+pub struct AwsClients {
+    dynamodb: aws_sdk_dynamodb::Client,
+    s3: aws_sdk_s3::Client,
+    sns: aws_sdk_sns::Client,
+    batch: aws_sdk_batch::Client,
+    limiter: Arc<RateLimiter>,
+    settings: AwsSettings,
+}
+
+/// Loads the SDK's configuration (credential chain, region, endpoint
+/// overrides from the environment and profile) and builds the clients.
+/// Fails when no region is configured.
+pub async fn connect(settings: AwsSettings) -> PortResult<AwsClients> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(region) = &settings.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    let config = loader.load().await;
+    AwsClients::from_sdk_config(&config, settings)
+}
+
+impl AwsClients {
+    /// Builds the clients from an SDK configuration the caller loaded (a Lambda's
+    /// `main`, or a test pointing at an AWS-compatible server).
+    pub fn from_sdk_config(config: &SdkConfig, settings: AwsSettings) -> PortResult<AwsClients> {
+        if config.region().is_none() && settings.region.is_none() {
+            return Err(PortError::Invalid(
+                "no AWS region is configured: set AWS_REGION (or a profile's region), or pass --region"
+                    .into(),
+            ));
+        }
+        let region = settings.region.clone().map(Region::new);
+        let path_style = settings.force_path_style.unwrap_or_else(|| {
+            config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
+        });
+        let mut s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(path_style);
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(config);
+        let mut sns = aws_sdk_sns::config::Builder::from(config);
+        let mut batch = aws_sdk_batch::config::Builder::from(config);
+        if let Some(region) = region {
+            s3 = s3.region(region.clone());
+            dynamodb = dynamodb.region(region.clone());
+            sns = sns.region(region.clone());
+            batch = batch.region(region);
+        }
+        Ok(AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
+            s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            sns: aws_sdk_sns::Client::from_conf(sns.build()),
+            batch: aws_sdk_batch::Client::from_conf(batch.build()),
+            limiter: Arc::new(RateLimiter::new(settings.submit_rate, settings.submit_rate)),
+            settings,
+        })
+    }
+
+    /// The settings the clients were built with.
+    pub fn settings(&self) -> &AwsSettings {
+        &self.settings
+    }
+    /// The DynamoDB table port.
+    pub fn table(&self) -> AwsTable {
+        AwsTable::new(self.dynamodb.clone())
+    }
+    /// The S3 objects port.
+    pub fn objects(&self) -> S3Objects {
+        S3Objects::new(self.s3.clone())
+    }
+    /// The SNS topic port.
+    pub fn topic(&self) -> SnsTopic {
+        SnsTopic::new(self.sns.clone(), self.settings.topic_arns.clone())
+    }
+    /// The AWS Batch port (sharing this process's SubmitJob rate limiter).
+    pub fn batch(&self) -> AwsBatch {
+        AwsBatch::new(self.batch.clone(), self.limiter.clone())
+    }
+    /// The log port: a pointer to the CloudWatch Logs stream.
+    pub fn logs(&self) -> CloudWatchPointer {
+        CloudWatchPointer { log_group: self.settings.log_group.clone() }
+    }
+}
+
+/// Every port on AWS.
+pub fn ports(clients: &AwsClients) -> Ports {
+    Ports {
+        kind: BackendKind::Aws,
+        batch: Arc::new(clients.batch()),
+        table: Arc::new(clients.table()),
+        objects: Arc::new(clients.objects()),
+        topic: Arc::new(clients.topic()),
+        logs: Arc::new(clients.logs()),
+    }
+}
+
+/// A [`LogTail`] that says where a job attempt's log is on CloudWatch Logs,
+/// rather than reading it (which would need the CloudWatch Logs SDK and the
+/// `logs:GetLogEvents` permission).
+#[derive(Debug, Clone)]
+pub struct CloudWatchPointer {
+    log_group: String,
+}
+
+#[async_trait]
+impl LogTail for CloudWatchPointer {
+    async fn tail(&self, log_stream: &str, _lines: usize) -> PortResult<String> {
+        let group = &self.log_group;
+        Ok(format!(
+            "the log is in CloudWatch Logs, group {group}, stream {log_stream}: read it with `aws logs tail {group} --log-stream-names {log_stream}`"
+        ))
+    }
+}
+
+/// An SDK configuration with fixed keys and an explicit endpoint, built
+/// without reading the environment: for an AWS-compatible server (moto in the
+/// tests) or any setup where the caller knows all three.
+pub fn static_sdk_config(
+    endpoint_url: &str,
+    region: &str,
+    access_key_id: &str,
+    secret_access_key: &str,
+) -> SdkConfig {
+    use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+    let credentials = Credentials::new(access_key_id, secret_access_key, None, None, "batchfan-static");
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .endpoint_url(endpoint_url)
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .build()
+}
