@@ -60,6 +60,11 @@ impl AwsBatch {
         AwsBatch { client, limiter }
     }
 
+    /// The SubmitJob rate limiter (shared by every port made from the same clients).
+    pub fn limiter(&self) -> &Arc<RateLimiter> {
+        &self.limiter
+    }
+
     /// One SubmitJob call, without the SDK's retries.
     async fn submit_once(&self, req: &SubmitJob) -> PortResult<SubmittedJob> {
         let mut call = self
@@ -118,29 +123,42 @@ impl AwsBatch {
     }
 }
 
+/// Calls `call` until it is not throttled, waiting with backoff and full
+/// jitter between tries; after `backoff.max_attempts` throttled tries, the
+/// last error, saying so. Any other outcome is returned at once.
+pub(crate) async fn retry_throttled<T, F, Fut>(backoff: Backoff, mut call: F) -> PortResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = PortResult<T>>,
+{
+    let mut retry = 0;
+    loop {
+        match call().await {
+            Err(PortError::Throttled(m)) if retry + 1 < backoff.max_attempts => {
+                tracing::debug!(retry, error = %m, "throttled; retrying");
+                tokio::time::sleep(backoff.jittered(retry)).await;
+                retry += 1;
+            }
+            Err(PortError::Throttled(m)) => {
+                return Err(PortError::Throttled(format!(
+                    "{m} (still throttled after {} attempts: lower the submission rate or retry later)",
+                    backoff.max_attempts
+                )))
+            }
+            other => return other,
+        }
+    }
+}
+
 #[async_trait]
 impl Batch for AwsBatch {
     async fn submit_job(&self, request: SubmitJob) -> PortResult<SubmittedJob> {
         check_submit(&request).map_err(|m| PortError::Invalid(format!("job {}: {m}", request.job_name)))?;
-        let backoff = Backoff::SUBMIT_JOB;
-        let mut retry = 0;
-        loop {
+        retry_throttled(Backoff::SUBMIT_JOB, || async {
             self.limiter.acquire().await;
-            match self.submit_once(&request).await {
-                Err(PortError::Throttled(m)) if retry + 1 < backoff.max_attempts => {
-                    tracing::debug!(job = %request.job_name, retry, error = %m, "SubmitJob throttled; retrying");
-                    tokio::time::sleep(backoff.jittered(retry)).await;
-                    retry += 1;
-                }
-                Err(PortError::Throttled(m)) => {
-                    return Err(PortError::Throttled(format!(
-                        "{m} (still throttled after {} attempts: lower the submission rate or retry later)",
-                        backoff.max_attempts
-                    )))
-                }
-                other => return other,
-            }
-        }
+            self.submit_once(&request).await
+        })
+        .await
     }
 
     async fn describe_jobs(&self, job_ids: &[String]) -> PortResult<Vec<JobDetail>> {
@@ -234,5 +252,63 @@ impl Batch for AwsBatch {
             .await
             .map_err(|e| port_error(&format!("batch TerminateJob {job_id}"), e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const FAST: Backoff =
+        Backoff { base: Duration::from_millis(100), cap: Duration::from_secs(1), max_attempts: 4 };
+
+    #[tokio::test(start_paused = true)]
+    async fn throttled_calls_are_retried_then_succeed() {
+        let mut calls = 0;
+        let start = tokio::time::Instant::now();
+        let out = retry_throttled(FAST, || {
+            calls += 1;
+            let n = calls;
+            async move {
+                if n < 3 {
+                    Err(PortError::Throttled("429".into()))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(out, Ok(3));
+        // Two waits, each at most its ceiling (100 ms, 200 ms).
+        assert!(start.elapsed() <= Duration::from_millis(300), "{:?}", start.elapsed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttling_gives_up_after_the_last_attempt() {
+        let mut calls = 0;
+        let out: PortResult<()> = retry_throttled(FAST, || {
+            calls += 1;
+            async { Err(PortError::Throttled("TooManyRequestsException".into())) }
+        })
+        .await;
+        assert_eq!(calls, 4);
+        assert!(
+            matches!(&out, Err(PortError::Throttled(m)) if m.contains("TooManyRequestsException") && m.contains("4 attempts")),
+            "{out:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn other_errors_are_not_retried() {
+        // A timeout may have created the job: SubmitJob is never re-sent for it.
+        let mut calls = 0;
+        let out: PortResult<()> = retry_throttled(FAST, || {
+            calls += 1;
+            async { Err(PortError::Unavailable("timed out".into())) }
+        })
+        .await;
+        assert_eq!((calls, out), (1, Err(PortError::Unavailable("timed out".into()))));
     }
 }

@@ -224,3 +224,31 @@ pub fn static_sdk_config(
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         .build()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_region_is_required() {
+        let no_region = SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();
+        let err = AwsClients::from_sdk_config(&no_region, AwsSettings::default()).err().expect("an error");
+        assert!(matches!(&err, PortError::Invalid(m) if m.contains("AWS_REGION")), "{err}");
+        let settings = AwsSettings { region: Some("eu-west-1".into()), ..Default::default() };
+        assert!(AwsClients::from_sdk_config(&no_region, settings).is_ok());
+    }
+
+    #[tokio::test]
+    async fn every_batch_port_shares_the_process_rate_limiter() {
+        let config = static_sdk_config("http://127.0.0.1:9", "us-east-1", "k", "s");
+        let settings = AwsSettings { submit_rate: 5.0, ..Default::default() };
+        let clients = AwsClients::from_sdk_config(&config, settings).unwrap();
+        let (a, b) = (clients.batch(), clients.clone().batch());
+        assert!(Arc::ptr_eq(a.limiter(), b.limiter()));
+        assert_eq!(a.limiter().rate(), 5.0);
+        let ports = ports(&clients);
+        assert_eq!(ports.kind, BackendKind::Aws);
+        let text = ports.logs.tail("stage/default/abc", 10).await.unwrap();
+        assert!(text.contains(DEFAULT_LOG_GROUP) && text.contains("stage/default/abc"), "{text}");
+    }
+}
