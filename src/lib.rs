@@ -26,5 +26,6 @@ pub mod serve;
 pub mod service;
 pub mod spec;
 pub mod table;
+pub mod tfvars;
 pub mod topic;
 pub mod trigger;

@@ -14,6 +14,7 @@ mod run;
 mod run_aws;
 mod serve;
 mod status;
+mod tfvars;
 mod trigger;
 mod validate;
 
@@ -86,6 +87,8 @@ enum Command {
     Logs(logs::Args),
     /// List the alerts published on a pipeline's alerts topic.
     Alerts(alerts::Args),
+    /// Render the Terraform module's variables from a spec (`*.tfvars.json`).
+    Tfvars(tfvars::Args),
     /// Commands that run inside jobs (set up by batchfan; not for interactive use).
     #[command(subcommand)]
     Job(job::JobCommand),
@@ -114,6 +117,7 @@ pub fn main() -> i32 {
             Command::Status(a) => status::run(a).await,
             Command::Logs(a) => logs::run(a).await,
             Command::Alerts(a) => alerts::run(a).await,
+            Command::Tfvars(a) => tfvars::run(a),
             Command::Job(c) => job::run(c).await,
         }
     });

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Packages the dispatcher Lambdas (scripts/package-lambdas.sh, arm64 as the
+# module's default) and checks each zip holds an executable aarch64 `bootstrap`.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=${BATCHFAN_LAMBDA_OUT:-target/lambda}
+start=$(date +%s)
+bash scripts/package-lambdas.sh --arm64 --out "$out"
+echo "packaging took $(( $(date +%s) - start ))s"
+python3 - "$out" <<'PY'
+import stat, sys, zipfile
+out = sys.argv[1]
+for name in ("trigger", "submit", "alert"):
+    path = f"{out}/{name}/bootstrap.zip"
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+        if "bootstrap" not in names:
+            sys.exit(f"{path} has no bootstrap (it has {names})")
+        info = z.getinfo("bootstrap")
+        mode = info.external_attr >> 16
+        if not mode & stat.S_IXUSR:
+            sys.exit(f"{path}: bootstrap is not executable (mode {oct(mode)})")
+        head = z.open("bootstrap").read(20)
+        if head[:4] != b"\x7fELF" or int.from_bytes(head[18:20], "little") != 0xB7:
+            sys.exit(f"{path}: bootstrap is not an aarch64 ELF executable")
+        print(f"{path}: bootstrap, {info.file_size} bytes, aarch64, mode {oct(mode & 0o777)}")
+PY
