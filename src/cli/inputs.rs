@@ -37,45 +37,28 @@ pub struct Input {
 pub async fn resolve_input(raw: &str, objects: &DirObjects) -> Result<Input, UsageError> {
     if raw.starts_with("s3://") {
         let object: ObjectRef = raw.parse().map_err(UsageError)?;
-        let identity = match objects.head(&object).await {
-            Ok(Some(meta)) => format!("{object}#{}", meta.etag),
-            Ok(None) if object.key.ends_with('/') => object.to_string(),
-            Ok(None) => {
-                return Err(UsageError(format!(
-                    "input {object} does not exist in the local buckets ({}): put the file there, or pass a local path",
-                    objects.path_of(&object).display()
-                )))
-            }
-            Err(e) => return Err(UsageError(format!("cannot read input {object}: {e}"))),
-        };
-        return Ok(Input { object, identity });
+        let missing = format!(
+            "does not exist in the local buckets ({}): put the file there, or pass a local path",
+            objects.path_of(&object).display()
+        );
+        return existing_object(object, objects, &missing).await;
     }
-    let path = Path::new(raw.strip_prefix("file://").unwrap_or(raw));
-    let meta = std::fs::metadata(path)
-        .map_err(|e| UsageError(format!("input {raw:?} cannot be read: {e}: check the path")))?;
-    if !meta.is_file() {
-        return Err(UsageError(format!("input {raw:?} is not a file: pass a file, or an s3:// prefix")));
-    }
-    let canonical = path.canonicalize().map_err(|e| UsageError(format!("input {raw:?}: {e}")))?;
-    let identity =
-        format!("file://{}#{}:{}:{}", canonical.display(), meta.len(), meta.mtime(), meta.mtime_nsec());
-    let digest = hex::encode(Sha256::digest(identity.as_bytes()));
-    let name = canonical.file_name().map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned());
-    let object = ObjectRef::new(INPUTS_BUCKET, format!("{}/{name}", &digest[..16]));
+    let file = LocalFile::read(raw, "an s3:// prefix")?;
+    let object = ObjectRef::new(INPUTS_BUCKET, format!("{}/{}", file.digest, file.name));
     let target = objects.path_of(&object);
     if !target.exists() {
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| UsageError(format!("cannot import input: {e}")))?;
         }
         // A hard link is instant and keeps this content even if the file is replaced later.
-        if std::fs::hard_link(&canonical, &target).is_err() {
+        if std::fs::hard_link(&file.canonical, &target).is_err() {
             let tmp = target.with_extension("batchfan-partial");
-            std::fs::copy(&canonical, &tmp)
+            std::fs::copy(&file.canonical, &tmp)
                 .and_then(|_| std::fs::rename(&tmp, &target))
                 .map_err(|e| UsageError(format!("cannot import input {raw:?}: {e}")))?;
         }
     }
-    Ok(Input { object, identity })
+    Ok(Input { object, identity: file.identity })
 }
 
 /// Resolves `--input` for `--backend aws`: `s3://bucket/key` must exist in S3
@@ -84,39 +67,66 @@ pub async fn resolve_input(raw: &str, objects: &DirObjects) -> Result<Input, Usa
 pub async fn resolve_aws_input(raw: &str, objects: &dyn Objects, bucket: &str) -> Result<Input, UsageError> {
     if raw.starts_with("s3://") {
         let object: ObjectRef = raw.parse().map_err(UsageError)?;
-        let identity = match objects.head(&object).await {
-            Ok(Some(meta)) => format!("{object}#{}", meta.etag),
-            Ok(None) if object.key.ends_with('/') => object.to_string(),
-            Ok(None) => {
-                return Err(UsageError(format!(
-                    "input {object} does not exist in S3: upload it first, or pass a local path (it is uploaded to s3://{bucket}/inputs/)"
-                )))
-            }
-            Err(e) => return Err(UsageError(format!("cannot read input {object}: {e}"))),
-        };
-        return Ok(Input { object, identity });
+        let missing = format!(
+            "does not exist in S3: upload it first, or pass a local path (it is uploaded to s3://{bucket}/inputs/)"
+        );
+        return existing_object(object, objects, &missing).await;
     }
-    let path = Path::new(raw.strip_prefix("file://").unwrap_or(raw));
-    let meta = std::fs::metadata(path)
-        .map_err(|e| UsageError(format!("input {raw:?} cannot be read: {e}: check the path")))?;
-    if !meta.is_file() {
-        return Err(UsageError(format!("input {raw:?} is not a file: pass a file, or an s3:// uri")));
-    }
-    let canonical = path.canonicalize().map_err(|e| UsageError(format!("input {raw:?}: {e}")))?;
-    let identity =
-        format!("file://{}#{}:{}:{}", canonical.display(), meta.len(), meta.mtime(), meta.mtime_nsec());
-    let digest = hex::encode(Sha256::digest(identity.as_bytes()));
-    let name = canonical.file_name().map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned());
-    let object = ObjectRef::new(bucket, format!("inputs/{}/{name}", &digest[..16]));
+    let file = LocalFile::read(raw, "an s3:// uri")?;
+    let object = ObjectRef::new(bucket, format!("inputs/{}/{}", file.digest, file.name));
     let present =
         objects.head(&object).await.map_err(|e| UsageError(format!("cannot reach {object}: {e}")))?;
-    if present.is_none_or(|m| m.size != meta.len()) {
+    if present.is_none_or(|m| m.size != file.size) {
         objects
-            .put_file(&object, &canonical)
+            .put_file(&object, &file.canonical)
             .await
             .map_err(|e| UsageError(format!("cannot upload input {raw:?} to {object}: {e}")))?;
     }
+    Ok(Input { object, identity: file.identity })
+}
+
+/// An input object that must exist (or be a prefix ending in `/`), identified by its etag.
+async fn existing_object(
+    object: ObjectRef,
+    objects: &dyn Objects,
+    missing: &str,
+) -> Result<Input, UsageError> {
+    let identity = match objects.head(&object).await {
+        Ok(Some(meta)) => format!("{object}#{}", meta.etag),
+        Ok(None) if object.key.ends_with('/') => object.to_string(),
+        Ok(None) => return Err(UsageError(format!("input {object} {missing}"))),
+        Err(e) => return Err(UsageError(format!("cannot read input {object}: {e}"))),
+    };
     Ok(Input { object, identity })
+}
+
+/// A local input file: where it is, and what identifies its content.
+struct LocalFile {
+    canonical: std::path::PathBuf,
+    size: u64,
+    /// `file://path#size:mtime`: the idempotency identity.
+    identity: String,
+    /// First 16 hex digits of the identity's SHA-256: the object's folder.
+    digest: String,
+    name: String,
+}
+
+impl LocalFile {
+    /// Reads `raw` (a path or `file://` uri); `other` names what else `--input` takes.
+    fn read(raw: &str, other: &str) -> Result<LocalFile, UsageError> {
+        let path = Path::new(raw.strip_prefix("file://").unwrap_or(raw));
+        let meta = std::fs::metadata(path)
+            .map_err(|e| UsageError(format!("input {raw:?} cannot be read: {e}: check the path")))?;
+        if !meta.is_file() {
+            return Err(UsageError(format!("input {raw:?} is not a file: pass a file, or {other}")));
+        }
+        let canonical = path.canonicalize().map_err(|e| UsageError(format!("input {raw:?}: {e}")))?;
+        let identity =
+            format!("file://{}#{}:{}:{}", canonical.display(), meta.len(), meta.mtime(), meta.mtime_nsec());
+        let digest = hex::encode(Sha256::digest(identity.as_bytes()))[..16].to_string();
+        let name = canonical.file_name().map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned());
+        Ok(LocalFile { canonical, size: meta.len(), identity, digest, name })
+    }
 }
 
 /// A manual trigger: the same command (spec, input content, params) gives the same key.
