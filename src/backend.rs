@@ -150,15 +150,19 @@ impl AwsTarget {
 }
 
 /// Every port on AWS for `spec` (if given) at `target`: the adapters on the
-/// SDK's configuration, topics routed to the target's ARNs.
-pub async fn aws_ports(target: &AwsTarget, spec: Option<&PipelineSpec>) -> Result<Ports, PortError> {
+/// SDK's configuration, topics routed to the target's ARNs; and the clients
+/// behind them (for their API-call tally).
+pub async fn aws_ports(
+    target: &AwsTarget,
+    spec: Option<&PipelineSpec>,
+) -> Result<(Ports, aws::AwsClients), PortError> {
     let settings = AwsSettings { region: target.region.clone(), ..AwsSettings::default() };
     let clients = aws::connect(settings).await?;
     let mut ports = aws::ports(&clients);
     if let Some(spec) = spec {
         target.route_topics(spec, &mut ports);
     }
-    Ok(ports)
+    Ok((ports, clients))
 }
 
 /// Options of the embedded backend.

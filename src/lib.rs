@@ -13,6 +13,7 @@ pub mod aws;
 pub mod backend;
 pub mod batch;
 pub mod cli;
+pub mod cost;
 pub mod deploy;
 pub mod engine;
 pub mod env;

@@ -9,6 +9,7 @@ mod aws_fixtures;
 mod moto;
 
 use std::{
+    collections::BTreeMap,
     path::Path,
     process::{Command, Output, Stdio},
     time::{Duration, Instant},
@@ -238,4 +239,110 @@ async fn run_backend_aws_names_what_is_missing() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("s3://nowhere-bucket/none.csv"), "{err}");
+}
+
+/// `run --backend aws --detach` of a `range` pipeline of `stages` N_TO_N
+/// stages and 1,000-child shards; returns the run's JSON.
+fn run_range(d: &Deployed, dir: &Path, stages: &[&str], count: u64, items_per_child: u64) -> Value {
+    let spec = dir.join(format!("fan{}.toml", stages.len()));
+    let mut text =
+        String::from("name = \"fan\"\nmax_array_size = 1000\n[planner]\nstrategy = \"range\"\ncount = 10\n");
+    for s in stages {
+        text.push_str(&format!("[[stages]]\nname = \"{s}\"\ncommand = [\"true\"]\n"));
+    }
+    std::fs::write(&spec, text).unwrap();
+    let mut args: Vec<String> = [
+        "run".to_owned(),
+        spec.to_string_lossy().into_owned(),
+        "--param".into(),
+        format!("count={count}"),
+        "--param".into(),
+        format!("items_per_child={items_per_child}"),
+        "--request-id".into(),
+        format!("calls-{}-{count}-{items_per_child}", stages.len()),
+        "--output".into(),
+        "json".into(),
+        "--detach".into(),
+    ]
+    .into();
+    args.extend(d.flags());
+    let out = d.batchfan(&args);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    json_of(&out)
+}
+
+/// The calls `batchfan cost --output json` predicts for the trigger (planner) and submit phases.
+fn predicted_calls(d: &Deployed, spec: &Path, items: u64, per: u64) -> BTreeMap<String, u64> {
+    let args: Vec<String> = [
+        "cost".to_owned(),
+        spec.to_string_lossy().into_owned(),
+        "--items".into(),
+        items.to_string(),
+        "--items-per-child".into(),
+        per.to_string(),
+        "--output".into(),
+        "json".into(),
+    ]
+    .into();
+    let out = d.batchfan(&args);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let estimate = json_of(&out);
+    let mut sum = BTreeMap::new();
+    for phase in estimate["phases"].as_array().unwrap() {
+        let name = phase["name"].as_str().unwrap();
+        if name.starts_with("trigger") || name.starts_with("submit") {
+            for (kind, n) in phase["calls"].as_object().unwrap() {
+                *sum.entry(kind.clone()).or_insert(0) += n.as_u64().unwrap();
+            }
+        }
+    }
+    sum
+}
+
+fn calls(run: &Value, kind: &str) -> u64 {
+    run["api_calls"][kind]["calls"].as_u64().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_job_calls_grow_with_stages_and_shards_not_with_items() {
+    let d = deploy(&["a", "b"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    // (planned items, items per child, expected children, expected shards)
+    let cases: [(u64, u64, u64, u64); 3] =
+        [(10, 1, 10, 1), (10_000, 1, 10_000, 10), (1_000_000, 100, 10_000, 10)];
+    let mut seen = Vec::new();
+    for (items, per, children, shards) in cases {
+        for stages in [&["a"][..], &["a", "b"][..]] {
+            let run = run_range(&d, dir.path(), stages, items, per);
+            eprintln!("{items} items, {} stage(s): {}", stages.len(), run["api_calls"]);
+            assert_eq!(run["children"], children, "{run}");
+            let jobs = run["jobs"].as_object().unwrap().len() as u64;
+            let expected = stages.len() as u64 * shards + 2; // + aggregation + cleanup
+            assert_eq!(jobs, expected, "{run}");
+            assert_eq!(calls(&run, "Batch.SubmitJob"), expected, "one SubmitJob per job: {run}");
+            // Work items go 25 to a BatchWriteItem: they grow with children, not items.
+            assert_eq!(calls(&run, "DynamoDB.BatchWriteItem"), children.div_ceil(25), "{run}");
+            assert_eq!(calls(&run, "SNS.Publish"), 1, "{run}");
+            // `batchfan cost` predicts what the planner and submitter call, kind by kind.
+            let spec = dir.path().join(format!("fan{}.toml", stages.len()));
+            let predicted = predicted_calls(&d, &spec, items, per);
+            let measured: BTreeMap<String, u64> = run["api_calls"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v["calls"].as_u64().unwrap()))
+                .collect();
+            assert_eq!(measured, predicted, "measured vs `batchfan cost`");
+            seen.push((items, stages.len(), run));
+        }
+    }
+    // A hundred times the items in the same children: the same calls of every kind.
+    let of = |items: u64, stages: usize| &seen.iter().find(|s| s.0 == items && s.1 == stages).unwrap().2;
+    for stages in [1, 2] {
+        let (ten_k, million) = (of(10_000, stages), of(1_000_000, stages));
+        let kinds: Vec<&String> = ten_k["api_calls"].as_object().unwrap().keys().collect();
+        for kind in kinds {
+            assert_eq!(calls(ten_k, kind), calls(million, kind), "{kind}: {ten_k} vs {million}");
+        }
+    }
 }

@@ -107,6 +107,8 @@ impl Dispatcher {
 pub struct ColdStart {
     pub dispatcher: Dispatcher,
     pub sdk_config: aws_config::SdkConfig,
+    /// The clients behind the dispatcher's ports (their API-call tally).
+    pub clients: batchfan::aws::AwsClients,
 }
 
 impl Dispatcher {
@@ -119,7 +121,7 @@ impl Dispatcher {
         let clients = batchfan::aws::AwsClients::from_sdk_config(&sdk_config, Default::default())
             .map_err(|e| DispatchError::Config(e.to_string()))?;
         let dispatcher = Dispatcher::load(config, batchfan::aws::ports(&clients)).await?;
-        Ok(ColdStart { dispatcher, sdk_config })
+        Ok(ColdStart { dispatcher, sdk_config, clients })
     }
 }
 

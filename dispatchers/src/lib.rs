@@ -28,6 +28,18 @@ pub use self::{
 
 /// Installs JSON logs on stdout (CloudWatch picks them up), filtered by
 /// `BATCHFAN_LOG` or `RUST_LOG` (default `info`). Binaries only.
+/// Runs one invocation and logs the AWS API calls it made, by kind (a Lambda
+/// instance runs one invocation at a time, so the difference is this one's).
+pub async fn counted<T>(
+    clients: &batchfan::aws::AwsClients,
+    invocation: impl std::future::Future<Output = T>,
+) -> T {
+    let before = clients.api_calls();
+    let out = invocation.await;
+    tracing::info!(api_calls = %clients.api_calls().since(&before), "invocation done");
+    out
+}
+
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BATCHFAN_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())

@@ -30,6 +30,7 @@
 
 pub mod backoff;
 mod batch;
+pub mod calls;
 mod dynamo;
 pub(crate) mod error;
 pub mod limiter;
@@ -43,6 +44,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 pub use self::{
     batch::{AwsBatch, DESCRIBE_BATCH},
+    calls::{ApiTally, CallCount, CallCounter},
     dynamo::AwsTable,
     limiter::{RateLimiter, DEFAULT_SUBMIT_RATE},
     s3::{S3Objects, MULTIPART_THRESHOLD, PART_SIZE},
@@ -101,6 +103,7 @@ pub struct AwsClients {
     sns: aws_sdk_sns::Client,
     batch: aws_sdk_batch::Client,
     limiter: Arc<RateLimiter>,
+    calls: CallCounter,
     settings: AwsSettings,
 }
 
@@ -130,10 +133,12 @@ impl AwsClients {
         let path_style = settings.force_path_style.unwrap_or_else(|| {
             config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
         });
-        let mut s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(path_style);
-        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(config);
-        let mut sns = aws_sdk_sns::config::Builder::from(config);
-        let mut batch = aws_sdk_batch::config::Builder::from(config);
+        let calls = CallCounter::default();
+        let mut s3 =
+            aws_sdk_s3::config::Builder::from(config).force_path_style(path_style).interceptor(calls.clone());
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(config).interceptor(calls.clone());
+        let mut sns = aws_sdk_sns::config::Builder::from(config).interceptor(calls.clone());
+        let mut batch = aws_sdk_batch::config::Builder::from(config).interceptor(calls.clone());
         if let Some(region) = region {
             s3 = s3.region(region.clone());
             dynamodb = dynamodb.region(region.clone());
@@ -146,6 +151,7 @@ impl AwsClients {
             sns: aws_sdk_sns::Client::from_conf(sns.build()),
             batch: aws_sdk_batch::Client::from_conf(batch.build()),
             limiter: Arc::new(RateLimiter::new(settings.submit_rate, settings.submit_rate)),
+            calls,
             settings,
         })
     }
@@ -153,6 +159,10 @@ impl AwsClients {
     /// The settings the clients were built with.
     pub fn settings(&self) -> &AwsSettings {
         &self.settings
+    }
+    /// The AWS API calls every adapter made from these clients so far, by kind.
+    pub fn api_calls(&self) -> ApiTally {
+        self.calls.snapshot()
     }
     /// The DynamoDB table port.
     pub fn table(&self) -> AwsTable {

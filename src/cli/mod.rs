@@ -5,6 +5,7 @@
 
 mod alerts;
 mod aws_args;
+mod cost;
 pub(crate) mod inputs;
 
 mod job;
@@ -89,6 +90,8 @@ enum Command {
     Alerts(alerts::Args),
     /// Render the Terraform module's variables from a spec (`*.tfvars.json`).
     Tfvars(tfvars::Args),
+    /// Price one run's orchestration on AWS, beside Step Functions and one SubmitJob per item.
+    Cost(cost::Args),
     /// Commands that run inside jobs (set up by batchfan; not for interactive use).
     #[command(subcommand)]
     Job(job::JobCommand),
@@ -118,6 +121,7 @@ pub fn main() -> i32 {
             Command::Logs(a) => logs::run(a).await,
             Command::Alerts(a) => alerts::run(a).await,
             Command::Tfvars(a) => tfvars::run(a),
+            Command::Cost(a) => cost::run(a),
             Command::Job(c) => job::run(c).await,
         }
     });

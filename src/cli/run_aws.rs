@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::{aws_args::AwsArgs, inputs, Output, RunInputArgs, UsageError, EXIT_RUN_FAILED};
 use crate::{
+    aws::ApiTally,
     backend,
     run::{monitor::Monitor, planner, submit, RunError, RunRecord, RunState},
 };
@@ -35,7 +36,7 @@ pub async fn run(args: AwsRun<'_>) -> anyhow::Result<i32> {
     target.require_for_run().map_err(UsageError)?;
     target.apply(&mut spec);
     let params = inputs::resolve_params(&spec, &args.run.params)?;
-    let ports = backend::aws_ports(&target, Some(&spec))
+    let (ports, clients) = backend::aws_ports(&target, Some(&spec))
         .await
         .map_err(|e| UsageError(format!("cannot use AWS: {e}")))?;
     let input = match &args.run.input {
@@ -75,7 +76,7 @@ pub async fn run(args: AwsRun<'_>) -> anyhow::Result<i32> {
         );
     }
     if args.detach {
-        print_result(args.output, &record);
+        print_result(args.output, &record, &clients.api_calls(), args.quiet);
         return Ok(0);
     }
     let monitor = Monitor::new(ports.clone(), [spec.clone()]);
@@ -94,11 +95,13 @@ pub async fn run(args: AwsRun<'_>) -> anyhow::Result<i32> {
         }
         tokio::time::sleep(args.poll).await;
     };
-    print_result(args.output, &done);
+    print_result(args.output, &done, &clients.api_calls(), args.quiet);
     Ok(if done.state == RunState::Failed { EXIT_RUN_FAILED } else { 0 })
 }
 
-fn print_result(output: Output, rec: &RunRecord) {
+/// Prints the run; `calls` are the AWS API calls this command made (on
+/// stderr in text, as `api_calls` in JSON).
+fn print_result(output: Output, rec: &RunRecord, calls: &ApiTally, quiet: bool) {
     match output {
         Output::Json => {
             let v = json!({
@@ -106,10 +109,14 @@ fn print_result(output: Output, rec: &RunRecord) {
                 "output": rec.output.to_string(), "jobs": rec.jobs,
                 "children": rec.sizing.map(|s| s.children), "failure": rec.failure,
                 "items": rec.summary.as_ref().map(|s| s.items),
+                "api_calls": calls,
             });
             println!("{v}");
         }
         Output::Text => {
+            if !quiet {
+                eprintln!("AWS API calls by this command: {calls}");
+            }
             println!("run {} {}", rec.run_id, rec.state);
             println!("output {}", rec.output);
             for (name, id) in &rec.jobs {

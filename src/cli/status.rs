@@ -53,7 +53,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
             (Arc::new(SqliteTable::open(&layout.tables())?), None, layout.root.display().to_string())
         }
         BackendArg::Aws => {
-            let ports = backend::aws_ports(&args.aws.target(), None)
+            let (ports, _) = backend::aws_ports(&args.aws.target(), None)
                 .await
                 .map_err(|e| UsageError(format!("cannot use AWS: {e}")))?;
             (ports.table, Some(ports.batch), format!("DynamoDB table {table_name}"))

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use batchfan_dispatchers::{
     alert::{self, AlertContext},
-    init_tracing, Dispatcher,
+    counted, init_tracing, Dispatcher,
 };
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
@@ -14,10 +14,11 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let ctx = Arc::new(AlertContext::new(Dispatcher::from_env("alert").await?.dispatcher));
+    let cold = Dispatcher::from_env("alert").await?;
+    let (ctx, clients) = (Arc::new(AlertContext::new(cold.dispatcher)), cold.clients);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBridgeEvent<Value>>| {
-        let ctx = ctx.clone();
-        async move { alert::handle(&ctx, event.payload).await }
+        let (ctx, clients) = (ctx.clone(), clients.clone());
+        async move { counted(&clients, alert::handle(&ctx, event.payload)).await }
     }))
     .await
 }

@@ -4,16 +4,19 @@
 use std::sync::Arc;
 
 use aws_lambda_events::sns::SnsEvent;
-use batchfan_dispatchers::{init_tracing, submit, Dispatcher};
+use batchfan_dispatchers::{counted, init_tracing, submit, Dispatcher};
 use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let dispatcher = Arc::new(Dispatcher::from_env("submit").await?.dispatcher);
+    let cold = Dispatcher::from_env("submit").await?;
+    let (dispatcher, clients) = (Arc::new(cold.dispatcher), cold.clients);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SnsEvent>| {
-        let dispatcher = dispatcher.clone();
-        async move { submit::handle(&dispatcher, event.payload, &event.context.request_id).await }
+        let (dispatcher, clients) = (dispatcher.clone(), clients.clone());
+        async move {
+            counted(&clients, submit::handle(&dispatcher, event.payload, &event.context.request_id)).await
+        }
     }))
     .await
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use batchfan_dispatchers::{
-    init_tracing,
+    counted, init_tracing,
     secret::SsmSecrets,
     trigger::{self, TriggerContext},
     Dispatcher,
@@ -17,12 +17,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let cold = Dispatcher::from_env("trigger").await?;
     let secrets = Arc::new(SsmSecrets::new(&cold.sdk_config));
+    let clients = cold.clients;
     let ctx = Arc::new(TriggerContext::new(cold.dispatcher, secrets));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let ctx = ctx.clone();
+        let (ctx, clients) = (ctx.clone(), clients.clone());
         async move {
             let now = chrono::Utc::now().timestamp();
-            trigger::handle(&ctx, event.payload, &event.context.request_id, now).await
+            counted(&clients, trigger::handle(&ctx, event.payload, &event.context.request_id, now)).await
         }
     }))
     .await

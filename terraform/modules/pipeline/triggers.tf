@@ -101,10 +101,21 @@ resource "aws_cloudwatch_event_rule" "batch_job_state" {
     source        = ["aws.batch"]
     "detail-type" = ["Batch Job State Change"]
     detail = {
-      status   = ["FAILED", "SUCCEEDED"]
       jobQueue = [local.job_queue_arn]
-      # A shared queue carries other pipelines' jobs too.
-      jobDefinition = [{ prefix = "${local.job_def_arn_base}${var.job_definition_prefix}" }]
+      # Every failure (array children included: they carry the index and exit
+      # code), but of successes only the cleanup's, which ends a run: a run
+      # then invokes the alert function once, not once per child.
+      # A shared queue carries other pipelines' jobs too, hence the prefixes.
+      "$or" = [
+        {
+          status        = ["FAILED"]
+          jobDefinition = [{ prefix = "${local.job_def_arn_base}${var.job_definition_prefix}" }]
+        },
+        {
+          status        = ["SUCCEEDED"]
+          jobDefinition = [{ prefix = "${local.job_def_arn_base}${var.job_definition_prefix}cleanup:" }]
+        },
+      ]
     }
   })
 }

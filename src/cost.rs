@@ -1,0 +1,457 @@
+//! What one run costs to orchestrate on AWS (`batchfan cost`), beside the
+//! same fan-out as a Step Functions Standard Map state and as one SubmitJob
+//! per work item.
+//!
+//! The estimate counts the AWS API calls a successful run makes, by phase,
+//! the way the code makes them (the planner and submitter counts are checked
+//! against the calls the real adapters make on an AWS-compatible server, in
+//! `tests/cli_aws.rs`), then prices them. Compute — the Batch jobs' vCPU and
+//! memory time — is excluded: it is the same in all three designs.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::{
+    graph::{self, Role},
+    plan::Sizing,
+    spec::{PipelineSpec, Planner},
+};
+
+/// List prices (USD), us-east-1, on-demand, without free tiers.
+pub mod prices {
+    /// Where the prices are from, and when they were read.
+    pub const SOURCE: &str = "AWS list prices for us-east-1, read 2025-01 from aws.amazon.com/{lambda,sns,dynamodb,s3,step-functions}/pricing (DynamoDB on-demand after its Nov 2024 reduction); check them before quoting";
+    /// Lambda, per request ($0.20 per million).
+    pub const LAMBDA_REQUEST: f64 = 0.20 / 1e6;
+    /// Lambda on arm64 (Graviton), per GB-second.
+    pub const LAMBDA_GB_SECOND_ARM64: f64 = 0.000_013_333_4;
+    /// Lambda on x86_64, per GB-second.
+    pub const LAMBDA_GB_SECOND_X86_64: f64 = 0.000_016_666_7;
+    /// SNS standard topic, per publish (64 KB chunk; $0.50 per million). Deliveries to Lambda and SQS are free.
+    pub const SNS_PUBLISH: f64 = 0.50 / 1e6;
+    /// DynamoDB on-demand, per write request unit (1 KB; $0.625 per million).
+    pub const DYNAMODB_WRU: f64 = 0.625 / 1e6;
+    /// DynamoDB on-demand, per read request unit (4 KB strongly consistent; $0.125 per million).
+    pub const DYNAMODB_RRU: f64 = 0.125 / 1e6;
+    /// S3 Standard PUT, COPY, POST and LIST requests ($0.005 per 1,000).
+    pub const S3_PUT_LIST: f64 = 0.005 / 1e3;
+    /// S3 Standard GET, HEAD and other requests ($0.0004 per 1,000). DELETE is free.
+    pub const S3_GET: f64 = 0.0004 / 1e3;
+    /// Step Functions Standard, per state transition ($0.025 per 1,000).
+    pub const STEP_FUNCTIONS_TRANSITION: f64 = 0.025 / 1e3;
+    // AWS Batch, EventBridge rules on AWS service events and SNS → Lambda
+    // deliveries have no charge of their own.
+}
+
+/// Assumptions the estimate rests on (said in its output).
+pub mod assume {
+    /// Time of one API call from a Lambda in the same region, ms.
+    pub const API_CALL_MS: f64 = 20.0;
+    /// SubmitJob calls per second the submitter makes at most ([`crate::aws::DEFAULT_SUBMIT_RATE`]).
+    pub const SUBMIT_PER_SECOND: f64 = crate::aws::DEFAULT_SUBMIT_RATE;
+    /// A Lambda invocation's own time (start, parse, log), ms.
+    pub const INVOCATION_MS: f64 = 50.0;
+    /// Bytes of the run record with no jobs, and per job in it (name and id).
+    pub const RECORD_BYTES: u64 = 1_000;
+    pub const RECORD_BYTES_PER_JOB: u64 = 90;
+    /// Bytes of a work item beside its units, and of a child's result row.
+    pub const WORK_ITEM_BYTES: u64 = 100;
+    pub const RESULT_BYTES: u64 = 200;
+    /// Bytes per input line the `lines` planner reads (an item is `lines_per_item` lines).
+    pub const LINE_BYTES: u64 = 100;
+    /// Step Functions transitions per iteration of a Map (the iteration's Task state entered and left).
+    pub const SFN_TRANSITIONS_PER_ITERATION: u64 = 2;
+    /// Longest a Lambda may run, seconds.
+    pub const LAMBDA_MAX_SECONDS: f64 = 900.0;
+}
+
+/// Lambda CPU architecture (prices differ).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    Arm64,
+    #[value(name = "x86_64")]
+    X86_64,
+}
+
+/// What to price.
+#[derive(Debug, Clone)]
+pub struct CostInput {
+    /// Items of the run: input lines for the `lines` planner (planned
+    /// `lines_per_item` to a unit), objects for `objects`, units otherwise.
+    pub items: u64,
+    /// Overrides the spec's units per child.
+    pub items_per_child: Option<u64>,
+    /// Memory of each Lambda, MB (the Terraform module's default is 256).
+    pub lambda_memory_mb: u32,
+    pub arch: Arch,
+}
+
+/// One priced line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Line {
+    pub what: String,
+    pub quantity: f64,
+    /// Price of one unit of `quantity`, USD.
+    pub unit_usd: f64,
+    pub usd: f64,
+}
+
+impl Line {
+    fn new(what: impl Into<String>, quantity: f64, unit_usd: f64) -> Line {
+        Line { what: what.into(), quantity, unit_usd, usd: quantity * unit_usd }
+    }
+}
+
+/// The API calls of one phase of a run, by kind (`Service.Operation`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Phase {
+    pub name: &'static str,
+    /// Whether the phase runs in a Lambda (its time is billed as Lambda GB-seconds).
+    pub lambda: bool,
+    pub calls: BTreeMap<&'static str, u64>,
+}
+
+/// One design's orchestration cost.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Design {
+    pub name: &'static str,
+    pub lines: Vec<Line>,
+    pub usd: f64,
+    /// What the design implies beyond cost (submission time, limits).
+    pub notes: Vec<String>,
+}
+
+impl Design {
+    fn new(name: &'static str, lines: Vec<Line>, notes: Vec<String>) -> Design {
+        let usd = lines.iter().map(|l| l.usd).sum();
+        Design { name, lines, usd, notes }
+    }
+}
+
+/// The estimate `batchfan cost` prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Estimate {
+    pub pipeline: String,
+    /// Items as given (`--items`).
+    pub items: u64,
+    pub sizing: Sizing,
+    pub stages: u64,
+    /// Batch jobs of the run (stage shards, barriers, aggregation, cleanup).
+    pub jobs: u64,
+    /// Predicted API calls of a successful run, by phase.
+    pub phases: Vec<Phase>,
+    /// batchfan, Step Functions Standard, one SubmitJob per work item.
+    pub designs: Vec<Design>,
+    pub assumptions: Vec<String>,
+    pub excluded: &'static str,
+    pub prices: &'static str,
+}
+
+/// Prices one successful run of `spec` over `input.items` units.
+pub fn estimate(spec: &PipelineSpec, input: &CostInput) -> Result<Estimate, String> {
+    let per = input.items_per_child.unwrap_or_else(|| spec.stages.first().map_or(1, |s| s.items_per_child));
+    if per == 0 {
+        return Err(
+            "--items-per-child 0 is not a whole number of at least 1: pass e.g. --items-per-child 100".into(),
+        );
+    }
+    let units = match spec.planner {
+        Planner::Lines { lines_per_item, .. } => input.items.div_ceil(lines_per_item.max(1)),
+        _ => input.items,
+    };
+    let sizing = Sizing::new(units, per, spec.max_array_size);
+    let graph = graph::build(spec, "r000000000000", &sizing).map_err(|e| e.to_string())?;
+    let jobs = graph.nodes.len() as u64;
+    let barriers = graph.nodes.iter().filter(|n| matches!(n.role, Role::Barrier { .. })).count() as u64;
+    let stages = spec.stages.len() as u64;
+    let children = sizing.children;
+    let phases = phases(spec, &sizing, jobs, stages);
+
+    let record_kb = kb(assume::RECORD_BYTES + assume::RECORD_BYTES_PER_JOB * jobs, 1024);
+    let record_rru = kb(assume::RECORD_BYTES + assume::RECORD_BYTES_PER_JOB * jobs, 4096);
+    let item_wru = kb(assume::WORK_ITEM_BYTES + unit_bytes(&spec.planner) * sizing.items_per_child, 1024);
+    let item_rru = kb(assume::WORK_ITEM_BYTES + unit_bytes(&spec.planner) * sizing.items_per_child, 4096);
+    let result_wru = kb(assume::RESULT_BYTES, 1024);
+    let results = children * stages;
+
+    // Write units: the claim and index rows (small), 5 record writes
+    // (create, planned, lease, submitted, final), work items, results, then
+    // cleanup's deletes (a delete costs the deleted item's size).
+    let wru = 2 + 5 * record_kb + children * item_wru + results * result_wru + children * item_wru + results;
+    // Read units: the record read before each of 5 updates, once per child
+    // and by aggregation and cleanup; each child's work item; the results
+    // the aggregation and cleanup query (4 KB pages).
+    let rru = (5 + results + 2) * record_rru
+        + results * item_rru
+        + 2 * kb(results * assume::RESULT_BYTES, 4096)
+        + kb(children * (assume::WORK_ITEM_BYTES + unit_bytes(&spec.planner) * sizing.items_per_child), 4096);
+    let all = sum_calls(&phases);
+    let s3_put_list =
+        all.get("S3.PutObject").copied().unwrap_or(0) + all.get("S3.ListObjectsV2").copied().unwrap_or(0);
+    let s3_get =
+        all.get("S3.GetObject").copied().unwrap_or(0) + all.get("S3.HeadObject").copied().unwrap_or(0);
+
+    let gb = f64::from(input.lambda_memory_mb) / 1024.0;
+    let gb_second = match input.arch {
+        Arch::Arm64 => prices::LAMBDA_GB_SECOND_ARM64,
+        Arch::X86_64 => prices::LAMBDA_GB_SECOND_X86_64,
+    };
+    let seconds_of = |phase: &Phase| {
+        let submits = phase.calls.get("Batch.SubmitJob").copied().unwrap_or(0) as f64;
+        let others = phase.calls.values().sum::<u64>() as f64 - submits;
+        (assume::INVOCATION_MS + others * assume::API_CALL_MS).max(0.0) / 1e3
+            + submits * (1.0 / assume::SUBMIT_PER_SECOND).max(assume::API_CALL_MS / 1e3)
+    };
+    let lambda_phases: Vec<&Phase> = phases.iter().filter(|p| p.lambda).collect();
+    let lambda_seconds: f64 = lambda_phases.iter().map(|p| seconds_of(p)).sum();
+    let planner_seconds = seconds_of(&phases[0]);
+    let publishes = all.get("SNS.Publish").copied().unwrap_or(0) as f64;
+    let submit_calls = all.get("Batch.SubmitJob").copied().unwrap_or(0);
+    // What every design pays alike: the work items and run state in
+    // DynamoDB, the planner's and the run's S3 requests.
+    let common = || {
+        vec![
+            Line::new("DynamoDB write request units", wru as f64, prices::DYNAMODB_WRU),
+            Line::new("DynamoDB read request units", rru as f64, prices::DYNAMODB_RRU),
+            Line::new("S3 PUT/LIST requests", s3_put_list as f64, prices::S3_PUT_LIST),
+            Line::new("S3 GET/HEAD requests", s3_get as f64, prices::S3_GET),
+        ]
+    };
+    let lambda_lines = |what: &str, requests: f64, seconds: f64| {
+        vec![
+            Line::new(format!("Lambda requests ({what})"), requests, prices::LAMBDA_REQUEST),
+            Line::new(
+                format!(
+                    "Lambda GB-seconds ({} MB × {} estimated)",
+                    input.lambda_memory_mb,
+                    human_seconds(seconds)
+                ),
+                gb * seconds,
+                gb_second,
+            ),
+        ]
+    };
+
+    let mut lines = lambda_lines("trigger, submit, alert", lambda_phases.len() as f64, lambda_seconds);
+    lines.push(Line::new("SNS publishes (RunPlanned)", publishes, prices::SNS_PUBLISH));
+    lines.extend(common());
+    let ours = Design::new(
+        "batchfan (array jobs chained N_TO_N)",
+        lines,
+        vec![format!(
+            "{submit_calls} SubmitJob call(s) for {children} work item(s): {stages} stage(s) × {} shard(s) + {barriers} barrier(s) + aggregation + cleanup",
+            sizing.shards
+        )],
+    );
+
+    // Step Functions Standard: the planner as a Lambda task, then a Map over
+    // the same work items per stage, then aggregate and cleanup states.
+    let transitions = stages * children * assume::SFN_TRANSITIONS_PER_ITERATION + 2 * stages + 3;
+    let mut lines =
+        vec![Line::new("state transitions", transitions as f64, prices::STEP_FUNCTIONS_TRANSITION)];
+    lines.extend(lambda_lines("planner task", 1.0, planner_seconds));
+    lines.extend(common());
+    let sfn = Design::new(
+        "Step Functions Standard (a Map state over the work items)",
+        lines,
+        vec![format!(
+            "{transitions} transitions: {} per Map iteration × {children} work item(s) × {stages} stage(s), plus the fixed states",
+            assume::SFN_TRANSITIONS_PER_ITERATION
+        )],
+    );
+
+    // One SubmitJob per work item and stage (no array jobs): the submitter
+    // runs at the SubmitJob rate limit, in as many 15-minute Lambdas as that takes.
+    let submits = stages * children + 2;
+    let submit_seconds = submits as f64 / assume::SUBMIT_PER_SECOND;
+    let submit_lambdas = (submit_seconds / assume::LAMBDA_MAX_SECONDS).ceil().max(1.0);
+    let others = lambda_seconds - seconds_of(&phases[1]);
+    let mut lines = lambda_lines("trigger, submitters, alert", 2.0 + submit_lambdas, others + submit_seconds);
+    lines.push(Line::new("SNS publishes (RunPlanned)", publishes, prices::SNS_PUBLISH));
+    lines.extend(common());
+    let naive = Design::new(
+        "one SubmitJob per work item (no array jobs)",
+        lines,
+        vec![format!(
+            "{submits} SubmitJob calls take {} at {} per second (AWS allows 50 per account), in {submit_lambdas} Lambda invocation(s); every job also pays its own scheduling and container start",
+            human_seconds(submit_seconds),
+            assume::SUBMIT_PER_SECOND
+        )],
+    );
+
+    Ok(Estimate {
+        pipeline: spec.name.clone(),
+        items: input.items,
+        sizing,
+        stages,
+        jobs,
+        phases,
+        designs: vec![ours, sfn, naive],
+        assumptions: vec![
+            format!("each API call from a Lambda takes {} ms; each invocation {} ms more", assume::API_CALL_MS, assume::INVOCATION_MS),
+            format!("the run record is {} bytes + {} per job; a work item {} bytes + its units; a result {} bytes", assume::RECORD_BYTES, assume::RECORD_BYTES_PER_JOB, assume::WORK_ITEM_BYTES, assume::RESULT_BYTES),
+            "the run succeeds: a failed run adds one alert (an SNS publish) and one alert-Lambda invocation per failed job".into(),
+        ],
+        excluded: "compute: the Batch jobs' vCPU and memory time (EC2/Fargate), the same for every design; the jobs' own data (the rows and objects they read and write); storage (GB-month) and data transfer",
+        prices: prices::SOURCE,
+    })
+}
+
+/// The API calls of a successful run, by phase, as the code makes them.
+pub fn phases(spec: &PipelineSpec, sizing: &Sizing, jobs: u64, stages: u64) -> Vec<Phase> {
+    let children = sizing.children;
+    let results = children * stages;
+    let mut trigger = BTreeMap::new();
+    // Claim the trigger's key, create the record and its index row, mark it planned.
+    trigger.insert("DynamoDB.PutItem", 4);
+    trigger.insert("DynamoDB.GetItem", 1);
+    trigger.insert("DynamoDB.BatchWriteItem", children.div_ceil(25));
+    trigger.insert("SNS.Publish", 1);
+    match spec.planner {
+        Planner::Lines { lines_per_item, .. } => {
+            // The planner's check that the input exists, then plan_lines' own HEAD and ranged GETs.
+            let bytes = sizing.units * lines_per_item * assume::LINE_BYTES;
+            trigger.insert("S3.HeadObject", 2);
+            trigger.insert("S3.GetObject", bytes.div_ceil(crate::plan::lines::CHUNK_BYTES).max(1));
+        }
+        Planner::Objects => {
+            trigger.insert("S3.ListObjectsV2", sizing.units.div_ceil(1000).max(1));
+        }
+        Planner::Range { .. } | Planner::Custom { .. } => {}
+    }
+    let mut submit = BTreeMap::new();
+    // Take the lease, then record the jobs: a read and a conditional write each.
+    submit.insert("DynamoDB.PutItem", 2);
+    submit.insert("DynamoDB.GetItem", 2);
+    submit.insert("Batch.ListJobs", jobs.div_ceil(100).max(1));
+    submit.insert("Batch.SubmitJob", jobs);
+    let mut jobs_phase = BTreeMap::new();
+    // Each child reads the run record and its work item and writes its
+    // result row; the aggregation queries the last stage's results; cleanup
+    // queries the work items and every stage's results and deletes them, and
+    // lists the run's objects (the job's own output objects are job data).
+    jobs_phase.insert("DynamoDB.GetItem", 2 * results + 2);
+    jobs_phase.insert("DynamoDB.PutItem", results);
+    jobs_phase.insert("DynamoDB.Query", 1 + (1 + stages));
+    jobs_phase.insert("DynamoDB.BatchWriteItem", (children + results).div_ceil(25));
+    jobs_phase.insert("S3.ListObjectsV2", 1);
+    jobs_phase.insert("S3.PutObject", 1);
+    let mut alert = BTreeMap::new();
+    // The cleanup's SUCCEEDED event: the run's final state.
+    alert.insert("DynamoDB.GetItem", 2);
+    alert.insert("DynamoDB.PutItem", 1);
+    vec![
+        Phase { name: "trigger Lambda (planner)", lambda: true, calls: trigger },
+        Phase { name: "submit Lambda", lambda: true, calls: submit },
+        Phase { name: "jobs (batchfan's reads and writes in them)", lambda: false, calls: jobs_phase },
+        Phase { name: "alert Lambda", lambda: true, calls: alert },
+    ]
+}
+
+/// Calls of every phase added up.
+pub fn sum_calls(phases: &[Phase]) -> BTreeMap<&'static str, u64> {
+    let mut all = BTreeMap::new();
+    for p in phases {
+        for (k, v) in &p.calls {
+            *all.entry(*k).or_insert(0) += v;
+        }
+    }
+    all
+}
+
+/// Bytes of one planner unit in a work item.
+fn unit_bytes(planner: &Planner) -> u64 {
+    match planner {
+        Planner::Range { .. } => 8,
+        Planner::Lines { .. } => 40,
+        Planner::Objects => 120,
+        Planner::Custom { .. } => 60,
+    }
+}
+
+/// `bytes` in units of `unit` bytes, at least one.
+fn kb(bytes: u64, unit: u64) -> u64 {
+    bytes.div_ceil(unit).max(1)
+}
+
+fn human_seconds(s: f64) -> String {
+    if s < 120.0 {
+        format!("{s:.0} s")
+    } else if s < 7200.0 {
+        format!("{:.0} min", s / 60.0)
+    } else {
+        format!("{:.1} h", s / 3600.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn spec(text: &str) -> PipelineSpec {
+        crate::spec::load_str(text, "cost.toml", Path::new(".")).expect("valid spec")
+    }
+
+    fn two_stages() -> PipelineSpec {
+        spec("name = \"fan\"\n[planner]\nstrategy = \"range\"\n[[stages]]\nname = \"a\"\ncommand = [\"true\"]\n[[stages]]\nname = \"b\"\ncommand = [\"true\"]\n")
+    }
+
+    fn input(items: u64) -> CostInput {
+        CostInput { items, items_per_child: None, lambda_memory_mb: 256, arch: Arch::Arm64 }
+    }
+
+    #[test]
+    fn submit_jobs_follow_shards_and_stages_not_items() {
+        let spec = two_stages();
+        let submits = |items| {
+            let e = estimate(&spec, &input(items)).unwrap();
+            let all = sum_calls(&e.phases);
+            assert_eq!(all["Batch.SubmitJob"], e.jobs, "one SubmitJob per job of the graph");
+            (e.sizing.shards, all["Batch.SubmitJob"], all["DynamoDB.BatchWriteItem"])
+        };
+        assert_eq!(submits(10), (1, 4, 1 + 2)); // planned 10, then 30 rows deleted by cleanup
+        assert_eq!(submits(10_000), (1, 4, 400 + 1200));
+        // 100 shards a stage: 200 arrays, and 5 barriers fanning the last
+        // stage's 100 into the aggregation (at most 20 dependencies a job).
+        let (shards, jobs, _) = submits(1_000_000);
+        assert_eq!((shards, jobs), (100, 2 * 100 + 5 + 2));
+    }
+
+    #[test]
+    fn array_jobs_cost_less_than_a_map_state_and_submit_faster_than_one_job_per_item() {
+        let e = estimate(&two_stages(), &input(1_000_000)).unwrap();
+        let [ours, sfn, naive] = &e.designs[..] else { panic!("three designs") };
+        let transitions = &sfn.lines[0];
+        assert_eq!(transitions.quantity, (2 * 1_000_000 * 2 + 2 * 2 + 3) as f64);
+        assert!((transitions.usd - 100.0).abs() < 0.01, "{transitions:?}");
+        assert!(ours.usd * 10.0 < sfn.usd, "{} vs {}", ours.usd, sfn.usd);
+        assert!(ours.usd < naive.usd, "{} vs {}", ours.usd, naive.usd);
+        assert!(naive.notes[0].contains("2000002 SubmitJob calls take 13.9 h"), "{:?}", naive.notes);
+        let lambda_requests = &ours.lines[0];
+        assert_eq!(lambda_requests.quantity, 3.0);
+        assert!(e.excluded.starts_with("compute"));
+    }
+
+    #[test]
+    fn lines_are_planned_lines_per_item_to_a_unit() {
+        let spec = spec("name = \"orders\"\n[planner]\nstrategy = \"lines\"\nlines_per_item = 30000\n[[stages]]\nname = \"confirm\"\ncommand = [\"true\"]\n");
+        let e = estimate(&spec, &input(1_000_000)).unwrap();
+        assert_eq!((e.items, e.sizing.units, e.sizing.children), (1_000_000, 34, 34));
+        let trigger = &e.phases[0].calls;
+        assert_eq!(trigger["S3.HeadObject"], 2);
+        // 34 units of 30,000 100-byte lines in 8 MiB ranged GETs.
+        assert_eq!(trigger["S3.GetObject"], 13);
+    }
+
+    #[test]
+    fn zero_items_per_child_is_refused_with_the_fix() {
+        let mut i = input(10);
+        i.items_per_child = Some(0);
+        let err = estimate(&two_stages(), &i).unwrap_err();
+        assert!(err.contains("--items-per-child 0") && err.contains("e.g. --items-per-child 100"), "{err}");
+    }
+}
