@@ -57,7 +57,10 @@ rustup target add "$target" >/dev/null 2>&1 || true
 
 mkdir -p "$out"
 start=$(date +%s)
+# No debug info and stripped symbols: the release profile keeps line tables
+# for the job binaries' backtraces, which made each bootstrap ~100 MB.
 build() {
+  CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=symbols \
   cargo lambda build --release "$arch" --output-format zip --lambda-dir "$out" \
     --locked -p "$PACKAGE" $(printf -- '--bin %s ' "${FUNCTIONS[@]}")
 }

@@ -20,8 +20,13 @@ for name in ("trigger", "submit", "alert"):
         mode = info.external_attr >> 16
         if not mode & stat.S_IXUSR:
             sys.exit(f"{path}: bootstrap is not executable (mode {oct(mode)})")
-        head = z.open("bootstrap").read(20)
-        if head[:4] != b"\x7fELF" or int.from_bytes(head[18:20], "little") != 0xB7:
+        data = z.open("bootstrap").read()
+        if data[:4] != b"\x7fELF" or int.from_bytes(data[18:20], "little") != 0xB7:
             sys.exit(f"{path}: bootstrap is not an aarch64 ELF executable")
-        print(f"{path}: bootstrap, {info.file_size} bytes, aarch64, mode {oct(mode & 0o777)}")
+        if b".debug_info" in data or b".symtab" in data:
+            sys.exit(f"{path}: bootstrap carries debug info or a symbol table: package-lambdas.sh must strip it")
+        # Lambda takes zips of up to 50 MB by direct upload, 250 MB unzipped.
+        if info.compress_size > 50 * 1000 * 1000 or info.file_size > 250 * 1000 * 1000:
+            sys.exit(f"{path}: {info.compress_size} bytes zipped, {info.file_size} unzipped: over Lambda's limits")
+        print(f"{path}: bootstrap, {info.file_size} bytes ({info.compress_size} zipped), aarch64, stripped, mode {oct(mode & 0o777)}")
 PY

@@ -112,4 +112,14 @@ impl Objects for DirObjects {
     async fn delete(&self, obj: &ObjectRef) -> PortResult<()> {
         self.with_target(obj, store::delete).await
     }
+
+    async fn concat(&self, parts: &[ObjectRef], dest: &ObjectRef) -> PortResult<ObjectMeta> {
+        let mut sources = Vec::with_capacity(parts.len());
+        for part in parts {
+            let (_, path) = key::locate(&self.root, part)?;
+            sources.push((part.clone(), path));
+        }
+        let fsync = self.fsync;
+        self.with_target(dest, move |t| store::write(t, fsync, store::concat_from(&sources))).await
+    }
 }

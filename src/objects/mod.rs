@@ -91,6 +91,17 @@ pub trait Objects: Send + Sync {
     async fn list(&self, bucket: &str, prefix: &str) -> PortResult<Vec<ObjectMeta>>;
     /// Deletes an object (no error if absent).
     async fn delete(&self, obj: &ObjectRef) -> PortResult<()>;
+    /// Stores the concatenation of `parts`, in order, as `dest` (atomically,
+    /// like [`Objects::put`]); [`crate::error::PortError::NotFound`] names a
+    /// missing part and leaves `dest` as it was. This default reads every part
+    /// into memory; a directory store copies file to file in the kernel.
+    async fn concat(&self, parts: &[ObjectRef], dest: &ObjectRef) -> PortResult<ObjectMeta> {
+        let mut body = Vec::new();
+        for part in parts {
+            body.extend_from_slice(&self.get(part).await?);
+        }
+        self.put(dest, body).await
+    }
 }
 
 #[cfg(test)]

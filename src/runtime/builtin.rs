@@ -21,7 +21,7 @@ pub async fn concat(ctx: &JobContext) -> Result<(), JobError> {
         let items: u64 = results.iter().map(|(_, r)| r.items).sum();
         totals.insert(stage.clone(), (items, failed, results));
     }
-    let mut output = Vec::new();
+    let mut parts = Vec::new();
     if let Some(last) = run.stages.last() {
         let (_, _, results) = &totals[last];
         if results.len() as u64 != children {
@@ -32,13 +32,9 @@ pub async fn concat(ctx: &JobContext) -> Result<(), JobError> {
                 results.len()
             )));
         }
-        for (_, r) in results {
-            if let Some(obj) = &r.output {
-                output.extend_from_slice(&ctx.objects().get(obj).await?);
-            }
-        }
+        parts.extend(results.iter().filter_map(|(_, r)| r.output.clone()));
     }
-    ctx.objects().put(&run.output, output).await?;
+    ctx.objects().concat(&parts, &run.output).await?;
 
     let prefix = format!("{}rejects/", layout::run_prefix(&run.pipeline, &run.run_id));
     let mut rejects = Vec::new();

@@ -123,6 +123,7 @@ macro_rules! objects_contract {
                 delete_is_idempotent,
                 missing_object_is_not_found,
                 put_file_of_several_mib,
+                concat_joins_parts_in_order,
                 invalid_names_rejected,
             ]
         );

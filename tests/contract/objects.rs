@@ -157,3 +157,32 @@ pub async fn invalid_names_rejected(env: &dyn ObjectsEnv) {
     let empty_key = ObjectRef::new(&bucket, "");
     assert!(matches!(o.put(&empty_key, vec![1]).await, Err(PortError::Invalid(_))));
 }
+
+pub async fn concat_joins_parts_in_order(env: &dyn ObjectsEnv) {
+    let (o, bucket) = (env.objects(), env.fresh_bucket().await);
+    let bodies = [pattern(300_000, 1), Vec::new(), pattern(70_001, 2), b"tail\n".to_vec()];
+    let mut parts = Vec::new();
+    for (i, body) in bodies.iter().enumerate() {
+        let part = ObjectRef::new(&bucket, format!("run/stage/{i:04}"));
+        o.put(&part, body.clone()).await.unwrap();
+        parts.push(part);
+    }
+    // Parts in the order given, not key order.
+    parts.swap(0, 2);
+    let dest = ObjectRef::new(&bucket, "run/output");
+    let meta = o.concat(&parts, &dest).await.unwrap();
+    let expected: Vec<u8> = [2, 1, 0, 3].iter().flat_map(|&i| bodies[i].iter().copied()).collect();
+    assert_eq!(meta.size, expected.len() as u64);
+    assert_eq!(o.get(&dest).await.unwrap(), expected);
+    // No parts: an empty object.
+    let empty = ObjectRef::new(&bucket, "run/empty");
+    assert_eq!(o.concat(&[], &empty).await.unwrap().size, 0);
+    assert_eq!(o.get(&empty).await.unwrap(), Vec::<u8>::new());
+    // A missing part is named, and the destination keeps what it had.
+    let missing = ObjectRef::new(&bucket, "run/stage/9999");
+    match o.concat(&[parts[0].clone(), missing], &dest).await {
+        Err(PortError::NotFound(msg)) => assert!(msg.contains("run/stage/9999"), "{msg}"),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    assert_eq!(o.get(&dest).await.unwrap(), expected);
+}

@@ -155,6 +155,26 @@ pub(super) fn copy_from(source: &Path) -> impl FnOnce(&Path) -> Result<(), PortE
     }
 }
 
+/// Appends each part's file to a temp path, in order (for `concat`):
+/// `io::copy` between files copies in the kernel (`copy_file_range`).
+pub(super) fn concat_from(
+    parts: &[(ObjectRef, PathBuf)],
+) -> impl FnOnce(&Path) -> Result<(), PortError> + '_ {
+    move |tmp| {
+        let mut out = File::create_new(tmp).map_err(|e| backend("create", tmp, e))?;
+        for (obj, path) in parts {
+            let mut part = match File::open(path) {
+                Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => f,
+                Ok(_) => return Err(PortError::NotFound(format!("object {obj} does not exist"))),
+                Err(e) if gone(&e) => return Err(PortError::NotFound(format!("object {obj} does not exist"))),
+                Err(e) => return Err(backend("open", path, e)),
+            };
+            io::copy(&mut part, &mut out).map_err(|e| backend("copy", path, e))?;
+        }
+        Ok(())
+    }
+}
+
 /// Writes a body into a temp path (for `put`).
 pub(super) fn write_body(body: &[u8]) -> impl FnOnce(&Path) -> Result<(), PortError> + '_ {
     move |tmp| File::create_new(tmp).and_then(|mut f| f.write_all(body)).map_err(|e| backend("write", tmp, e))
