@@ -166,7 +166,9 @@ pub(super) fn concat_from(
             let mut part = match File::open(path) {
                 Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => f,
                 Ok(_) => return Err(PortError::NotFound(format!("object {obj} does not exist"))),
-                Err(e) if gone(&e) => return Err(PortError::NotFound(format!("object {obj} does not exist"))),
+                Err(e) if gone(&e) => {
+                    return Err(PortError::NotFound(format!("object {obj} does not exist")))
+                }
                 Err(e) => return Err(backend("open", path, e)),
             };
             io::copy(&mut part, &mut out).map_err(|e| backend("copy", path, e))?;
