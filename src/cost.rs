@@ -46,7 +46,8 @@ pub mod prices {
 
 /// Assumptions the estimate rests on (said in its output).
 pub mod assume {
-    /// Time of one API call from a Lambda in the same region, ms.
+    /// Time of one API call from a Lambda in the same region, ms (BatchWriteItem
+    /// calls go [`crate::aws::BATCH_WRITES_IN_FLIGHT`] at a time).
     pub const API_CALL_MS: f64 = 20.0;
     /// SubmitJob calls per second the submitter makes at most ([`crate::aws::DEFAULT_SUBMIT_RATE`]).
     pub const SUBMIT_PER_SECOND: f64 = crate::aws::DEFAULT_SUBMIT_RATE;
@@ -198,10 +199,14 @@ pub fn estimate(spec: &PipelineSpec, input: &CostInput) -> Result<Estimate, Stri
         Arch::Arm64 => prices::LAMBDA_GB_SECOND_ARM64,
         Arch::X86_64 => prices::LAMBDA_GB_SECOND_X86_64,
     };
+    // SubmitJobs go one after another at the rate limit; BatchWriteItems
+    // several at a time; everything else one after another.
     let seconds_of = |phase: &Phase| {
-        let submits = phase.calls.get("Batch.SubmitJob").copied().unwrap_or(0) as f64;
-        let others = phase.calls.values().sum::<u64>() as f64 - submits;
-        (assume::INVOCATION_MS + others * assume::API_CALL_MS).max(0.0) / 1e3
+        let of = |kind: &str| phase.calls.get(kind).copied().unwrap_or(0) as f64;
+        let (submits, batches) = (of("Batch.SubmitJob"), of("DynamoDB.BatchWriteItem"));
+        let others = phase.calls.values().sum::<u64>() as f64 - submits - batches;
+        let in_flight = crate::aws::BATCH_WRITES_IN_FLIGHT as f64;
+        (assume::INVOCATION_MS + (others + (batches / in_flight).ceil()) * assume::API_CALL_MS) / 1e3
             + submits * (1.0 / assume::SUBMIT_PER_SECOND).max(assume::API_CALL_MS / 1e3)
     };
     let lambda_phases: Vec<&Phase> = phases.iter().filter(|p| p.lambda).collect();

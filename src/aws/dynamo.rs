@@ -16,6 +16,7 @@
 //! some chunks written. Within one batch the last write to a key wins.
 
 mod batch;
+pub use batch::IN_FLIGHT as BATCH_WRITES_IN_FLIGHT;
 pub(crate) mod value;
 
 use std::collections::HashMap;

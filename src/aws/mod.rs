@@ -45,7 +45,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 pub use self::{
     batch::{AwsBatch, DESCRIBE_BATCH},
     calls::{ApiTally, CallCount, CallCounter},
-    dynamo::AwsTable,
+    dynamo::{AwsTable, BATCH_WRITES_IN_FLIGHT},
     limiter::{RateLimiter, DEFAULT_SUBMIT_RATE},
     s3::{S3Objects, MULTIPART_THRESHOLD, PART_SIZE},
     sns::{SnsTopic, MAX_SUBJECT_CHARS},

@@ -10,7 +10,7 @@ use crate::{
 };
 
 /// BatchWriteItem calls one `put_batch` / `delete_batch` keeps in flight.
-pub(crate) const IN_FLIGHT: usize = 8;
+pub const IN_FLIGHT: usize = 8;
 
 /// Keeps the last of the entries with the same key, in the order of those last
 /// entries: BatchWriteItem refuses a call that names one key twice, and the
