@@ -41,6 +41,23 @@ pub const JOB_OVERRIDE_ENV: &[&str] = &[env::PIPELINE, env::RUN, env::STAGE, env
 /// Env vars every job definition sets.
 pub const JOB_DEFINITION_ENV: &[&str] = &[env::BACKEND, env::TABLE, env::BUCKET];
 
+/// SSM Parameter Store's path for reading a Secrets Manager secret with
+/// `GetParameter` (the caller needs `secretsmanager:GetSecretValue` on it).
+pub const SECRETS_MANAGER_REFERENCE: &str = "/aws/reference/secretsmanager/";
+
+/// The SSM parameter the trigger Lambda reads a webhook secret from: an SSM
+/// parameter as named, a Secrets Manager secret through
+/// [`SECRETS_MANAGER_REFERENCE`]; `None` for secrets only a local `serve`
+/// can read (env, file).
+pub fn webhook_secret_parameter(source: &crate::spec::SecretSource) -> Option<String> {
+    use crate::spec::SecretSource;
+    match source {
+        SecretSource::Ssm(name) => Some(name.clone()),
+        SecretSource::SecretsManager(id) => Some(format!("{SECRETS_MANAGER_REFERENCE}{id}")),
+        SecretSource::Env(_) | SecretSource::File(_) => None,
+    }
+}
+
 /// The job definition of a stage (or `aggregation`, `cleanup`, `barrier`).
 pub fn job_definition_name(prefix: &str, stage_or_role: &str) -> String {
     format!("{prefix}{stage_or_role}")
@@ -65,6 +82,8 @@ pub const COMPONENTS: &[Component] = &[
             "dynamodb:BatchWriteItem",
             "sns:Publish",
             "ssm:GetParameter",
+            // Only when the webhook secret is in Secrets Manager (read through SSM).
+            "secretsmanager:GetSecretValue",
             KMS[0],
             KMS[1],
         ],

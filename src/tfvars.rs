@@ -82,11 +82,13 @@ pub fn render(spec: &PipelineSpec, spec_toml: &str) -> Result<Rendered, Vec<Stri
             let default_parameter = default_webhook_parameter(&spec.name);
             let parameter = match &w.secret {
                 Some(SecretSource::Ssm(name)) => Some(name.clone()),
-                Some(SecretSource::SecretsManager(id)) => {
-                    errors.push(format!(
-                        "webhook secret_secretsmanager = {id:?}: on AWS the trigger reads the secret from SSM Parameter Store; use secret_ssm = {default_parameter:?} (the module creates it)"
+                Some(source @ SecretSource::SecretsManager(id)) => {
+                    let parameter = crate::deploy::webhook_secret_parameter(source);
+                    notes.push(format!(
+                        "webhook: the secret is the Secrets Manager secret {id:?}, read through SSM ({}); create it before `terraform apply` (the module creates no secret, and grants the trigger secretsmanager:GetSecretValue on it)",
+                        parameter.as_deref().unwrap_or_default()
                     ));
-                    None
+                    parameter
                 }
                 Some(SecretSource::Env(var)) => {
                     notes.push(format!(
@@ -424,11 +426,15 @@ command = ["ship", "--fast"]
     }
 
     #[test]
-    fn what_the_module_cannot_express_is_an_error_naming_the_fix() {
-        let text = format!("{BASE}\n[triggers.webhook]\nsecret_secretsmanager = \"hook\"\n");
-        let e = render(&load(&text), &text).unwrap_err();
-        assert!(e[0].contains("\"hook\"") && e[0].contains("secret_ssm"), "{e:?}");
+    fn webhook_secret_in_secrets_manager_is_read_through_ssm() {
+        let text = format!("{BASE}\n[triggers.webhook]\nsecret_secretsmanager = \"orders/hook\"\n");
+        let r = render(&load(&text), &text).unwrap();
+        assert_eq!(r.vars["webhook"]["secret_parameter"], "/aws/reference/secretsmanager/orders/hook");
+        assert!(r.notes[0].contains("\"orders/hook\"") && r.notes[0].contains("create it"), "{:?}", r.notes);
+    }
 
+    #[test]
+    fn what_the_module_cannot_express_is_an_error_naming_the_fix() {
         let text = BASE.replace("name = \"ship\"", "name = \"cleanup\"");
         let e = render(&load(&text), &text).unwrap_err();
         assert!(

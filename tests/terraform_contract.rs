@@ -154,6 +154,7 @@ fn scope_for(component: &str, action: &str) -> &'static [&'static str] {
         ("trigger", "sns") => &["aws_sns_topic.plan.arn"],
         ("alert", "sns") => &["aws_sns_topic.alerts.arn"],
         (_, "ssm") => &["local.webhook_parameter_arn"],
+        ("trigger", "secretsmanager") => &["local.webhook_secret_arn"],
         (_, "kms") => &["aws_kms_key.this.arn"],
         (_, "batch") if action == "batch:SubmitJob" => &["local.job_queue_arn", "local.job_definition_arns"],
         (_, "batch") if action == "batch:TagResource" => &[":job/*"],

@@ -188,6 +188,48 @@ async fn a_signed_webhook_is_accepted_once_per_delivery() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_secret_in_secrets_manager_is_read_through_ssm() {
+    let mut w = World::start().await;
+    // The secret in Secrets Manager (moto's JSON API, as the SDK would call it).
+    let secret_id = format!("orders/{}/hook", w.prefix.trim_end_matches('-'));
+    let create = json!({"Name": secret_id, "SecretString": "from-secrets-manager"}).to_string();
+    let (code, answer) = w
+        .moto
+        .request_with(
+            "POST",
+            "/",
+            &create,
+            &[
+                ("Content-Type", "application/x-amz-json-1.1"),
+                ("X-Amz-Target", "secretsmanager.CreateSecret"),
+                (
+                    "Authorization",
+                    "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=0",
+                ),
+            ],
+        )
+        .unwrap();
+    assert_eq!(code, 200, "CreateSecret: {answer}");
+    // A spec naming it, and no BATCHFAN_WEBHOOK_SECRET_PARAMETER: the trigger
+    // finds the secret from the spec alone.
+    let spec = common::world::spec_text(&w.inbox)
+        .replace("secret_ssm = \"/orders/webhook\"", &format!("secret_secretsmanager = \"{secret_id}\""));
+    w.put(&w.bucket, "spec/orders.toml", spec.as_bytes()).await;
+    w.config.webhook_secret_parameter = None;
+    w.put_csv("in/hook.csv", 3).await;
+    let ctx = w.trigger_context().await;
+    let body = json!({"input": format!("s3://{}/in/hook.csv", w.inbox)}).to_string();
+    let req = url_request(body.as_bytes(), NOW, b"from-secrets-manager", "sm-1");
+    let (code, answer) = status(&trigger::handle(&ctx, req, "invoke-1", NOW).await.unwrap());
+    assert_eq!(code, 202, "{answer}");
+    // Signed with the SSM parameter's secret (not the one in use): refused.
+    let req = url_request(body.as_bytes(), NOW, SECRET.as_bytes(), "sm-2");
+    let (code, answer) = status(&trigger::handle(&ctx, req, "invoke-2", NOW).await.unwrap());
+    assert_eq!(code, 401, "{answer}");
+    assert_eq!(w.runs().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_webhooks_get_4xx_and_no_run() {
     let w = World::start().await;
     w.put_csv("in/hook.csv", 3).await;

@@ -23,10 +23,7 @@ use std::sync::Arc;
 use aws_lambda_events::{
     eventbridge::EventBridgeEvent, lambda_function_urls::LambdaFunctionUrlRequest, s3::S3Event,
 };
-use batchfan::{
-    run::{planner, RunRecord, TriggerEvent},
-    spec::SecretSource,
-};
+use batchfan::run::{planner, RunRecord, TriggerEvent};
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
@@ -45,16 +42,17 @@ pub struct TriggerContext {
 
 impl TriggerContext {
     /// The secret comes from `BATCHFAN_WEBHOOK_SECRET_PARAMETER`, else from the
-    /// spec's `secret = { ssm = "..." }`; env and file secrets are not read on AWS.
+    /// spec's `secret_ssm` or `secret_secretsmanager` (read through SSM's
+    /// Secrets Manager reference); env and file secrets are not read on AWS.
     pub fn new(dispatcher: Dispatcher, secrets: Arc<dyn SecretStore>) -> Self {
         let webhook = dispatcher.spec.triggers.webhook.as_ref().filter(|w| w.enabled);
         let name = match (webhook, &dispatcher.config.webhook_secret_parameter) {
             (None, _) => None,
             (Some(_), Some(param)) => Some(param.clone()),
-            (Some(w), None) => match &w.secret {
-                Some(SecretSource::Ssm(name)) => Some(name.clone()),
-                other => {
-                    warn!(secret = ?other, "the webhook secret must be an SSM parameter on AWS: set BATCHFAN_WEBHOOK_SECRET_PARAMETER; webhooks answer 500 until then");
+            (Some(w), None) => match w.secret.as_ref().and_then(batchfan::deploy::webhook_secret_parameter) {
+                Some(name) => Some(name),
+                None => {
+                    warn!(secret = ?w.secret, "the webhook secret must be in SSM Parameter Store or Secrets Manager on AWS (secret_ssm, secret_secretsmanager): set BATCHFAN_WEBHOOK_SECRET_PARAMETER; webhooks answer 500 until then");
                     None
                 }
             },

@@ -73,6 +73,18 @@ data "aws_iam_policy_document" "trigger_code" {
     resources = [local.webhook_parameter_arn]
   }
 
+  # A webhook secret in Secrets Manager is read through SSM, which checks
+  # this too. (A secret under a customer-managed KMS key also needs
+  # kms:Decrypt on that key, granted in the key's policy.)
+  dynamic "statement" {
+    for_each = local.webhook_in_secrets_manager ? ["secret"] : []
+    content {
+      sid       = "WebhookSecretInSecretsManager"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [local.webhook_secret_arn]
+    }
+  }
+
   statement {
     sid       = "Key"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]

@@ -106,15 +106,16 @@ resource "aws_lambda_function_event_invoke_config" "this" {
 # ---- the webhook: a Function URL on the trigger ----
 
 resource "random_password" "webhook" {
-  count   = var.webhook == null ? 0 : 1
+  count   = var.webhook == null || local.webhook_in_secrets_manager ? 0 : 1
   length  = 48
   special = false
 }
 
 # The webhook's HMAC secret. Terraform sets a random one; rotate it with
-# `aws ssm put-parameter --overwrite` (Terraform ignores later changes).
+# `aws ssm put-parameter --overwrite` (Terraform ignores later changes). None
+# when the spec keeps the secret in Secrets Manager (the user creates that).
 resource "aws_ssm_parameter" "webhook_secret" {
-  count       = var.webhook == null ? 0 : 1
+  count       = var.webhook == null || local.webhook_in_secrets_manager ? 0 : 1
   name        = local.webhook_parameter_name
   description = "batchfan ${var.pipeline_name}: HMAC-SHA256 secret of the webhook trigger"
   type        = "SecureString"

@@ -79,6 +79,20 @@ locals {
     var.webhook == null ? "/batchfan/${var.pipeline_name}/webhook-secret" : var.webhook.secret_parameter
   )
   webhook_parameter_arn = "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter/${trimprefix(local.webhook_parameter_name, "/")}"
+  # A secret_parameter under SSM's Secrets Manager reference path names a
+  # Secrets Manager secret (spec: secret_secretsmanager): the module creates
+  # no parameter, and the trigger may read that secret.
+  webhook_secret_id = (
+    startswith(local.webhook_parameter_name, "/aws/reference/secretsmanager/")
+    ? trimprefix(local.webhook_parameter_name, "/aws/reference/secretsmanager/") : null
+  )
+  webhook_in_secrets_manager = var.webhook != null && local.webhook_secret_id != null
+  # Secrets Manager appends 6 random characters to a secret's ARN.
+  webhook_secret_arn = (
+    local.webhook_secret_id == null ? null
+    : startswith(local.webhook_secret_id, "arn:") ? local.webhook_secret_id
+    : "arn:${local.partition}:secretsmanager:${local.region}:${local.account}:secret:${local.webhook_secret_id}-??????"
+  )
 
   # The environment each Lambda reads (deploy::COMPONENTS[..].env).
   lambda_env = {

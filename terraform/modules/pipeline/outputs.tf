@@ -4,8 +4,8 @@ output "webhook_url" {
 }
 
 output "webhook_secret_parameter" {
-  description = "Name of the SSM SecureString holding the webhook's HMAC secret; null when the spec has no webhook."
-  value       = var.webhook == null ? null : aws_ssm_parameter.webhook_secret[0].name
+  description = "The SSM parameter the trigger reads the webhook's HMAC secret from (a SecureString the module created, or a /aws/reference/secretsmanager/ path to a Secrets Manager secret); null when the spec has no webhook."
+  value       = var.webhook == null ? null : local.webhook_parameter_name
 }
 
 output "plan_topic_arn" {

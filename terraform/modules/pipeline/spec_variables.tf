@@ -241,7 +241,7 @@ variable "s3_trigger" {
 }
 
 variable "webhook" {
-  description = "The spec's webhook trigger: a Lambda Function URL whose requests are HMAC-SHA256 signed with the secret in the SSM SecureString named secret_parameter; null for none."
+  description = "The spec's webhook trigger: a Lambda Function URL whose requests are HMAC-SHA256 signed with the secret in the SSM SecureString named secret_parameter (or, under /aws/reference/secretsmanager/, in that Secrets Manager secret); null for none."
   type = object({
     secret_parameter = string
     max_body_bytes   = number
@@ -249,7 +249,7 @@ variable "webhook" {
   default = null
 
   validation {
-    condition     = var.webhook == null ? true : can(regex("^/?[A-Za-z0-9_./-]{1,1011}$", var.webhook.secret_parameter)) && var.webhook.max_body_bytes >= 1 && var.webhook.max_body_bytes <= 6291456
-    error_message = "The webhook needs an SSM parameter name ([A-Za-z0-9_./-]) and max_body_bytes between 1 and 6 MiB (the Function URL payload limit)."
+    condition     = var.webhook == null ? true : can(regex("^/?[A-Za-z0-9_./+=@:-]{1,1011}$", var.webhook.secret_parameter)) && var.webhook.max_body_bytes >= 1 && var.webhook.max_body_bytes <= 6291456
+    error_message = "The webhook needs an SSM parameter name ([A-Za-z0-9_./-], or /aws/reference/secretsmanager/ and a secret name or ARN) and max_body_bytes between 1 and 6 MiB (the Function URL payload limit)."
   }
 }
