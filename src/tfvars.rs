@@ -57,6 +57,11 @@ pub fn render(spec: &PipelineSpec, spec_toml: &str) -> Result<Rendered, Vec<Stri
     let schedule = match &spec.triggers.cron {
         Some(cron) => match schedule_expression(&cron.schedule) {
             Ok(expression) => {
+                if cron.overlap == crate::spec::OverlapPolicy::Queue {
+                    notes.push(
+                        "cron overlap = \"queue\": on AWS the trigger cannot hold a slot until the last run ends, so a slot that comes while it is going is skipped (as overlap = \"skip\"); use \"allow\" to run slots side by side".into(),
+                    );
+                }
                 json!({ "expression": expression, "timezone": cron.timezone, "input": cron.input })
             }
             Err(e) => {
@@ -423,6 +428,19 @@ command = ["ship", "--fast"]
         let r = render(&load(&text), &text).unwrap();
         assert_eq!(r.vars["webhook"]["secret_parameter"], "/batchfan/orders/webhook-secret");
         assert!(r.notes[0].contains("HOOK_SECRET"), "{:?}", r.notes);
+    }
+
+    #[test]
+    fn a_queueing_cron_is_said_to_skip_on_aws() {
+        let text = format!("{BASE}\n[triggers.cron]\nschedule = \"0 0 6 * * *\"\noverlap = \"queue\"\n");
+        let r = render(&load(&text), &text).unwrap();
+        assert!(
+            r.notes.iter().any(|n| n.contains("overlap = \"queue\"") && n.contains("skipped")),
+            "{:?}",
+            r.notes
+        );
+        let text = text.replace("queue", "allow");
+        assert!(render(&load(&text), &text).unwrap().notes.is_empty());
     }
 
     #[test]

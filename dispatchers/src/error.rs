@@ -42,6 +42,12 @@ impl DispatchError {
     }
 }
 
+impl From<batchfan::error::PortError> for DispatchError {
+    fn from(e: batchfan::error::PortError) -> Self {
+        DispatchError::Run(RunError::from(e))
+    }
+}
+
 impl From<DispatchError> for lambda_runtime::Diagnostic {
     fn from(e: DispatchError) -> Self {
         lambda_runtime::Diagnostic { error_type: e.error_type().to_owned(), error_message: e.to_string() }

@@ -92,6 +92,7 @@ async fn scheduled_events_plan_one_run_per_slot() {
     let b = trigger::handle(&ctx, scheduler, "invoke-2", NOW).await.unwrap();
     assert_eq!(a["runs"][0]["run_id"], b["runs"][0]["run_id"], "the same slot is the same run");
     assert_eq!(a["runs"][0]["idempotency_key"], "cron:2026-11-23T06:00:00Z");
+    w.set_state(a["runs"][0]["run_id"].as_str().unwrap(), RunState::Succeeded).await;
     let mut next = fixture("scheduled_event", &[("PIPELINE", "orders")]);
     next["time"] = json!("2026-11-24T06:00:00Z");
     let c = trigger::handle(&ctx, next, "invoke-3", NOW).await.unwrap();
@@ -103,6 +104,53 @@ async fn scheduled_events_plan_one_run_per_slot() {
     untimed.as_object_mut().unwrap().remove("time");
     let err = trigger::handle(&ctx, untimed, "invoke-4", NOW).await.unwrap_err();
     assert!(err.to_string().contains("aws.scheduler.scheduled-time"), "{err}");
+}
+
+/// A scheduled event for the slot at `time`.
+fn slot(time: &str) -> Value {
+    let mut v = fixture("scheduler_event", &[("PIPELINE", "orders")]);
+    v["time"] = json!(time);
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedule_slots_follow_the_overlap_policy() {
+    let w = World::start().await;
+    w.put_csv("in/daily.csv", 4).await;
+    let ctx = w.trigger_context().await;
+    // overlap = "skip" (the default): a slot while the last one's run is going starts nothing.
+    let a = trigger::handle(&ctx, slot("2026-11-23T06:00:00Z"), "i-1", NOW).await.unwrap();
+    let run_a = a["runs"][0]["run_id"].as_str().unwrap().to_owned();
+    let skipped = trigger::handle(&ctx, slot("2026-11-24T06:00:00Z"), "i-2", NOW).await.unwrap();
+    assert_eq!(skipped["runs"], json!([]), "{skipped}");
+    assert_eq!(skipped["skipped"], "cron:2026-11-24T06:00:00Z");
+    let reason = skipped["reason"].as_str().unwrap();
+    assert!(reason.contains(&run_a) && reason.contains("overlap = skip"), "{reason}");
+    // The first slot delivered again is still its own run, not a skip.
+    let again = trigger::handle(&ctx, slot("2026-11-23T06:00:00Z"), "i-3", NOW).await.unwrap();
+    assert_eq!(again["runs"][0]["run_id"], run_a.as_str());
+    // Once the run has ended, a redelivery of the skipped slot stays skipped; the next slot runs.
+    w.set_state(&run_a, RunState::Succeeded).await;
+    let late = trigger::handle(&ctx, slot("2026-11-24T06:00:00Z"), "i-4", NOW).await.unwrap();
+    assert_eq!(late["skipped"], "cron:2026-11-24T06:00:00Z", "{late}");
+    let c = trigger::handle(&ctx, slot("2026-11-25T06:00:00Z"), "i-5", NOW).await.unwrap();
+    let run_c = c["runs"][0]["run_id"].as_str().unwrap().to_owned();
+    assert_ne!(run_c, run_a);
+    assert_eq!(w.runs().await.len(), 2);
+
+    // overlap = "allow": the next slot runs beside the one still going.
+    let spec = common::world::spec_text(&w.inbox)
+        .replace("schedule = \"0 0 6 * * *\"", "schedule = \"0 0 6 * * *\"\noverlap = \"allow\"");
+    w.put(&w.bucket, "spec/orders.toml", spec.as_bytes()).await;
+    let ctx = w.trigger_context().await;
+    assert_eq!(
+        ctx.dispatcher.spec.triggers.cron.as_ref().unwrap().overlap,
+        batchfan::spec::OverlapPolicy::Allow
+    );
+    let d = trigger::handle(&ctx, slot("2026-11-26T06:00:00Z"), "i-6", NOW).await.unwrap();
+    assert!(d["runs"][0]["run_id"].is_string(), "{d}");
+    assert_eq!(w.run(&run_c).await.state, RunState::Planned, "still going");
+    assert_eq!(w.runs().await.len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

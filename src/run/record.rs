@@ -280,6 +280,49 @@ impl<'a> RunStore<'a> {
             .collect())
     }
 
+    /// The latest schedule slot of `pipeline` that started a run: its
+    /// idempotency key (`cron:{time}`, ordered by time) and run id.
+    pub async fn last_scheduled(&self, pipeline: &str) -> PortResult<Option<(String, String)>> {
+        let item = self.table.get(self.name, &Key::new(format!("cron#{pipeline}"), "last")).await?;
+        Ok(item.and_then(|i| Some((i.str("key")?.to_owned(), i.str("run_id")?.to_owned()))))
+    }
+
+    /// Points [`RunStore::last_scheduled`] at slot `key`'s run, unless it
+    /// already points at that slot or a later one (a late delivery of an
+    /// older slot never moves it back).
+    pub async fn set_last_scheduled(&self, pipeline: &str, key: &str, run_id: &str) -> PortResult<()> {
+        loop {
+            let condition = match self.last_scheduled(pipeline).await? {
+                Some((current, _)) if current.as_str() >= key => return Ok(()),
+                Some((current, _)) => Condition::Equals("key".into(), current.into()),
+                None => Condition::NotExists,
+            };
+            let item = Item::new(Key::new(format!("cron#{pipeline}"), "last"))
+                .with("key", key)
+                .with("run_id", run_id)
+                .with("updated_at", now_ms());
+            if let Written::Yes = self.table.put(self.name, item, condition).await? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Records that schedule slot `key` was skipped (so a redelivery skips it
+    /// too); returns whether it already was.
+    pub async fn mark_slot_skipped(&self, pipeline: &str, key: &str, reason: &str) -> PortResult<bool> {
+        let item = Item::new(Key::new(format!("skipped#{pipeline}#{key}"), "skipped"))
+            .with("reason", reason)
+            .with("at", now_ms());
+        Ok(!matches!(self.table.put(self.name, item, Condition::NotExists).await?, Written::Yes))
+    }
+
+    /// Whether schedule slot `key` was skipped.
+    pub async fn slot_skipped(&self, pipeline: &str, key: &str) -> PortResult<Option<String>> {
+        let item =
+            self.table.get(self.name, &Key::new(format!("skipped#{pipeline}#{key}"), "skipped")).await?;
+        Ok(item.map(|i| i.str("reason").unwrap_or("skipped").to_owned()))
+    }
+
     /// Stores work items (idempotent: same run, same items).
     pub async fn put_work_items(&self, run_id: &str, items: &[WorkItem]) -> PortResult<()> {
         let pk = format!("items#{run_id}");

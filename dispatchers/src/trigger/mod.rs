@@ -156,7 +156,13 @@ pub async fn handle(
             return Ok(json!({ "runs": [], "ignored": "s3:TestEvent" }));
         }
         TriggerPayload::S3(event) => event.records.iter().map(|r| s3::trigger_of(spec, r)).collect(),
-        TriggerPayload::Scheduled(event) => vec![schedule::trigger_of(spec, &event)],
+        TriggerPayload::Scheduled(event) => {
+            let outcome = scheduled(ctx, &event).await;
+            if let Err(e) = &outcome {
+                warn!(error = %e, retryable = e.retryable(), "schedule slot not planned: no run");
+            }
+            return outcome;
+        }
         TriggerPayload::Manual(run) => vec![manual::trigger_of(spec, run, invocation_id)],
     };
     let total = triggers.len();
@@ -179,6 +185,18 @@ pub async fn handle(
     }
     fold_records(total, errors)?;
     Ok(json!({ "runs": runs }))
+}
+
+/// One schedule slot: skipped under the overlap policy, or planned and
+/// recorded as the last scheduled run.
+async fn scheduled(ctx: &TriggerContext, event: &EventBridgeEvent<Value>) -> Result<Value, DispatchError> {
+    let trigger = schedule::trigger_of(&ctx.dispatcher.spec, event)?;
+    if let Some(reason) = schedule::skip_reason(&ctx.dispatcher, &trigger).await? {
+        return Ok(json!({ "runs": [], "skipped": trigger.idempotency_key, "reason": reason }));
+    }
+    let record = plan(ctx, trigger.clone()).await?;
+    schedule::started(&ctx.dispatcher, &trigger, &record.run_id).await?;
+    Ok(json!({ "runs": [run_summary(&record)] }))
 }
 
 /// Plans one trigger: its params resolved against the spec, then the planner.

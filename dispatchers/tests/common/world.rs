@@ -214,6 +214,18 @@ impl World {
         out
     }
 
+    /// Sets run `run_id`'s state (as the alert function does when it ends).
+    pub async fn set_state(&self, run_id: &str, state: batchfan::run::RunState) {
+        let table = self.clients.table();
+        RunStore::new(&table, &self.table)
+            .update(run_id, |r| {
+                r.state = state;
+                true
+            })
+            .await
+            .expect("update the run");
+    }
+
     pub async fn run(&self, run_id: &str) -> RunRecord {
         let table = self.clients.table();
         RunStore::new(&table, &self.table).get(run_id).await.expect("get run").expect("run exists")
