@@ -10,6 +10,18 @@ echo "packaging took $(( $(date +%s) - start ))s"
 python3 - "$out" <<'PY'
 import stat, sys, zipfile
 out = sys.argv[1]
+
+def elf_section_names(data):
+    # ELF64 little-endian: the section headers and their name table.
+    u = lambda off, n: int.from_bytes(data[off:off + n], "little")
+    shoff, shentsize, shnum, shstrndx = u(0x28, 8), u(0x3A, 2), u(0x3C, 2), u(0x3E, 2)
+    header = lambda i: shoff + i * shentsize
+    strtab = u(header(shstrndx) + 0x18, 8)
+    names = []
+    for i in range(shnum):
+        start = strtab + u(header(i), 4)
+        names.append(data[start:data.index(b"\0", start)].decode())
+    return names
 for name in ("trigger", "submit", "alert"):
     path = f"{out}/{name}/bootstrap.zip"
     with zipfile.ZipFile(path) as z:
@@ -23,8 +35,10 @@ for name in ("trigger", "submit", "alert"):
         data = z.open("bootstrap").read()
         if data[:4] != b"\x7fELF" or int.from_bytes(data[18:20], "little") != 0xB7:
             sys.exit(f"{path}: bootstrap is not an aarch64 ELF executable")
-        if b".debug_info" in data or b".symtab" in data:
-            sys.exit(f"{path}: bootstrap carries debug info or a symbol table: package-lambdas.sh must strip it")
+        sections = elf_section_names(data)
+        kept = sorted(n for n in sections if n.startswith(".debug") or n == ".symtab")
+        if kept:
+            sys.exit(f"{path}: bootstrap keeps {', '.join(kept)}: package-lambdas.sh must strip it")
         # Lambda takes zips of up to 50 MB by direct upload, 250 MB unzipped.
         if info.compress_size > 50 * 1000 * 1000 or info.file_size > 250 * 1000 * 1000:
             sys.exit(f"{path}: {info.compress_size} bytes zipped, {info.file_size} unzipped: over Lambda's limits")
