@@ -133,7 +133,7 @@ impl Service {
             }
             ticks += 1;
             // A safety net under the event path: reconcile now and then.
-            if ticks % 20 == 0 {
+            if ticks.is_multiple_of(20) {
                 if let Err(e) = self.resume(spec, run_id).await {
                     debug!(run_id, "reconcile: {e}");
                 }
