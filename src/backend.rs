@@ -55,8 +55,9 @@ impl LocalLayout {
     }
 }
 
-/// The ports a job process uses: Table and Objects.
-pub type JobPorts = (Arc<dyn Table>, Arc<dyn Objects>);
+/// The ports a job process uses: Table and Objects, and on AWS the counter
+/// of the API calls they make.
+pub type JobPorts = (Arc<dyn Table>, Arc<dyn Objects>, Option<aws::CallCounter>);
 
 /// The Table and Objects ports a job process uses: SQLite and directories
 /// under the state directory locally; DynamoDB and S3 on AWS (the SDK's
@@ -67,11 +68,11 @@ pub async fn job_ports(env: &JobEnv) -> Result<JobPorts, JobError> {
             let root = env.state_dir.as_deref().unwrap_or(Path::new(".batchfan"));
             let layout = LocalLayout::new(root);
             let table = SqliteTable::open(&layout.tables())?;
-            Ok((Arc::new(table), Arc::new(DirObjects::new(layout.buckets()))))
+            Ok((Arc::new(table), Arc::new(DirObjects::new(layout.buckets())), None))
         }
         BackendKind::Aws => {
             let clients = aws::connect(AwsSettings::default()).await?;
-            Ok((Arc::new(clients.table()), Arc::new(clients.objects())))
+            Ok((Arc::new(clients.table()), Arc::new(clients.objects()), Some(clients.call_counter())))
         }
     }
 }

@@ -3,9 +3,10 @@
 //! per work item.
 //!
 //! The estimate counts the AWS API calls a successful run makes, by phase,
-//! the way the code makes them (the planner and submitter counts are checked
-//! against the calls the real adapters make on an AWS-compatible server, in
-//! `tests/cli_aws.rs`), then prices them. Compute — the Batch jobs' vCPU and
+//! the way the code makes them (checked against the calls the real adapters
+//! make on an AWS-compatible server: the planner and submitter in
+//! `tests/cli_aws.rs`, batchfan's part of the jobs in
+//! `jobs/tests/e2e_aws.rs`), then prices them. Compute — the Batch jobs' vCPU and
 //! memory time — is excluded: it is the same in all three designs.
 
 use std::collections::BTreeMap;
@@ -177,14 +178,14 @@ pub fn estimate(spec: &PipelineSpec, input: &CostInput) -> Result<Estimate, Stri
     let result_wru = kb(assume::RESULT_BYTES, 1024);
     let results = children * stages;
 
-    // Write units: the claim and index rows (small), 5 record writes
-    // (create, planned, lease, submitted, final), work items, results, then
-    // cleanup's deletes (a delete costs the deleted item's size).
-    let wru = 2 + 5 * record_kb + children * item_wru + results * result_wru + children * item_wru + results;
-    // Read units: the record read before each of 5 updates, once per child
+    // Write units: the claim and index rows (small), 6 record writes
+    // (create, planned, lease, submitted, summary, final), work items,
+    // results, then cleanup's deletes (a delete costs the deleted item's size).
+    let wru = 2 + 6 * record_kb + children * item_wru + results * result_wru + children * item_wru + results;
+    // Read units: the record, read before each of 6 updates, once per child
     // and by aggregation and cleanup; each child's work item; the results
     // the aggregation and cleanup query (4 KB pages).
-    let rru = (5 + results + 2) * record_rru
+    let rru = (results + 8) * record_rru
         + results * item_rru
         + 2 * kb(results * assume::RESULT_BYTES, 4096)
         + kb(children * (assume::WORK_ITEM_BYTES + unit_bytes(&spec.planner) * sizing.items_per_child), 4096);
@@ -334,14 +335,19 @@ pub fn phases(spec: &PipelineSpec, sizing: &Sizing, jobs: u64, stages: u64) -> V
     submit.insert("Batch.SubmitJob", jobs);
     let mut jobs_phase = BTreeMap::new();
     // Each child reads the run record and its work item and writes its
-    // result row; the aggregation queries the last stage's results; cleanup
-    // queries the work items and every stage's results and deletes them, and
-    // lists the run's objects (the job's own output objects are job data).
-    jobs_phase.insert("DynamoDB.GetItem", 2 * results + 2);
-    jobs_phase.insert("DynamoDB.PutItem", results);
-    jobs_phase.insert("DynamoDB.Query", 1 + (1 + stages));
+    // result row. The aggregation (`batchfan job concat`) reads the record,
+    // queries each stage's results, reads the last stage's outputs, lists the
+    // rejects, writes the output, and stores the summary (a read and a
+    // conditional write). Cleanup reads the record, queries the work items
+    // and each stage's results, deletes them 25 to a call, and lists the
+    // run's objects (deleting them is free). Measured against the job
+    // binaries on moto in `jobs/tests/e2e_aws.rs`.
+    jobs_phase.insert("DynamoDB.GetItem", 2 * results + 2 + 1);
+    jobs_phase.insert("DynamoDB.PutItem", results + 1);
+    jobs_phase.insert("DynamoDB.Query", stages + 1 + stages);
     jobs_phase.insert("DynamoDB.BatchWriteItem", (children + results).div_ceil(25));
-    jobs_phase.insert("S3.ListObjectsV2", 1);
+    jobs_phase.insert("S3.GetObject", children);
+    jobs_phase.insert("S3.ListObjectsV2", 2);
     jobs_phase.insert("S3.PutObject", 1);
     let mut alert = BTreeMap::new();
     // The cleanup's SUCCEEDED event: the run's final state.

@@ -90,9 +90,11 @@ async fn orders_jobs_read_dynamodb_and_write_dynamodb_and_s3_on_the_aws_backend(
         cmd.output().expect("the job runs")
     };
     let bin = common::bin_dir();
+    let mut child_calls = Vec::new();
     for i in 0..children {
         let out = child(&bin.join("orders-confirm"), "stage", Some(i));
         assert!(out.status.success(), "child {i}: {}", String::from_utf8_lossy(&out.stderr));
+        child_calls.push(api_calls(&out));
     }
     let table_port = clients.table();
     let store = RunStore::new(&table_port, &table);
@@ -109,6 +111,7 @@ async fn orders_jobs_read_dynamodb_and_write_dynamodb_and_s3_on_the_aws_backend(
         run_like(&mut cmd, &job_env(&moto, &table, &bucket, &run.run_id, "aggregation"))
     };
     assert!(out.status.success(), "concat: {}", String::from_utf8_lossy(&out.stderr));
+    let concat_calls = api_calls(&out);
     let output =
         fx.s3.get_object().bucket(&bucket).key(&run.output.key).send().await.expect("the run output in S3");
     let text = String::from_utf8(output.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
@@ -120,12 +123,54 @@ async fn orders_jobs_read_dynamodb_and_write_dynamodb_and_s3_on_the_aws_backend(
         run_like(&mut cmd, &job_env(&moto, &table, &bucket, &run.run_id, "cleanup"))
     };
     assert!(out.status.success(), "cleanup: {}", String::from_utf8_lossy(&out.stderr));
+    let cleanup_calls = api_calls(&out);
     assert!(store.work_item(&run.run_id, 0).await.unwrap().is_none(), "scratch rows deleted");
+
+    // batchfan's own calls inside the jobs are what `batchfan cost` counts for
+    // them. (The children's BatchWriteItems and S3 reads and writes are the
+    // orders job's data: rows for the Orders table, its input and outputs.)
+    let sizing = run.sizing.unwrap();
+    let jobs = batchfan::graph::build(&spec, &run.run_id, &sizing).unwrap().nodes.len() as u64;
+    let phases = batchfan::cost::phases(&spec, &sizing, jobs, spec.stages.len() as u64);
+    let predicted = &phases.iter().find(|p| p.name.starts_with("jobs")).unwrap().calls;
+    let mut measured = std::collections::BTreeMap::<String, u64>::new();
+    let framework = ["DynamoDB.GetItem", "DynamoDB.PutItem", "DynamoDB.Query", "S3.ListObjectsV2"];
+    for calls in child_calls.iter().chain([&concat_calls, &cleanup_calls]) {
+        for kind in framework {
+            *measured.entry(kind.into()).or_default() += calls.get(kind).copied().unwrap_or(0);
+        }
+    }
+    let batch_writes =
+        |c: &std::collections::BTreeMap<String, u64>| c.get("DynamoDB.BatchWriteItem").copied();
+    *measured.entry("DynamoDB.BatchWriteItem".into()).or_default() +=
+        batch_writes(&concat_calls).unwrap_or(0) + batch_writes(&cleanup_calls).unwrap_or(0);
+    for (kind, n) in &measured {
+        assert_eq!(
+            Some(n),
+            predicted.get(kind.as_str()),
+            "{kind}: measured {measured:?}, predicted {predicted:?}"
+        );
+    }
+    // The aggregation reads every child's output and writes the run's output (and, here, the rejects).
+    assert!(concat_calls["S3.GetObject"] >= predicted["S3.GetObject"], "{concat_calls:?}");
+    assert!(concat_calls["S3.PutObject"] >= predicted["S3.PutObject"], "{concat_calls:?}");
     assert!(store.results(&run.run_id, "confirm").await.unwrap().is_empty());
     assert!(
         fx.s3.head_object().bucket(&bucket).key(&run.output.key).send().await.is_ok(),
         "the output stays"
     );
+}
+
+/// The API calls a job reported on its last stderr line, by kind.
+fn api_calls(out: &std::process::Output) -> std::collections::BTreeMap<String, u64> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(batchfan::runtime::API_CALLS_LINE))
+        .unwrap_or_else(|| panic!("no api_calls line on stderr:\n{stderr}"));
+    let tally: batchfan::aws::ApiTally = serde_json::from_str(line).expect("api_calls JSON");
+    tally.0.into_iter().map(|(k, c)| (k, c.calls)).collect()
 }
 
 fn job_env(moto: &moto::Moto, table: &str, bucket: &str, run_id: &str, role: &str) -> Vec<(String, String)> {

@@ -164,6 +164,10 @@ impl AwsClients {
     pub fn api_calls(&self) -> ApiTally {
         self.calls.snapshot()
     }
+    /// The counter behind [`AwsClients::api_calls`] (clones share its tally).
+    pub fn call_counter(&self) -> CallCounter {
+        self.calls.clone()
+    }
     /// The DynamoDB table port.
     pub fn table(&self) -> AwsTable {
         AwsTable::new(self.dynamodb.clone())

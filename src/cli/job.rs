@@ -25,12 +25,14 @@ pub async fn run(cmd: JobCommand) -> anyhow::Result<i32> {
     }
     let result = async {
         let ctx = JobContext::connect(JobEnv::from_env()?).await?;
-        match &cmd {
+        let result = match &cmd {
             JobCommand::Exec { command } => exec::exec(&ctx, command).await,
             JobCommand::Concat => builtin::concat(&ctx).await.map(|()| 0),
             JobCommand::Cleanup => builtin::cleanup(&ctx).await.map(|()| 0),
             JobCommand::Barrier => Ok(0),
-        }
+        };
+        ctx.report_api_calls();
+        result
     }
     .await;
     Ok(match result {

@@ -12,23 +12,40 @@ use crate::{
     table::Table,
 };
 
+/// The start of the stderr line an AWS job ends with: its API calls as JSON.
+pub const API_CALLS_LINE: &str = "batchfan: api_calls ";
+
+fn report_calls(calls: Option<&crate::aws::CallCounter>) {
+    if let Some(calls) = calls {
+        let tally = serde_json::to_string(&calls.snapshot()).unwrap_or_default();
+        eprintln!("{API_CALLS_LINE}{tally}");
+    }
+}
+
 /// Everything a running job needs: its pointers and the ports to follow them.
 pub struct JobContext {
     pub env: JobEnv,
     table: Arc<dyn Table>,
     objects: Arc<dyn Objects>,
     record: OnceCell<RunRecord>,
+    calls: Option<crate::aws::CallCounter>,
 }
 
 impl JobContext {
     pub fn new(env: JobEnv, table: Arc<dyn Table>, objects: Arc<dyn Objects>) -> Self {
-        JobContext { env, table, objects, record: OnceCell::new() }
+        JobContext { env, table, objects, record: OnceCell::new(), calls: None }
     }
 
     /// Builds the context for the backend the environment names.
     pub async fn connect(env: JobEnv) -> Result<JobContext, JobError> {
-        let (table, objects) = crate::backend::job_ports(&env).await?;
-        Ok(JobContext::new(env, table, objects))
+        let (table, objects, calls) = crate::backend::job_ports(&env).await?;
+        Ok(JobContext { calls, ..JobContext::new(env, table, objects) })
+    }
+
+    /// On AWS, prints the API calls the job made, by kind, as one stderr
+    /// line (`batchfan: api_calls {json}`, in the job's CloudWatch log).
+    pub fn report_api_calls(&self) {
+        report_calls(self.calls.as_ref());
     }
 
     /// The child's global index.
@@ -133,7 +150,12 @@ where
                 Err(e) => Err(e),
             };
             let result = match ctx {
-                Ok(ctx) => body(ctx).await,
+                Ok(ctx) => {
+                    let calls = ctx.calls.clone();
+                    let result = body(ctx).await;
+                    report_calls(calls.as_ref());
+                    result
+                }
                 Err(e) => Err(e),
             };
             match result {

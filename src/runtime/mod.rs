@@ -23,7 +23,7 @@ pub mod exec;
 
 use std::{collections::BTreeMap, path::PathBuf};
 
-pub use self::context::{run_job, JobContext};
+pub use self::context::{run_job, JobContext, API_CALLS_LINE};
 use crate::{env, error::PortError, run::BackendKind};
 
 /// Pointers a job is started with.
