@@ -94,9 +94,14 @@ mod tests {
     fn a_lock_held_by_another_process_is_refused_at_once() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("engine.lock"), "4242\n").unwrap();
+        // --no-fork: flock execs sleep itself, so the guard's kill ends the holder
+        // (a forked sleep would outlive the test, holding its output open).
         let holder = std::process::Command::new("flock")
+            .arg("--no-fork")
             .arg(dir.path().join("engine.lock"))
             .args(["sleep", "10"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
         let _holder = Guard(holder);
