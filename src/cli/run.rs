@@ -223,12 +223,7 @@ fn print_result(output: Output, rec: &RunRecord, path: &std::path::Path, phases:
                 println!("items {} ({} failed)", summary.items, summary.failed);
             }
             if let Some(f) = &rec.failure {
-                let at = f.index.map_or(f.stage.clone(), |i| format!("{}[{i}]", f.stage));
-                println!(
-                    "failed at {at}: exit {:?}: {}",
-                    f.exit_code,
-                    f.status_reason.as_deref().unwrap_or("-")
-                );
+                println!("{}", f.summary_line());
                 if !f.log_tail.is_empty() {
                     println!("log tail:\n{}", f.log_tail);
                 }

@@ -123,12 +123,7 @@ fn print_result(output: Output, rec: &RunRecord, calls: &ApiTally, quiet: bool) 
                 println!("job {name} {id}");
             }
             if let Some(f) = &rec.failure {
-                let at = f.index.map_or(f.stage.clone(), |i| format!("{}[{i}]", f.stage));
-                println!(
-                    "failed at {at}: exit {:?}: {}",
-                    f.exit_code,
-                    f.status_reason.as_deref().unwrap_or("-")
-                );
+                println!("{}", f.summary_line());
             }
         }
     }

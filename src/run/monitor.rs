@@ -141,10 +141,7 @@ impl Monitor {
     /// Publishes the alert of a run whose failure is recorded but not yet announced.
     async fn publish_pending_alert(&self, spec: &PipelineSpec, record: &RunRecord) -> Result<(), RunError> {
         let (Some(f), false) = (&record.failure, record.alerted) else { return Ok(()) };
-        let at = match f.index {
-            Some(i) => format!("{}[{i}]", f.stage),
-            None => f.stage.clone(),
-        };
+        let at = f.at();
         let exit = f.exit_code.map_or_else(|| "no exit code".to_owned(), |c| format!("exit {c}"));
         let mut subject =
             format!("batchfan {}: run {} failed at {at} ({exit})", record.pipeline, record.run_id);

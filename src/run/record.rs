@@ -116,6 +116,26 @@ pub struct Failure {
     pub log_tail: String,
 }
 
+impl Failure {
+    /// Where the run failed: `stage[index]` for an array child, else the stage.
+    pub fn at(&self) -> String {
+        match self.index {
+            Some(i) => format!("{}[{i}]", self.stage),
+            None => self.stage.clone(),
+        }
+    }
+
+    /// `failed at STAGE[INDEX]: exit CODE: REASON`, as the CLI prints it.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "failed at {}: exit {:?}: {}",
+            self.at(),
+            self.exit_code,
+            self.status_reason.as_deref().unwrap_or("-")
+        )
+    }
+}
+
 /// A submitter's hold on a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {

@@ -305,7 +305,7 @@ pub fn run_fragment(v: &RunView) -> String {
         }
     }
     if let Some(f) = &v.failure {
-        let at = f.index.map_or_else(|| f.stage.clone(), |i| format!("{}[{i}]", f.stage));
+        let at = f.at();
         let _ = write!(
             b,
             "<h2>Alert</h2><p class=error>failed at {} (exit {}): {}</p>",
