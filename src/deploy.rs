@@ -155,6 +155,17 @@ pub const COMPONENTS: &[Component] = &[
     },
 ];
 
+/// The module variable holding the submit Lambda's reserved concurrency.
+pub const SUBMIT_CONCURRENCY_VARIABLE: &str = "submit_reserved_concurrency";
+
+/// The submit Lambda's reserved concurrency the module sets by default: one
+/// submitter process at a time, so the process's SubmitJob limiter
+/// ([`crate::aws::RateLimiter::for_submit`]) is the pipeline's: at most
+/// 2 × [`crate::aws::DEFAULT_SUBMIT_BURST`] + [`crate::aws::DEFAULT_SUBMIT_RATE`]
+/// = 50 calls in any second, AWS Batch's SubmitJob limit per account, even
+/// when Lambda hands over to a fresh process within that second.
+pub const SUBMIT_RESERVED_CONCURRENCY: u32 = 1;
+
 /// The component named `name`.
 pub fn component(name: &str) -> Option<&'static Component> {
     COMPONENTS.iter().find(|c| c.name == name)

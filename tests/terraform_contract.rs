@@ -267,6 +267,15 @@ fn check(tf: &Value) -> Vec<String> {
                 str_of(f.get("filename"))
             ));
         }
+        // One submitter process at a time: the SubmitJob limiter is then the pipeline's (issue 10).
+        let reserved = str_of(f.get("reserved_concurrent_executions"));
+        let want = format!("each.key == \"submit\" ? var.{}", deploy::SUBMIT_CONCURRENCY_VARIABLE);
+        if !reserved.contains(&want) {
+            errors.push(format!(
+                "aws_lambda_function.this reserved_concurrent_executions is {reserved:?}: the submit Lambda must take var.{} (one submitter at a time keeps SubmitJob under the account's rate)",
+                deploy::SUBMIT_CONCURRENCY_VARIABLE
+            ));
+        }
         let env = f.get("environment").and_then(|e| e.get(0)).and_then(|e| e.get("variables"));
         if str_of(env) != "${local.lambda_env[each.key]}" {
             errors.push(format!(
@@ -289,6 +298,17 @@ fn check(tf: &Value) -> Vec<String> {
                 want.difference(&got).collect::<Vec<_>>()
             ));
         }
+    }
+
+    let default = files(tf)
+        .filter_map(|f| f.get("variable")?.get(deploy::SUBMIT_CONCURRENCY_VARIABLE)?.get(0)?.get("default"))
+        .next();
+    if default.and_then(Value::as_u64) != Some(u64::from(deploy::SUBMIT_RESERVED_CONCURRENCY)) {
+        errors.push(format!(
+            "variable {} defaults to {default:?}, expected {} (deploy::SUBMIT_RESERVED_CONCURRENCY)",
+            deploy::SUBMIT_CONCURRENCY_VARIABLE,
+            deploy::SUBMIT_RESERVED_CONCURRENCY
+        ));
     }
 
     // ---- job definitions: names, env, roles ----
@@ -623,6 +643,21 @@ fn drift_is_caught_in_iam_actions_and_scopes() {
             .push("s3:PutObject".into());
     });
     assert_caught(&errors, &["lambda_runtime grants s3:PutObject"]);
+}
+
+#[test]
+fn drift_is_caught_in_the_submit_lambdas_reserved_concurrency() {
+    let tf = hcl(MODULE);
+    let errors = drifted(&tf, |tf| {
+        module_file(tf, "lambdas.tf")["resource"]["aws_lambda_function"]["this"][0]
+            ["reserved_concurrent_executions"] =
+            "${lookup(var.lambda_reserved_concurrency, each.key, -1)}".into();
+    });
+    assert_caught(&errors, &["reserved_concurrent_executions", "submit_reserved_concurrency"]);
+    let errors = drifted(&tf, |tf| {
+        module_file(tf, "variables.tf")["variable"]["submit_reserved_concurrency"][0]["default"] = 10.into();
+    });
+    assert_caught(&errors, &["submit_reserved_concurrency defaults to", "10", "expected 1"]);
 }
 
 #[test]

@@ -13,12 +13,16 @@
 //! refuse fails with a message that says what to change.
 //!
 //! SubmitJob has no idempotency token, so it is never retried blindly: the
-//! SDK's own retries are off for it (a timed-out call may have created the
-//! job; the caller reconciles by name before submitting again). Only
-//! throttling (HTTP 429, `TooManyRequestsException`) — an answer that the job
-//! was not created — is retried here, with backoff and full jitter. Every
-//! SubmitJob call of the process waits for a token of the shared
-//! [`RateLimiter`] first.
+//! SDK's own retries are off for it. Only throttling (HTTP 429,
+//! `TooManyRequestsException` and the SDK's other throttling codes) — an
+//! answer that the job was not created — is retried here, with backoff and
+//! full jitter. Every other retryable error (the SDK's transient codes such as
+//! `RequestTimeout`, a 5xx, a timeout or a dropped connection) may come after
+//! AWS created the job, so it is returned as [`PortError::Unavailable`]: the
+//! submitter's step fails retryably, and its retry (Lambda's, or the bus's
+//! redelivery) lists the run's jobs by name first and submits only the missing
+//! ones (`run::submit`). Every SubmitJob call of the process waits for a token
+//! of the shared [`RateLimiter`] first.
 //!
 //! Two deviations for AWS-compatible servers, harmless on AWS: an array
 //! child's index is read from its id (`parent:index`) when the answer leaves
@@ -150,15 +154,28 @@ where
     }
 }
 
+/// One SubmitJob through the process's limiter: every try (the first and
+/// each retry after throttling) waits for a token first.
+pub(crate) async fn paced<T, F, Fut>(limiter: &RateLimiter, backoff: Backoff, mut call: F) -> PortResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = PortResult<T>>,
+{
+    retry_throttled(backoff, || {
+        let attempt = call();
+        async move {
+            limiter.acquire().await;
+            attempt.await
+        }
+    })
+    .await
+}
+
 #[async_trait]
 impl Batch for AwsBatch {
     async fn submit_job(&self, request: SubmitJob) -> PortResult<SubmittedJob> {
         check_submit(&request).map_err(|m| PortError::Invalid(format!("job {}: {m}", request.job_name)))?;
-        retry_throttled(Backoff::SUBMIT_JOB, || async {
-            self.limiter.acquire().await;
-            self.submit_once(&request).await
-        })
-        .await
+        paced(&self.limiter, Backoff::SUBMIT_JOB, || self.submit_once(&request)).await
     }
 
     async fn describe_jobs(&self, job_ids: &[String]) -> PortResult<Vec<JobDetail>> {

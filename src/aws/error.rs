@@ -1,33 +1,42 @@
 //! Translating AWS SDK errors into [`PortError`]s, naming the resource.
 //!
 //! Classification goes by the protocol's machine-readable error code and the
-//! HTTP status (what the SDK's own retry classifier uses), never by the
-//! human message: throttling → [`PortError::Throttled`], a missing table,
-//! bucket, key, topic or job → [`PortError::NotFound`], a rejected request →
-//! [`PortError::Invalid`], 5xx and transport failures →
-//! [`PortError::Unavailable`], anything else → [`PortError::Backend`].
+//! HTTP status, never by the human message, and uses the SDK's own retry
+//! classifiers rather than a copy of their lists, so that what the SDK would
+//! retry is what our callers retry:
+//! - a code in [`THROTTLING_ERRORS`] or HTTP 429 → [`PortError::Throttled`];
+//! - a code in [`TRANSIENT_ERRORS`] (`RequestTimeout`, `RequestTimeoutException`),
+//!   a status the SDK's [`HttpStatusCodeClassifier`] retries (500, 502, 503,
+//!   504: e.g. S3's `InternalError`, DynamoDB's `InternalServerError`), a
+//!   timeout, a response that could not be read, and a transport failure the
+//!   SDK's `TransientErrorClassifier` retries (a timeout or an I/O error of the
+//!   connection) → [`PortError::Unavailable`];
+//! - a missing table, bucket, key, topic or job → [`PortError::NotFound`];
+//! - a rejected request, or a transport failure the SDK calls the caller's
+//!   own (an unusable endpoint) → [`PortError::Invalid`];
+//! - anything else → [`PortError::Backend`] (not retried).
+//!
+//! Both retryable kinds say only that the same request may succeed later.
+//! Whether re-sending it is safe is the caller's call: SubmitJob has no
+//! idempotency token, so its adapter re-sends only after throttling (the job
+//! was not created) and leaves every other retryable error to the submitter's
+//! reconcile-by-name path (see `aws::batch`).
 
+use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
 use aws_sdk_dynamodb::{config::http::HttpResponse, error::ProvideErrorMetadata, error::SdkError};
+use aws_smithy_runtime::client::retries::classifiers::HttpStatusCodeClassifier;
+use aws_smithy_runtime_api::{
+    client::{
+        interceptors::context::{Input, InterceptorContext},
+        retries::classifiers::{ClassifyRetry, RetryAction},
+    },
+    http::StatusCode,
+};
+use aws_smithy_types::body::SdkBody;
+
+use aws_smithy_runtime_api::client::result::ConnectorError;
 
 use crate::error::PortError;
-
-/// Error codes AWS services use to ask callers to slow down.
-const THROTTLING: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "TransactionInProgressException",
-    "RequestLimitExceeded",
-    "BandwidthLimitExceeded",
-    "LimitExceededException",
-    "RequestThrottled",
-    "SlowDown",
-    "PriorRequestNotComplete",
-    "EC2ThrottledException",
-];
 
 /// Error codes of a missing resource.
 const NOT_FOUND: &[&str] = &[
@@ -59,19 +68,46 @@ const INVALID: &[&str] = &[
     "ItemCollectionSizeLimitExceededException",
 ];
 
+/// Whether the SDK's own HTTP status classifier retries `status`.
+fn transient_status(status: u16) -> bool {
+    let Ok(code) = StatusCode::try_from(status) else { return false };
+    let mut ctx = InterceptorContext::new(Input::erase(()));
+    ctx.set_response(HttpResponse::new(code, SdkBody::empty()));
+    HttpStatusCodeClassifier::default().classify_retry(&ctx) == RetryAction::transient_error()
+}
+
 /// What kind of failure an AWS error code and HTTP status mean.
 pub(crate) fn classify(code: Option<&str>, status: Option<u16>, message: String) -> PortError {
     let is = |list: &[&str]| code.is_some_and(|c| list.contains(&c));
-    if is(THROTTLING) || status == Some(429) {
+    if is(THROTTLING_ERRORS) || status == Some(429) {
         PortError::Throttled(message)
+    } else if is(TRANSIENT_ERRORS) || status.is_some_and(transient_status) {
+        PortError::Unavailable(message)
     } else if is(NOT_FOUND) || (code.is_none() && status == Some(404)) {
         PortError::NotFound(message)
     } else if is(INVALID) {
         PortError::Invalid(message)
-    } else if status.is_some_and(|s| s >= 500) {
-        PortError::Unavailable(message)
     } else {
         PortError::Backend(message)
+    }
+}
+
+/// A transport failure, as the SDK's `TransientErrorClassifier` sees it: a
+/// timeout or an I/O error of the connection may pass, and so may an error the
+/// connector marked retryable; a request the connector refused as the caller's
+/// own mistake (a malformed endpoint) will not.
+fn dispatch_error(what: &str, connector: Option<&ConnectorError>) -> PortError {
+    let why = connector.map_or_else(|| "dispatch failed".to_owned(), |c| display(c));
+    match connector {
+        Some(c) if c.is_user() => PortError::Invalid(format!(
+            "{what}: the request could not be sent ({why}): check the endpoint (AWS_ENDPOINT_URL) and the region"
+        )),
+        Some(c) if c.is_other() && c.as_other().is_none() => {
+            PortError::Backend(format!("{what}: the request could not be sent ({why})"))
+        }
+        _ => PortError::Unavailable(format!(
+            "{what}: cannot reach the service ({why}): check the endpoint and network"
+        )),
     }
 }
 
@@ -95,12 +131,7 @@ where
             classify(code, Some(status), format!("{what}: {detail}"))
         }
         SdkError::TimeoutError(_) => PortError::Unavailable(format!("{what}: timed out")),
-        SdkError::DispatchFailure(d) => {
-            let why = d.as_connector_error().map_or_else(|| "dispatch failed".to_owned(), |c| c.to_string());
-            PortError::Unavailable(format!(
-                "{what}: cannot reach the service ({why}): check the endpoint and network"
-            ))
-        }
+        SdkError::DispatchFailure(d) => dispatch_error(what, d.as_connector_error()),
         SdkError::ResponseError(_) => {
             PortError::Unavailable(format!("{what}: the response could not be read: {}", display(&err)))
         }
@@ -125,11 +156,16 @@ fn display(err: &(dyn std::error::Error + 'static)) -> String {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_dynamodb::{error::ErrorMetadata, operation::put_item::PutItemError};
+
     use super::*;
+
+    fn c(code: Option<&str>, status: Option<u16>) -> PortError {
+        classify(code, status, "m".into())
+    }
 
     #[test]
     fn classifies_by_code_then_status() {
-        let c = |code: Option<&str>, status| classify(code, status, "m".into());
         assert_eq!(
             c(Some("ProvisionedThroughputExceededException"), Some(400)),
             PortError::Throttled("m".into())
@@ -139,8 +175,76 @@ mod tests {
         assert_eq!(c(Some("ResourceNotFoundException"), Some(400)), PortError::NotFound("m".into()));
         assert_eq!(c(None, Some(404)), PortError::NotFound("m".into()));
         assert_eq!(c(Some("ValidationException"), Some(400)), PortError::Invalid("m".into()));
-        assert_eq!(c(Some("InternalServerError"), Some(500)), PortError::Unavailable("m".into()));
         assert_eq!(c(Some("AccessDeniedException"), Some(400)), PortError::Backend("m".into()));
         assert!(c(Some("SlowDown"), Some(503)).retryable());
+    }
+
+    /// Issue 10: `RequestTimeout` and the SDK's other transient errors were not
+    /// retried (only the throttling list was copied).
+    #[test]
+    fn the_sdks_transient_codes_and_statuses_are_unavailable() {
+        let unavailable = PortError::Unavailable("m".into());
+        // The SDK's TRANSIENT_ERRORS, whatever status they come with (S3 sends RequestTimeout as 400).
+        assert_eq!(c(Some("RequestTimeout"), Some(400)), unavailable);
+        assert_eq!(c(Some("RequestTimeoutException"), Some(408)), unavailable);
+        assert_eq!(c(Some("RequestTimeoutException"), None), unavailable);
+        // The SDK's transient statuses: 500, 502, 503, 504, with or without a code.
+        assert_eq!(c(Some("InternalError"), Some(500)), unavailable);
+        assert_eq!(c(Some("InternalServerError"), Some(500)), unavailable);
+        for status in [500, 502, 503, 504] {
+            assert_eq!(c(None, Some(status)), unavailable, "status {status}");
+            assert_eq!(c(Some("ServiceUnavailable"), Some(status)), unavailable, "status {status}");
+        }
+        // Statuses the SDK does not retry stay permanent.
+        assert_eq!(c(Some("NotImplemented"), Some(501)), PortError::Backend("m".into()));
+        assert_eq!(c(None, Some(505)), PortError::Backend("m".into()));
+        assert_eq!(c(None, Some(400)), PortError::Backend("m".into()));
+        // A code in both a transient list and a status that says otherwise: the code wins.
+        assert_eq!(c(Some("RequestTimeout"), Some(404)), unavailable);
+    }
+
+    #[test]
+    fn the_lists_are_the_sdks_own() {
+        assert!(THROTTLING_ERRORS.contains(&"ThrottlingException"));
+        assert!(TRANSIENT_ERRORS.contains(&"RequestTimeout"));
+        assert!(transient_status(503) && !transient_status(501) && !transient_status(0));
+    }
+
+    fn service_error(code: &str, status: u16) -> SdkError<PutItemError, HttpResponse> {
+        let meta = ErrorMetadata::builder().code(code).message("try again").build();
+        let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        SdkError::service_error(PutItemError::generic(meta), raw)
+    }
+
+    #[test]
+    fn sdk_errors_of_every_kind_map_to_a_port_error_naming_the_call() {
+        let what = "dynamodb PutItem on table runs";
+        let e = port_error(what, service_error("RequestTimeout", 400));
+        assert_eq!(e, PortError::Unavailable(format!("{what}: RequestTimeout: try again")));
+        let e = port_error(what, service_error("InternalError", 500));
+        assert!(matches!(&e, PortError::Unavailable(m) if m.contains("InternalError")), "{e}");
+        let e = port_error(what, service_error("ThrottlingException", 400));
+        assert!(matches!(&e, PortError::Throttled(_)), "{e}");
+
+        let timeout: SdkError<PutItemError, HttpResponse> = SdkError::timeout_error("operation timed out");
+        let e = port_error(what, timeout);
+        assert_eq!(e, PortError::Unavailable(format!("{what}: timed out")));
+
+        let io = SdkError::<PutItemError, HttpResponse>::dispatch_failure(ConnectorError::io(
+            "connection reset by peer".into(),
+        ));
+        let e = port_error(what, io);
+        assert!(e.retryable() && e.to_string().contains("connection reset by peer"), "{e}");
+        let slow = SdkError::<PutItemError, HttpResponse>::dispatch_failure(ConnectorError::timeout(
+            "read timed out".into(),
+        ));
+        assert!(matches!(port_error(what, slow), PortError::Unavailable(_)));
+
+        let user = SdkError::<PutItemError, HttpResponse>::dispatch_failure(ConnectorError::user(
+            "invalid uri".into(),
+        ));
+        let e = port_error(what, user);
+        assert!(matches!(&e, PortError::Invalid(m) if m.contains("check the endpoint")), "{e}");
+        assert!(!e.retryable());
     }
 }

@@ -6,6 +6,18 @@
 //! drive it) until one is there. Waiters are served in arrival order: the
 //! next token is reserved at once, so the bucket's debt tells each caller how
 //! long to wait.
+//!
+//! **Across submitters.** One bucket makes at most `burst + rate` calls in any
+//! second. The pipeline module reserves a concurrency of 1 for the submit
+//! Lambda (`submit_reserved_concurrency`), so one submitter process calls
+//! SubmitJob at a time; when Lambda hands over to a fresh process (a new
+//! execution environment, with a full bucket) inside a second, that second
+//! holds at most two bursts and the rate: with the defaults
+//! 2 × [`DEFAULT_SUBMIT_BURST`] + [`DEFAULT_SUBMIT_RATE`] = 50, AWS's limit.
+//! Every concurrent run of the pipeline goes through that one process, so two
+//! runs planned at once share its bucket. What it cannot see: other pipelines
+//! and other clients in the same account (each deployed pipeline has its own
+//! submitter), and `batchfan run --backend aws` submitting from a laptop.
 
 use std::{sync::Mutex, time::Duration};
 
@@ -14,6 +26,10 @@ use tokio::time::Instant;
 /// AWS Batch allows 50 SubmitJob calls per second per account; leave room for
 /// other clients of the same account.
 pub const DEFAULT_SUBMIT_RATE: f64 = 40.0;
+/// Calls one process may make at once after a quiet spell: a run's graph is a
+/// handful of jobs, and two bursts plus the rate stay within AWS's 50 calls/s
+/// across a handover from one submitter process to the next (see above).
+pub const DEFAULT_SUBMIT_BURST: f64 = 5.0;
 
 /// A shared token bucket.
 #[derive(Debug)]
@@ -41,6 +57,17 @@ impl RateLimiter {
     /// Calls per second.
     pub fn rate(&self) -> f64 {
         self.rate
+    }
+
+    /// Calls that may go at once after a quiet spell.
+    pub fn burst(&self) -> f64 {
+        self.burst
+    }
+
+    /// The submitter's limiter for `rate` calls per second: a burst of
+    /// [`DEFAULT_SUBMIT_BURST`] (or `rate`, when lower).
+    pub fn for_submit(rate: f64) -> Self {
+        RateLimiter::new(rate, DEFAULT_SUBMIT_BURST.min(rate))
     }
 
     /// Takes a token at `now`; returns how long the caller must wait before using it.
@@ -112,5 +139,68 @@ mod tests {
         }
         let took = start.elapsed();
         assert!(took >= Duration::from_millis(999) && took <= Duration::from_millis(1001), "{took:?}");
+    }
+
+    /// AWS Batch's SubmitJob quota: calls per second per account.
+    const ACCOUNT_LIMIT: usize = 50;
+
+    /// The most calls in any window of one second (calls at `t` and `t + 1 s` are a second apart).
+    fn busiest_second(times: &mut [Instant]) -> usize {
+        times.sort();
+        (0..times.len())
+            .map(|i| times[i..].iter().take_while(|t| **t < times[i] + Duration::from_secs(1)).count())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Submits `jobs` SubmitJob calls through `limiter` (as `AwsBatch::submit_job` does),
+    /// recording when each reached AWS.
+    async fn submit_run(limiter: &RateLimiter, jobs: usize, log: &Mutex<Vec<Instant>>) {
+        for _ in 0..jobs {
+            crate::aws::batch::paced(limiter, crate::aws::backoff::Backoff::SUBMIT_JOB, || async {
+                log.lock().unwrap().push(Instant::now());
+                Ok::<_, crate::error::PortError>(())
+            })
+            .await
+            .unwrap();
+        }
+    }
+
+    /// Issue 10: two runs submitted at once by the pipeline's one submitter
+    /// (reserved concurrency 1) share its bucket and stay under 50 calls/s,
+    /// including across a handover to a fresh submitter process.
+    #[tokio::test(start_paused = true)]
+    async fn two_runs_submitted_at_once_stay_under_the_account_rate() {
+        let log = Mutex::new(Vec::new());
+        let process = RateLimiter::for_submit(DEFAULT_SUBMIT_RATE);
+        tokio::join!(submit_run(&process, 120, &log), submit_run(&process, 120, &log));
+        // Lambda starts a fresh execution environment (a full bucket) right after the last call.
+        let fresh = RateLimiter::for_submit(DEFAULT_SUBMIT_RATE);
+        submit_run(&fresh, 60, &log).await;
+        let mut times = log.into_inner().unwrap();
+        assert_eq!(times.len(), 300, "every call made once");
+        let busiest = busiest_second(&mut times);
+        assert!(busiest <= ACCOUNT_LIMIT, "{busiest} SubmitJob calls in one second");
+        assert!(busiest >= 40, "the limiter lets the rate through: {busiest}");
+    }
+
+    /// Why the module reserves the submit Lambda's concurrency: two submitter
+    /// processes at once, each with its own bucket, go over the account's rate.
+    #[tokio::test(start_paused = true)]
+    async fn two_submitter_processes_at_once_would_go_over_the_account_rate() {
+        let log = Mutex::new(Vec::new());
+        let (a, b) =
+            (RateLimiter::for_submit(DEFAULT_SUBMIT_RATE), RateLimiter::for_submit(DEFAULT_SUBMIT_RATE));
+        tokio::join!(submit_run(&a, 120, &log), submit_run(&b, 120, &log));
+        let busiest = busiest_second(&mut log.into_inner().unwrap());
+        assert!(busiest > ACCOUNT_LIMIT, "{busiest}");
+    }
+
+    #[test]
+    fn the_submit_limiter_bursts_at_most_five() {
+        let l = RateLimiter::for_submit(40.0);
+        assert_eq!((l.rate(), l.burst()), (40.0, 5.0));
+        assert_eq!(RateLimiter::for_submit(2.0).burst(), 2.0);
+        assert!(2.0 * DEFAULT_SUBMIT_BURST + DEFAULT_SUBMIT_RATE <= ACCOUNT_LIMIT as f64);
     }
 }

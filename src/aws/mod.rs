@@ -46,7 +46,7 @@ pub use self::{
     batch::{AwsBatch, DESCRIBE_BATCH},
     calls::{ApiTally, CallCount, CallCounter},
     dynamo::{AwsTable, BATCH_WRITES_IN_FLIGHT},
-    limiter::{RateLimiter, DEFAULT_SUBMIT_RATE},
+    limiter::{RateLimiter, DEFAULT_SUBMIT_BURST, DEFAULT_SUBMIT_RATE},
     s3::{S3Objects, MULTIPART_THRESHOLD, PART_SIZE},
     sns::{SnsTopic, MAX_SUBJECT_CHARS},
 };
@@ -150,7 +150,7 @@ impl AwsClients {
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
             sns: aws_sdk_sns::Client::from_conf(sns.build()),
             batch: aws_sdk_batch::Client::from_conf(batch.build()),
-            limiter: Arc::new(RateLimiter::new(settings.submit_rate, settings.submit_rate)),
+            limiter: Arc::new(RateLimiter::for_submit(settings.submit_rate)),
             calls,
             settings,
         })

@@ -6,28 +6,40 @@
 //! between starting a run and saving the state, a restart inside the slot's
 //! second) a slot starts at most one run.
 //!
-//! Daylight saving time, as Vixie cron does it:
-//! - a schedule that names its hours (`0 30 2 * * *`) runs **once** per local
-//!   time: when the clock goes back, 02:30 happens twice and runs the first
-//!   time; when the clock jumps forward over 02:30, it runs at the moment
-//!   02:30 would have been (03:30 in the new offset);
-//! - a schedule with every hour (`0 */15 * * * *`) follows real time: the
-//!   repeated hour runs twice, the skipped hour not at all.
+//! Daylight saving time, as EventBridge Scheduler does it — the same spec
+//! deploys to an EventBridge Scheduler schedule with the same expression and
+//! time zone (`batchfan tfvars`), so `serve` runs the slots AWS would. Its
+//! user guide ("Daylight savings time on EventBridge Scheduler", in
+//! <https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html>):
+//!
+//! > EventBridge Scheduler automatically adjusts your schedule for daylight
+//! > saving time. When time shifts forward in the Spring, if a cron expression
+//! > falls on a non-existent date and time, your schedule invocation is
+//! > skipped. When time shifts backwards in the Fall, your schedule runs only
+//! > once and does not repeat its invocation. The following invocations occur
+//! > normally at the specified date and time.
+//!
+//! So, for every expression (fixed hours or every hour alike), a slot is a
+//! local time of the expression read in the time zone:
+//! - a local time the spring jump skips (02:30 in Paris on the last Sunday of
+//!   March) is no slot at all;
+//! - a local time the autumn change repeats (02:00–02:59 in Paris on the last
+//!   Sunday of October) is one slot, its first occurrence (the earlier
+//!   offset); the second pass through that hour starts nothing.
 //!
 //! ```
 //! use batchfan::serve::cron::Schedule;
 //! use chrono::{TimeZone, Utc};
 //! let s = Schedule::parse("0 30 2 * * *", "Europe/Paris").unwrap();
 //! let t = Utc.with_ymd_and_hms(2026, 3, 28, 12, 0, 0).unwrap();
-//! // 29 March 2026 02:30 does not exist in Paris: it runs at 03:30 CEST (01:30 UTC).
-//! assert_eq!(s.next_after(t), Some(Utc.with_ymd_and_hms(2026, 3, 29, 1, 30, 0).unwrap()));
+//! // 29 March 2026 02:30 does not exist in Paris: skipped; the next is 30 March 02:30 CEST.
+//! assert_eq!(s.next_after(t), Some(Utc.with_ymd_and_hms(2026, 3, 30, 0, 30, 0).unwrap()));
 //! ```
 
 use std::str::FromStr;
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use cron::TimeUnitSpec;
 use serde::{Deserialize, Serialize};
 
 use crate::spec::{CatchUpPolicy, CronTrigger, OverlapPolicy};
@@ -37,8 +49,6 @@ use crate::spec::{CatchUpPolicy, CronTrigger, OverlapPolicy};
 pub const LATE_LIMIT: Duration = Duration::seconds(60);
 /// Most slots waiting behind a running run (overlap = queue); later ones are skipped.
 pub const MAX_QUEUED: usize = 1000;
-/// Widest jump of a UTC offset at a transition (DST moves by 1 h; a few zones by 2 h).
-const MAX_SHIFT: Duration = Duration::hours(3);
 /// Most missed slots counted one by one.
 pub const MAX_COUNTED: usize = 1000;
 /// Most naive times examined per lookup: a guard, never reached by a valid schedule.
@@ -49,8 +59,6 @@ const MAX_SCAN: usize = 200_000;
 pub struct Schedule {
     cron: cron::Schedule,
     tz: Tz,
-    /// The hour field names hours: run once per local time across DST changes.
-    fixed_hours: bool,
     pub overlap: OverlapPolicy,
     pub catch_up: CatchUpPolicy,
 }
@@ -62,8 +70,7 @@ impl Schedule {
         crate::spec::validate::timezone(timezone)?;
         let cron = cron::Schedule::from_str(expr).map_err(|e| format!("schedule {expr:?}: {e}"))?;
         let tz = Tz::from_str(timezone).map_err(|e| format!("timezone {timezone:?}: {e}"))?;
-        let fixed_hours = !cron.hours().is_all();
-        Ok(Schedule { cron, tz, fixed_hours, overlap: OverlapPolicy::Skip, catch_up: CatchUpPolicy::None })
+        Ok(Schedule { cron, tz, overlap: OverlapPolicy::Skip, catch_up: CatchUpPolicy::None })
     }
 
     /// The schedule of a spec's `[triggers.cron]`.
@@ -78,28 +85,15 @@ impl Schedule {
         self.tz
     }
 
-    /// The instants a local (naive) time of the schedule maps to.
-    fn instants(&self, naive: NaiveDateTime) -> Vec<DateTime<Utc>> {
+    /// The instant a local (naive) time of the schedule starts at, as
+    /// EventBridge Scheduler does it (see the module doc): none for a time the
+    /// spring jump skips, the first occurrence of a time the autumn change repeats.
+    fn instant(&self, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
         match self.tz.from_local_datetime(&naive) {
-            LocalResult::Single(t) => vec![t.with_timezone(&Utc)],
-            LocalResult::Ambiguous(a, b) if self.fixed_hours => {
-                vec![a.with_timezone(&Utc).min(b.with_timezone(&Utc))]
-            }
-            LocalResult::Ambiguous(a, b) => vec![a.with_timezone(&Utc), b.with_timezone(&Utc)],
-            LocalResult::None if self.fixed_hours => {
-                // In a forward jump: the moment it would have been under the old offset.
-                let around = Utc.from_utc_datetime(&naive);
-                let offsets =
-                    [around - Duration::days(1), around + Duration::days(1)].map(|t| self.offset_at(t));
-                offsets.iter().map(|o| Utc.from_utc_datetime(&(naive - *o))).max().into_iter().collect()
-            }
-            LocalResult::None => Vec::new(),
+            LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
+            LocalResult::Ambiguous(a, b) => Some(a.with_timezone(&Utc).min(b.with_timezone(&Utc))),
+            LocalResult::None => None,
         }
-    }
-
-    fn offset_at(&self, t: DateTime<Utc>) -> Duration {
-        let secs = self.tz.offset_from_utc_datetime(&t.naive_utc()).fix().local_minus_utc();
-        Duration::seconds(i64::from(secs))
     }
 
     fn local(&self, t: DateTime<Utc>) -> NaiveDateTime {
@@ -112,28 +106,13 @@ impl Schedule {
     }
 
     /// The first slot strictly after `t`.
+    ///
+    /// A local time's slot is its first occurrence, so slots follow the order
+    /// of local times, even across the autumn change: from inside the repeated
+    /// hour, the local times after `t`'s already had their slots, and the walk
+    /// goes on to the first local time whose slot is later.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let n0 = self.local(t);
-        let mut best: Option<DateTime<Utc>> = None;
-        let mut consider = |i: DateTime<Utc>| {
-            if i > t && best.is_none_or(|b| i < b) {
-                best = Some(i);
-            }
-        };
-        // Near a change of offset a local time at or before n0 may still come later (the repeated hour).
-        if self.offset_at(t - MAX_SHIFT) != self.offset_at(t + MAX_SHIFT) {
-            for n in self.naive_after(n0 - MAX_SHIFT).take_while(|n| *n <= n0) {
-                self.instants(n).into_iter().for_each(&mut consider);
-            }
-        }
-        for n in self.naive_after(n0) {
-            let found: Vec<_> = self.instants(n).into_iter().filter(|i| *i > t).collect();
-            if !found.is_empty() {
-                found.into_iter().for_each(&mut consider);
-                break;
-            }
-        }
-        best
+        self.naive_after(self.local(t)).filter_map(|n| self.instant(n)).find(|i| *i > t)
     }
 
     /// Slots in `(after, upto]`, oldest first, at most `limit`; `true` when more were left out.
@@ -300,3 +279,7 @@ fn drain_queue(state: &mut CronState, busy: bool, mut out: Vec<Decision>) -> Vec
 #[cfg(test)]
 #[path = "cron_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "cron_dst_tests.rs"]
+mod dst_tests;

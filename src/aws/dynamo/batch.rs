@@ -37,9 +37,12 @@ pub(crate) fn chunks<T>(entries: Vec<T>) -> Vec<Vec<T>> {
 }
 
 /// Sends one chunk until nothing is left unprocessed. `send` makes one call and
-/// returns the requests the service did not process; a throttled call counts
-/// as all of them unprocessed. Gives up after `backoff.max_attempts` calls with
-/// a [`PortError::Throttled`] naming how many requests were left.
+/// returns the requests the service did not process; a call that failed
+/// retryably (throttled, or a transient error: a timeout, a 5xx) counts as all
+/// of them unprocessed and is sent again — safe, as BatchWriteItem's puts and
+/// deletes are unconditional, so writing one twice leaves the same item.
+/// Gives up after `backoff.max_attempts` calls with an error of the last
+/// retryable kind naming how many requests were left; any other error stops at once.
 pub(crate) async fn send_until_processed<T, F, Fut>(
     what: &str,
     mut pending: Vec<T>,
@@ -52,24 +55,40 @@ where
     Fut: Future<Output = PortResult<Vec<T>>>,
 {
     let total = pending.len();
-    let mut last_throttle = None;
+    let mut last_error = None;
     for attempt in 0..backoff.max_attempts {
         if attempt > 0 {
             tokio::time::sleep(backoff.jittered(attempt - 1)).await;
         }
         match send(pending.clone()).await {
             Ok(unprocessed) if unprocessed.is_empty() => return Ok(()),
-            Ok(unprocessed) => pending = unprocessed,
-            Err(PortError::Throttled(m)) => last_throttle = Some(m),
+            Ok(unprocessed) => {
+                pending = unprocessed;
+                last_error = None;
+            }
+            Err(e) if e.retryable() => {
+                tracing::debug!(attempt, error = %e, "batch write failed retryably; resending");
+                last_error = Some(e);
+            }
             Err(e) => return Err(e),
         }
     }
-    let why = last_throttle.map_or_else(String::new, |m| format!(" (last: {m})"));
-    Err(PortError::Throttled(format!(
-        "{what}: {} of {total} items were still unprocessed after {} attempts{why}: the table is over its capacity; retry later or raise its write capacity",
+    let left = format!(
+        "{what}: {} of {total} items were still unprocessed after {} attempts",
         pending.len(),
         backoff.max_attempts
-    )))
+    );
+    Err(match last_error {
+        Some(PortError::Unavailable(m)) => {
+            PortError::Unavailable(format!("{left} (last: {m}): the service kept failing; retry later"))
+        }
+        last => {
+            let why = last.map_or_else(String::new, |e| format!(" (last: {e})"));
+            PortError::Throttled(format!(
+                "{left}{why}: the table is over its capacity; retry later or raise its write capacity"
+            ))
+        }
+    })
 }
 
 #[cfg(test)]
@@ -134,6 +153,41 @@ mod tests {
         assert!(
             msg.contains("2 of 2 items") && msg.contains("5 attempts") && msg.contains("table t"),
             "{msg}"
+        );
+    }
+
+    /// Issue 10: a transient failure (RequestTimeout, a 5xx, a dropped
+    /// connection) stopped the write at once; it is now sent again.
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_are_resent_with_backoff() {
+        let calls = Arc::new(Mutex::new(0));
+        let count = calls.clone();
+        let send = move |batch: Vec<u32>| {
+            let count = count.clone();
+            async move {
+                let mut n = count.lock().unwrap();
+                *n += 1;
+                match *n {
+                    1 => Err(PortError::Unavailable("RequestTimeout: request timed out".into())),
+                    2 => Err(PortError::Unavailable("InternalServerError: http status 500".into())),
+                    _ => Ok(batch[1..].to_vec()),
+                }
+            }
+        };
+        send_until_processed("t", vec![1, 2], FAST, send).await.unwrap();
+        assert_eq!(*calls.lock().unwrap(), 4, "two failures, then two calls that each process one item");
+
+        // A service that keeps failing: an Unavailable error naming what was left.
+        let mut n = 0;
+        let down = |_: Vec<u32>| {
+            n += 1;
+            async { Err(PortError::Unavailable("http status 503".into())) }
+        };
+        let err = send_until_processed("dynamodb BatchWriteItem on table t", vec![1, 2, 3], FAST, down).await;
+        assert_eq!(n, 5);
+        assert!(
+            matches!(&err, Err(PortError::Unavailable(m)) if m.contains("3 of 3 items") && m.contains("503")),
+            "{err:?}"
         );
     }
 

@@ -59,7 +59,7 @@ resource "aws_lambda_function" "this" {
 
   memory_size                    = var.lambda_memory_mb
   timeout                        = var.lambda_timeout_seconds
-  reserved_concurrent_executions = lookup(var.lambda_reserved_concurrency, each.key, -1)
+  reserved_concurrent_executions = each.key == "submit" ? var.submit_reserved_concurrency : lookup(var.lambda_reserved_concurrency, each.key, -1)
   kms_key_arn                    = aws_kms_key.this.arn
   code_signing_config_arn        = var.lambda_code_signing_config_arn
   tags                           = local.tags

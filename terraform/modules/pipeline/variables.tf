@@ -191,13 +191,24 @@ variable "lambda_timeout_seconds" {
 }
 
 variable "lambda_reserved_concurrency" {
-  description = "Reserved concurrency per Lambda (keys trigger, submit, alert); an absent key leaves that function unreserved. Caps e.g. a flood of webhook calls."
+  description = "Reserved concurrency of the trigger and alert Lambdas (keys trigger, alert); an absent key leaves that function unreserved. Caps e.g. a flood of webhook calls. The submit Lambda's is submit_reserved_concurrency."
   type        = map(number)
   default     = {}
 
   validation {
-    condition     = alltrue([for k, v in var.lambda_reserved_concurrency : contains(["trigger", "submit", "alert"], k) && v >= 0])
-    error_message = "The lambda_reserved_concurrency keys must be trigger, submit or alert, with values >= 0."
+    condition     = alltrue([for k, v in var.lambda_reserved_concurrency : contains(["trigger", "alert"], k) && v >= 0])
+    error_message = "The lambda_reserved_concurrency keys must be trigger or alert, with values >= 0; set the submit Lambda's with submit_reserved_concurrency."
+  }
+}
+
+variable "submit_reserved_concurrency" {
+  description = "Reserved concurrency of the submit Lambda. 1 (the default) makes one process submit the pipeline's jobs at a time, so its SubmitJob rate limiter (40 calls/s, bursts of 5) keeps the pipeline under AWS Batch's 50 SubmitJob calls/s per account; n processes may make n times as many calls. Plans that arrive meanwhile wait in Lambda's async queue (retried for up to 6 hours), none is lost."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.submit_reserved_concurrency >= 1 && floor(var.submit_reserved_concurrency) == var.submit_reserved_concurrency
+    error_message = "The submit_reserved_concurrency must be a whole number >= 1 (0 would stop every submission); keep 1 to stay under the account's SubmitJob rate."
   }
 }
 
