@@ -1,12 +1,24 @@
 //! The run lifecycle on the local ports: idempotent planning, exactly-once
 //! submission under redelivery, and one alert per run under duplicate events.
 
-use std::{collections::BTreeMap, path::Path};
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+};
 
+use async_trait::async_trait;
 use batchfan::{
     backend::{LocalBackend, LocalOptions},
-    batch::{event::ContainerDetail, Attempt, JobQuery, JobStateChange, JobStatus},
+    batch::{
+        event::ContainerDetail, Attempt, Batch, JobDetail, JobQuery, JobStateChange, JobStatus, JobSummary,
+        SubmitJob, SubmittedJob,
+    },
     engine::ShutdownMode,
+    error::{PortError, PortResult},
     run::{monitor::Monitor, planner, submit, RunState, RunStore, TriggerEvent, TriggerSource},
     spec::{self, PipelineSpec},
 };
@@ -145,5 +157,74 @@ async fn duplicate_triggers_and_deliveries_make_one_run_and_one_set_of_jobs() {
     let alerts = backend.bus.messages("life-alerts").await.unwrap();
     assert_eq!(alerts.len(), 1, "one alert for duplicated events");
     assert_eq!(alerts[0].message.attributes["run_id"], a.run_id);
+    backend.engine.shutdown(ShutdownMode::Abandon).await;
+}
+
+/// A Batch port whose first SubmitJob of the job named `trip` creates the job
+/// and then fails as a timed-out call does on AWS (`Unavailable`).
+struct TimesOutAfterCreating {
+    inner: Arc<dyn Batch>,
+    trip: String,
+    tripped: AtomicBool,
+}
+
+#[async_trait]
+impl Batch for TimesOutAfterCreating {
+    async fn submit_job(&self, request: SubmitJob) -> PortResult<SubmittedJob> {
+        let name = request.job_name.clone();
+        let out = self.inner.submit_job(request).await?;
+        if name == self.trip && !self.tripped.swap(true, Ordering::SeqCst) {
+            return Err(PortError::Unavailable(format!("batch SubmitJob {name}: timed out")));
+        }
+        Ok(out)
+    }
+    async fn describe_jobs(&self, job_ids: &[String]) -> PortResult<Vec<JobDetail>> {
+        self.inner.describe_jobs(job_ids).await
+    }
+    async fn list_jobs(&self, query: &JobQuery) -> PortResult<Vec<JobSummary>> {
+        self.inner.list_jobs(query).await
+    }
+    async fn cancel_job(&self, job_id: &str, reason: &str) -> PortResult<()> {
+        self.inner.cancel_job(job_id, reason).await
+    }
+    async fn terminate_job(&self, job_id: &str, reason: &str) -> PortResult<()> {
+        self.inner.terminate_job(job_id, reason).await
+    }
+}
+
+/// Issue 10: SubmitJob has no idempotency token, so a transient error after
+/// which the job may exist is not resent: the submit step fails retryably and
+/// its retry reconciles by name, submitting each job once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_that_fails_after_creating_the_job_is_reconciled_by_name_not_resent() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(dir.path());
+    let backend = LocalBackend::open(&dir.path().join("state"), LocalOptions::default()).await.unwrap();
+    let run = planner::plan(&backend.ports, &spec, trigger("k-timeout")).await.unwrap();
+    let graph = batchfan::graph::build(&spec, &run.run_id, &run.sizing.unwrap()).unwrap();
+    let trip = graph.nodes[1].name.clone();
+    let flaky = TimesOutAfterCreating {
+        inner: backend.ports.batch.clone(),
+        trip: trip.clone(),
+        tripped: false.into(),
+    };
+    let ports = batchfan::run::Ports { batch: Arc::new(flaky), ..backend.ports.clone() };
+
+    let err = submit::submit(&ports, &spec, &run.run_id, "lambda-1").await.unwrap_err();
+    assert!(err.retryable() && err.to_string().contains(&trip), "{err}");
+    // The retry (same invocation id, so it takes over its own lease).
+    let rec = submit::submit(&ports, &spec, &run.run_id, "lambda-1").await.unwrap();
+    assert_eq!(rec.state, RunState::Submitted);
+
+    let pattern = format!("life-{}-*", run.run_id);
+    let jobs =
+        ports.batch.list_jobs(&JobQuery::ByName { queue: spec.job_queue.clone(), pattern }).await.unwrap();
+    let mut names: Vec<String> = jobs.iter().map(|j| j.job_name.clone()).collect();
+    names.sort();
+    let mut expected: Vec<String> = graph.nodes.iter().map(|n| n.name.clone()).collect();
+    expected.sort();
+    assert_eq!(names, expected, "each job exists once: {trip} was not sent again");
+    assert_eq!(rec.jobs.len(), graph.nodes.len());
+    assert_eq!(rec.jobs.get(&trip), jobs.iter().find(|j| j.job_name == trip).map(|j| &j.job_id));
     backend.engine.shutdown(ShutdownMode::Abandon).await;
 }
