@@ -265,4 +265,16 @@ mod tests {
         let text = ports.logs.tail("stage/default/abc", 10).await.unwrap();
         assert!(text.contains(DEFAULT_LOG_GROUP) && text.contains("stage/default/abc"), "{text}");
     }
+
+    /// Issue 10: a transport failure the SDK retries (nothing listens: the
+    /// connection is refused) stays retryable once the SDK's attempts are spent.
+    #[tokio::test]
+    async fn an_unreachable_service_is_unavailable_not_permanent() {
+        let config = static_sdk_config("http://127.0.0.1:9", "us-east-1", "k", "s");
+        let clients = AwsClients::from_sdk_config(&config, AwsSettings::default()).unwrap();
+        use crate::table::Table;
+        let err = clients.table().get("runs", &crate::table::Key::new("p", "s")).await.unwrap_err();
+        assert!(matches!(&err, PortError::Unavailable(m) if m.contains("cannot reach")), "{err}");
+        assert!(err.retryable());
+    }
 }
