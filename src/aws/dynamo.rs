@@ -5,7 +5,7 @@
 //! | --- | --- |
 //! | `put` | PutItem; a [`Condition`] becomes a ConditionExpression, and a failed one answers [`Written::ConditionFailed`] with the item as it is (ReturnValuesOnConditionCheckFailure = ALL_OLD) |
 //! | `get` | GetItem, strongly consistent |
-//! | `put_batch`, `delete_batch` | BatchWriteItem in 25s, 8 calls in flight, UnprocessedItems retried with backoff and full jitter (10 tries, then [`PortError::Throttled`] naming how many items were left) |
+//! | `put_batch`, `delete_batch` | BatchWriteItem in 25s, 8 calls in flight, UnprocessedItems and retryable failures (throttled, timed out, 5xx) resent with backoff and full jitter (10 tries, then [`PortError::Throttled`] or [`PortError::Unavailable`] naming how many items were left) |
 //! | `query` | Query `pk = :pk AND begins_with(sk, :prefix)`, strongly consistent, every page (LastEvaluatedKey) |
 //! | `delete` | DeleteItem |
 //!

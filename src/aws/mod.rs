@@ -13,10 +13,12 @@
 //! never leave this module. Configuration is the SDK's own: the standard
 //! credential chain, `AWS_REGION`/profile, and the `AWS_ENDPOINT_URL` /
 //! `AWS_ENDPOINT_URL_<SERVICE>` overrides (e.g. an AWS-compatible server such
-//! as moto). The SDK's standard retry mode retries transport errors and
-//! throttling (3 attempts); the adapters add what the SDK does not do:
-//! DynamoDB's UnprocessedItems, and SubmitJob throttling under a shared rate
-//! limit. Errors become [`crate::error::PortError`]s naming the resource.
+//! as moto). The SDK's standard retry mode retries throttling and transient
+//! errors (3 attempts); the adapters add what the SDK does not do: DynamoDB's
+//! UnprocessedItems and retryable failures of BatchWriteItem, and SubmitJob
+//! throttling under a shared rate limit (never a blind resend of SubmitJob:
+//! see `batch`). Errors become [`crate::error::PortError`]s naming the
+//! resource, classified with the SDK's own retry lists (`error`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), batchfan::error::PortError> {
