@@ -185,6 +185,27 @@ impl Default for LocalOptions {
     }
 }
 
+/// Creates the state directory readable by its owner only (0700), or makes an
+/// existing one so: nothing under it is then reachable by other users.
+fn private_dir(state_dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(state_dir)
+        .map_err(|e| anyhow::anyhow!("cannot create state directory {}: {e}", state_dir.display()))?;
+    let mode = std::fs::metadata(state_dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        if let Err(e) = std::fs::set_permissions(state_dir, std::fs::Permissions::from_mode(mode & 0o700)) {
+            tracing::warn!(
+                "state directory {} is readable by other users and cannot be made private ({e}): chmod 700 it, or use another --state",
+                state_dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The embedded backend: engine, tables, buckets and bus under one state directory.
 pub struct LocalBackend {
     pub layout: LocalLayout,
@@ -198,8 +219,7 @@ pub struct LocalBackend {
 impl LocalBackend {
     /// Opens (creating) the state directory and starts the engine.
     pub async fn open(state_dir: &Path, options: LocalOptions) -> anyhow::Result<LocalBackend> {
-        std::fs::create_dir_all(state_dir)
-            .map_err(|e| anyhow::anyhow!("cannot create state directory {}: {e}", state_dir.display()))?;
+        private_dir(state_dir)?;
         let root = state_dir.canonicalize()?;
         let layout = LocalLayout::new(&root);
         let mut config = EngineConfig::new(&root);

@@ -1,6 +1,8 @@
 //! The status page in real headless Chromium (Debian's, driven by Playwright
-//! from `tests/browser/`): open it, press Run, watch the run's page fill its
-//! grid live until SUCCEEDED, and keep a screenshot in
+//! from `tests/browser/`): refused without the login, log in through the URL
+//! serve printed, press Run, watch the run's page fill its grid live until
+//! SUCCEEDED, see that a framed status page is not displayed (issue 10,
+//! finding 5), and keep a screenshot in
 //! `target/test-artifacts/status-page.png` (and the home page in
 //! `status-page-home.png`).
 //!
@@ -49,7 +51,7 @@ async fn pressing_run_shows_the_run_succeeding_with_its_grid_filled_in() {
     let serve = Serve::start(&state, &[&spec], &[], &[]);
     let out = Command::new("node")
         .arg(browser_dir.join("status-page.mjs"))
-        .args([serve.url.as_str(), "grid"])
+        .args([serve.url.as_str(), serve.login_url.as_deref().expect("a login URL"), "grid"])
         .arg(&shot)
         .env("BATCHFAN_CHROMIUM", &chromium)
         .output()
@@ -62,6 +64,17 @@ async fn pressing_run_shows_the_run_succeeding_with_its_grid_filled_in() {
         serve.log_text()
     );
     let report: Value = serde_json::from_slice(&out.stdout).expect("the script prints JSON");
+    assert_eq!(
+        (report["deniedStatus"].as_u64(), report["deniedRunButtons"].as_u64()),
+        (Some(401), Some(0)),
+        "without the login: {report}"
+    );
+    assert_eq!(report["landed"], format!("{}/", serve.url), "the login URL lands on / without the token");
+    assert_eq!(
+        report["cookie"],
+        serde_json::json!({"httpOnly": true, "sameSite": "Strict", "path": "/"}),
+        "{report}"
+    );
     let run_id = report["runId"].as_str().expect("run id");
     assert_ne!(
         report["firstState"], "SUCCEEDED",
@@ -94,6 +107,14 @@ async fn pressing_run_shows_the_run_succeeding_with_its_grid_filled_in() {
     );
 
     assert_eq!(report["listed"], "SUCCEEDED", "the home page lists the run: {report}");
+    assert_eq!(report["framedRunButtons"], 0, "a framed status page is not displayed: {report}");
+    assert!(
+        report["frameRefusal"]
+            .as_str()
+            .is_some_and(|m| m.contains("frame-ancestors") || m.contains("X-Frame-Options")),
+        "the browser says why it refused the frame: {report}"
+    );
+    assert_eq!(serve.runs("grid").await.len(), 1, "only the Run button's run");
     let run = serve.get(&format!("/api/runs/{run_id}")).await;
     assert_eq!((run["state"].as_str(), run["source"].as_str()), (Some("SUCCEEDED"), Some("manual")));
     let png = std::fs::read(&shot).expect("screenshot saved");

@@ -1,6 +1,9 @@
 //! `batchfan trigger` (through a service and without one), the status page's
-//! form protection and run view, and a graceful shutdown that a restart resumes.
+//! form protection and run view, and a graceful shutdown that a restart resumes;
+//! the login, headers, allowed inputs and file modes in [`security`].
 
+#[path = "serve_cli/security.rs"]
+mod security;
 mod serve_support;
 
 use std::path::{Path, PathBuf};
@@ -118,13 +121,17 @@ async fn the_run_button_refuses_cross_site_posts_and_the_run_page_shows_failed_c
     let serve = Serve::start(&state, &[&ok, &broken], &[], &[]);
     let client =
         reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let home = client.get(&serve.url).send().await.unwrap().text().await.unwrap();
+    let cookie = serve.login().await;
+    let (_, home) = serve.page(&cookie, "/").await;
     assert!(home.contains("data-pipeline=\"ok\""), "{home}");
     let csrf = csrf_of(&home);
     let host = serve.url.trim_start_matches("http://").to_owned();
     let post =
         |form: Vec<(&'static str, String)>, headers: Vec<(&'static str, String)>, pipeline: &'static str| {
-            let mut req = client.post(format!("{}/pipelines/{pipeline}/run", serve.url)).form(&form);
+            let mut req = client
+                .post(format!("{}/pipelines/{pipeline}/run", serve.url))
+                .header("Cookie", cookie.clone())
+                .form(&form);
             for (k, v) in headers {
                 req = req.header(k, v);
             }
@@ -160,6 +167,7 @@ async fn the_run_button_refuses_cross_site_posts_and_the_run_page_shows_failed_c
     let page = client
         .get(format!("{}{location}", serve.url))
         .header("Host", host)
+        .header("Cookie", &cookie)
         .send()
         .await
         .unwrap()
@@ -181,13 +189,12 @@ async fn the_run_button_refuses_cross_site_posts_and_the_run_page_shows_failed_c
     assert!(failed["log_tail"].as_str().unwrap().contains("bad row in item 1"), "{failed}");
     let cells = &view["stages"][0]["children"];
     assert_eq!(cells, &serde_json::json!(["SUCCEEDED", "FAILED", "SUCCEEDED"]));
-    let page =
-        client.get(format!("{}/runs/{broken_id}", serve.url)).send().await.unwrap().text().await.unwrap();
+    let (_, page) = serve.page(&cookie, &format!("/runs/{broken_id}")).await;
     assert!(page.contains("Failed children (1)") && page.contains("bad row in item 1"), "{page}");
     let alerts = serve.get("/api/alerts").await;
     assert_eq!(alerts.as_array().unwrap().len(), 1, "one alert for the failed run: {alerts}");
     assert_eq!(alerts[0]["run_id"].as_str(), Some(broken_id.as_str()));
-    let home = client.get(&serve.url).send().await.unwrap().text().await.unwrap();
+    let (_, home) = serve.page(&cookie, "/").await;
     assert!(home.contains(&format!("href=\"/runs/{broken_id}\"")) && home.contains("<h2>Alerts</h2>"));
     assert!(serve.stop().success());
 }

@@ -11,6 +11,7 @@ pub(crate) mod inputs;
 mod job;
 mod logs;
 mod plan;
+mod private;
 mod run;
 mod run_aws;
 mod serve;
@@ -103,6 +104,11 @@ pub fn main() -> i32 {
     // A server reports what it does (triggers, runs) without -v.
     let verbose = if matches!(cli.command, Command::Serve(_)) { cli.verbose.max(1) } else { cli.verbose };
     init_tracing(verbose);
+    // Commands that write into the state directory (or run jobs that do); not the ones
+    // that write files for the user to share (tfvars) or write nothing.
+    if !matches!(cli.command, Command::Validate(_) | Command::Tfvars(_) | Command::Cost(_)) {
+        private::owner_only_files();
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -20,6 +20,14 @@ pub struct Args {
     /// Another host name the status page answers to, e.g. behind a reverse proxy (repeatable).
     #[arg(long = "allow-host", value_name = "HOST")]
     allow_hosts: Vec<String>,
+    /// A directory whose files the Run button and the JSON API may name as a run's input
+    /// (repeatable; without it they take only s3://bucket/key of the local buckets).
+    #[arg(long = "allow-input", value_name = "DIR")]
+    allow_inputs: Vec<PathBuf>,
+    /// No login: anyone who reaches the address may use the pages and the API. Only for a
+    /// loopback address on a machine whose users you trust.
+    #[arg(long)]
+    no_auth: bool,
     /// Seconds a shutdown waits for running children before stopping them (they re-run on the next start).
     #[arg(long, default_value_t = 30)]
     drain_timeout: u64,
@@ -51,6 +59,15 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     if !problems.is_empty() {
         return Err(UsageError(problems.join("\n")).into());
     }
+    if args.no_auth && !args.listen.ip().is_loopback() {
+        return Err(UsageError(format!(
+            "--no-auth on {} would let anyone who reaches it start runs: listen on 127.0.0.1, or drop --no-auth",
+            args.listen
+        ))
+        .into());
+    }
+    serve::input::InputPolicy::new(&args.allow_inputs, &args.state.dir.join("buckets"))
+        .map_err(|e| UsageError(e.to_string()))?;
     if args.poll_ms == 0 {
         return Err(UsageError("--poll-ms 0 would list buckets without pause: use 100 or more".into()).into());
     }
@@ -63,11 +80,19 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         drain_timeout: Duration::from_secs(args.drain_timeout),
         allowed_hosts: args.allow_hosts,
         poll_interval: Duration::from_millis(args.poll_ms),
+        no_auth: args.no_auth,
+        allow_inputs: args.allow_inputs,
     };
     let state = args.state.dir.display().to_string();
-    serve::run(config, |addr| {
+    serve::run(config, |addr, login| {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "listening on http://{addr} (state {state})");
+        match login {
+            Some(url) => {
+                let _ = writeln!(out, "log in: {url}");
+            }
+            None => eprintln!("no login (--no-auth): anyone who can reach http://{addr} can start runs"),
+        }
         let _ = out.flush();
     })
     .await?;

@@ -4,6 +4,10 @@
 //!
 //! Each call starts a new run unless `--request-id` names one: the same id
 //! always means the same run.
+//!
+//! A local `--input` file is the user's own: it is imported into the state
+//! directory's buckets here (as `batchfan run` does), and the service gets its
+//! `s3://` uri — the service itself takes no local path outside `--allow-input`.
 
 use std::{path::Path, time::Duration};
 
@@ -12,7 +16,7 @@ use serde_json::{json, Value};
 use super::{
     inputs, parse_params, run, Output, RunInputArgs, StateArgs, UsageError, EXIT_ERROR, EXIT_RUN_FAILED,
 };
-use crate::serve::discovery;
+use crate::{backend::LocalLayout, objects::dir::DirObjects, serve::discovery};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -97,11 +101,9 @@ async fn via_service(
         parse_params(&args.params)?.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
     let input = match &args.input {
         Some(i) if !i.starts_with("s3://") => {
-            let p = Path::new(i.strip_prefix("file://").unwrap_or(i));
-            let abs = p
-                .canonicalize()
-                .map_err(|e| UsageError(format!("input {i:?} cannot be read: {e}: check the path")))?;
-            Some(abs.to_string_lossy().into_owned())
+            let root = args.state.dir.canonicalize().unwrap_or_else(|_| args.state.dir.clone());
+            let objects = DirObjects::new(LocalLayout::new(root).buckets());
+            Some(inputs::resolve_input(i, &objects).await?.object.to_string())
         }
         other => other.clone(),
     };
@@ -129,7 +131,7 @@ async fn via_service(
     }
     let mut last = String::new();
     loop {
-        let r = client.get(format!("{}/api/runs/{run_id}", info.url)).send().await;
+        let r = client.get(format!("{}/api/runs/{run_id}", info.url)).bearer_auth(&info.token).send().await;
         let view: Value = match r {
             Ok(r) if r.status().is_success() => r.json().await.unwrap_or(Value::Null),
             Ok(r) => return Err(anyhow::anyhow!("batchfan serve answered {} for run {run_id}", r.status())),

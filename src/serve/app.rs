@@ -21,7 +21,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::{cron::Schedule, discovery, http, scheduler, watcher};
+use super::{cron::Schedule, discovery, http, input::InputPolicy, scheduler, watcher};
 use crate::{
     backend::{LocalBackend, LocalOptions},
     engine::ShutdownMode,
@@ -50,6 +50,10 @@ pub struct ServeConfig {
     pub allowed_hosts: Vec<String>,
     /// How often watched buckets are listed.
     pub poll_interval: Duration,
+    /// `--no-auth`: no login for the pages and the API (a trusted loopback only).
+    pub no_auth: bool,
+    /// `--allow-input`: directories whose files the Run button and the API may name as input.
+    pub allow_inputs: Vec<PathBuf>,
 }
 
 /// Something the status page should show: a refused trigger, a skipped or missed slot.
@@ -78,6 +82,9 @@ pub enum TriggerError {
     /// The request does not fit the pipeline (no run was made).
     #[error("{0}")]
     Rejected(String),
+    /// The input is not one the pages and the API may name (no run was made).
+    #[error("{0}")]
+    InputNotAllowed(String),
     /// A port failed in a way that may pass: retry.
     #[error("{0}: retry")]
     Unavailable(String),
@@ -89,7 +96,7 @@ impl TriggerError {
         match self {
             TriggerError::ShuttingDown | TriggerError::Unavailable(_) => 503,
             TriggerError::UnknownPipeline(_) => 404,
-            TriggerError::Disabled(_) => 403,
+            TriggerError::Disabled(_) | TriggerError::InputNotAllowed(_) => 403,
             TriggerError::Rejected(_) => 400,
         }
     }
@@ -101,10 +108,15 @@ pub struct App {
     pub schedules: BTreeMap<String, Schedule>,
     /// Per-process token the status page's forms carry (cross-site request protection).
     pub csrf: String,
-    /// Bearer token of the JSON trigger API (written to `serve.json` for `batchfan trigger`).
+    /// The login token, new at each start: the session cookie's value, and the
+    /// API's bearer token (in `serve.json` for `batchfan trigger`).
     pub api_token: String,
     pub started_at: DateTime<Utc>,
     pub allowed_hosts: Vec<String>,
+    /// Whether pages and the API need the token (off with `--no-auth`).
+    pub auth: bool,
+    /// The inputs the Run button and the API may name.
+    pub inputs: InputPolicy,
     addr: OnceLock<SocketAddr>,
     accepting: AtomicBool,
     next_slots: Mutex<BTreeMap<String, Option<DateTime<Utc>>>>,
@@ -122,7 +134,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl App {
-    pub fn new(service: Service, schedules: BTreeMap<String, Schedule>, allowed_hosts: Vec<String>) -> App {
+    pub fn new(
+        service: Service,
+        schedules: BTreeMap<String, Schedule>,
+        allowed_hosts: Vec<String>,
+        auth: bool,
+        inputs: InputPolicy,
+    ) -> App {
         App {
             service,
             schedules,
@@ -130,6 +148,8 @@ impl App {
             api_token: random_token(),
             started_at: Utc::now(),
             allowed_hosts,
+            auth,
+            inputs,
             addr: OnceLock::new(),
             accepting: AtomicBool::new(true),
             next_slots: Mutex::new(BTreeMap::new()),
@@ -307,8 +327,9 @@ fn preflight(config: &ServeConfig) -> anyhow::Result<BTreeMap<String, Schedule>>
     Ok(schedules)
 }
 
-/// Runs `batchfan serve` until SIGTERM or SIGINT. `on_ready` gets the bound address.
-pub async fn run(config: ServeConfig, on_ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
+/// Runs `batchfan serve` until SIGTERM or SIGINT. `on_ready` gets the bound
+/// address and the login URL (`None` with `--no-auth`).
+pub async fn run(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, Option<&str>)) -> anyhow::Result<()> {
     let schedules = preflight(&config)?;
     let backend = LocalBackend::open(&config.state_dir, config.options.clone()).await?;
     let root = backend.layout.root.clone();
@@ -320,7 +341,8 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(SocketAddr)) -> anyh
         )
     })?;
     let addr = listener.local_addr()?;
-    let app = Arc::new(App::new(service, schedules, config.allowed_hosts.clone()));
+    let inputs = InputPolicy::new(&config.allow_inputs, &root.join("buckets"))?;
+    let app = Arc::new(App::new(service, schedules, config.allowed_hosts.clone(), !config.no_auth, inputs));
     let _ = app.addr.set(addr);
 
     match app.service.resume_all().await {
@@ -381,10 +403,10 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(SocketAddr)) -> anyh
             axum::serve(listener, router).with_graceful_shutdown(graceful).await
         })
     };
-    let info = discovery::ServeInfo::new(addr, &app.api_token, config.specs.iter());
+    let info = discovery::ServeInfo::new(addr, &app.api_token, app.auth, config.specs.iter());
     discovery::write_pipelines(&root, &config.spec_files)?;
     discovery::write(&root, &info)?;
-    on_ready(addr);
+    on_ready(addr, info.login_url.as_deref());
     info!(%addr, pipelines = app.specs().count(), "serving");
 
     let mut signals = Signals::new()?;

@@ -1,5 +1,5 @@
 //! How `batchfan trigger` finds a running `batchfan serve`: the service writes
-//! `serve.json` (address, bearer token, pid; readable by its user only) into
+//! `serve.json` (address, token, login URL, pid; readable by its user only) into
 //! the state directory when it is ready and removes it when it stops. It also
 //! keeps `pipelines.json` (pipeline name → spec file), so `batchfan trigger NAME`
 //! can run a pipeline directly when no service is up.
@@ -26,22 +26,34 @@ pub struct ServeInfo {
     pub address: SocketAddr,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    /// Bearer token of the JSON trigger API.
+    /// The login token: `Authorization: Bearer` of the JSON API.
     pub token: String,
+    /// The URL that logs a browser in (`http://127.0.0.1:PORT/login?token=...`); none with `--no-auth`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_url: Option<String>,
     pub pipelines: Vec<String>,
 }
 
 impl ServeInfo {
+    /// `auth`: whether the pages need the login (not with `--no-auth`).
     pub fn new<'a>(
         address: SocketAddr,
         token: &str,
+        auth: bool,
         specs: impl Iterator<Item = &'a crate::spec::PipelineSpec>,
     ) -> ServeInfo {
+        // A server on every interface is reached (and logged in to) through the loopback.
+        let reach = if address.ip().is_unspecified() {
+            SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), address.port())
+        } else {
+            address
+        };
         ServeInfo {
             pid: std::process::id(),
             address,
             url: format!("http://{address}"),
             token: token.to_owned(),
+            login_url: auth.then(|| format!("http://{reach}/login?token={token}")),
             pipelines: specs.map(|s| s.name.clone()).collect(),
         }
     }
@@ -107,6 +119,7 @@ mod tests {
             address: "127.0.0.1:4567".parse().unwrap(),
             url: "http://127.0.0.1:4567".into(),
             token: "t1".into(),
+            login_url: Some("http://127.0.0.1:4567/login?token=t1".into()),
             pipelines: vec!["orders".into()],
         };
         write(dir.path(), &info).unwrap();

@@ -2,6 +2,7 @@
 //!
 //! | route | what |
 //! | --- | --- |
+//! | `GET /login?token=T`, `POST /login` | the login: sets the session cookie, redirects to `/` ([`guard`]) |
 //! | `GET /` | status page: pipelines (next slot, Run button), runs, alerts, notices |
 //! | `GET /runs/{id}` | a run: each stage's children as a grid, failed children, alert |
 //! | `GET /fragments/...` | the live parts of those pages (HTML), re-fetched by the page |
@@ -9,11 +10,16 @@
 //! | `POST /hooks/{name}` | the signed webhook ([`crate::trigger::webhook`]) |
 //! | `GET /api/service` | when this process started, whether it takes triggers |
 //! | `GET /api/pipelines`, `/api/runs`, `/api/runs/{id}`, `/api/alerts`, `/api/notices` | the same data as JSON |
-//! | `POST /api/pipelines/{name}/runs` | a manual run (`Authorization: Bearer` the token in `serve.json`) |
+//! | `POST /api/pipelines/{name}/runs` | a manual run |
+//! | `GET /static/...` | the pages' stylesheet and script ([`assets`]) |
+//! | `GET /healthz` | `ok` |
 //!
-//! Everything but the webhook answers only to the `Host` names of the listen
+//! One middleware ([`guard`]) stands in front of every route: everything but
+//! the webhook and `/healthz` answers only to the `Host` names of the listen
 //! address (127.0.0.1, localhost, plus `--allow-host`), so a web page cannot
-//! reach it through DNS rebinding.
+//! reach it through DNS rebinding, and only with the login (the session
+//! cookie, or `Authorization: Bearer` the token in `serve.json`); every
+//! response carries the security headers.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -30,7 +36,7 @@ use serde_json::json;
 
 use super::{
     app::{App, TriggerError},
-    page, view,
+    assets, guard, page, view,
 };
 use crate::{
     cli::inputs,
@@ -48,6 +54,9 @@ const MAX_REQUEST_ID: usize = 100;
 /// The whole router.
 pub fn router(app: Shared) -> Router {
     Router::new()
+        .route("/login", get(guard::login).post(guard::login_form))
+        .route(assets::CSS_PATH, get(assets::css))
+        .route(assets::JS_PATH, get(assets::js))
         .route("/", get(home))
         .route("/fragments/home", get(home_fragment))
         .route("/runs/{id}", get(run_page))
@@ -62,6 +71,7 @@ pub fn router(app: Shared) -> Router {
         .route("/api/notices", get(api_notices))
         .route("/api/pipelines/{name}/runs", post(api_trigger))
         .route("/healthz", get(|| async { "ok" }))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), guard::guard))
         .with_state(app)
 }
 
@@ -75,34 +85,8 @@ fn html_error(status: u16, message: &str) -> Response {
     (code, Html(page::error_page(status, message))).into_response()
 }
 
-/// Equal in constant time (for tokens).
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// Refuses a request whose `Host` is not one of this server's names.
-fn refuse_host(app: &App, headers: &HeaderMap) -> Option<Response> {
-    let addr = app.addr()?;
-    let host = header_str(headers, header::HOST.as_str()).unwrap_or("");
-    let port = addr.port();
-    let ok = host == addr.to_string()
-        || host == format!("localhost:{port}")
-        || host == format!("127.0.0.1:{port}")
-        || host == format!("[::1]:{port}")
-        || app
-            .allowed_hosts
-            .iter()
-            .any(|h| h == host || *h == host.rsplit_once(':').map_or(host, |(n, _)| n));
-    (!ok).then(|| {
-        json_error(
-            421,
-            format!("host {host:?} is not this server's: open http://{addr}/, or start serve with --allow-host NAME"),
-        )
-    })
 }
 
 fn run_json(rec: &RunRecord) -> serde_json::Value {
@@ -113,12 +97,9 @@ fn run_json(rec: &RunRecord) -> serde_json::Value {
     })
 }
 
-async fn home(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some(r) = refuse_host(&app, &headers) {
-        return r;
-    }
+async fn home(State(app): State<Shared>) -> Response {
     let fragment = home_html(&app).await;
-    Html(page::home(&view::pipelines(&app), &app.csrf, &fragment)).into_response()
+    Html(page::home(&view::pipelines(&app), &app.csrf, &fragment, &app.inputs.hint())).into_response()
 }
 
 async fn home_html(app: &App) -> String {
@@ -127,27 +108,18 @@ async fn home_html(app: &App) -> String {
     page::home_fragment(&runs, &app.notices(), &alerts)
 }
 
-async fn home_fragment(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some(r) = refuse_host(&app, &headers) {
-        return r;
-    }
+async fn home_fragment(State(app): State<Shared>) -> Response {
     Html(home_html(&app).await).into_response()
 }
 
-async fn run_page(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Some(r) = refuse_host(&app, &headers) {
-        return r;
-    }
+async fn run_page(State(app): State<Shared>, Path(id): Path<String>) -> Response {
     match view::run(&app, &id).await {
         Some(v) => Html(page::run_page(&v, &page::run_fragment(&v))).into_response(),
         None => html_error(404, &format!("run {id} is not a run of the pipelines served here")),
     }
 }
 
-async fn run_fragment(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Some(r) = refuse_host(&app, &headers) {
-        return r;
-    }
+async fn run_fragment(State(app): State<Shared>, Path(id): Path<String>) -> Response {
     match view::run(&app, &id).await {
         Some(v) => Html(page::run_fragment(&v)).into_response(),
         None => html_error(404, &format!("run {id} not found")),
@@ -165,11 +137,11 @@ struct RunForm {
     params: Option<String>,
 }
 
-/// Refuses a form post that another site could have made.
+/// Refuses a form post that another site could have made. With the login,
+/// the SameSite=Strict cookie already keeps other sites out; the form's token
+/// and the origin checks also keep out other origins of this site (another
+/// port of 127.0.0.1), and protect `--no-auth`.
 fn refuse_cross_site(app: &App, headers: &HeaderMap, token: &str) -> Option<Response> {
-    if let Some(r) = refuse_host(app, headers) {
-        return Some(r);
-    }
     if let Some(site) = header_str(headers, "sec-fetch-site") {
         if site != "same-origin" && site != "none" {
             return Some(html_error(403, &format!("cross-site request refused (Sec-Fetch-Site: {site})")));
@@ -184,7 +156,7 @@ fn refuse_cross_site(app: &App, headers: &HeaderMap, token: &str) -> Option<Resp
             ));
         }
     }
-    (!same(token, &app.csrf)).then(|| {
+    (!guard::same_token(token, &app.csrf)).then(|| {
         html_error(
             403,
             "the form's token is not this server's (it restarted?): reload the page and press Run again",
@@ -212,11 +184,21 @@ async fn manual(
     check_request_id(request_id).map_err(TriggerError::Rejected)?;
     let params = inputs::resolve_params(spec, &params).map_err(|e| TriggerError::Rejected(e.0))?;
     let input = match input.map(str::trim).filter(|i| !i.is_empty()) {
-        Some(raw) => Some(
-            inputs::resolve_input(raw, &app.service.backend.objects)
-                .await
-                .map_err(|e| TriggerError::Rejected(e.0))?,
-        ),
+        Some(raw) => {
+            // The allow-list first: nothing outside it is read, linked or imported.
+            let allowed = app.inputs.check(raw).map_err(|e| {
+                if e.is_forbidden() {
+                    TriggerError::InputNotAllowed(e.to_string())
+                } else {
+                    TriggerError::Rejected(e.to_string())
+                }
+            })?;
+            Some(
+                inputs::resolve_input(&allowed, &app.service.backend.objects)
+                    .await
+                    .map_err(|e| TriggerError::Rejected(e.0))?,
+            )
+        }
         None => None,
     };
     let trigger = inputs::manual_trigger(spec, input.as_ref(), params, Some(request_id));
@@ -246,26 +228,14 @@ async fn run_button(
 pub struct TriggerRequest {
     #[serde(default)]
     pub params: BTreeMap<String, String>,
-    /// `s3://bucket/key`, or an absolute local path (imported like `batchfan run --input`).
+    /// `s3://bucket/key` of the local buckets, or an absolute path under an `--allow-input` directory.
     #[serde(default)]
     pub input: Option<String>,
     /// Idempotency key: the same id always means the same run.
     pub request_id: String,
 }
 
-async fn api_trigger(
-    State(app): State<Shared>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-    body: Body,
-) -> Response {
-    let token = header_str(&headers, header::AUTHORIZATION.as_str()).and_then(|v| v.strip_prefix("Bearer "));
-    if !token.is_some_and(|t| same(t.trim(), &app.api_token)) {
-        return json_error(
-            401,
-            "missing or wrong bearer token: use the token in the state directory's serve.json",
-        );
-    }
+async fn api_trigger(State(app): State<Shared>, Path(name): Path<String>, body: Body) -> Response {
     let bytes = match axum::body::to_bytes(body, 1024 * 1024).await {
         Ok(b) => b,
         Err(_) => return json_error(413, "request body over 1 MiB"),
@@ -343,10 +313,7 @@ async fn hook(
     }
 }
 
-async fn api_service(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some(r) = refuse_host(&app, &headers) {
-        return r;
-    }
+async fn api_service(State(app): State<Shared>) -> Response {
     let pipelines: Vec<&str> = app.specs().map(|s| s.name.as_str()).collect();
     Json(json!({
         "started_at": app.started_at, "accepting": app.accepting(), "pid": std::process::id(),
@@ -355,10 +322,7 @@ async fn api_service(State(app): State<Shared>, headers: HeaderMap) -> Response 
     .into_response()
 }
 
-async fn api_pipelines(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some(r) = refuse_host(&app, &headers) {
-        return r;
-    }
+async fn api_pipelines(State(app): State<Shared>) -> Response {
     Json(view::pipelines(&app)).into_response()
 }
 
@@ -368,34 +332,22 @@ struct RunsQuery {
     limit: Option<usize>,
 }
 
-async fn api_runs(State(app): State<Shared>, headers: HeaderMap, Query(q): Query<RunsQuery>) -> Response {
-    if let Some(r) = refuse_host(&app, &headers) {
-        return r;
-    }
+async fn api_runs(State(app): State<Shared>, Query(q): Query<RunsQuery>) -> Response {
     let limit = q.limit.unwrap_or(RUNS_SHOWN).clamp(1, 1000);
     Json(view::runs(&app, q.pipeline.as_deref(), limit).await).into_response()
 }
 
-async fn api_run(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Some(r) = refuse_host(&app, &headers) {
-        return r;
-    }
+async fn api_run(State(app): State<Shared>, Path(id): Path<String>) -> Response {
     match view::run(&app, &id).await {
         Some(v) => Json(v).into_response(),
         None => json_error(404, format!("run {id} is not a run of the pipelines served here")),
     }
 }
 
-async fn api_alerts(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some(r) = refuse_host(&app, &headers) {
-        return r;
-    }
+async fn api_alerts(State(app): State<Shared>) -> Response {
     Json(view::alerts(&app, 100).await).into_response()
 }
 
-async fn api_notices(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some(r) = refuse_host(&app, &headers) {
-        return r;
-    }
+async fn api_notices(State(app): State<Shared>) -> Response {
     Json(app.notices()).into_response()
 }

@@ -9,14 +9,19 @@
 //! | [`watch`] | which objects are new and complete (pure) |
 //! | [`watcher`] | one task per S3 pipeline: polls the bucket → runs |
 //! | [`http`] | the HTTP server: webhooks, the JSON API, the status pages |
-//! | [`view`], [`page`] | what the pages and the JSON API show, and the HTML |
+//! | [`guard`] | the middleware in front of it: `Host` check, login, security headers |
+//! | [`input`] | which inputs the pages and the API may name (`--allow-input`) |
+//! | [`view`], [`page`], [`assets`] | what the pages and the JSON API show, the HTML, its stylesheet and script |
 //! | [`discovery`] | `serve.json` in the state directory: how `batchfan trigger` finds the service |
 //! | [`app`] | the shared state and the one place triggers go through |
 
 pub mod app;
+pub mod assets;
 pub mod cron;
 pub mod discovery;
+pub mod guard;
 pub mod http;
+pub mod input;
 pub mod page;
 pub mod scheduler;
 pub mod view;

@@ -1,6 +1,8 @@
 //! The status pages, rendered on the server. Each page has one live section
-//! that a few lines of JavaScript re-fetch (as an HTML fragment from the same
-//! renderer) every second or two, until a run's page shows a final state.
+//! that a few lines of JavaScript ([`super::assets`], a script of its own so
+//! that the Content-Security-Policy forbids inline script) re-fetch (as an HTML
+//! fragment from the same renderer) every second or two, until a run's page
+//! shows a final state.
 
 use std::fmt::Write;
 
@@ -8,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     app::Notice,
+    assets::{CSS_PATH, JS_PATH},
     view::{AlertView, FailedChild, PipelineView, RunRow, RunView, StageView},
 };
 
@@ -39,38 +42,11 @@ fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-const STYLE: &str = r#"
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1d2330;background:#fafbfc}
-h1{font-size:1.3em;margin:0 0 .8em}h1 a{color:inherit;text-decoration:none}h2{font-size:1.05em;margin:1.4em 0 .5em}
-table{border-collapse:collapse;width:100%;background:#fff}td,th{border-bottom:1px solid #e3e6ea;padding:.35em .5em;text-align:left;vertical-align:top}
-th{font-weight:600;color:#555;font-size:.9em}code,.mono{font-family:ui-monospace,monospace;font-size:.92em}
-.state{display:inline-block;padding:.05em .5em;border-radius:3px;font-size:.85em;font-weight:600;color:#fff;background:#8a94a6}
-.state-SUCCEEDED{background:#1f9d55}.state-FAILED{background:#d64545}.state-SUBMITTED,.state-PLANNED{background:#3b7dd8}.state-PLANNING{background:#a0a8b8}
-.grid{display:flex;flex-wrap:wrap;gap:2px;margin:.3em 0 .8em;max-width:100%}
-.grid i{display:block;width:12px;height:12px;border-radius:2px;background:#e3e6ea}
-.s-SUCCEEDED{background:#1f9d55!important}.s-FAILED{background:#d64545!important}.s-RUNNING{background:#3b7dd8!important}
-.s-STARTING{background:#7fb0ef!important}.s-RUNNABLE{background:#e8b931!important}.s-PENDING,.s-SUBMITTED{background:#b7bfcc!important}
-.s-NOT_SUBMITTED{background:#fff!important;outline:1px solid #cfd5dd}
-.legend i{display:inline-block;width:10px;height:10px;border-radius:2px;margin:0 .25em 0 .8em;vertical-align:-1px}
-form.run{display:flex;gap:.4em;margin:0}form.run input{font:inherit;padding:.2em .4em;width:14em}
-button{font:inherit;padding:.2em 1em;border:0;border-radius:3px;background:#1d2330;color:#fff;cursor:pointer}button[disabled]{background:#b7bfcc;cursor:default}
-pre{background:#1d2330;color:#e9edf2;padding:.6em;overflow:auto;max-height:20em;font-size:.85em}
-.muted{color:#7a8394}.warn{color:#a86a00}.error{color:#d64545}.counts{color:#555;font-size:.9em}
-"#;
-
-const LIVE_JS: &str = r#"
-(function(){const live=document.getElementById('live');const every=+live.dataset.every||2000;
-async function tick(){if(live.querySelector('[data-terminal="true"]'))return;
-try{const r=await fetch(live.dataset.src,{cache:'no-store',headers:{'Accept':'text/html'}});if(r.ok){live.innerHTML=await r.text();}}catch(e){}
-setTimeout(tick,every);}
-setTimeout(tick,every);})();
-"#;
-
 fn layout(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
-         <title>{}</title><style>{STYLE}</style></head><body><h1><a href=\"/\">batchfan serve</a></h1>{body}\
-         <script>{LIVE_JS}</script></body></html>",
+         <title>{}</title><link rel=stylesheet href=\"{CSS_PATH}\"></head><body><h1><a href=\"/\">batchfan serve</a></h1>{body}\
+         <script src=\"{JS_PATH}\"></script></body></html>",
         esc(title)
     )
 }
@@ -80,8 +56,9 @@ fn state_badge(state: &str, id: Option<&str>) -> String {
     format!("<span class=\"state state-{0}\"{id}>{0}</span>", esc(state))
 }
 
-/// The home page: pipelines with their Run buttons, then the live runs, notices and alerts.
-pub fn home(pipelines: &[PipelineView], csrf: &str, fragment: &str) -> String {
+/// The home page: pipelines with their Run buttons, then the live runs, notices
+/// and alerts. `input_hint` says which inputs the Run button takes.
+pub fn home(pipelines: &[PipelineView], csrf: &str, fragment: &str, input_hint: &str) -> String {
     let mut b = String::from("<h2>Pipelines</h2><table><tr><th>pipeline</th><th>triggers</th><th>next scheduled</th><th>run now</th></tr>");
     for p in pipelines {
         let mut triggers = Vec::new();
@@ -124,7 +101,11 @@ pub fn home(pipelines: &[PipelineView], csrf: &str, fragment: &str) -> String {
             esc(csrf)
         );
         if p.needs_input {
-            form.push_str("<input name=input required placeholder=\"s3://bucket/key or a local path\">");
+            let _ = write!(
+                form,
+                "<input name=input required placeholder=\"{0}\" title=\"{0}\">",
+                esc(input_hint)
+            );
         }
         if !p.params.is_empty() {
             let hint: Vec<String> = p.params.iter().map(|(k, v)| format!("{k}={v}")).collect();

@@ -1,9 +1,12 @@
 // Drives the batchfan serve status page in Debian's headless Chromium:
-// opens the home page, presses Run, and waits on the run's page (without
-// reloading it) until the run is SUCCEEDED with every cell of its grids in
-// the succeeded state. Saves a screenshot. Prints a JSON summary on stdout.
+// opens the home page without the login (refused), logs in through the URL
+// serve printed, presses Run, and waits on the run's page (without reloading
+// it) until the run is SUCCEEDED with every cell of its grids in the
+// succeeded state. Saves a screenshot. Then frames the status page from a page
+// of the same origin (the worst case: the cookie goes along) and records that
+// the browser refused to display it. Prints a JSON summary on stdout.
 //
-//   node status-page.mjs URL PIPELINE SCREENSHOT.png
+//   node status-page.mjs URL LOGIN_URL PIPELINE SCREENSHOT.png
 //
 // Run by tests/serve_browser.rs; Chromium comes from scripts/setup/30-chromium.sh.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,9 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const [url, pipeline, screenshot] = process.argv.slice(2);
-if (!url || !pipeline || !screenshot) {
-  console.error('usage: node status-page.mjs URL PIPELINE SCREENSHOT.png');
+const [url, loginUrl, pipeline, screenshot] = process.argv.slice(2);
+if (!url || !loginUrl || !pipeline || !screenshot) {
+  console.error('usage: node status-page.mjs URL LOGIN_URL PIPELINE SCREENSHOT.png');
   process.exit(2);
 }
 const executablePath = process.env.BATCHFAN_CHROMIUM || '/usr/bin/chromium';
@@ -29,7 +32,12 @@ const context = await chromium.launchPersistentContext(userDataDir, {
 });
 try {
   const page = context.pages()[0] ?? (await context.newPage());
-  await page.goto(url);
+  const denied = await page.goto(url);
+  const deniedStatus = denied.status();
+  const deniedRunButtons = await page.locator('button[data-pipeline]').count();
+  await page.goto(loginUrl);
+  const landed = page.url();
+  const cookie = (await context.cookies(url)).find((c) => c.name.startsWith('batchfan-'));
   await page.click(`button[data-pipeline="${pipeline}"]`);
   await page.waitForURL(/\/runs\/r[0-9a-f]+$/, { timeout: 30_000 });
   const runId = page.url().split('/').pop();
@@ -64,7 +72,26 @@ try {
   const row = page.locator(`tr[data-run="${runId}"] .state`);
   const listed = await row.textContent();
   await page.screenshot({ path: screenshot.replace(/\.png$/, '-home.png'), fullPage: true });
-  console.log(JSON.stringify({ runId, firstState, states: [...seen], sameDocument, grids, listed }));
+  // Clickjacking: a page of the same origin (served here by the browser itself) frames the status page.
+  await context.route(`${url}/framer`, (route) => route.fulfill({
+    status: 200,
+    contentType: 'text/html',
+    body: `<!doctype html><iframe id=f src="${url}/" width=900 height=500></iframe>`,
+  }));
+  const refusal = page.waitForEvent('console', {
+    predicate: (m) => /frame-ancestors|X-Frame-Options/i.test(m.text()),
+    timeout: 30_000,
+  });
+  await page.goto(`${url}/framer`);
+  const frameRefusal = (await refusal).text();
+  const framedRunButtons = await page.evaluate(
+    () => document.getElementById('f').contentDocument?.querySelectorAll('button[data-pipeline]').length ?? 0,
+  );
+  console.log(JSON.stringify({
+    deniedStatus, deniedRunButtons, landed,
+    cookie: cookie && { httpOnly: cookie.httpOnly, sameSite: cookie.sameSite, path: cookie.path },
+    runId, firstState, states: [...seen], sameDocument, grids, listed, frameRefusal, framedRunButtons,
+  }));
 } finally {
   await context.close();
   rmSync(userDataDir, { recursive: true, force: true });

@@ -1,7 +1,8 @@
 //! Helpers for `batchfan serve` tests: the real binary on a free port of
-//! 127.0.0.1 (`--listen 127.0.0.1:0`, address read from its stdout and
-//! `serve.json`), real HTTP, waits with one generous deadline (never fixed
-//! sleeps to decide an outcome).
+//! 127.0.0.1 (`--listen 127.0.0.1:0`, address and login URL read from its
+//! stdout and `serve.json`), real HTTP (the JSON API with the bearer token,
+//! pages with the session cookie of the login URL), waits with one generous
+//! deadline (never fixed sleeps to decide an outcome).
 #![allow(dead_code)]
 
 use std::{
@@ -42,6 +43,8 @@ pub struct Serve {
     child: Option<Child>,
     pub url: String,
     pub token: String,
+    /// The `log in: URL` line of stdout (none with `--no-auth`).
+    pub login_url: Option<String>,
     pub state: PathBuf,
     pub log: PathBuf,
     client: reqwest::Client,
@@ -66,7 +69,7 @@ impl Serve {
                 let _ = tx.send(line);
             }
         });
-        let line = match rx.recv_timeout(DEADLINE) {
+        let mut next_line = || match rx.recv_timeout(DEADLINE) {
             Ok(l) => l,
             Err(_) => {
                 let _ = child.kill();
@@ -76,6 +79,11 @@ impl Serve {
                 );
             }
         };
+        let line = next_line();
+        let login_url = (!extra.contains(&"--no-auth")).then(|| {
+            let l = next_line();
+            l.strip_prefix("log in: ").unwrap_or_else(|| panic!("unexpected second line {l:?}")).to_owned()
+        });
         let url = line
             .strip_prefix("listening on ")
             .and_then(|r| r.split_whitespace().next())
@@ -86,9 +94,37 @@ impl Serve {
         )
         .expect("serve.json is JSON");
         assert_eq!(info["url"].as_str(), Some(url.as_str()), "serve.json and stdout agree");
+        assert_eq!(info["login_url"].as_str(), login_url.as_deref(), "serve.json and stdout agree");
         let token = info["token"].as_str().expect("token").to_owned();
         let client = reqwest::Client::builder().no_proxy().build().expect("client");
-        Serve { child: Some(child), url, token, state: state.to_path_buf(), log, client }
+        Serve { child: Some(child), url, token, login_url, state: state.to_path_buf(), log, client }
+    }
+
+    /// Visits the login URL; returns the `Cookie` header value it set (`name=value`).
+    pub async fn login(&self) -> String {
+        let url = self.login_url.as_deref().expect("serve prints a login URL");
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = client.get(url).send().await.expect("GET login URL");
+        assert_eq!(r.status().as_u16(), 303, "the login URL redirects");
+        assert_eq!(r.headers()["location"], "/", "to the home page, without the token");
+        let set = r.headers()["set-cookie"].to_str().expect("ASCII cookie").to_owned();
+        set.split(';').next().expect("name=value").trim().to_owned()
+    }
+
+    /// GET a page with the session cookie: (status, body).
+    pub async fn page(&self, cookie: &str, path: &str) -> (u16, String) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .header("Cookie", cookie)
+            .send()
+            .await
+            .expect("GET");
+        (r.status().as_u16(), r.text().await.expect("body"))
     }
 
     pub fn client(&self) -> &reqwest::Client {
@@ -127,7 +163,13 @@ impl Serve {
     }
 
     pub async fn get(&self, path: &str) -> Value {
-        let r = self.client.get(format!("{}{path}", self.url)).send().await.expect("GET");
+        let r = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("GET");
         assert!(r.status().is_success(), "GET {path}: {}", r.status());
         r.json().await.expect("JSON")
     }

@@ -144,10 +144,13 @@ pub(super) fn delete(target: &Target<'_>) -> Result<(), PortError> {
     Ok(())
 }
 
-/// Copies a local file into a temp path (for `put_file`).
+/// Copies a local file into a temp path (for `put_file`). The copy is the
+/// owner's only (0600), whatever the mode of the source (which `fs::copy` keeps).
 pub(super) fn copy_from(source: &Path) -> impl FnOnce(&Path) -> Result<(), PortError> + '_ {
+    use std::os::unix::fs::PermissionsExt;
     move |tmp| match fs::copy(source, tmp) {
-        Ok(_) => Ok(()),
+        Ok(_) => fs::set_permissions(tmp, fs::Permissions::from_mode(0o600))
+            .map_err(|e| PortError::Backend(format!("cannot make {} private: {e}", tmp.display()))),
         Err(e) if e.kind() == io::ErrorKind::NotFound && !source.exists() => Err(PortError::NotFound(
             format!("local file {} does not exist: pass the path of an existing file", source.display()),
         )),
