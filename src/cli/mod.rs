@@ -5,6 +5,7 @@
 
 mod alerts;
 mod aws_args;
+mod batch_api;
 mod cost;
 pub(crate) mod inputs;
 
@@ -92,6 +93,8 @@ enum Command {
     Tfvars(tfvars::Args),
     /// Price one run's orchestration on AWS, beside Step Functions and one SubmitJob per item.
     Cost(cost::Args),
+    /// Serve the AWS Batch API over the local engine (SigV4 is not checked).
+    BatchApi(batch_api::Args),
     /// Commands that run inside jobs (set up by batchfan; not for interactive use).
     #[command(subcommand)]
     Job(job::JobCommand),
@@ -101,7 +104,11 @@ enum Command {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     // A server reports what it does (triggers, runs) without -v.
-    let verbose = if matches!(cli.command, Command::Serve(_)) { cli.verbose.max(1) } else { cli.verbose };
+    let verbose = if matches!(cli.command, Command::Serve(_) | Command::BatchApi(_)) {
+        cli.verbose.max(1)
+    } else {
+        cli.verbose
+    };
     init_tracing(verbose);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -122,6 +129,7 @@ pub fn main() -> i32 {
             Command::Alerts(a) => alerts::run(a).await,
             Command::Tfvars(a) => tfvars::run(a),
             Command::Cost(a) => cost::run(a),
+            Command::BatchApi(a) => batch_api::run(a).await,
             Command::Job(c) => job::run(c).await,
         }
     });
