@@ -252,7 +252,7 @@ impl BatchApi {
         }
         if status.is_none() {
             // Several statuses merged: newest first, as AWS lists filtered results.
-            jobs.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+            jobs.sort_by_key(|j| std::cmp::Reverse(j.created_at));
         }
         Ok(jobs)
     }

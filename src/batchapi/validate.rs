@@ -12,6 +12,9 @@ use crate::batch::{
     MIN_TIMEOUT_SECS,
 };
 
+/// One evaluateOnExit pattern to check: field, value, allowed characters, their description.
+type PatternCheck<'a> = (&'a str, &'a Option<String>, &'a dyn Fn(char) -> bool, &'a str);
+
 /// Longest evaluateOnExit pattern.
 const MAX_PATTERN_CHARS: usize = 512;
 
@@ -126,7 +129,7 @@ fn evaluate_on_exit(rule: &EvaluateOnExitIn, field: &str) -> ApiResult<EvaluateO
         None => return Err(bad(format!("{field}.action is required: use RETRY or EXIT"))),
     };
     let text_ok = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == ':' || c == ' ' || c == '\t';
-    let checks: [(&str, &Option<String>, &dyn Fn(char) -> bool, &str); 3] = [
+    let checks: [PatternCheck<'_>; 3] = [
         ("onStatusReason", &rule.on_status_reason, &text_ok, "letters, digits, '.', ':' and white space"),
         ("onReason", &rule.on_reason, &text_ok, "letters, digits, '.', ':' and white space"),
         ("onExitCode", &rule.on_exit_code, &|c: char| c.is_ascii_digit(), "digits"),
