@@ -5,6 +5,8 @@
 mod batch_api_support;
 #[path = "batch_api_support/errors.rs"]
 mod errors;
+#[path = "batch_api_support/resources.rs"]
+mod resources;
 
 use std::collections::BTreeSet;
 
