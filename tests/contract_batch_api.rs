@@ -36,4 +36,6 @@ api_batch_contract!(
     depends_on_is_recorded,
     cancel_a_waiting_job,
     limits_are_rejected,
+    dependency_failure_cascades,
+    exit_75_is_retried,
 );
