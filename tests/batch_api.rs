@@ -3,6 +3,8 @@
 //! the real API. Every test starts its own server (tests/batch_api_support).
 
 mod batch_api_support;
+#[path = "batch_api_support/boto3.rs"]
+mod boto3;
 #[path = "batch_api_support/errors.rs"]
 mod errors;
 #[path = "batch_api_support/resources.rs"]
