@@ -35,7 +35,20 @@ pub struct Server {
 impl Server {
     /// Starts the server with 4 vCPUs and 4 GiB, and waits until it listens.
     pub fn start() -> Server {
+        Server::start_in(tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// Kills the server (as `kill -9` would) and starts a new one on the same state directory.
+    pub fn restart(mut self) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
         let dir = tempfile::tempdir().expect("temp dir");
+        let old = std::mem::replace(&mut self.dir, dir);
+        drop(self);
+        Server::start_in(old)
+    }
+
+    fn start_in(dir: tempfile::TempDir) -> Server {
         let state = dir.path().join("state");
         let stderr = std::fs::File::create(dir.path().join("server.log")).expect("log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_batchfan"))

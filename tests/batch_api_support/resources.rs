@@ -93,3 +93,29 @@ async fn definitions_environments_queues_and_tags_follow_aws_rules() {
     let left = client.describe_compute_environments().send().await.unwrap();
     assert!(left.compute_environments().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_restarts_with_its_definitions_queues_and_jobs() {
+    let server = Server::start();
+    let client = server.client();
+    server.setup(&client).await;
+    register_sh(&client, "d", "true", &server.out()).await;
+    let job =
+        client.submit_job().job_name("before").job_queue(QUEUE).job_definition("d").parameters("k", "v");
+    let job = job.send().await.expect("submit").job_id().unwrap().to_string();
+    super::batch_api_support::wait_done(&client, &job).await;
+
+    let server = server.restart();
+    let client = server.client();
+    let defs = client.describe_job_definitions().job_definition_name("d").send().await.unwrap();
+    assert_eq!(defs.job_definitions().len(), 1);
+    let queues = client.describe_job_queues().send().await.unwrap();
+    assert_eq!(queues.job_queues()[0].job_queue_name(), Some(QUEUE));
+    let before = super::batch_api_support::describe(&client, &job).await;
+    assert_eq!(before.status(), Some(&aws_sdk_batch::types::JobStatus::Succeeded));
+    assert_eq!(before.parameters().unwrap()["k"], "v");
+    let after =
+        client.submit_job().job_name("after").job_queue(QUEUE).job_definition("d").send().await.unwrap();
+    let after = super::batch_api_support::wait_done(&client, after.job_id().unwrap()).await;
+    assert_eq!(after.status(), Some(&aws_sdk_batch::types::JobStatus::Succeeded));
+}
