@@ -297,3 +297,27 @@ async fn list_jobs_pages_over_250_jobs_without_loss_or_duplicates() {
     assert_eq!(named.job_summary_list().len(), 111, "waiter-1, waiter-10..19, waiter-100..199");
     client.terminate_job().job_id(&blocker).reason("done").send().await.expect("terminate blocker");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_over_its_timeout_is_killed_and_fails() {
+    // --time-scale 0.01: the 60 s timeout (AWS's minimum) passes in 0.6 s.
+    let server = Server::start_with(&["--time-scale", "0.01"]);
+    let client = server.client();
+    server.setup(&client).await;
+    register_sh(&client, "long", "exec sleep 600", &server.out()).await;
+    let job = client
+        .submit_job()
+        .job_name("slow")
+        .job_queue(QUEUE)
+        .job_definition("long")
+        .timeout(aws_sdk_batch::types::JobTimeout::builder().attempt_duration_seconds(60).build())
+        .send()
+        .await
+        .expect("submit");
+    let done = wait_done(&client, job.job_id().unwrap()).await;
+    assert_eq!(done.status(), Some(&JobStatus::Failed));
+    assert_eq!(done.timeout().and_then(|t| t.attempt_duration_seconds()), Some(60));
+    let attempt = &done.attempts()[0];
+    let reason = attempt.status_reason().unwrap_or_default();
+    assert!(reason.contains("timeout"), "status reason {reason:?}");
+}

@@ -35,6 +35,9 @@ pub struct Args {
     /// Account id written in the ARNs answered.
     #[arg(long, default_value = "123456789012")]
     account: String,
+    /// Multiplies job timeouts and the kill grace (tests only: 0.01 makes a 60 s timeout 0.6 s).
+    #[arg(long, default_value_t = 1.0, hide = true)]
+    time_scale: f64,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<i32> {
@@ -50,6 +53,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     if let Some(m) = args.memory {
         config.memory_mib = m;
     }
+    config.time_scale = args.time_scale;
     let engine = LocalEngine::open(config).await?;
     let api = BatchApi::open(
         engine.clone(),

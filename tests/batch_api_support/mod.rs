@@ -35,7 +35,12 @@ pub struct Server {
 impl Server {
     /// Starts the server with 4 vCPUs and 4 GiB, and waits until it listens.
     pub fn start() -> Server {
-        Server::start_in(tempfile::tempdir().expect("temp dir"))
+        Server::start_in(tempfile::tempdir().expect("temp dir"), &[])
+    }
+
+    /// Starts the server with extra options (e.g. `--time-scale 0.01`).
+    pub fn start_with(args: &[&str]) -> Server {
+        Server::start_in(tempfile::tempdir().expect("temp dir"), args)
     }
 
     /// Kills the server (as `kill -9` would) and starts a new one on the same state directory.
@@ -45,15 +50,16 @@ impl Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let old = std::mem::replace(&mut self.dir, dir);
         drop(self);
-        Server::start_in(old)
+        Server::start_in(old, &[])
     }
 
-    fn start_in(dir: tempfile::TempDir) -> Server {
+    fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
         let state = dir.path().join("state");
         let stderr = std::fs::File::create(dir.path().join("server.log")).expect("log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_batchfan"))
             .args(["batch-api", "--listen", "127.0.0.1:0", "--vcpus", "4", "--memory", "4096", "--state"])
             .arg(&state)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
