@@ -12,6 +12,7 @@
 pub mod aws;
 pub mod backend;
 pub mod batch;
+pub mod batchapi;
 pub mod cli;
 pub mod cost;
 pub mod deploy;

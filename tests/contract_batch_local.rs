@@ -29,4 +29,6 @@ local_batch_contract!(
     depends_on_is_recorded,
     cancel_a_waiting_job,
     limits_are_rejected,
+    dependency_failure_cascades,
+    exit_75_is_retried,
 );

@@ -5,6 +5,7 @@
 
 mod alerts;
 mod aws_args;
+mod batch_api;
 mod cost;
 pub(crate) mod inputs;
 
@@ -93,6 +94,8 @@ enum Command {
     Tfvars(tfvars::Args),
     /// Price one run's orchestration on AWS, beside Step Functions and one SubmitJob per item.
     Cost(cost::Args),
+    /// Serve the AWS Batch API over the local engine (SigV4 is not checked).
+    BatchApi(batch_api::Args),
     /// Commands that run inside jobs (set up by batchfan; not for interactive use).
     #[command(subcommand)]
     Job(job::JobCommand),
@@ -102,7 +105,11 @@ enum Command {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     // A server reports what it does (triggers, runs) without -v.
-    let verbose = if matches!(cli.command, Command::Serve(_)) { cli.verbose.max(1) } else { cli.verbose };
+    let verbose = if matches!(cli.command, Command::Serve(_) | Command::BatchApi(_)) {
+        cli.verbose.max(1)
+    } else {
+        cli.verbose
+    };
     init_tracing(verbose);
     // Commands that write into the state directory (or run jobs that do); not the ones
     // that write files for the user to share (tfvars) or write nothing.
@@ -128,6 +135,7 @@ pub fn main() -> i32 {
             Command::Alerts(a) => alerts::run(a).await,
             Command::Tfvars(a) => tfvars::run(a),
             Command::Cost(a) => cost::run(a),
+            Command::BatchApi(a) => batch_api::run(a).await,
             Command::Job(c) => job::run(c).await,
         }
     });

@@ -185,3 +185,54 @@ pub async fn limits_are_rejected(batch: &dyn Batch, fx: &Fixture) {
         }
     }
 }
+
+/// Polls DescribeJobs until `id` is SUCCEEDED or FAILED (a generous deadline for a loaded machine).
+#[allow(dead_code)] // contract_batch_aws (moto) lists no scenario that needs jobs to run
+async fn wait_terminal(batch: &dyn Batch, id: &str) -> batchfan::batch::JobDetail {
+    let start = std::time::Instant::now();
+    loop {
+        let job = describe_one(batch, id).await;
+        if job.status.is_terminal() {
+            return job;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "{id} still {} after 120 s",
+            job.status
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+// The scenarios below need jobs that really run: the local engine and
+// `batchfan batch-api`, not moto (its jobs succeed at submit).
+
+/// A job whose dependency fails goes FAILED without running.
+#[allow(dead_code)] // not on moto
+pub async fn dependency_failure_cascades(batch: &dyn Batch, fx: &Fixture) {
+    let failing = batch.submit_job(fx.job("fails", &["sh", "-c", "exit 3"])).await.expect("submit").job_id;
+    let after = SubmitJob { depends_on: vec![JobDependency::on(&failing)], ..fx.job("after", &["true"]) };
+    let after = batch.submit_job(after).await.expect("submit").job_id;
+    let done = wait_terminal(batch, &after).await;
+    assert_eq!(done.status, JobStatus::Failed);
+    assert!(done.attempts.is_empty(), "the dependent never ran: {:?}", done.attempts);
+    let failed = describe_one(batch, &failing).await;
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert_eq!(failed.attempts.iter().map(|a| a.exit_code).collect::<Vec<_>>(), [Some(3)]);
+}
+
+/// Exit 75 is retried by batchfan's default rules; the second attempt succeeds.
+#[allow(dead_code)] // not on moto
+pub async fn exit_75_is_retried(batch: &dyn Batch, fx: &Fixture) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let marker = dir.path().join("once");
+    let script = format!("[ -e {m} ] && exit 0; touch {m}; exit 75", m = marker.display());
+    let job = SubmitJob {
+        retry_strategy: RetryStrategy::batchfan_default(2),
+        ..fx.job("flaky", &["sh", "-c", &script])
+    };
+    let id = batch.submit_job(job).await.expect("submit").job_id;
+    let done = wait_terminal(batch, &id).await;
+    assert_eq!(done.status, JobStatus::Succeeded);
+    assert_eq!(done.attempts.iter().map(|a| a.exit_code).collect::<Vec<_>>(), [Some(75), Some(0)]);
+}
