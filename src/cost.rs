@@ -459,8 +459,8 @@ mod tests {
         // 34 units of 30,000 100-byte lines in 8 MiB ranged GETs.
         assert_eq!(trigger["S3.GetObject"], 13);
         // Checking the header row's columns: a HEAD and a GET more.
-        let spec = spec("name = \"orders\"\n[planner]\nstrategy = \"lines\"\nlines_per_item = 30000\nheader = true\ncolumns = [\"id\"]\n[[stages]]\nname = \"confirm\"\ncommand = [\"true\"]\n");
-        let trigger = &estimate(&spec, &input(1_000_000)).unwrap().phases[0].calls;
+        let checked = self::spec("name = \"orders\"\n[planner]\nstrategy = \"lines\"\nlines_per_item = 30000\nheader = true\ncolumns = [\"id\"]\n[[stages]]\nname = \"confirm\"\ncommand = [\"true\"]\n");
+        let trigger = &estimate(&checked, &input(1_000_000)).unwrap().phases[0].calls;
         assert_eq!((trigger["S3.HeadObject"], trigger["S3.GetObject"]), (3, 14));
     }
 
