@@ -187,7 +187,7 @@ fn push_row<'b>(
 ) -> Result<&'b str, String> {
     let order_id = fields[ORDER_ID];
     let id = confirmation_id_into(run_id, order_id, id_buf);
-    let cells = fields.iter().copied().chain([&*id]);
+    let cells = fields.iter().copied().chain([id]);
     rows.push(order_id, "order", cells).map_err(|e| e.to_string())?;
     Ok(id)
 }
