@@ -10,7 +10,7 @@
 //! ```
 //! use batchfan::plan::csv::{record_end, split_record};
 //! let text = b"1,\"two\nlines\",3\n4,5,6\n";
-//! assert_eq!(record_end(text), Some((17, 2))); // 17 bytes, 2 newlines
+//! assert_eq!(record_end(text), Some((16, 2))); // 16 bytes, 2 newlines
 //! assert_eq!(split_record("1,\"two\nlines\",\"a \"\"b\"\"\"").unwrap(), ["1", "two\nlines", "a \"b\""]);
 //! ```
 
