@@ -316,11 +316,13 @@ pub fn phases(spec: &PipelineSpec, sizing: &Sizing, jobs: u64, stages: u64) -> V
     trigger.insert("DynamoDB.BatchWriteItem", children.div_ceil(25));
     trigger.insert("SNS.Publish", 1);
     match spec.planner {
-        Planner::Lines { lines_per_item, .. } => {
-            // The planner's check that the input exists, then plan_lines' own HEAD and ranged GETs.
+        Planner::Lines { lines_per_item, header, ref columns } => {
+            // The planner's check that the input exists (and, with columns,
+            // its header row: a HEAD and a GET), then plan_lines' own HEAD and ranged GETs.
+            let check = u64::from(header && !columns.is_empty());
             let bytes = sizing.units * lines_per_item * assume::LINE_BYTES;
-            trigger.insert("S3.HeadObject", 2);
-            trigger.insert("S3.GetObject", bytes.div_ceil(crate::plan::lines::CHUNK_BYTES).max(1));
+            trigger.insert("S3.HeadObject", 2 + check);
+            trigger.insert("S3.GetObject", bytes.div_ceil(crate::plan::lines::CHUNK_BYTES).max(1) + check);
         }
         Planner::Objects => {
             trigger.insert("S3.ListObjectsV2", sizing.units.div_ceil(1000).max(1));
@@ -456,6 +458,10 @@ mod tests {
         assert_eq!(trigger["S3.HeadObject"], 2);
         // 34 units of 30,000 100-byte lines in 8 MiB ranged GETs.
         assert_eq!(trigger["S3.GetObject"], 13);
+        // Checking the header row's columns: a HEAD and a GET more.
+        let checked = self::spec("name = \"orders\"\n[planner]\nstrategy = \"lines\"\nlines_per_item = 30000\nheader = true\ncolumns = [\"id\"]\n[[stages]]\nname = \"confirm\"\ncommand = [\"true\"]\n");
+        let trigger = &estimate(&checked, &input(1_000_000)).unwrap().phases[0].calls;
+        assert_eq!((trigger["S3.HeadObject"], trigger["S3.GetObject"]), (3, 14));
     }
 
     #[test]

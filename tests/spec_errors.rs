@@ -255,3 +255,13 @@ fn a_disabled_webhook_needs_no_secret_but_an_enabled_one_does() {
     assert_eq!(on.len(), 1, "{on:#?}");
     assert!(on[0].starts_with("f.toml:7:1: [triggers.webhook] has no secret source"), "{}", on[0]);
 }
+
+/// `columns` checks a header row: without `header = true` there is none to check.
+#[test]
+fn columns_without_a_header_say_set_header() {
+    let text = "name = \"p\"\n[planner]\nstrategy = \"lines\"\ncolumns = [\"a\"]\n[[stages]]\nname = \"s\"\ncommand = [\"x\"]\n";
+    assert_one(text, "f.toml:4:11: columns checks the header row: set header = true, or remove columns");
+    let text = "name = \"p\"\n[planner]\nstrategy = \"lines\"\nheader = true\ncolumns = [\" a\"]\n[[stages]]\nname = \"s\"\ncommand = [\"x\"]\n";
+    let errs = errors(text);
+    assert!(errs.len() == 1 && errs[0].contains("columns must be non-empty names"), "{errs:?}");
+}

@@ -15,12 +15,12 @@ fn example(name: &str) -> PathBuf {
 fn orders_example_is_valid() {
     let s = spec::load(&example("orders.toml")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.name, "orders");
-    assert_eq!(s.planner, Planner::Lines { lines_per_item: 30_000, header: true });
+    assert_eq!(s.planner, Planner::Lines { lines_per_item: 30_000, header: true, columns: orders_columns() });
     assert_eq!(s.stages.len(), 1);
     assert_eq!(s.stages[0].name, "confirm");
     assert_eq!(s.stages[0].job.command, ["orders-confirm"]);
     assert_eq!(s.stages[0].items_per_child, 1);
-    assert_eq!(s.aggregation.command, ["batchfan", "job", "concat"]);
+    assert_eq!(s.aggregation.command, ["orders-aggregate"]);
     assert_eq!(s.cleanup.command, ["batchfan", "job", "cleanup"]);
     assert_eq!(s.alerts.tolerated_failure_percent, 1.0);
     assert_eq!(s.alerts.topic, "orders-alerts");
@@ -29,6 +29,28 @@ fn orders_example_is_valid() {
     assert_eq!(s.job_queue, "batchfan-orders");
     assert!(s.triggers.manual);
     assert_eq!(s.base_dir, example(""));
+}
+
+/// The 14 columns of the orders example's header row.
+fn orders_columns() -> Vec<String> {
+    [
+        "Region",
+        "Country",
+        "Item Type",
+        "Sales Channel",
+        "Order Priority",
+        "Order Date",
+        "Order ID",
+        "Ship Date",
+        "Units Sold",
+        "Unit Price",
+        "Unit Cost",
+        "Total Revenue",
+        "Total Cost",
+        "Total Profit",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 #[test]

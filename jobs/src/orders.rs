@@ -2,10 +2,18 @@
 //! ConfirmationId derived from the run and its Order ID, is written with it to
 //! the `Orders` table, and `OrderId,ConfirmationId` goes to the output.
 
-use std::fmt::Write as _;
+pub mod dedupe;
+mod ids;
 
-use batchfan::table::Rows;
+use std::{fmt::Write as _, ops::ControlFlow};
+
+use batchfan::{
+    plan::csv::{record_end, RecordScanner},
+    table::Rows,
+};
 use sha2::{Digest, Sha256};
+
+pub use self::ids::{IdKey, IdMap};
 
 /// The 14 columns of the input, in order.
 pub const COLUMNS: [&str; 14] = [
@@ -62,29 +70,9 @@ pub fn confirmation_id_into<'b>(run_id: &str, order_id: &str, out: &'b mut [u8; 
     std::str::from_utf8(out).unwrap_or_default()
 }
 
-/// Splits one CSV line into fields (RFC 4180 quotes supported).
-pub fn split_csv(line: &str) -> Result<Vec<String>, String> {
-    let mut fields = Vec::with_capacity(14);
-    let mut cur = String::new();
-    let mut chars = line.chars().peekable();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', false) if cur.is_empty() => quoted = true,
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                cur.push('"');
-            }
-            ('"', true) => quoted = false,
-            (',', false) => fields.push(std::mem::take(&mut cur)),
-            (c, _) => cur.push(c),
-        }
-    }
-    if quoted {
-        return Err("unterminated quote".into());
-    }
-    fields.push(cur);
-    Ok(fields)
+/// Splits one CSV record into fields (RFC 4180 quotes, newlines inside quotes).
+pub fn split_csv(record: &str) -> Result<Vec<String>, String> {
+    batchfan::plan::csv::split_record(record)
 }
 
 /// Checks a row: 14 fields, a numeric Order ID, numeric quantities.
@@ -131,8 +119,11 @@ pub struct Processed {
     pub output: String,
     /// `line,reason,"raw"` lines.
     pub rejects: String,
+    /// Records seen (blank lines are none).
     pub rows: u64,
     pub rejected: u64,
+    /// Order IDs accepted so far, with their line numbers: a later copy is a reject.
+    pub seen: IdMap<u64>,
 }
 
 impl Default for Processed {
@@ -143,6 +134,7 @@ impl Default for Processed {
             rejects: String::new(),
             rows: 0,
             rejected: 0,
+            seen: IdMap::default(),
         }
     }
 }
@@ -166,48 +158,128 @@ fn fill<'a>(fields: &mut [&'a str; COLUMNS.len()], parts: impl Iterator<Item = &
     count
 }
 
-/// Processes the lines of `text`, whose first line is line number `first_line`.
+/// Splits and checks `record` into `fields` (borrowing `record`, or `owned`
+/// when it has quotes): what [`process`] accepts.
+fn checked_fields<'a>(
+    record: &'a str,
+    owned: &'a mut Vec<String>,
+    fields: &mut [&'a str; COLUMNS.len()],
+) -> Result<(), String> {
+    let count = if memchr::memchr(b'"', record.as_bytes()).is_some() {
+        *owned = split_csv(record)?;
+        let owned: &'a Vec<String> = owned;
+        fill(fields, owned.iter().map(String::as_str))
+    } else {
+        fill(fields, record.split(','))
+    };
+    if count != COLUMNS.len() {
+        return Err(format!("expected {} fields, found {count}", COLUMNS.len()));
+    }
+    check_fields(&fields[..])
+}
+
+/// Appends the Orders row of `fields` to `rows`; returns its ConfirmationId.
+fn push_row<'b>(
+    rows: &mut Rows,
+    run_id: &str,
+    fields: &[&str; COLUMNS.len()],
+    id_buf: &'b mut [u8; 36],
+) -> Result<&'b str, String> {
+    let order_id = fields[ORDER_ID];
+    let id = confirmation_id_into(run_id, order_id, id_buf);
+    let cells = fields.iter().copied().chain([id]);
+    rows.push(order_id, "order", cells).map_err(|e| e.to_string())?;
+    Ok(id)
+}
+
+/// A reject line: `line,reason,"record"`.
+fn reject(out: &mut String, line: u64, reason: &str, record: &str) {
+    let quoted = record.replace('"', "\"\"");
+    let _ = writeln!(out, "{line},{},\"{quoted}\"", reason.replace(',', ";"));
+}
+
+/// Processes the records of `text`, whose first line is line number `first_line`.
+///
+/// A record is a line, or several when a quoted field holds newlines; a
+/// reject names the record's first line. An Order ID seen before in this
+/// `out` is a reject naming both lines (the first copy wins).
 pub fn process(run_id: &str, text: &str, first_line: u64, out: &mut Processed) {
     out.rows_out.reserve(text.len() / 120 + 1, 160);
     let mut id_buf = [0u8; 36];
-    for (n, raw) in text.split('\n').enumerate() {
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
-        if line.trim().is_empty() {
+    for (line, record) in records(text, first_line) {
+        if record.trim().is_empty() {
             continue;
         }
         out.rows += 1;
-        // Fields borrow the line, or `owned` for a line with quotes.
         let mut owned: Vec<String> = Vec::new();
         let mut fields = [""; COLUMNS.len()];
-        let split = if line.contains('"') {
-            split_csv(line).map(|f| owned = f).map(|()| fill(&mut fields, owned.iter().map(String::as_str)))
-        } else {
-            Ok(fill(&mut fields, line.split(',')))
-        };
-        let checked = split.and_then(|count| {
-            if count != COLUMNS.len() {
-                return Err(format!("expected {} fields, found {count}", COLUMNS.len()));
-            }
-            check_fields(&fields)
-        });
-        let pushed = checked.and_then(|()| {
+        let accepted = checked_fields(record, &mut owned, &mut fields).and_then(|()| {
             let order_id = fields[ORDER_ID];
-            let id = confirmation_id_into(run_id, order_id, &mut id_buf);
-            let cells = fields.iter().copied().chain([id]);
-            out.rows_out.push(order_id, "order", cells).map_err(|e| e.to_string())?;
+            let key = IdKey::of(order_id);
+            if let Some(first) = out.seen.get(&key) {
+                return Err(format!("order id {order_id} on line {line} duplicates line {first}"));
+            }
+            let id = push_row(&mut out.rows_out, run_id, &fields, &mut id_buf)?;
+            out.seen.insert(key, line);
             out.output.push_str(order_id);
             out.output.push(',');
             out.output.push_str(id);
             out.output.push('\n');
             Ok(())
         });
-        if let Err(reason) = pushed {
+        if let Err(reason) = accepted {
             out.rejected += 1;
-            let quoted = line.replace('"', "\"\"");
-            let _ =
-                writeln!(out.rejects, "{},{},\"{quoted}\"", first_line + n as u64, reason.replace(',', ";"));
+            reject(&mut out.rejects, line, &reason, record);
         }
     }
+}
+
+/// A record found again by [`find_rows`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// Its first line.
+    pub line: u64,
+    /// The record as in the input (without its newline).
+    pub record: String,
+    /// Its 14 fields.
+    pub fields: Vec<String>,
+}
+
+/// The first valid record of each of `ids` in `text` (first line
+/// `first_line`), by Order ID. Used to resolve duplicates across children.
+pub fn find_rows(
+    text: &str,
+    first_line: u64,
+    ids: &std::collections::BTreeSet<&str>,
+    found: &mut std::collections::BTreeMap<String, Found>,
+) {
+    for (line, record) in records(text, first_line) {
+        let mut owned: Vec<String> = Vec::new();
+        let mut fields = [""; COLUMNS.len()];
+        if checked_fields(record, &mut owned, &mut fields).is_err() {
+            continue;
+        }
+        let order_id = fields[ORDER_ID];
+        if !ids.contains(order_id) || found.contains_key(order_id) {
+            continue;
+        }
+        let fields = fields.iter().map(|f| (*f).to_owned()).collect();
+        found.insert(order_id.to_owned(), Found { line, record: record.to_owned(), fields });
+    }
+}
+
+/// Appends the Orders row of `fields` (14, as checked by [`process`]) to `rows`.
+pub fn push_fields(rows: &mut Rows, run_id: &str, fields: &[String]) -> Result<(), String> {
+    let mut refs = [""; COLUMNS.len()];
+    if fill(&mut refs, fields.iter().map(String::as_str)) != COLUMNS.len() {
+        return Err(format!("expected {} fields, found {}", COLUMNS.len(), fields.len()));
+    }
+    push_row(rows, run_id, &refs, &mut [0u8; 36]).map(|_| ())
+}
+
+/// A reject line for `record` (line `line`) whose Order ID was first on line `first`.
+pub fn duplicate_reject(out: &mut String, order_id: &str, line: u64, first: u64, record: &str) {
+    reject(out, line, &format!("order id {order_id} on line {line} duplicates line {first}"), record);
 }
 
 /// Rows per table write: a few MB of packed rows, and few enough commits
@@ -215,69 +287,74 @@ pub fn process(run_id: &str, text: &str, first_line: u64, out: &mut Processed) {
 /// (the DynamoDB adapter splits a write into BatchWriteItem calls of 25).
 pub const WRITE_ROWS: usize = 10_000;
 
-/// Splits `text` (whose first line is number `first_line`) into pieces of at
-/// most `lines` lines, each with the number of its first line.
-pub fn line_chunks(text: &str, first_line: u64, lines: usize) -> impl Iterator<Item = (&str, u64)> {
+/// The records of `text` (which starts at a record start), each with the
+/// number of its first line, without its newline and `\r`.
+///
+/// A line without a `"` is a record (the fast path); a line with one is
+/// scanned by the RFC 4180 rules of [`batchfan::plan::csv`], so a quoted
+/// field may carry the record over several lines.
+pub fn records(text: &str, first_line: u64) -> impl Iterator<Item = (u64, &str)> {
     let mut rest = text;
     let mut line = first_line;
     std::iter::from_fn(move || {
         if rest.is_empty() {
             return None;
         }
-        let cut =
-            memchr::memchr_iter(b'\n', rest.as_bytes()).nth(lines.max(1) - 1).map_or(rest.len(), |i| i + 1);
+        let bytes = rest.as_bytes();
+        let nl = memchr::memchr(b'\n', bytes);
+        let line_end = nl.unwrap_or(bytes.len());
+        let (len, next, newlines) = if memchr::memchr(b'"', &bytes[..line_end]).is_none() {
+            (line_end, nl.map_or(bytes.len(), |i| i + 1), 1)
+        } else {
+            match record_end(bytes) {
+                Some((n, k)) => (n - 1, n, k),
+                None => (bytes.len(), bytes.len(), 0),
+            }
+        };
+        let record = &rest[..len];
+        let record = record.strip_suffix('\r').unwrap_or(record);
+        let first = line;
+        line += newlines;
+        rest = &rest[next..];
+        Some((first, record))
+    })
+}
+
+/// Splits `text` (whose first line is number `first_line`, at a record start)
+/// into pieces of at most `per` records, each with the number of its first line.
+pub fn record_chunks(text: &str, first_line: u64, per: usize) -> impl Iterator<Item = (&str, u64)> {
+    let per = per.max(1);
+    let mut rest = text;
+    let mut line = first_line;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let bytes = rest.as_bytes();
+        let cut = memchr::memchr_iter(b'\n', bytes).nth(per - 1).map_or(bytes.len(), |i| i + 1);
+        let (cut, newlines) = if memchr::memchr(b'"', &bytes[..cut]).is_none() {
+            (cut, per as u64)
+        } else {
+            let mut n = 0;
+            let mut found = None;
+            RecordScanner::new().scan(bytes, |offset, newlines| {
+                n += 1;
+                if n == per {
+                    found = Some((offset as usize, newlines));
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            });
+            found.unwrap_or((bytes.len(), 0))
+        };
         let (chunk, tail) = rest.split_at(cut);
         let first = line;
-        line += lines as u64;
+        line += newlines;
         rest = tail;
         Some((chunk, first))
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const ROW: &str = "Sub-Saharan Africa,South Africa,Fruits,Offline,M,7/27/2012,791862618,7/28/2012,1593,9.33,6.92,14862.69,11023.56,3839.13";
-
-    #[test]
-    fn confirmation_ids_are_stable_uuids() {
-        let a = confirmation_id("r1", "791862618");
-        assert_eq!(a, confirmation_id("r1", "791862618"));
-        assert_ne!(a, confirmation_id("r2", "791862618"));
-        assert_eq!(a.len(), 36);
-        assert_eq!(a.as_bytes()[14], b'8');
-    }
-
-    #[test]
-    fn rows_and_rejects() {
-        let text = format!("{ROW}\nbad,row\n\n{ROW}\r\n");
-        let mut p = Processed::default();
-        process("r1", &text, 10, &mut p);
-        assert_eq!((p.rows, p.rejected, p.rows_out.len()), (3, 1, 2));
-        assert!(p.rejects.starts_with("11,expected 14 fields; found 2,"), "{}", p.rejects);
-        assert_eq!(p.output.lines().count(), 2);
-        assert!(p.output.starts_with("791862618,"));
-        let item = p.rows_out.row(0).to_item().unwrap();
-        assert_eq!(item.str("ConfirmationId"), Some(confirmation_id("r1", "791862618").as_str()));
-        assert_eq!(item.str("Order ID"), Some("791862618"));
-        assert_eq!(item.str("Region"), Some("Sub-Saharan Africa"));
-        assert_eq!(item.attrs.len(), 15);
-        assert_eq!((item.key.pk.as_str(), item.key.sk.as_str()), ("791862618", "order"));
-    }
-
-    #[test]
-    fn line_chunks_keep_line_numbers() {
-        let text = "a\nb\nc\nd\ne";
-        let chunks: Vec<(&str, u64)> = line_chunks(text, 10, 2).collect();
-        assert_eq!(chunks, vec![("a\nb\n", 10), ("c\nd\n", 12), ("e", 14)]);
-        assert_eq!(line_chunks("", 1, 5).count(), 0);
-    }
-
-    #[test]
-    fn quoted_fields() {
-        assert_eq!(split_csv(r#"a,"b,c","d""e""#).unwrap(), vec!["a", "b,c", "d\"e"]);
-        assert!(split_csv("\"open").is_err());
-        assert!(parse_row(&ROW.replace("791862618", "79x")).unwrap_err().contains("Order ID"));
-    }
-}
+#[path = "orders/tests.rs"]
+mod tests;

@@ -139,3 +139,139 @@ fn too_many_rejects_fail_the_run_with_one_alert() {
     let run_dir = std::path::Path::new(s["output_path"].as_str().unwrap()).parent().unwrap().to_path_buf();
     assert!(!run_dir.join("confirm").exists(), "child outputs deleted by the failure cleanup");
 }
+
+/// The generated rows of an orders file, as lines (the header first).
+fn gen_lines(dir: &std::path::Path, rows: u64) -> Vec<String> {
+    let path = dir.join("gen.csv");
+    gen_orders(&path, rows, 0);
+    std::fs::read_to_string(path).unwrap().lines().map(str::to_owned).collect()
+}
+
+/// Sets field `field` of `line` (comma-separated, unquoted) to `value`.
+fn set_field(line: &str, field: usize, value: &str) -> String {
+    let mut f: Vec<&str> = line.split(',').collect();
+    f[field] = value;
+    f.join(",")
+}
+
+fn rejects_of(s: &serde_json::Value) -> String {
+    let run_dir = std::path::Path::new(s["output_path"].as_str().unwrap()).parent().unwrap().to_path_buf();
+    std::fs::read_to_string(run_dir.join("rejects.csv")).unwrap_or_default()
+}
+
+/// Issue 10, finding 6: a quoted field holding newlines (CRLF file, as a
+/// spreadsheet exports it) is one record: counted once, parsed, confirmed;
+/// the planner's cuts fall between records even where a quoted newline sits
+/// exactly where a newline count would cut.
+#[test]
+fn quoted_newlines_are_one_record_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = gen_lines(dir.path(), 100);
+    let ids: Vec<String> = lines[1..].iter().map(|l| l.split(',').nth(6).unwrap().to_owned()).collect();
+    // Records 7 and 8 (lines 8 and 9) get a two-line and a three-line Country:
+    // with 7 records per child, a newline count would cut inside record 8.
+    lines[7] = set_field(&lines[7], 1, "\"South\r\nAfrica\"");
+    lines[8] = set_field(&lines[8], 1, "\"a \"\"quoted\"\"\r\n\r\nname, too\"");
+    let input = dir.path().join("orders.csv");
+    std::fs::write(&input, lines.iter().map(|l| format!("{l}\r\n")).collect::<String>()).unwrap();
+    let state = dir.path().join("state");
+    let out = run_orders(&input, &state, &["--param", "lines_per_item=7"]);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let s = summary(&out);
+    assert_eq!((s["items"].as_u64(), s["failed_items"].as_u64()), (Some(100), Some(0)), "{}", rejects_of(&s));
+    assert_eq!(s["children"], 15, "100 records / 7 per child");
+    let run_id = s["run_id"].as_str().unwrap();
+    let expected: String =
+        ids.iter().map(|id| format!("{id},{}\n", orders::confirmation_id(run_id, id))).collect();
+    let output = std::fs::read_to_string(s["output_path"].as_str().unwrap()).unwrap();
+    assert!(output == expected, "output holds every record once, in order:\n{output}");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use batchfan::table::{sqlite::SqliteTable, Key, Table};
+        let table = SqliteTable::open(&state.join("tables")).unwrap();
+        let item = table.get("Orders", &Key::new(&ids[7], "order")).await.unwrap().expect("row stored");
+        assert_eq!(item.str("Country"), Some("a \"quoted\"\r\n\r\nname, too"));
+    });
+}
+
+/// Issue 10, finding 6: a file without its header row is refused (no row is
+/// silently taken for the header), and so is a header naming other columns.
+#[test]
+fn a_missing_or_wrong_header_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = gen_lines(dir.path(), 20);
+    let input = dir.path().join("orders.csv");
+    std::fs::write(&input, lines[1..].join("\n") + "\n").unwrap();
+    let state = dir.path().join("state");
+    let out = run_orders(&input, &state, &[]);
+    assert_eq!(out.status.code(), Some(2), "stdout: {}", String::from_utf8_lossy(&out.stdout));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("the file has no header row: its first row is data ({})", lines[1])),
+        "{err}"
+    );
+    assert!(
+        err.contains("add the header row (Region,Country,Item Type,")
+            && err.contains("or set header = false"),
+        "{err}"
+    );
+    let status = batchfan(&["status", "--state", state.to_str().unwrap(), "--output", "json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap_or(serde_json::json!([]));
+    assert_eq!(runs.as_array().map_or(0, Vec::len), 0, "no run for a file without header");
+
+    let wrong = lines[0].replace("Order ID", "OrderID");
+    std::fs::write(&input, format!("{wrong}\n{}\n", lines[1..].join("\n"))).unwrap();
+    let out = run_orders(&input, &state, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("column 7 is \"OrderID\", expected \"Order ID\""), "{err}");
+    assert!(err.contains(&format!("found {wrong}")), "{err}");
+}
+
+/// Issue 10, finding 6: a repeated Order ID is a reject naming both lines,
+/// within a child and across children, whichever child runs first: one
+/// ConfirmationId per Order ID, the first copy's row in the table, and the
+/// same output and rejects, byte for byte, with 1 or 2 children at a time.
+#[test]
+fn duplicate_order_ids_are_rejected_with_both_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = gen_lines(dir.path(), 1_000);
+    let id = |lines: &[String], line: usize| lines[line - 1].split(',').nth(6).unwrap().to_owned();
+    let (id3, id4) = (id(&lines, 3), id(&lines, 4));
+    lines[9 - 1] = set_field(&lines[9 - 1], 6, &id4); // within child 0 (lines 2..=101)
+    lines[117 - 1] = set_field(&set_field(&lines[117 - 1], 6, &id3), 0, "Antarctica"); // child 1
+    lines[845 - 1] = set_field(&set_field(&lines[845 - 1], 6, &id3), 0, "Atlantis"); // child 8
+    let input = dir.path().join("orders.csv");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let mut runs = Vec::new();
+    for vcpus in ["1", "2"] {
+        let state = dir.path().join(format!("state{vcpus}"));
+        let out = run_orders(&input, &state, &["--param", "lines_per_item=100", "--vcpus", vcpus]);
+        assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+        let s = summary(&out);
+        assert_eq!((s["items"].as_u64(), s["failed_items"].as_u64()), (Some(1_000), Some(3)));
+        let output = std::fs::read_to_string(s["output_path"].as_str().unwrap()).unwrap();
+        let rejects = rejects_of(&s);
+        runs.push((output, rejects, s["run_id"].as_str().unwrap().to_owned(), state));
+    }
+    let (output, rejects, run_id, state) = &runs[0];
+    assert!(runs[1].0 == *output && runs[1].1 == *rejects, "byte-identical output and rejects");
+    assert_eq!(output.lines().count(), 997);
+    assert_eq!(output.matches(&format!("{id3},")).count(), 1);
+    let first_line = output.lines().nth(1).unwrap();
+    assert_eq!(first_line, format!("{id3},{}", orders::confirmation_id(run_id, &id3)));
+    let expected = format!(
+        "9,order id {id4} on line 9 duplicates line 4,\"{}\"\n\
+         117,order id {id3} on line 117 duplicates line 3,\"{}\"\n\
+         845,order id {id3} on line 845 duplicates line 3,\"{}\"\n",
+        lines[8], lines[116], lines[844]
+    );
+    assert_eq!(*rejects, expected);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use batchfan::table::{sqlite::SqliteTable, Key, Table};
+        let table = SqliteTable::open(&state.join("tables")).unwrap();
+        let item = table.get("Orders", &Key::new(&id3, "order")).await.unwrap().expect("row stored");
+        assert_eq!(item.str("Region"), Some(lines[2].split(',').next().unwrap()), "the first copy wins");
+    });
+}

@@ -1,43 +1,47 @@
-//! The `lines` planner: newline-aligned byte ranges of one object, a fixed
-//! number of lines each. Nothing is split physically: each unit is a
+//! The `lines` planner: record-aligned byte ranges of one object, a fixed
+//! number of records each. Nothing is split physically: each unit is a
 //! [`LineRange`] the job reads with a ranged GET.
 //!
-//! [`LineSplitter`] is the pure part (fed chunk by chunk, newlines counted
-//! with `memchr`); [`plan_lines`] reads the object through the port.
+//! A record is a line, unless a quoted field holds newlines (RFC 4180, see
+//! [`super::csv`]): a range never ends inside quotes, so a spreadsheet's
+//! multi-line cell stays one record, counted once.
+//!
+//! [`LineSplitter`] is the pure part (fed chunk by chunk, record ends found
+//! with `memchr2`); [`plan_lines`] reads the object through the port.
 //!
 //! ```
 //! use batchfan::plan::{lines::LineSplitter, LineRange};
 //! let mut s = LineSplitter::new(2, true);
-//! s.feed(b"id\r\n1\r\n2\r\n");
+//! s.feed(b"id\r\n1\r\n\"2\r\n2\"\r\n");
 //! s.feed(b"3\r\n\r\n");
-//! assert_eq!(s.finish(), [
-//!     LineRange { start: 4, end: 10, line: 2 },
-//!     LineRange { start: 10, end: 13, line: 4 }, // the blank last line is left out
+//! assert_eq!(s.finish().unwrap(), [
+//!     LineRange { start: 4, end: 15, line: 2 }, // 1, then "2\r\n2" (two lines, one record)
+//!     LineRange { start: 15, end: 18, line: 5 }, // the blank last line is left out
 //! ]);
 //! ```
 
-use super::{LineRange, PlanError};
+use super::{csv::RecordScanner, LineRange, PlanError};
 use crate::objects::{ObjectRef, Objects};
 
 /// Bytes read per ranged GET.
 pub const CHUNK_BYTES: u64 = 8 * 1024 * 1024;
 
-/// Cuts a byte stream into ranges of `lines_per_item` lines.
+/// Cuts a byte stream into ranges of `lines_per_item` records.
 ///
-/// Ranges end just after a `\n` (so CRLF files stay aligned too), except the
-/// last one when the final line has no newline. A header line, when there is
-/// one, is in no range; blank lines at the very end are in none either.
+/// Ranges end just after a `\n` outside quotes (so CRLF files stay aligned
+/// too), except the last one when the final record has no newline. A header
+/// record, when there is one, is in no range; blank lines at the very end
+/// are in none either.
 #[derive(Debug, Clone)]
 pub struct LineSplitter {
     per: u64,
-    /// Bytes fed so far.
-    pos: u64,
-    /// Start of the current range; `None` while inside the header line.
+    scanner: RecordScanner,
+    /// Start of the current range; `None` while inside the header record.
     start: Option<u64>,
-    /// Line number of the current range's first line.
+    /// Line number of the current range's first record.
     line: u64,
-    /// Complete lines in the current range.
-    lines: u64,
+    /// Complete records in the current range.
+    records: u64,
     /// End of the last line that is not blank (`\r` and `\n` only).
     data_end: u64,
     /// The last non-blank line has not met its newline yet.
@@ -46,14 +50,14 @@ pub struct LineSplitter {
 }
 
 impl LineSplitter {
-    /// A splitter of `lines_per_item` lines per range (at least 1), skipping the first line if `header`.
+    /// A splitter of `lines_per_item` records per range (at least 1), skipping the first record if `header`.
     pub fn new(lines_per_item: u64, header: bool) -> Self {
         LineSplitter {
             per: lines_per_item.max(1),
-            pos: 0,
+            scanner: RecordScanner::new(),
             start: if header { None } else { Some(0) },
-            line: if header { 2 } else { 1 },
-            lines: 0,
+            line: 1,
+            records: 0,
             data_end: 0,
             pending: false,
             units: Vec::new(),
@@ -62,48 +66,54 @@ impl LineSplitter {
 
     /// Feeds the next bytes of the stream.
     pub fn feed(&mut self, chunk: &[u8]) {
-        for i in memchr::memchr_iter(b'\n', chunk) {
-            let after = self.pos + i as u64 + 1;
-            match self.start {
-                None => self.start = Some(after),
-                Some(start) => {
-                    self.lines += 1;
-                    if self.lines == self.per {
-                        self.units.push(LineRange { start, end: after, line: self.line });
-                        self.start = Some(after);
-                        self.line += self.per;
-                        self.lines = 0;
-                    }
+        let pos = self.scanner.position();
+        let LineSplitter { per, scanner, start, line, records, units, .. } = self;
+        scanner.feed(chunk, |after, newlines| match *start {
+            None => {
+                *start = Some(after);
+                *line = newlines + 1;
+            }
+            Some(s) => {
+                *records += 1;
+                if *records == *per {
+                    units.push(LineRange { start: s, end: after, line: *line });
+                    *start = Some(after);
+                    *line = newlines + 1;
+                    *records = 0;
                 }
             }
-        }
+        });
         match chunk.iter().rposition(|&b| b != b'\n' && b != b'\r') {
             Some(q) => match memchr::memchr(b'\n', &chunk[q..]) {
                 Some(i) => {
-                    self.data_end = self.pos + (q + i) as u64 + 1;
+                    self.data_end = pos + (q + i) as u64 + 1;
                     self.pending = false;
                 }
                 None => self.pending = true,
             },
             None if self.pending => {
                 if let Some(i) = memchr::memchr(b'\n', chunk) {
-                    self.data_end = self.pos + i as u64 + 1;
+                    self.data_end = pos + i as u64 + 1;
                     self.pending = false;
                 }
             }
             None => {}
         }
-        self.pos += chunk.len() as u64;
     }
 
-    /// The ranges of the whole stream.
-    pub fn finish(mut self) -> Vec<LineRange> {
+    /// The ranges of the whole stream; an error when a quoted field is still
+    /// open at its end (it would swallow every record after its opening quote).
+    pub fn finish(mut self) -> Result<Vec<LineRange>, PlanError> {
+        if let Some(line) = self.scanner.open_quote_line() {
+            return Err(PlanError::UnterminatedQuote { line });
+        }
+        let end = self.scanner.position();
         if self.pending {
-            self.data_end = self.pos;
+            self.data_end = end;
         }
         if let Some(start) = self.start {
-            if start < self.pos {
-                self.units.push(LineRange { start, end: self.pos, line: self.line });
+            if start < end {
+                self.units.push(LineRange { start, end, line: self.line });
             }
         }
         let data_end = self.data_end;
@@ -111,11 +121,11 @@ impl LineSplitter {
         if let Some(last) = self.units.last_mut() {
             last.end = last.end.min(data_end);
         }
-        self.units
+        Ok(self.units)
     }
 }
 
-/// Plans the object `input`: ranges of `lines_per_item` lines, read in
+/// Plans the object `input`: ranges of `lines_per_item` records, read in
 /// [`CHUNK_BYTES`] ranged GETs.
 pub async fn plan_lines(
     objects: &dyn Objects,
@@ -135,7 +145,22 @@ pub async fn plan_lines(
         splitter.feed(&chunk);
         offset += chunk.len() as u64;
     }
-    Ok(splitter.finish())
+    splitter.finish()
+}
+
+/// Checks the header row of `input` names `columns` (see [`super::csv::check_header`]).
+pub async fn check_input_header(
+    objects: &dyn Objects,
+    input: &ObjectRef,
+    columns: &[String],
+) -> Result<(), PlanError> {
+    let meta = objects.head(input).await?.ok_or_else(|| PlanError::MissingInput(input.to_string()))?;
+    if meta.size == 0 {
+        return Ok(()); // nothing to plan, nothing to misread
+    }
+    let end = meta.size.min(super::csv::MAX_HEADER_BYTES as u64);
+    let head = objects.get_range(input, 0..end).await?;
+    super::csv::check_header(&head, columns)
 }
 
 #[cfg(test)]
@@ -150,7 +175,7 @@ mod tests {
         for chunk in text.as_bytes().chunks(piece.max(1)) {
             s.feed(chunk);
         }
-        s.finish().into_iter().map(|u| (u.start, u.end, u.line)).collect()
+        s.finish().unwrap().into_iter().map(|u| (u.start, u.end, u.line)).collect()
     }
 
     #[rstest]
@@ -167,6 +192,13 @@ mod tests {
     #[case::blank_lines_inside_are_lines("a\n\nb\n", 2, false, vec![(0, 3, 1), (3, 5, 3)])]
     #[case::only_blank_lines("\n\n\n", 1, false, vec![])]
     #[case::trailing_blank_clips_last_range("a\nb\n\n\n", 3, false, vec![(0, 4, 1)])]
+    #[case::quoted_newline_at_the_cut("a,\"x\ny\"\nb\n", 1, false, vec![(0, 8, 1), (8, 10, 3)])]
+    #[case::records_not_newlines_per_range("a\n\"b\nc\"\nd\n", 2, false, vec![(0, 8, 1), (8, 10, 4)])]
+    #[case::quoted_newline_after_header("h\n\"a\nb\"\nc\n", 1, true, vec![(2, 8, 2), (8, 10, 4)])]
+    #[case::header_with_quoted_newline("\"h\n1\"\na\n", 1, true, vec![(6, 8, 3)])]
+    #[case::crlf_inside_quotes("h\r\n\"a\r\nb\"\r\nc\r\n", 2, true, vec![(3, 14, 2)])]
+    #[case::escaped_quote_before_newline("\"a\"\"\n\",b\nc\n", 1, false, vec![(0, 9, 1), (9, 11, 3)])]
+    #[case::quote_mid_field_is_no_quoting("5\" tv,x\ny\n", 1, false, vec![(0, 8, 1), (8, 10, 2)])]
     fn splits_into_newline_aligned_ranges(
         #[case] text: &str,
         #[case] per: u64,
@@ -175,6 +207,23 @@ mod tests {
     ) {
         for piece in [1, 2, 3, 7, 1 << 20] {
             assert_eq!(split(text, per, header, piece), want, "piece {piece}");
+        }
+    }
+
+    /// Issue 10, finding 6: a quote left open would swallow the rest of the file into one record.
+    #[test]
+    fn an_unterminated_quote_is_an_error_naming_its_line() {
+        for piece in [1, 4, 1 << 20] {
+            let mut s = LineSplitter::new(2, true);
+            for chunk in b"h\na\n\"b\nc\nd\n".chunks(piece) {
+                s.feed(chunk);
+            }
+            let err = s.finish().unwrap_err();
+            assert!(matches!(err, PlanError::UnterminatedQuote { line: 3 }), "{err}");
+            assert!(
+                err.to_string().starts_with("the quoted field opened on line 3 is never closed"),
+                "{err}"
+            );
         }
     }
 

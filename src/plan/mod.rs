@@ -6,6 +6,7 @@
 //! decides how many units go in one child and how many shards (arrays of at
 //! most `max_array_size` children) a stage needs; [`pack`] makes the work items.
 
+pub mod csv;
 pub mod lines;
 pub mod sizing;
 pub mod strategies;
@@ -44,6 +45,34 @@ pub enum PlanError {
     /// The custom planner command failed or printed something that is not JSON.
     #[error("custom planner: {0}")]
     Custom(String),
+    /// A quoted field runs to the end of the input.
+    #[error(
+        "the quoted field opened on line {line} is never closed: close it with a \", and write a quote inside a field as \"\""
+    )]
+    UnterminatedQuote {
+        /// Line (1-based, counting the header) the quoted field starts on.
+        line: u64,
+    },
+    /// `header = true` with `columns`, and the first row is data.
+    #[error(
+        "the file has no header row: its first row is data ({first}): add the header row ({expected}), or set header = false"
+    )]
+    NoHeader {
+        /// The first row, as found.
+        first: String,
+        /// The expected columns, comma-separated.
+        expected: String,
+    },
+    /// `header = true` with `columns`, and the header row names other columns.
+    #[error("the header row does not match the expected columns ({detail}): expected {expected}, found {found}: fix the header row")]
+    Header {
+        /// The expected columns, comma-separated.
+        expected: String,
+        /// The header row, as found.
+        found: String,
+        /// The first difference.
+        detail: String,
+    },
     /// A parameter value is not usable.
     #[error("{0}")]
     Invalid(String),

@@ -32,7 +32,7 @@ pub async fn plan_units(
     objects: &dyn Objects,
 ) -> Result<Vec<Value>, PlanError> {
     match &spec.planner {
-        Planner::Lines { lines_per_item, header } => {
+        Planner::Lines { lines_per_item, header, .. } => {
             let input = input.ok_or_else(|| PlanError::NoInput("lines".into()))?;
             let per = match params.get("lines_per_item") {
                 Some(v) => parse_param("lines_per_item", v, 1)?,

@@ -45,9 +45,12 @@ pub async fn plan(ports: &Ports, spec: &PipelineSpec, trigger: TriggerEvent) -> 
     if trigger.input.is_none() && needs_input {
         return Err(PlanError::NoInput(planner_name(&spec.planner).into()).into());
     }
-    if let (Some(input), Planner::Lines { .. }) = (&trigger.input, &spec.planner) {
+    if let (Some(input), Planner::Lines { header, columns, .. }) = (&trigger.input, &spec.planner) {
         if ports.objects.head(input).await?.is_none() {
             return Err(PlanError::MissingInput(input.to_string()).into());
+        }
+        if *header && !columns.is_empty() {
+            plan::lines::check_input_header(ports.objects.as_ref(), input, columns).await?;
         }
     }
     let store = RunStore::new(ports.table.as_ref(), &spec.storage.table);

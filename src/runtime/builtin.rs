@@ -5,12 +5,30 @@ use std::collections::BTreeMap;
 use tracing::info;
 
 use super::{JobContext, JobError};
-use crate::run::{layout, ChildResult, RunStore};
+use crate::{
+    objects::ObjectRef,
+    run::{layout, ChildResult, RunStore},
+};
+
+/// What a pipeline's own aggregation changes in [`concat`]'s work.
+#[derive(Debug, Clone, Default)]
+pub struct Amendments {
+    /// Child index → the object to use instead of that child's output.
+    pub outputs: BTreeMap<u64, ObjectRef>,
+    /// Items the aggregation itself rejected (its rejects objects are under
+    /// the run's `rejects/` prefix, where [`concat`] gathers them).
+    pub failed: u64,
+}
 
 /// Aggregation: concatenates the last stage's child outputs in child order
 /// into the run's output, gathers every child's rejects into one object, and
 /// fails the run when more items failed than the pipeline tolerates.
 pub async fn concat(ctx: &JobContext) -> Result<(), JobError> {
+    concat_amended(ctx, &Amendments::default()).await
+}
+
+/// [`concat`], with some child outputs replaced and more failed items.
+pub async fn concat_amended(ctx: &JobContext, amend: &Amendments) -> Result<(), JobError> {
     let run = ctx.run().await?.clone();
     let children = run.sizing.map_or(0, |s| s.children);
     let store = RunStore::new(ctx.table(), &ctx.env.table);
@@ -32,7 +50,9 @@ pub async fn concat(ctx: &JobContext) -> Result<(), JobError> {
                 results.len()
             )));
         }
-        parts.extend(results.iter().filter_map(|(_, r)| r.output.clone()));
+        parts.extend(
+            results.iter().filter_map(|(i, r)| amend.outputs.get(i).cloned().or_else(|| r.output.clone())),
+        );
     }
     ctx.objects().concat(&parts, &run.output).await?;
 
@@ -48,7 +68,7 @@ pub async fn concat(ctx: &JobContext) -> Result<(), JobError> {
     }
 
     let total = run.stages.first().map_or(0, |s| totals[s].0);
-    let failed: u64 = totals.values().map(|(_, f, _)| f).sum();
+    let failed: u64 = totals.values().map(|(_, f, _)| f).sum::<u64>() + amend.failed;
     let summary = ChildResult {
         value: serde_json::json!({ "stages": run.stages }),
         items: total,

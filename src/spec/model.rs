@@ -153,11 +153,16 @@ pub enum SecretSource {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "strategy", rename_all = "lowercase")]
 pub enum Planner {
-    /// Newline-aligned byte ranges of the input object, `lines_per_item` lines each.
+    /// Record-aligned byte ranges of the input object, `lines_per_item`
+    /// records each (a record is a line, unless quoted fields hold newlines).
     Lines {
         lines_per_item: u64,
-        /// Skip the first line (a CSV header) of the input.
+        /// Skip the first record (a CSV header) of the input.
         header: bool,
+        /// With `header`: the columns the header row must name, in order
+        /// (empty: not checked).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        columns: Vec<String>,
     },
     /// One unit per object under the input prefix (`s3://bucket/prefix`).
     Objects,

@@ -15,8 +15,13 @@ pub const DEFAULT_TABLE: &str = "batchfan";
 
 const STRATEGIES: [&str; 4] = ["lines", "objects", "range", "custom"];
 /// Which planner keys belong to which strategy.
-const STRATEGY_KEYS: [(&str, &str); 4] =
-    [("lines_per_item", "lines"), ("header", "lines"), ("count", "range"), ("command", "custom")];
+const STRATEGY_KEYS: [(&str, &str); 5] = [
+    ("lines_per_item", "lines"),
+    ("header", "lines"),
+    ("columns", "lines"),
+    ("count", "range"),
+    ("command", "custom"),
+];
 
 /// Reads `[params]`: declared run parameters with string defaults.
 pub(crate) fn read_params(r: &mut Reader<'_>, root: &Tab<'_>) -> BTreeMap<String, String> {
@@ -68,7 +73,20 @@ pub(crate) fn read_planner(r: &mut Reader<'_>, root: &Tab<'_>) -> Option<Planner
                 }
             }
             let header = r.boolean(&t, "header").is_some_and(|h| h.v);
-            Some(Planner::Lines { lines_per_item, header })
+            let mut columns = Vec::new();
+            if let Some(list) = r.str_list(&t, "columns") {
+                if !header {
+                    r.error(
+                        &list.span,
+                        "columns checks the header row: set header = true, or remove columns",
+                    );
+                } else if list.v.iter().any(|c| c.trim().is_empty() || c.trim() != c) {
+                    r.error(&list.span, "columns must be non-empty names without surrounding spaces: e.g. columns = [\"Region\", \"Order ID\"]");
+                } else {
+                    columns = list.v;
+                }
+            }
+            Some(Planner::Lines { lines_per_item, header, columns })
         }
         "objects" => Some(Planner::Objects),
         "range" => {

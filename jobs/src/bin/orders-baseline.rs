@@ -33,9 +33,9 @@ fn main() {
                 return 1;
             }
         };
-        let body = text.split_once('\n').map_or("", |(_, rest)| rest);
+        let body = batchfan::plan::csv::record_end(text.as_bytes()).map_or("", |(n, _)| &text[n..]);
         let mut out = Processed::default();
-        for (chunk, first_line) in orders::line_chunks(body, 2, orders::WRITE_ROWS) {
+        for (chunk, first_line) in orders::record_chunks(body, 2, orders::WRITE_ROWS) {
             orders::process("baseline", chunk, first_line, &mut out);
             if let Err(e) = table.put_rows(orders::DEFAULT_TABLE, out.take_rows()).await {
                 eprintln!("error: {e}");

@@ -1,4 +1,4 @@
-//! Stage `confirm` of the `orders` pipeline: one child's line ranges →
+//! Stage `confirm` of the `orders` pipeline: one child's record ranges →
 //! Orders table rows, `OrderId,ConfirmationId` output, rejects.
 
 use batchfan::{
@@ -32,7 +32,7 @@ async fn confirm(ctx: &JobContext) -> Result<(), JobError> {
             .map_err(|e| JobError::permanent(format!("work item is not a line range: {e}")))?;
         let bytes = ctx.objects().get_range(&input, range.start..range.end).await?;
         let text = String::from_utf8_lossy(&bytes);
-        for (chunk, first_line) in orders::line_chunks(&text, range.line, write_rows) {
+        for (chunk, first_line) in orders::record_chunks(&text, range.line, write_rows) {
             orders::process(&run.run_id, chunk, first_line, &mut out);
             ctx.table().put_rows(&table, out.take_rows()).await?;
         }

@@ -1,0 +1,115 @@
+//! Order IDs as hash keys: a string of digits, kept exact ("007" is not
+//! "7"), packed into a `u64` when it has at most 17 digits (every real one),
+//! so a map of a million IDs holds no strings.
+
+use std::collections::HashMap;
+
+/// Digits that fit the packed form: 10^17 * 32 < 2^64.
+const PACKED_DIGITS: usize = 17;
+
+/// An Order ID as a hash key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum IdKey {
+    /// value * 32 + number of digits.
+    Packed(u64),
+    /// Longer, or not only digits.
+    Text(Box<str>),
+}
+
+impl IdKey {
+    /// The key of `id`.
+    pub fn of(id: &str) -> IdKey {
+        if id.len() <= PACKED_DIGITS && !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+            let value = id.bytes().fold(0u64, |v, b| v * 10 + u64::from(b - b'0'));
+            return IdKey::Packed(value * 32 + id.len() as u64);
+        }
+        IdKey::Text(id.into())
+    }
+}
+
+/// A map keyed by Order ID, packed keys and text keys apart (a packed entry
+/// takes 16 bytes of table).
+#[derive(Debug, Clone)]
+pub struct IdMap<V> {
+    packed: HashMap<u64, V>,
+    text: HashMap<Box<str>, V>,
+}
+
+impl<V> Default for IdMap<V> {
+    fn default() -> Self {
+        IdMap { packed: HashMap::new(), text: HashMap::new() }
+    }
+}
+
+impl<V: Copy> IdMap<V> {
+    /// The value of `key`, if any.
+    pub fn get(&self, key: &IdKey) -> Option<V> {
+        match key {
+            IdKey::Packed(k) => self.packed.get(k).copied(),
+            IdKey::Text(k) => self.text.get(k).copied(),
+        }
+    }
+
+    /// Sets `key` to `value` unless it has one; returns the value it had.
+    pub fn insert_first(&mut self, key: IdKey, value: V) -> Option<V> {
+        match key {
+            IdKey::Packed(k) => match self.packed.entry(k) {
+                std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(value);
+                    None
+                }
+            },
+            IdKey::Text(k) => match self.text.entry(k) {
+                std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(value);
+                    None
+                }
+            },
+        }
+    }
+
+    /// Sets `key` to `value`.
+    pub fn insert(&mut self, key: IdKey, value: V) {
+        match key {
+            IdKey::Packed(k) => self.packed.insert(k, value),
+            IdKey::Text(k) => self.text.insert(k, value),
+        };
+    }
+
+    /// Room for `n` more IDs.
+    pub fn reserve(&mut self, n: usize) {
+        self.packed.reserve(n);
+    }
+
+    /// Entries.
+    pub fn len(&self) -> usize {
+        self.packed.len() + self.text.len()
+    }
+
+    /// No entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_keep_ids_exact() {
+        assert_eq!(IdKey::of("791862618"), IdKey::of("791862618"));
+        assert_ne!(IdKey::of("007"), IdKey::of("7"));
+        assert_ne!(IdKey::of("99999999999999999"), IdKey::of("99999999999999998"));
+        assert!(matches!(IdKey::of("99999999999999999"), IdKey::Packed(_)));
+        assert!(matches!(IdKey::of("123456789012345678"), IdKey::Text(_)));
+        let mut m = IdMap::default();
+        assert_eq!(m.insert_first(IdKey::of("123456789012345678"), 3), None);
+        assert_eq!(m.insert_first(IdKey::of("123456789012345678"), 17), Some(3));
+        assert_eq!(m.insert_first(IdKey::of("5"), 4), None);
+        assert_eq!(m.get(&IdKey::of("05")), None);
+        assert_eq!(m.len(), 2);
+    }
+}
