@@ -162,7 +162,10 @@ mod tests {
                 objects.get(&obj).await.unwrap_err(),
                 objects.get_range(&obj, 0..4).await.unwrap_err(),
                 objects.head(&obj).await.unwrap_err(),
-                objects.concat(&[obj.clone()], &ObjectRef::new("inbox", "out/all.csv")).await.unwrap_err(),
+                objects
+                    .concat(std::slice::from_ref(&obj), &ObjectRef::new("inbox", "out/all.csv"))
+                    .await
+                    .unwrap_err(),
             ] {
                 let text = e.to_string();
                 assert!(matches!(e, PortError::Invalid(_)), "{key}: {text}");
