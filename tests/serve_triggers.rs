@@ -1,15 +1,18 @@
 //! `batchfan serve` triggers through the real binary and real HTTP on 127.0.0.1:
 //! cron slots (and a restart), object puts (complete files only, one run per
-//! content), and the signed webhook's answers.
+//! content; links and odd names skipped once, in `serve_triggers/skipped.rs`),
+//! and the signed webhook's answers and its quiet refusals
+//! (`serve_triggers/webhook.rs`).
 
 mod serve_support;
+#[path = "serve_triggers/skipped.rs"]
+mod skipped;
+#[path = "serve_triggers/webhook.rs"]
+mod webhook;
 
 use std::{io::Write, path::Path, time::Duration};
 
-use batchfan::{
-    objects::{dir::DirObjects, ObjectRef, Objects},
-    trigger::webhook::{sign, DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER},
-};
+use batchfan::objects::{dir::DirObjects, ObjectRef, Objects};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use serve_support::{sh_stage, wait_for, write_spec, Serve};
@@ -184,143 +187,5 @@ async fn an_object_put_starts_exactly_one_run_and_partial_files_wait() {
         inputs,
         ["s3://inbox/in/a.csv", "s3://inbox/in/b.csv", "s3://inbox/in/c.csv", "s3://inbox/in/d.csv"]
     );
-    assert!(serve.stop().success());
-}
-
-/// (what, pipeline, headers, body, expected status).
-type Case<'a> = (&'a str, &'a str, Vec<(&'a str, String)>, Vec<u8>, u16);
-
-struct Hook<'a> {
-    serve: &'a Serve,
-}
-
-impl Hook<'_> {
-    async fn post(&self, pipeline: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, Value) {
-        let mut req =
-            self.serve.client().post(format!("{}/hooks/{pipeline}", self.serve.url)).body(body.to_vec());
-        for (k, v) in headers {
-            req = req.header(*k, v);
-        }
-        let r = req.send().await.expect("POST");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn signed(
-        &self,
-        pipeline: &str,
-        secret: &[u8],
-        ts: i64,
-        delivery: &str,
-        body: &[u8],
-    ) -> (u16, Value) {
-        let t = ts.to_string();
-        let headers = [
-            (TIMESTAMP_HEADER, t.clone()),
-            (SIGNATURE_HEADER, sign(secret, &t, body)),
-            (DELIVERY_HEADER, delivery.to_owned()),
-        ];
-        self.post(pipeline, &headers, body).await
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_webhook_accepts_signed_deliveries_once_and_rejects_everything_else_without_a_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let stage = sh_stage("true");
-    let base = format!("[planner]\nstrategy = \"range\"\ncount = 2\n[[stages]]\nname = \"s\"\ncommand = {stage}\nvcpus = 0.25\nmemory = 64\n");
-    std::fs::write(dir.path().join("hook.secret"), "file-secret\n").unwrap();
-    let hook = write_spec(
-        dir.path(),
-        "hook",
-        &format!("name = \"hook\"\n[params]\nday = \"none\"\n[triggers.webhook]\nsecret_file = \"hook.secret\"\nmax_body_bytes = 256\n{base}"),
-    );
-    let env_hook = write_spec(
-        dir.path(),
-        "envhook",
-        &format!("name = \"envhook\"\n[triggers.webhook]\nsecret_env = \"TEST_HOOK_SECRET\"\n{base}"),
-    );
-    let off = write_spec(
-        dir.path(),
-        "off",
-        &format!("name = \"off\"\n[triggers.webhook]\nenabled = false\n{base}"),
-    );
-    let state = dir.path().join("state");
-    let serve = Serve::start(&state, &[&hook, &env_hook, &off], &[], &[("TEST_HOOK_SECRET", "env-secret")]);
-    let h = Hook { serve: &serve };
-    let now = Utc::now().timestamp();
-    let body = br#"{"params":{"day":"2026-11-23"}}"#;
-
-    let (status, accepted) = h.signed("hook", b"file-secret", now, "d-1", body).await;
-    assert_eq!(status, 202, "{accepted}");
-    let run_id = accepted["run_id"].as_str().expect("run id").to_owned();
-    let (status, replay) = h.signed("hook", b"file-secret", now + 1, "d-1", body).await;
-    assert_eq!(
-        (status, replay["run_id"].as_str()),
-        (202, Some(run_id.as_str())),
-        "a replayed delivery is the same run"
-    );
-    let (status, other) = h.signed("envhook", b"env-secret", now, "d-1", b"").await;
-    assert_eq!(status, 202, "{other}");
-
-    let t = now.to_string();
-    let good = sign(b"file-secret", &t, body);
-    let cases: Vec<Case<'_>> = vec![
-        (
-            "no signature",
-            "hook",
-            vec![(TIMESTAMP_HEADER, t.clone()), (DELIVERY_HEADER, "d-2".into())],
-            body.to_vec(),
-            401,
-        ),
-        (
-            "wrong secret",
-            "hook",
-            vec![
-                (TIMESTAMP_HEADER, t.clone()),
-                (SIGNATURE_HEADER, sign(b"guess", &t, body)),
-                (DELIVERY_HEADER, "d-3".into()),
-            ],
-            body.to_vec(),
-            401,
-        ),
-        (
-            "tampered body",
-            "hook",
-            vec![
-                (TIMESTAMP_HEADER, t.clone()),
-                (SIGNATURE_HEADER, good.clone()),
-                (DELIVERY_HEADER, "d-4".into()),
-            ],
-            br#"{"params":{"day":"1999-01-01"}}"#.to_vec(),
-            401,
-        ),
-        ("over the size limit", "hook", vec![(DELIVERY_HEADER, "d-5".into())], vec![b' '; 257], 413),
-        ("unknown pipeline", "nope", vec![], b"".to_vec(), 404),
-        ("disabled webhook", "off", vec![], b"".to_vec(), 404),
-    ];
-    for (what, pipeline, headers, body, want) in cases {
-        let (status, reply) = h.post(pipeline, &headers, &body).await;
-        assert_eq!(status, want, "{what}: {reply}");
-        assert!(reply["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {reply}");
-    }
-    let stale = now - 600;
-    let (status, reply) = h.signed("hook", b"file-secret", stale, "d-6", body).await;
-    assert_eq!(status, 401, "stale: {reply}");
-    assert!(reply["error"].as_str().unwrap().contains("away from this server's clock"), "{reply}");
-    let (status, reply) = h.signed("hook", b"file-secret", now, "d-7", br#"{"params":{"nope":"1"}}"#).await;
-    assert_eq!(status, 400, "unknown parameter: {reply}");
-    let (status, _) = h.signed("hook", b"file-secret", now, "d-8", b"not json").await;
-    assert_eq!(status, 400, "signed but not JSON");
-
-    // Only the accepted deliveries made runs.
-    let runs = serve.runs("hook").await;
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    assert_eq!(runs[0]["key"], "webhook:d-1");
-    let done = serve.wait_run(&run_id).await;
-    assert_eq!(done["state"], "SUCCEEDED");
-    assert_eq!(done["params"]["day"], "2026-11-23");
-    assert_eq!(serve.runs("envhook").await.len(), 1);
-    assert!(serve.runs("off").await.is_empty());
     assert!(serve.stop().success());
 }

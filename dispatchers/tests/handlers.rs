@@ -189,7 +189,7 @@ async fn manual_invokes_plan_with_params_and_reject_what_does_not_fit() {
 /// A Function URL request for `body`, signed at `signed_at` with `secret`.
 fn url_request(body: &[u8], signed_at: i64, secret: &[u8], delivery: &str) -> Value {
     let ts = signed_at.to_string();
-    let signature = webhook::sign(secret, &ts, body);
+    let signature = webhook::sign(secret, &ts, delivery, body);
     let mut v = fixture(
         "function_url_post",
         &[("TIMESTAMP", &ts), ("SIGNATURE", &signature), ("DELIVERY", delivery)],
@@ -233,6 +233,39 @@ async fn a_signed_webhook_is_accepted_once_per_delivery() {
     assert_eq!(code, 202, "{answer}");
     assert_ne!(answer["run_id"].as_str(), Some(run_id.as_str()));
     assert_eq!(w.runs().await.len(), 2);
+}
+
+/// Issue 10, finding 2: one captured request, resent with 20 new delivery ids
+/// within the window, started 20 runs. The id is signed now: each resend is a
+/// 401, and only the original delivery has a run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_captured_webhook_resent_under_new_delivery_ids_starts_no_run() {
+    let w = World::start().await;
+    w.put_csv("in/hook.csv", 3).await;
+    let ctx = w.trigger_context().await;
+    let body = json!({"input": format!("s3://{}/in/hook.csv", w.inbox)}).to_string();
+    let captured = url_request(body.as_bytes(), NOW - 10, SECRET.as_bytes(), "original-1");
+    let (code, answer) = status(&trigger::handle(&ctx, captured.clone(), "invoke-0", NOW).await.unwrap());
+    assert_eq!(code, 202, "{answer}");
+    let run_id = answer["run_id"].as_str().unwrap().to_owned();
+    for i in 0..20 {
+        let mut replay = captured.clone();
+        replay["headers"]["x-batchfan-delivery"] = json!(format!("attacker-{i}"));
+        let (code, answer) = status(&trigger::handle(&ctx, replay, "invoke", NOW + 60).await.unwrap());
+        assert_eq!(code, 401, "replay {i}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap_or_default().contains("signature does not match"),
+            "{answer}"
+        );
+    }
+    // The same request again (same signed id) is the same run, not a new one.
+    let (code, again) = status(&trigger::handle(&ctx, captured, "invoke-21", NOW + 60).await.unwrap());
+    assert_eq!((code, again["run_id"].as_str()), (202, Some(run_id.as_str())), "{again}");
+    let runs = w.runs().await;
+    assert_eq!(runs.len(), 1, "one run for one signed delivery: {runs:?}");
+    let refused = ctx.refusals.lock().unwrap().view();
+    assert_eq!(refused.total, 20, "{refused:?}");
+    assert_eq!(refused.by_reason[0].reason, "bad-signature");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -287,6 +320,8 @@ async fn bad_webhooks_get_4xx_and_no_run() {
     let good = || url_request(body.as_bytes(), NOW, SECRET.as_bytes(), "d-1");
     let mut unsigned = good();
     unsigned["headers"].as_object_mut().unwrap().remove("x-batchfan-signature");
+    let mut no_delivery = good();
+    no_delivery["headers"].as_object_mut().unwrap().remove("x-batchfan-delivery");
     let mut tampered = good();
     tampered["body"] = json!(json!({"input": format!("s3://{}/in/other.csv", w.inbox)}).to_string());
     let mut wrong_path = good();
@@ -299,6 +334,8 @@ async fn bad_webhooks_get_4xx_and_no_run() {
     let big = format!("{{\"input\": \"{input}\", \"params\": {{\"day\": \"{}\"}}}}", "x".repeat(300 * 1024));
     let cases = [
         (unsigned, 401, "missing header X-Batchfan-Signature"),
+        (no_delivery, 400, "missing header X-Batchfan-Delivery"),
+        (url_request(body.as_bytes(), NOW, SECRET.as_bytes(), "with.dot"), 400, "other than '.'"),
         (url_request(body.as_bytes(), NOW, b"not-the-secret", "d-1"), 401, "signature does not match"),
         (tampered, 401, "signature does not match"),
         (url_request(body.as_bytes(), NOW - 301, SECRET.as_bytes(), "d-1"), 401, "301 s away"),

@@ -6,6 +6,9 @@
 //! are atomic (a temp file in the bucket's hidden `.batchfan-tmp/`, then a
 //! rename); keys must be relative paths ([`check_key`]); bucket names follow
 //! S3's rules. Ranged reads clamp like S3; listing is recursive and sorted.
+//! A symbolic link below a bucket directory is never an object, and no read,
+//! write or delete goes through one ([`links`]): [`DirObjects::list_skipped`]
+//! says which links (and non-UTF-8 names) a listing left out.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), batchfan::error::PortError> {
@@ -20,6 +23,7 @@
 //! ```
 
 mod key;
+pub mod links;
 mod store;
 mod walk;
 
@@ -31,6 +35,7 @@ use std::{
 use async_trait::async_trait;
 
 pub use self::key::{check_key, MAX_KEY_BYTES, TMP_DIR};
+use self::links::Skipped;
 use self::store::Target;
 use crate::{
     error::{PortError, PortResult},
@@ -67,7 +72,20 @@ impl DirObjects {
         self.root.join(&obj.bucket).join(&obj.key)
     }
 
-    /// Checks the names and runs `f` on the blocking thread pool.
+    /// Like [`Objects::list`], and also the entries under `prefix` that are
+    /// not objects (symbolic links, non-UTF-8 names), sorted by key.
+    pub async fn list_skipped(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> PortResult<(Vec<ObjectMeta>, Vec<Skipped>)> {
+        check_bucket(bucket).map_err(PortError::Invalid)?;
+        let (bucket_dir, prefix) = (self.root.join(bucket), prefix.to_owned());
+        blocking(move || walk::list(&bucket_dir, &prefix)).await
+    }
+
+    /// Checks the names (and that no directory on the key's path is a link)
+    /// and runs `f` on the blocking thread pool.
     async fn with_target<T: Send + 'static>(
         &self,
         obj: &ObjectRef,
@@ -75,7 +93,11 @@ impl DirObjects {
     ) -> PortResult<T> {
         let (bucket_dir, path) = key::locate(&self.root, obj)?;
         let obj = obj.clone();
-        blocking(move || f(&Target { obj: &obj, bucket_dir, path })).await
+        blocking(move || {
+            links::refuse_links(&bucket_dir, &obj, false)?;
+            f(&Target { obj: &obj, bucket_dir, path })
+        })
+        .await
     }
 }
 
@@ -104,9 +126,11 @@ impl Objects for DirObjects {
     }
 
     async fn list(&self, bucket: &str, prefix: &str) -> PortResult<Vec<ObjectMeta>> {
-        check_bucket(bucket).map_err(PortError::Invalid)?;
-        let (bucket_dir, prefix) = (self.root.join(bucket), prefix.to_owned());
-        blocking(move || walk::list(&bucket_dir, &prefix)).await
+        let (objects, skipped) = self.list_skipped(bucket, prefix).await?;
+        for s in skipped {
+            tracing::debug!(key = %s.key, reason = ?s.reason, "not an object");
+        }
+        Ok(objects)
     }
 
     async fn delete(&self, obj: &ObjectRef) -> PortResult<()> {
@@ -116,8 +140,8 @@ impl Objects for DirObjects {
     async fn concat(&self, parts: &[ObjectRef], dest: &ObjectRef) -> PortResult<ObjectMeta> {
         let mut sources = Vec::with_capacity(parts.len());
         for part in parts {
-            let (_, path) = key::locate(&self.root, part)?;
-            sources.push((part.clone(), path));
+            let (bucket_dir, path) = key::locate(&self.root, part)?;
+            sources.push((part.clone(), bucket_dir, path));
         }
         let fsync = self.fsync;
         self.with_target(dest, move |t| store::write(t, fsync, store::concat_from(&sources))).await

@@ -28,6 +28,7 @@ use crate::{
     run::{RunError, RunRecord, RunStore, TriggerEvent, TriggerSource},
     service::Service,
     spec::{PipelineSpec, SecretSource},
+    trigger::refusals::{Refusals, RefusalsView, Summary},
 };
 
 /// How often runs in flight are reconciled with their jobs (a safety net under engine events).
@@ -121,6 +122,7 @@ pub struct App {
     accepting: AtomicBool,
     next_slots: Mutex<BTreeMap<String, Option<DateTime<Utc>>>>,
     notices: Mutex<VecDeque<Notice>>,
+    refusals: Mutex<Refusals>,
     active: Mutex<BTreeSet<(String, String)>>,
 }
 
@@ -154,6 +156,7 @@ impl App {
             accepting: AtomicBool::new(true),
             next_slots: Mutex::new(BTreeMap::new()),
             notices: Mutex::new(VecDeque::new()),
+            refusals: Mutex::new(Refusals::default()),
             active: Mutex::new(BTreeSet::new()),
         }
     }
@@ -242,6 +245,18 @@ impl App {
         n.truncate(MAX_NOTICES);
     }
 
+    /// Counts a refused webhook request (never a notice: anyone can send
+    /// them), and logs the count at most once a minute.
+    pub fn refused(&self, pipeline: &str, reason: &'static str) {
+        let due = lock(&self.refusals).record(pipeline, reason, Utc::now());
+        log_refusals(due);
+    }
+
+    /// Refused webhook requests since this process started.
+    pub fn refusals(&self) -> RefusalsView {
+        lock(&self.refusals).view()
+    }
+
     /// Newest first.
     pub fn notices(&self) -> Vec<Notice> {
         lock(&self.notices).iter().cloned().collect()
@@ -281,6 +296,12 @@ impl App {
                 lock(&self.active).remove(&(pipeline, run_id));
             }
         }
+    }
+}
+
+fn log_refusals(due: Option<Summary>) {
+    if let Some(s) = due {
+        warn!(count = s.count, total = s.total, detail = %s.detail, "refused {} webhook request(s) (not signed with the secret, stale or too large); at most one such line a minute", s.count);
     }
 }
 
@@ -389,7 +410,10 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, Option<&
             loop {
                 tokio::select! {
                     _ = stop.changed() => return,
-                    _ = tokio::time::sleep(RECONCILE_EVERY) => app.reconcile_active().await,
+                    _ = tokio::time::sleep(RECONCILE_EVERY) => {
+                        log_refusals(lock(&app.refusals).flush(Utc::now()));
+                        app.reconcile_active().await
+                    }
                 }
             }
         })

@@ -40,7 +40,7 @@ use super::{
 };
 use crate::{
     cli::inputs,
-    run::{RunRecord, TriggerSource},
+    run::RunRecord,
     trigger::webhook::{self, WebhookRequest, DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER},
 };
 
@@ -105,7 +105,7 @@ async fn home(State(app): State<Shared>) -> Response {
 async fn home_html(app: &App) -> String {
     let runs = view::runs(app, None, RUNS_SHOWN).await;
     let alerts = view::alerts(app, 20).await;
-    page::home_fragment(&runs, &app.notices(), &alerts)
+    page::home_fragment(&runs, &app.notices(), &alerts) + &page::refused_webhooks(&app.refusals())
 }
 
 async fn home_fragment(State(app): State<Shared>) -> Response {
@@ -272,11 +272,16 @@ async fn hook(
     let declared =
         header_str(&headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<usize>().ok());
     if let Some(size) = declared.filter(|s| *s > limit) {
-        return json_error(413, webhook::WebhookError::TooLarge { size, limit }.to_string());
+        let e = webhook::WebhookError::TooLarge { size, limit };
+        app.refused(&name, e.reason());
+        return json_error(413, e.to_string());
     }
     let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
-        Err(_) => return json_error(413, format!("body is over the {limit}-byte limit")),
+        Err(_) => {
+            app.refused(&name, "too-large");
+            return json_error(413, format!("body is over the {limit}-byte limit"));
+        }
     };
     let secret = match app.webhook_secret(spec) {
         Ok(s) => s,
@@ -291,12 +296,8 @@ async fn hook(
     let delivery = match webhook::verify(&secret, &request, chrono::Utc::now().timestamp(), limit) {
         Ok(d) => d,
         Err(e) => {
-            app.notice(
-                &name,
-                TriggerSource::Webhook,
-                "warn",
-                format!("webhook refused ({}): {e}", e.status()),
-            );
+            // Counted, logged once a minute, never a notice: anyone can send these.
+            app.refused(&name, e.reason());
             return json_error(e.status(), e.to_string());
         }
     };
@@ -317,7 +318,7 @@ async fn api_service(State(app): State<Shared>) -> Response {
     let pipelines: Vec<&str> = app.specs().map(|s| s.name.as_str()).collect();
     Json(json!({
         "started_at": app.started_at, "accepting": app.accepting(), "pid": std::process::id(),
-        "pipelines": pipelines,
+        "pipelines": pipelines, "refused_webhooks": app.refusals(),
     }))
     .into_response()
 }

@@ -8,6 +8,8 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 
+use crate::trigger::refusals::RefusalsView;
+
 use super::{
     app::Notice,
     assets::{CSS_PATH, JS_PATH},
@@ -190,6 +192,19 @@ pub fn home_fragment(runs: &[RunRow], notices: &[Notice], alerts: &[AlertView]) 
         b.push_str("</table>");
     }
     b
+}
+
+/// One line about refused webhook requests (counted, never listed one by one), or nothing.
+pub fn refused_webhooks(v: &RefusalsView) -> String {
+    let Some(last) = v.last_at.filter(|_| v.total > 0) else { return String::new() };
+    let reasons: Vec<String> =
+        v.by_reason.iter().map(|c| format!("{} {}: {}", esc(&c.pipeline), esc(&c.reason), c.count)).collect();
+    format!(
+        "<p id=refused class=muted>refused webhook requests: {}, last at {} <span class=mono>({})</span></p>",
+        v.total,
+        when(last),
+        reasons.join(", ")
+    )
 }
 
 /// A run's page.

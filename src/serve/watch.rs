@@ -18,10 +18,17 @@
 //! - Objects that were already in the bucket the first time the pipeline was
 //!   served are the baseline: they start nothing (S3 notifies new puts only).
 //!   Objects put while the service was down start their runs when it is back.
+//! - A symbolic link is never an object (it could point out of the bucket),
+//!   and a name that is not UTF-8 is not an S3 key: such an entry under the
+//!   prefix (not hidden or partial-looking) starts nothing and is reported
+//!   once while it stays there ([`Watch::newly_skipped`]), not at every poll.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use crate::{objects::ObjectMeta, spec::S3Trigger};
+use crate::{
+    objects::{dir::links::Skipped, ObjectMeta},
+    spec::S3Trigger,
+};
 
 /// Name endings of files still being written by common tools.
 pub const PARTIAL_SUFFIXES: [&str; 10] = [
@@ -65,6 +72,8 @@ pub struct Watch {
     /// key → etag of the content that already started its run (or was the baseline).
     done: HashMap<String, String>,
     pending: HashMap<String, Pending>,
+    /// Entries already reported as skipped (and still there).
+    reported: HashSet<Skipped>,
 }
 
 impl Watch {
@@ -77,6 +86,7 @@ impl Watch {
             settle_ms: i64::try_from(trigger.settle_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
             done,
             pending: HashMap::new(),
+            reported: HashSet::new(),
         }
     }
 
@@ -128,6 +138,16 @@ impl Watch {
         self.done.insert(meta.key.clone(), meta.etag.clone());
     }
 
+    /// The entries of `skipped` (a listing's links and non-UTF-8 names) to
+    /// report now: those under the prefix not reported before. One that goes
+    /// away is forgotten, so putting it back is reported again.
+    pub fn newly_skipped(&mut self, skipped: &[Skipped]) -> Vec<Skipped> {
+        let present: Vec<&Skipped> =
+            skipped.iter().filter(|s| s.key.starts_with(&self.prefix) && !looks_partial(&s.key)).collect();
+        self.reported.retain(|r| present.contains(&r));
+        present.into_iter().filter(|s| self.reported.insert((*s).clone())).cloned().collect()
+    }
+
     /// How many objects are waiting to settle.
     pub fn settling(&self) -> usize {
         self.pending.len()
@@ -137,6 +157,7 @@ impl Watch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::objects::dir::links::SkipReason;
 
     fn trigger(settle_secs: u64) -> S3Trigger {
         S3Trigger { bucket: "inbox".into(), prefix: "in/".into(), suffix: ".csv".into(), settle_secs }
@@ -220,5 +241,29 @@ mod tests {
         assert_eq!(w.settling(), 1);
         assert!(w.observe(&[obj("in/old.csv", "e0", 0)], 5500).is_empty());
         assert_eq!(w.settling(), 0, "deleted while settling");
+    }
+
+    fn skip(key: &str, reason: SkipReason) -> Skipped {
+        Skipped { key: key.into(), reason }
+    }
+
+    /// Issue 10, finding 9: a non-UTF-8 name logged a WARN at every poll and never showed.
+    #[test]
+    fn a_skipped_entry_is_reported_once_while_it_stays() {
+        let mut w = Watch::new(&trigger(0), HashMap::new());
+        let listing = [
+            skip("in/caf\u{FFFD}.csv", SkipReason::NotUtf8),
+            skip("in/link.csv", SkipReason::Symlink),
+            skip("in/.hidden-link", SkipReason::Symlink),
+            skip("other/link.csv", SkipReason::Symlink),
+        ];
+        let first: Vec<String> = w.newly_skipped(&listing).into_iter().map(|s| s.key).collect();
+        assert_eq!(first, ["in/caf\u{FFFD}.csv", "in/link.csv"], "under the prefix, not hidden");
+        for _ in 0..5 {
+            assert!(w.newly_skipped(&listing).is_empty(), "reported once, not at every poll");
+        }
+        // The link goes away, then comes back: reported again; the other one is not.
+        assert!(w.newly_skipped(&listing[..1]).is_empty());
+        assert_eq!(w.newly_skipped(&listing), [listing[1].clone()]);
     }
 }

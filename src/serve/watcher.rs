@@ -3,7 +3,8 @@
 //! and starts one run per object content. Handled objects are remembered in
 //! the pipeline's table (`watch#{pipeline}`: a `baseline` marker, then
 //! `k#{key}` → etag), after their run is started: a crash in between finds the
-//! same run again through the idempotency key.
+//! same run again through the idempotency key. Entries the listing leaves out
+//! (symbolic links, non-UTF-8 names) are a notice and a WARN line once each.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -16,7 +17,7 @@ use super::{
 };
 use crate::{
     error::PortResult,
-    objects::{ObjectMeta, ObjectRef, Objects},
+    objects::{dir::DirObjects, ObjectMeta, ObjectRef},
     run::{record::now_ms, TriggerEvent, TriggerSource},
     table::{Condition, Item, Key, Table},
 };
@@ -79,11 +80,11 @@ async fn poll(
     pipeline: &str,
     trigger: &crate::spec::S3Trigger,
     table: &dyn Table,
-    objects: &dyn Objects,
+    objects: &DirObjects,
     name: &str,
     w: &mut Option<Watch>,
 ) -> PortResult<()> {
-    let listing = objects.list(&trigger.bucket, &trigger.prefix).await?;
+    let (listing, skipped) = objects.list_skipped(&trigger.bucket, &trigger.prefix).await?;
     let watch = match w {
         Some(w) => w,
         None => {
@@ -116,6 +117,9 @@ async fn poll(
             w.insert(fresh)
         }
     };
+    for s in watch.newly_skipped(&skipped) {
+        app.notice(pipeline, TriggerSource::S3, "warn", s.message(&trigger.bucket));
+    }
     for meta in watch.observe(&listing, now_ms()) {
         if !app.accepting() {
             return Ok(());

@@ -1,18 +1,34 @@
 //! The signed webhook, identical for `batchfan serve` and the Lambda Function URL.
 //!
-//! A sender signs `"{timestamp}.{body}"` with HMAC-SHA256 under the pipeline's
-//! secret and sends three headers:
+//! A sender signs `"{timestamp}.{delivery id}.{body}"` with HMAC-SHA256 under
+//! the pipeline's secret and sends three headers:
 //!
 //! | header | value |
 //! | --- | --- |
 //! | `X-Batchfan-Timestamp` | Unix seconds when the request was signed |
+//! | `X-Batchfan-Delivery` | a unique id per delivery (1..=200 visible ASCII characters, no `.`): the idempotency key |
 //! | `X-Batchfan-Signature` | `sha256=` + lowercase hex of the HMAC |
-//! | `X-Batchfan-Delivery` | a unique id per delivery: the idempotency key |
+//!
+//! The delivery id is signed, so a captured request cannot be resent under a
+//! new id: a replay within the window carries the same id and answers the
+//! same run (no new run), and a replay with another id no longer verifies.
+//! The id has no `.`, and the timestamp is digits, so the signed string splits
+//! one way only. A signature verified once is therefore accepted at most once
+//! within the window, whatever the other headers say.
 //!
 //! The body is optional JSON: `{"params": {"k": "v"}, "input": "s3://bucket/key"}`.
-//! [`verify`] checks size first, then the signature (constant-time), then the
-//! replay window, and only then parses the body, so an unsigned request never
-//! has its body interpreted.
+//! [`verify`] checks size first, then the delivery id's shape, then the
+//! signature (constant-time), then the replay window, and only then parses the
+//! body, so an unsigned request never has its body interpreted.
+//!
+//! ```
+//! use batchfan::trigger::webhook::{sign, verify, WebhookRequest, DEFAULT_MAX_BODY};
+//! let sig = sign(b"s3cret", "1700000000", "d-1", b"");
+//! let req = WebhookRequest { timestamp: Some("1700000000"), signature: Some(&sig), delivery: Some("d-1"), body: b"" };
+//! assert_eq!(verify(b"s3cret", &req, 1_700_000_030, DEFAULT_MAX_BODY).unwrap().id, "d-1");
+//! let replayed = WebhookRequest { delivery: Some("d-2"), ..req };
+//! assert!(verify(b"s3cret", &replayed, 1_700_000_030, DEFAULT_MAX_BODY).is_err());
+//! ```
 
 use std::collections::BTreeMap;
 
@@ -27,7 +43,7 @@ use crate::run::{TriggerEvent, TriggerSource};
 pub const TIMESTAMP_HEADER: &str = "X-Batchfan-Timestamp";
 /// Header carrying `sha256=<hex>`.
 pub const SIGNATURE_HEADER: &str = "X-Batchfan-Signature";
-/// Header carrying the delivery id (idempotency key).
+/// Header carrying the delivery id (idempotency key, part of the signed string).
 pub const DELIVERY_HEADER: &str = "X-Batchfan-Delivery";
 /// Largest accepted body by default (256 KiB, as an SNS message).
 pub const DEFAULT_MAX_BODY: usize = 256 * 1024;
@@ -69,18 +85,28 @@ impl Delivery {
 /// Why a webhook request was rejected. [`WebhookError::status`] is the HTTP status to answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WebhookError {
+    /// The body is over the pipeline's `max_body_bytes`.
     #[error("body is {size} bytes, over the {limit}-byte limit")]
     TooLarge { size: usize, limit: usize },
+    /// The timestamp or signature header is missing.
     #[error("missing header {0}: sign the request as the README's webhook section shows")]
     MissingHeader(&'static str),
+    /// The timestamp is not Unix seconds.
     #[error("{TIMESTAMP_HEADER} {0:?} is not Unix seconds")]
     BadTimestamp(String),
+    /// Signed more than [`REPLAY_WINDOW_SECS`] away from now.
     #[error("timestamp is {skew_secs} s away from this server's clock (window ±{REPLAY_WINDOW_SECS} s): re-sign the request now")]
     Stale { skew_secs: i64 },
-    #[error("signature does not match: sign \"{{timestamp}}.{{body}}\" with HMAC-SHA256 under the pipeline's secret, send sha256=<hex>")]
+    /// The HMAC does not match.
+    #[error("signature does not match: sign \"{{timestamp}}.{{delivery id}}.{{body}}\" with HMAC-SHA256 under the pipeline's secret, send sha256=<hex>")]
     BadSignature,
-    #[error("{DELIVERY_HEADER} {0:?} must be 1..={MAX_DELIVERY_ID} visible ASCII characters")]
+    /// The delivery id header is missing.
+    #[error("missing header {DELIVERY_HEADER}: send a unique id per delivery (a uuid), signed as \"{{timestamp}}.{{delivery id}}.{{body}}\"")]
+    MissingDelivery,
+    /// The delivery id is not a valid id.
+    #[error("{DELIVERY_HEADER} {0:?} must be 1..={MAX_DELIVERY_ID} visible ASCII characters other than '.': send a unique id per delivery (a uuid)")]
     BadDelivery(String),
+    /// The (signed) body is not the expected JSON.
     #[error("body is not valid: {0} (expected {{\"params\": {{\"k\": \"v\"}}, \"input\": \"s3://bucket/key\"}}, both optional)")]
     BadBody(String),
 }
@@ -94,24 +120,48 @@ impl WebhookError {
             | WebhookError::BadTimestamp(_)
             | WebhookError::Stale { .. }
             | WebhookError::BadSignature => 401,
-            WebhookError::BadDelivery(_) | WebhookError::BadBody(_) => 400,
+            WebhookError::MissingDelivery | WebhookError::BadDelivery(_) | WebhookError::BadBody(_) => 400,
+        }
+    }
+
+    /// A short stable name of the reason, for counting refusals.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            WebhookError::TooLarge { .. } => "too-large",
+            WebhookError::MissingHeader(_) => "unsigned",
+            WebhookError::BadTimestamp(_) => "bad-timestamp",
+            WebhookError::Stale { .. } => "stale",
+            WebhookError::BadSignature => "bad-signature",
+            WebhookError::MissingDelivery | WebhookError::BadDelivery(_) => "bad-delivery-id",
+            WebhookError::BadBody(_) => "bad-body",
         }
     }
 }
 
-/// `sha256=<hex>` of `"{timestamp}.{body}"` under `secret`.
-pub fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
-    let mut mac = mac(secret);
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
+/// `sha256=<hex>` of `"{timestamp}.{delivery}.{body}"` under `secret`.
+pub fn sign(secret: &[u8], timestamp: &str, delivery: &str, body: &[u8]) -> String {
+    let mac = signed_string(secret, timestamp, delivery, body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-fn mac(secret: &[u8]) -> Hmac<Sha256> {
+fn signed_string(secret: &[u8], timestamp: &str, delivery: &str, body: &[u8]) -> Hmac<Sha256> {
     // HMAC takes keys of any length; this cannot fail.
-    <Hmac<Sha256> as Mac>::new_from_slice(secret)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(delivery.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac
+}
+
+/// Checks a delivery id's shape: 1..=[`MAX_DELIVERY_ID`] visible ASCII characters, no `.`.
+pub fn check_delivery_id(id: &str) -> Result<(), WebhookError> {
+    if id.is_empty() || id.len() > MAX_DELIVERY_ID || !id.bytes().all(|b| b.is_ascii_graphic() && b != b'.') {
+        return Err(WebhookError::BadDelivery(id.chars().take(MAX_DELIVERY_ID + 1).collect()));
+    }
+    Ok(())
 }
 
 /// Checks a request against `secret` at time `now_unix` (seconds).
@@ -124,25 +174,21 @@ pub fn verify(
     if request.body.len() > max_body {
         return Err(WebhookError::TooLarge { size: request.body.len(), limit: max_body });
     }
+    let id = request.delivery.ok_or(WebhookError::MissingDelivery)?.trim();
+    check_delivery_id(id)?;
     let timestamp = request.timestamp.ok_or(WebhookError::MissingHeader(TIMESTAMP_HEADER))?.trim();
     let signature = request.signature.ok_or(WebhookError::MissingHeader(SIGNATURE_HEADER))?.trim();
     let given = signature
         .strip_prefix("sha256=")
         .and_then(|h| hex::decode(h).ok())
         .ok_or(WebhookError::BadSignature)?;
-    let mut mac = mac(secret);
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(request.body);
-    mac.verify_slice(&given).map_err(|_| WebhookError::BadSignature)?;
+    signed_string(secret, timestamp, id, request.body)
+        .verify_slice(&given)
+        .map_err(|_| WebhookError::BadSignature)?;
     let signed_at: i64 = timestamp.parse().map_err(|_| WebhookError::BadTimestamp(timestamp.to_string()))?;
     let skew_secs = now_unix.saturating_sub(signed_at);
     if skew_secs.abs() > REPLAY_WINDOW_SECS {
         return Err(WebhookError::Stale { skew_secs });
-    }
-    let id = request.delivery.ok_or(WebhookError::MissingHeader(DELIVERY_HEADER))?.trim();
-    if id.is_empty() || id.len() > MAX_DELIVERY_ID || !id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(WebhookError::BadDelivery(id.chars().take(MAX_DELIVERY_ID + 1).collect()));
     }
     let body = parse_body(request.body)?;
     let input = match body.input {
@@ -171,106 +217,5 @@ fn parse_body(body: &[u8]) -> Result<Body, WebhookError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SECRET: &[u8] = b"s3cret";
-    const NOW: i64 = 1_700_000_000;
-
-    fn request<'a>(ts: &'a str, sig: &'a str, body: &'a [u8]) -> WebhookRequest<'a> {
-        WebhookRequest { timestamp: Some(ts), signature: Some(sig), delivery: Some("d-1"), body }
-    }
-
-    #[test]
-    fn accepts_a_signed_request_and_reads_its_body() {
-        let body = br#"{"params":{"day":"2026-11-23"},"input":"s3://inbox/orders.csv"}"#;
-        let sig = sign(SECRET, "1700000000", body);
-        let d = verify(SECRET, &request("1700000000", &sig, body), NOW + 10, DEFAULT_MAX_BODY).unwrap();
-        assert_eq!(d.id, "d-1");
-        assert_eq!(d.params["day"], "2026-11-23");
-        assert_eq!(d.input.unwrap().to_string(), "s3://inbox/orders.csv");
-        let t = verify(SECRET, &request("1700000000", &sig, body), NOW, DEFAULT_MAX_BODY)
-            .unwrap()
-            .into_trigger("orders");
-        assert_eq!(t.idempotency_key, "webhook:d-1");
-        assert_eq!(t.source, TriggerSource::Webhook);
-    }
-
-    #[test]
-    fn an_empty_body_is_a_run_without_params() {
-        let sig = sign(SECRET, "1700000000", b"");
-        let d = verify(SECRET, &request("1700000000", &sig, b""), NOW, DEFAULT_MAX_BODY).unwrap();
-        assert!(d.params.is_empty() && d.input.is_none());
-    }
-
-    #[test]
-    fn rejects_wrong_secret_tampered_body_and_missing_headers() {
-        let sig = sign(b"other", "1700000000", b"{}");
-        assert_eq!(
-            verify(SECRET, &request("1700000000", &sig, b"{}"), NOW, 1024),
-            Err(WebhookError::BadSignature)
-        );
-        let sig = sign(SECRET, "1700000000", b"{}");
-        assert_eq!(
-            verify(SECRET, &request("1700000000", &sig, b"{ }"), NOW, 1024),
-            Err(WebhookError::BadSignature)
-        );
-        assert_eq!(
-            verify(SECRET, &request("1700000001", &sig, b"{}"), NOW, 1024),
-            Err(WebhookError::BadSignature)
-        );
-        assert_eq!(
-            verify(SECRET, &request("1700000000", "sha256=zz", b"{}"), NOW, 1024),
-            Err(WebhookError::BadSignature)
-        );
-        let mut r = request("1700000000", &sig, b"{}");
-        r.signature = None;
-        let e = verify(SECRET, &r, NOW, 1024).unwrap_err();
-        assert_eq!((e.status(), e), (401, WebhookError::MissingHeader(SIGNATURE_HEADER)));
-        let mut r = request("1700000000", &sig, b"{}");
-        r.delivery = None;
-        assert_eq!(verify(SECRET, &r, NOW, 1024), Err(WebhookError::MissingHeader(DELIVERY_HEADER)));
-    }
-
-    #[test]
-    fn rejects_stale_and_future_timestamps_outside_five_minutes() {
-        let sig = sign(SECRET, "1700000000", b"");
-        assert!(verify(SECRET, &request("1700000000", &sig, b""), NOW + 300, 1024).is_ok());
-        let e = verify(SECRET, &request("1700000000", &sig, b""), NOW + 301, 1024).unwrap_err();
-        assert_eq!((e.status(), e), (401, WebhookError::Stale { skew_secs: 301 }));
-        assert_eq!(
-            verify(SECRET, &request("1700000000", &sig, b""), NOW - 301, 1024),
-            Err(WebhookError::Stale { skew_secs: -301 })
-        );
-        let sig = sign(SECRET, "soon", b"");
-        assert_eq!(
-            verify(SECRET, &request("soon", &sig, b""), NOW, 1024),
-            Err(WebhookError::BadTimestamp("soon".into()))
-        );
-    }
-
-    #[test]
-    fn rejects_oversized_bodies_before_anything_else() {
-        let body = vec![b' '; 1025];
-        let e = verify(
-            SECRET,
-            &WebhookRequest { timestamp: None, signature: None, delivery: None, body: &body },
-            NOW,
-            1024,
-        )
-        .unwrap_err();
-        assert_eq!((e.status(), e), (413, WebhookError::TooLarge { size: 1025, limit: 1024 }));
-    }
-
-    #[test]
-    fn rejects_a_signed_but_malformed_body_or_delivery_id_with_400() {
-        let sig = sign(SECRET, "1700000000", b"{\"param\":1}");
-        let e = verify(SECRET, &request("1700000000", &sig, b"{\"param\":1}"), NOW, 1024).unwrap_err();
-        assert_eq!(e.status(), 400);
-        assert!(e.to_string().contains("unknown field"), "{e}");
-        let sig = sign(SECRET, "1700000000", b"");
-        let mut r = request("1700000000", &sig, b"");
-        r.delivery = Some("has space");
-        assert_eq!(verify(SECRET, &r, NOW, 1024).unwrap_err().status(), 400);
-    }
-}
+#[path = "webhook_tests.rs"]
+mod tests;

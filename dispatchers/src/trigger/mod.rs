@@ -38,6 +38,8 @@ pub struct TriggerContext {
     pub dispatcher: Dispatcher,
     /// The webhook secret, when the spec enables the webhook and names where it is.
     pub webhook_secret: Option<CachedSecret>,
+    /// Refused Function URL requests of this environment, logged at most once a minute.
+    pub refusals: std::sync::Mutex<batchfan::trigger::refusals::Refusals>,
 }
 
 impl TriggerContext {
@@ -57,7 +59,11 @@ impl TriggerContext {
                 }
             },
         };
-        TriggerContext { dispatcher, webhook_secret: name.map(|n| CachedSecret::new(secrets, n)) }
+        TriggerContext {
+            dispatcher,
+            webhook_secret: name.map(|n| CachedSecret::new(secrets, n)),
+            refusals: Default::default(),
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use std::{
 
 use super::{
     key::TMP_DIR,
+    links::{is_link_error, open_nofollow, opened_inside, refuse_links},
     walk::{gone, object_meta},
 };
 use crate::{
@@ -97,11 +98,15 @@ fn rename_into_place(tmp: &Path, target: &Target<'_>) -> Result<(), PortError> {
 /// Reads bytes `start..end` of an object (the whole object when `range` is `None`).
 pub(super) fn read(target: &Target<'_>, range: Option<(u64, u64)>) -> Result<Vec<u8>, PortError> {
     let not_found = || PortError::NotFound(format!("object {} does not exist", target.obj));
-    let mut file = match File::open(&target.path) {
+    let mut file = match open_nofollow(&target.path) {
         Ok(file) => file,
         Err(e) if gone(&e) => return Err(not_found()),
+        Err(e) if is_link_error(&e) => {
+            return Err(refuse_links(&target.bucket_dir, target.obj, true).err().unwrap_or_else(not_found))
+        }
         Err(e) => return Err(backend("open", &target.path, e)),
     };
+    opened_inside(&file, &target.bucket_dir, target.obj)?;
     let meta = file.metadata().map_err(|e| backend("stat", &target.path, e))?;
     if !meta.is_file() {
         return Err(not_found());
@@ -116,9 +121,13 @@ pub(super) fn read(target: &Target<'_>, range: Option<(u64, u64)>) -> Result<Vec
     Ok(buf)
 }
 
-/// The object's metadata, `None` when there is no such file.
+/// The object's metadata, `None` when there is no such file; an error naming
+/// the link when it is a symbolic link.
 pub(super) fn head(target: &Target<'_>) -> Result<Option<ObjectMeta>, PortError> {
-    match fs::metadata(&target.path) {
+    match fs::symlink_metadata(&target.path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(refuse_links(&target.bucket_dir, target.obj, true)
+            .err()
+            .unwrap_or_else(|| PortError::NotFound(format!("object {} does not exist", target.obj)))),
         Ok(meta) if meta.is_file() => Ok(Some(object_meta(&target.obj.key, &meta))),
         Ok(_) => Ok(None),
         Err(e) if gone(&e) => Ok(None),
@@ -161,19 +170,26 @@ pub(super) fn copy_from(source: &Path) -> impl FnOnce(&Path) -> Result<(), PortE
 /// Appends each part's file to a temp path, in order (for `concat`):
 /// `io::copy` between files copies in the kernel (`copy_file_range`).
 pub(super) fn concat_from(
-    parts: &[(ObjectRef, PathBuf)],
+    parts: &[(ObjectRef, PathBuf, PathBuf)],
 ) -> impl FnOnce(&Path) -> Result<(), PortError> + '_ {
     move |tmp| {
         let mut out = File::create_new(tmp).map_err(|e| backend("create", tmp, e))?;
-        for (obj, path) in parts {
-            let mut part = match File::open(path) {
+        for (obj, bucket_dir, path) in parts {
+            refuse_links(bucket_dir, obj, false)?;
+            let mut part = match open_nofollow(path) {
                 Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => f,
                 Ok(_) => return Err(PortError::NotFound(format!("object {obj} does not exist"))),
                 Err(e) if gone(&e) => {
                     return Err(PortError::NotFound(format!("object {obj} does not exist")))
                 }
+                Err(e) if is_link_error(&e) => {
+                    return Err(refuse_links(bucket_dir, obj, true)
+                        .err()
+                        .unwrap_or_else(|| PortError::NotFound(format!("object {obj} does not exist"))))
+                }
                 Err(e) => return Err(backend("open", path, e)),
             };
+            opened_inside(&part, bucket_dir, obj)?;
             io::copy(&mut part, &mut out).map_err(|e| backend("copy", path, e))?;
         }
         Ok(())

@@ -1,4 +1,6 @@
-//! Object metadata from file metadata, and listing a bucket directory.
+//! Object metadata from file metadata, and listing a bucket directory: a
+//! listing holds regular files only, and says which entries it left out
+//! (symbolic links, names that are not UTF-8: [`Skipped`]).
 
 use std::{
     fs::{self, Metadata},
@@ -10,7 +12,10 @@ use std::{
 
 use sha2::{Digest, Sha256};
 
-use super::key::TMP_DIR;
+use super::{
+    key::TMP_DIR,
+    links::{SkipReason, Skipped},
+};
 use crate::{error::PortError, objects::ObjectMeta};
 
 /// An object's metadata. The etag hashes size, modification time (ns) and
@@ -34,8 +39,9 @@ pub(super) fn object_meta(key: &str, meta: &Metadata) -> ObjectMeta {
     }
 }
 
-/// Every object in `bucket_dir` whose key starts with `prefix`, sorted by key.
-pub(super) fn list(bucket_dir: &Path, prefix: &str) -> Result<Vec<ObjectMeta>, PortError> {
+/// Every object in `bucket_dir` whose key starts with `prefix`, sorted by key,
+/// and the entries under `prefix` that are not objects, sorted too.
+pub(super) fn list(bucket_dir: &Path, prefix: &str) -> Result<(Vec<ObjectMeta>, Vec<Skipped>), PortError> {
     // Start at the deepest directory the prefix names, when it names one.
     let (mut start, mut start_key) = (bucket_dir.to_path_buf(), String::new());
     if let Some((dir, _)) = prefix.rsplit_once('/') {
@@ -44,13 +50,29 @@ pub(super) fn list(bucket_dir: &Path, prefix: &str) -> Result<Vec<ObjectMeta>, P
             start_key = format!("{dir}/");
         }
     }
-    let mut out = Vec::new();
+    let mut out = Listed::default();
+    // A directory the prefix names may itself be a link: never list through it.
+    let mut dir = bucket_dir.to_path_buf();
+    for (i, seg) in start_key.split('/').filter(|s| !s.is_empty()).enumerate() {
+        dir.push(seg);
+        if fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
+            let key = start_key.split('/').take(i + 1).collect::<Vec<_>>().join("/");
+            return Ok((Vec::new(), vec![Skipped { key, reason: SkipReason::Symlink }]));
+        }
+    }
     walk(&start, &start_key, prefix, &mut out)?;
-    out.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-    Ok(out)
+    out.objects.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    out.skipped.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    Ok((out.objects, out.skipped))
 }
 
-fn walk(dir: &Path, dir_key: &str, prefix: &str, out: &mut Vec<ObjectMeta>) -> Result<(), PortError> {
+#[derive(Default)]
+struct Listed {
+    objects: Vec<ObjectMeta>,
+    skipped: Vec<Skipped>,
+}
+
+fn walk(dir: &Path, dir_key: &str, prefix: &str, out: &mut Listed) -> Result<(), PortError> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if gone(&e) => return Ok(()),
@@ -63,15 +85,24 @@ fn walk(dir: &Path, dir_key: &str, prefix: &str, out: &mut Vec<ObjectMeta>) -> R
             Err(e) => return Err(PortError::Backend(format!("cannot list {}: {e}", dir.display()))),
         };
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-            tracing::warn!(path = %entry.path().display(), "skipping a file whose name is not utf-8");
+            let key = format!("{dir_key}{}", entry.file_name().to_string_lossy());
+            if key.starts_with(prefix) {
+                out.skipped.push(Skipped { key, reason: SkipReason::NotUtf8 });
+            }
             continue;
         };
         if dir_key.is_empty() && name == TMP_DIR {
             continue;
         }
         let key = format!("{dir_key}{name}");
-        // `metadata` follows symlinks: a link to a file is an object.
+        // `file_type` and `symlink_metadata` never follow a link: a link is never an object.
         let meta = match entry.file_type() {
+            Ok(t) if t.is_symlink() => {
+                if key.starts_with(prefix) {
+                    out.skipped.push(Skipped { key, reason: SkipReason::Symlink });
+                }
+                continue;
+            }
             Ok(t) if t.is_dir() => {
                 let sub = format!("{key}/");
                 if sub.starts_with(prefix) || prefix.starts_with(&sub) {
@@ -80,12 +111,14 @@ fn walk(dir: &Path, dir_key: &str, prefix: &str, out: &mut Vec<ObjectMeta>) -> R
                 continue;
             }
             Ok(_) if !key.starts_with(prefix) => continue,
-            Ok(_) => fs::metadata(entry.path()),
+            Ok(_) => fs::symlink_metadata(entry.path()),
             Err(e) => Err(e),
         };
         match meta {
-            Ok(meta) if meta.is_file() => out.push(object_meta(&key, &meta)),
-            Ok(_) => tracing::debug!(path = %entry.path().display(), "skipping a link that is not to a file"),
+            Ok(meta) if meta.is_file() => out.objects.push(object_meta(&key, &meta)),
+            Ok(_) => {
+                tracing::debug!(path = %entry.path().display(), "skipping what is not a file (a fifo, a socket)")
+            }
             Err(e) if gone(&e) => {}
             Err(e) => return Err(PortError::Backend(format!("cannot stat {}: {e}", entry.path().display()))),
         }
