@@ -215,15 +215,9 @@ async fn unsigned_posts_are_counted_not_shown_and_logged_once() {
     assert_eq!(refused["total"], 250, "{service}");
     assert_eq!(refused["by_reason"][0]["reason"], "unsigned", "{service}");
     assert_eq!(refused["by_reason"][0]["count"], 250, "{service}");
-    let page = serve
-        .client()
-        .get(format!("{}/fragments/home", serve.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let cookie = serve.login().await;
+    let (status, page) = serve.page(&cookie, "/fragments/home").await;
+    assert_eq!(status, 200, "{page}");
     assert!(page.contains("baseline"), "the real notice is still on the page");
     assert!(page.contains("refused webhook requests: 250, last at "), "{page}");
 
