@@ -5,6 +5,7 @@
 //! Each call starts a new run unless `--request-id` names one: the same id
 //! always means the same run.
 
+use super::out::outln;
 use std::{path::Path, time::Duration};
 
 use serde_json::{json, Value};
@@ -25,7 +26,8 @@ pub struct Args {
     #[arg(long = "param", value_name = "NAME=VALUE")]
     params: Vec<String>,
     /// Idempotency key: the same id always means the same run (default: a new run).
-    #[arg(long)]
+    /// 1-100 characters: letters, digits, '-', '_', '.', ':'.
+    #[arg(long, value_parser = super::limits::RequestId)]
     request_id: Option<String>,
     /// Through a service: wait until the run ends (exit 0 succeeded, 1 failed). Without one,
     /// the run always runs to its end in this process.
@@ -153,8 +155,8 @@ async fn via_service(
 
 fn print(output: Output, v: &Value) {
     match output {
-        Output::Json => println!("{v}"),
-        Output::Text => println!(
+        Output::Json => outln!("{v}"),
+        Output::Text => outln!(
             "run {} {}",
             v.get("run_id").and_then(Value::as_str).unwrap_or("?"),
             v.get("state").and_then(Value::as_str).unwrap_or("?")

@@ -1,4 +1,7 @@
 //! Trigger parsing shared by `batchfan serve` and the trigger Lambda: every
 //! source is normalised into one [`crate::run::TriggerEvent`].
 
+pub mod request_id;
 pub mod webhook;
+
+pub use self::request_id::{check_request_id, RequestIdError, MAX_REQUEST_ID, REQUEST_ID_CHARS};
