@@ -346,3 +346,73 @@ async fn submit_job_calls_grow_with_stages_and_shards_not_with_items() {
         }
     }
 }
+
+/// Issue 10 finding 1 on AWS: a local input is uploaded once to
+/// `inputs/{sha256}/{name}` with its hash in the object's metadata; an object
+/// there that does not record that hash is refused until `--fresh`, and a
+/// request id whose run was started from other content refuses to resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_backend_aws_uploads_a_local_input_once_under_its_content_hash() {
+    use sha2::{Digest, Sha256};
+    let d = deploy(&["square"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, input) = write_pipeline(dir.path());
+    let content = std::fs::read(&input).unwrap();
+    let sha = hex::encode(Sha256::digest(&content));
+    let key = format!("inputs/{sha}/numbers.csv");
+    let run = |extra: &[&str]| {
+        let mut args: Vec<String> = ["run", &spec, "--input", &input, "--output", "json", "--detach"]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect();
+        args.extend(d.flags());
+        d.batchfan(&args)
+    };
+
+    let first = run(&["--request-id", "up-1"]);
+    assert_eq!(first.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(calls(&json_of(&first), "S3.PutObject"), 1, "{}", json_of(&first));
+    let head =
+        d.fx.s3.head_object().bucket(&d.bucket).key(&key).send().await.expect("uploaded under its hash");
+    assert_eq!(head.metadata().and_then(|m| m.get("sha256")), Some(&sha), "the hash is in the metadata");
+    let body = d.fx.s3.get_object().bucket(&d.bucket).key(&key).send().await.unwrap().body;
+    assert_eq!(body.collect().await.unwrap().into_bytes().to_vec(), content);
+
+    // Another run of the same file: the object is there and says so, nothing is uploaded.
+    let second = run(&["--request-id", "up-2"]);
+    assert_eq!(second.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&second.stderr));
+    let v = json_of(&second);
+    assert_eq!(calls(&v, "S3.PutObject"), 0, "uploaded once: {v}");
+    let heads = calls(&json_of(&first), "S3.HeadObject");
+    assert_eq!(calls(&v, "S3.HeadObject"), heads, "the same HEADs as the first run, no more: {v}");
+
+    // Other bytes under the name, without the hash: refused, then replaced by --fresh.
+    d.fx.s3
+        .put_object()
+        .bucket(&d.bucket)
+        .key(&key)
+        .body(b"tampered\n".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let refused = run(&["--request-id", "up-3"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains(&format!("s3://{}/{key}", d.bucket)) && err.contains("--fresh"), "{err}");
+    let fresh = run(&["--fresh"]);
+    assert_eq!(fresh.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&fresh.stderr));
+    let body = d.fx.s3.get_object().bucket(&d.bucket).key(&key).send().await.unwrap().body;
+    assert_eq!(
+        body.collect().await.unwrap().into_bytes().to_vec(),
+        content,
+        "--fresh uploaded the file again"
+    );
+
+    // The file changes: its request id's run was started from the old content.
+    std::fs::write(&input, "n\n1\n2\n").unwrap();
+    let changed = run(&["--request-id", "up-1"]);
+    assert_eq!(changed.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&changed.stderr);
+    assert!(err.contains("restore the file") && err.contains(&sha), "{err}");
+}

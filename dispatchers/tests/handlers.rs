@@ -177,6 +177,13 @@ async fn manual_invokes_plan_with_params_and_reject_what_does_not_fit() {
         (json!({"pipeline": "orders", "input": "/tmp/local.csv"}), "/tmp/local.csv"),
         (json!({"pipeline": "orders", "input": format!("s3://{}/in/nope.csv", w.inbox)}), "does not exist"),
         (json!({"pipeline": "orders"}), "needs an input"),
+        // Issue 10 finding 8: request ids are checked before anything reaches DynamoDB.
+        (json!({"pipeline": "orders", "request_id": "", "input": input}), "request id is empty"),
+        (
+            json!({"pipeline": "orders", "request_id": "r".repeat(5000), "input": input}),
+            "is 5000 characters long: use 1-100 characters of",
+        ),
+        (json!({"pipeline": "orders", "request_id": "a/b", "input": input}), "holds '/'"),
     ];
     for (payload, expect) in cases {
         let err = trigger::handle(&ctx, payload.clone(), "invoke-x", NOW).await.unwrap_err();

@@ -34,6 +34,8 @@ use crate::{
 
 /// Longest key S3 accepts, in bytes.
 const MAX_KEY_BYTES: usize = 1024;
+/// The user metadata ([`Objects::put_file_sha256`]) holding the content's SHA-256 (hex).
+pub const SHA256_METADATA: &str = "sha256";
 
 /// The S3 implementation of [`Objects`]. Cheap to clone.
 #[derive(Clone)]
@@ -44,6 +46,78 @@ pub struct S3Objects {
 impl S3Objects {
     pub(crate) fn new(client: Client) -> Self {
         S3Objects { client }
+    }
+
+    /// HeadObject: the object's metadata and the `sha256` user metadata, `None` when missing.
+    async fn head_with_metadata(&self, obj: &ObjectRef) -> PortResult<Option<(ObjectMeta, Option<String>)>> {
+        check(obj)?;
+        match self.client.head_object().bucket(&obj.bucket).key(&obj.key).send().await {
+            Ok(out) => {
+                let sha256 = out.metadata.as_ref().and_then(|m| m.get(SHA256_METADATA)).cloned();
+                let meta = ObjectMeta {
+                    key: obj.key.clone(),
+                    size: out.content_length.unwrap_or_default().max(0) as u64,
+                    etag: etag(out.e_tag.as_deref()),
+                    last_modified: millis(out.last_modified.as_ref()),
+                };
+                Ok(Some((meta, sha256)))
+            }
+            Err(e) if matches!(e.as_service_error(), Some(HeadObjectError::NotFound(_))) => Ok(None),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+            Err(e) => Err(port_error(&format!("s3 HeadObject {obj}"), e)),
+        }
+    }
+
+    /// PutObject, with the `sha256` user metadata when given.
+    async fn put_body(&self, obj: &ObjectRef, body: Vec<u8>, sha256: Option<&str>) -> PortResult<ObjectMeta> {
+        check(obj)?;
+        let size = body.len() as u64;
+        let mut request =
+            self.client.put_object().bucket(&obj.bucket).key(&obj.key).body(ByteStream::from(body));
+        if let Some(sha) = sha256 {
+            request = request.metadata(SHA256_METADATA, sha);
+        }
+        let out = request.send().await.map_err(|e| port_error(&format!("s3 PutObject {obj}"), e))?;
+        Ok(ObjectMeta {
+            key: obj.key.clone(),
+            size,
+            etag: etag(out.e_tag.as_deref()),
+            last_modified: now_ms(),
+        })
+    }
+
+    /// `put_file`: one PutObject, or a multipart upload above [`MULTIPART_THRESHOLD`].
+    async fn upload_file(
+        &self,
+        obj: &ObjectRef,
+        path: &Path,
+        sha256: Option<&str>,
+    ) -> PortResult<ObjectMeta> {
+        check(obj)?;
+        let size = match tokio::fs::metadata(path).await {
+            Ok(m) if m.is_file() => m.len(),
+            Ok(_) => {
+                return Err(PortError::Invalid(format!(
+                    "{} is not a file: pass the path of a file",
+                    path.display()
+                )))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(PortError::NotFound(format!(
+                    "local file {} does not exist: pass the path of an existing file",
+                    path.display()
+                )))
+            }
+            Err(e) => return Err(PortError::Backend(format!("cannot read {}: {e}", path.display()))),
+        };
+        if size <= MULTIPART_THRESHOLD {
+            let body = tokio::fs::read(path)
+                .await
+                .map_err(|e| PortError::Backend(format!("cannot read {}: {e}", path.display())))?;
+            return self.put_body(obj, body, sha256).await;
+        }
+        let etag = multipart::upload(&self.client, obj, path, size, sha256).await?;
+        Ok(ObjectMeta { key: obj.key.clone(), size, etag, last_modified: now_ms() })
     }
 
     /// GetObject, optionally ranged (`bytes=a-b`, inclusive).
@@ -125,18 +199,7 @@ pub(crate) fn http_range(range: &Range<u64>) -> Option<(u64, u64)> {
 #[async_trait]
 impl Objects for S3Objects {
     async fn head(&self, obj: &ObjectRef) -> PortResult<Option<ObjectMeta>> {
-        check(obj)?;
-        match self.client.head_object().bucket(&obj.bucket).key(&obj.key).send().await {
-            Ok(out) => Ok(Some(ObjectMeta {
-                key: obj.key.clone(),
-                size: out.content_length.unwrap_or_default().max(0) as u64,
-                etag: etag(out.e_tag.as_deref()),
-                last_modified: millis(out.last_modified.as_ref()),
-            })),
-            Err(e) if matches!(e.as_service_error(), Some(HeadObjectError::NotFound(_))) => Ok(None),
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
-            Err(e) => Err(port_error(&format!("s3 HeadObject {obj}"), e)),
-        }
+        Ok(self.head_with_metadata(obj).await?.map(|(meta, _)| meta))
     }
 
     async fn get(&self, obj: &ObjectRef) -> PortResult<Vec<u8>> {
@@ -155,51 +218,19 @@ impl Objects for S3Objects {
     }
 
     async fn put(&self, obj: &ObjectRef, body: Vec<u8>) -> PortResult<ObjectMeta> {
-        check(obj)?;
-        let size = body.len() as u64;
-        let out = self
-            .client
-            .put_object()
-            .bucket(&obj.bucket)
-            .key(&obj.key)
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .map_err(|e| port_error(&format!("s3 PutObject {obj}"), e))?;
-        Ok(ObjectMeta {
-            key: obj.key.clone(),
-            size,
-            etag: etag(out.e_tag.as_deref()),
-            last_modified: now_ms(),
-        })
+        self.put_body(obj, body, None).await
     }
 
     async fn put_file(&self, obj: &ObjectRef, path: &Path) -> PortResult<ObjectMeta> {
-        check(obj)?;
-        let size = match tokio::fs::metadata(path).await {
-            Ok(m) if m.is_file() => m.len(),
-            Ok(_) => {
-                return Err(PortError::Invalid(format!(
-                    "{} is not a file: pass the path of a file",
-                    path.display()
-                )))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(PortError::NotFound(format!(
-                    "local file {} does not exist: pass the path of an existing file",
-                    path.display()
-                )))
-            }
-            Err(e) => return Err(PortError::Backend(format!("cannot read {}: {e}", path.display()))),
-        };
-        if size <= MULTIPART_THRESHOLD {
-            let body = tokio::fs::read(path)
-                .await
-                .map_err(|e| PortError::Backend(format!("cannot read {}: {e}", path.display())))?;
-            return self.put(obj, body).await;
-        }
-        let etag = multipart::upload(&self.client, obj, path, size).await?;
-        Ok(ObjectMeta { key: obj.key.clone(), size, etag, last_modified: now_ms() })
+        self.upload_file(obj, path, None).await
+    }
+
+    async fn put_file_sha256(&self, obj: &ObjectRef, path: &Path, sha256: &str) -> PortResult<ObjectMeta> {
+        self.upload_file(obj, path, Some(sha256)).await
+    }
+
+    async fn head_sha256(&self, obj: &ObjectRef) -> PortResult<Option<(ObjectMeta, Option<String>)>> {
+        self.head_with_metadata(obj).await
     }
 
     async fn list(&self, bucket: &str, prefix: &str) -> PortResult<Vec<ObjectMeta>> {

@@ -1,5 +1,6 @@
 //! `batchfan alerts SPEC`: the alerts published on a pipeline's alerts topic.
 
+use super::out::outln;
 use std::path::PathBuf;
 
 use serde_json::json;
@@ -34,14 +35,14 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
                     })
                 })
                 .collect();
-            println!("{}", json!(v));
+            outln!("{}", json!(v));
         }
         Output::Text => {
             for a in &alerts {
                 let when = chrono::DateTime::from_timestamp_millis(a.published_at)
                     .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
                     .unwrap_or_default();
-                println!("{when}  {}", a.message.subject.as_deref().unwrap_or("(no subject)"));
+                outln!("{when}  {}", a.message.subject.as_deref().unwrap_or("(no subject)"));
             }
             if alerts.is_empty() {
                 eprintln!("no alerts on topic {}", spec.alerts.topic);

@@ -1,6 +1,7 @@
 //! `batchfan cost SPEC --items N`: the orchestration cost of one run on AWS,
 //! beside Step Functions Standard and one SubmitJob per work item.
 
+use super::out::{out, outln};
 use std::path::PathBuf;
 
 use super::{inputs, Output, UsageError};
@@ -11,10 +12,10 @@ pub struct Args {
     /// The pipeline spec (TOML).
     spec: PathBuf,
     /// Planner units in the run (rows ranges, objects, numbers).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     items: u64,
     /// Units per child (default: the spec's first stage's `items_per_child`).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     items_per_child: Option<u64>,
     /// Memory of each Lambda, MB (the Terraform module's `lambda_memory_mb`).
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(128..=10240))]
@@ -36,8 +37,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     };
     let estimate = cost::estimate(&spec, &input).map_err(UsageError)?;
     match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&estimate)?),
-        Output::Text => print!("{}", render(&estimate)),
+        Output::Json => outln!("{}", serde_json::to_string_pretty(&estimate)?),
+        Output::Text => out!("{}", render(&estimate)),
     }
     Ok(0)
 }

@@ -1,18 +1,23 @@
 //! Turning command-line arguments into a validated spec, parameters, an input
 //! object and a trigger.
 
-use std::{collections::BTreeMap, os::unix::fs::MetadataExt, path::Path};
+use std::{collections::BTreeMap, path::Path};
 
 use sha2::{Digest, Sha256};
 
-use super::{parse_params, UsageError};
+pub use super::snapshot::OnMismatch;
+use super::{
+    parse_params,
+    snapshot::{self, LocalFile},
+    UsageError,
+};
 use crate::{
     objects::{dir::DirObjects, ObjectRef, Objects},
-    run::{TriggerEvent, TriggerSource},
+    run::{RunRecord, RunStore, TriggerEvent, TriggerSource},
     spec::{self, PipelineSpec},
 };
 
-/// The bucket local input files are linked into.
+/// The bucket local input files are copied into (see [`super::snapshot`]).
 pub const INPUTS_BUCKET: &str = "batchfan-inputs";
 
 /// Loads a spec, turning its problems into a usage error.
@@ -25,16 +30,29 @@ pub fn resolve_params(spec: &PipelineSpec, raw: &[String]) -> Result<BTreeMap<St
     spec.resolve_params(parse_params(raw)?).map_err(UsageError)
 }
 
-/// An input as given: an object uri, or a local file.
+/// An input as given: an object uri, or a local file's snapshot.
 pub struct Input {
     pub object: ObjectRef,
-    /// What identifies this content for idempotency (uri + size + mtime, or etag).
+    /// What identifies this content for idempotency: `sha256:{hex}` of a
+    /// local file's content, or `{uri}#{etag}` of an object.
     pub identity: String,
 }
 
 /// Resolves `--input`: `s3://bucket/key` is an object in the local buckets; any
-/// other value is a local file, hard-linked (or copied) into the `batchfan-inputs` bucket.
+/// other value is a local file, copied into the `batchfan-inputs` bucket as an
+/// immutable snapshot named after its content (an existing snapshot that no
+/// longer holds that content is refused: see [`resolve_input_with`]).
 pub async fn resolve_input(raw: &str, objects: &DirObjects) -> Result<Input, UsageError> {
+    resolve_input_with(raw, objects, OnMismatch::Refuse).await
+}
+
+/// [`resolve_input`], choosing what happens to a snapshot that no longer
+/// holds the content it is named after (`batchfan run --fresh` replaces it).
+pub async fn resolve_input_with(
+    raw: &str,
+    objects: &DirObjects,
+    on_mismatch: OnMismatch,
+) -> Result<Input, UsageError> {
     if raw.starts_with("s3://") {
         let object: ObjectRef = raw.parse().map_err(UsageError)?;
         let missing = format!(
@@ -43,28 +61,20 @@ pub async fn resolve_input(raw: &str, objects: &DirObjects) -> Result<Input, Usa
         );
         return existing_object(object, objects, &missing).await;
     }
-    let file = LocalFile::read(raw, "an s3:// prefix")?;
-    let object = ObjectRef::new(INPUTS_BUCKET, format!("{}/{}", file.digest, file.name));
-    let target = objects.path_of(&object);
-    if !target.exists() {
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| UsageError(format!("cannot import input: {e}")))?;
-        }
-        // A hard link is instant and keeps this content even if the file is replaced later.
-        if std::fs::hard_link(&file.canonical, &target).is_err() {
-            let tmp = target.with_extension("batchfan-partial");
-            std::fs::copy(&file.canonical, &tmp)
-                .and_then(|_| std::fs::rename(&tmp, &target))
-                .map_err(|e| UsageError(format!("cannot import input {raw:?}: {e}")))?;
-        }
-    }
-    Ok(Input { object, identity: file.identity })
+    let file = LocalFile::open(raw, "an s3:// prefix")?;
+    let snap = snapshot::import_local(file, objects, INPUTS_BUCKET, on_mismatch).await?;
+    Ok(Input { object: snap.object, identity: format!("sha256:{}", snap.sha256) })
 }
 
 /// Resolves `--input` for `--backend aws`: `s3://bucket/key` must exist in S3
 /// (or be a prefix ending in `/`); a local file is uploaded (multipart when
-/// large) to `s3://{bucket}/inputs/{digest}/{name}` of the run bucket, once.
-pub async fn resolve_aws_input(raw: &str, objects: &dyn Objects, bucket: &str) -> Result<Input, UsageError> {
+/// large) to `s3://{bucket}/inputs/{sha256}/{name}` of the run bucket, once.
+pub async fn resolve_aws_input(
+    raw: &str,
+    objects: &dyn Objects,
+    bucket: &str,
+    on_mismatch: OnMismatch,
+) -> Result<Input, UsageError> {
     if raw.starts_with("s3://") {
         let object: ObjectRef = raw.parse().map_err(UsageError)?;
         let missing = format!(
@@ -72,17 +82,9 @@ pub async fn resolve_aws_input(raw: &str, objects: &dyn Objects, bucket: &str) -
         );
         return existing_object(object, objects, &missing).await;
     }
-    let file = LocalFile::read(raw, "an s3:// uri")?;
-    let object = ObjectRef::new(bucket, format!("inputs/{}/{}", file.digest, file.name));
-    let present =
-        objects.head(&object).await.map_err(|e| UsageError(format!("cannot reach {object}: {e}")))?;
-    if present.is_none_or(|m| m.size != file.size) {
-        objects
-            .put_file(&object, &file.canonical)
-            .await
-            .map_err(|e| UsageError(format!("cannot upload input {raw:?} to {object}: {e}")))?;
-    }
-    Ok(Input { object, identity: file.identity })
+    let file = LocalFile::open(raw, "an s3:// uri")?;
+    let snap = snapshot::upload_aws(file, objects, bucket, on_mismatch).await?;
+    Ok(Input { object: snap.object, identity: format!("sha256:{}", snap.sha256) })
 }
 
 /// An input object that must exist (or be a prefix ending in `/`), identified by its etag.
@@ -100,36 +102,38 @@ async fn existing_object(
     Ok(Input { object, identity })
 }
 
-/// A local input file: where it is, and what identifies its content.
-struct LocalFile {
-    canonical: std::path::PathBuf,
-    size: u64,
-    /// `file://path#size:mtime`: the idempotency identity.
-    identity: String,
-    /// First 16 hex digits of the identity's SHA-256: the object's folder.
-    digest: String,
-    name: String,
-}
-
-impl LocalFile {
-    /// Reads `raw` (a path or `file://` uri); `other` names what else `--input` takes.
-    fn read(raw: &str, other: &str) -> Result<LocalFile, UsageError> {
-        let path = Path::new(raw.strip_prefix("file://").unwrap_or(raw));
-        let meta = std::fs::metadata(path)
-            .map_err(|e| UsageError(format!("input {raw:?} cannot be read: {e}: check the path")))?;
-        if !meta.is_file() {
-            return Err(UsageError(format!("input {raw:?} is not a file: pass a file, or {other}")));
-        }
-        let canonical = path.canonicalize().map_err(|e| UsageError(format!("input {raw:?}: {e}")))?;
-        let identity =
-            format!("file://{}#{}:{}:{}", canonical.display(), meta.len(), meta.mtime(), meta.mtime_nsec());
-        let digest = hex::encode(Sha256::digest(identity.as_bytes()))[..16].to_string();
-        let name = canonical.file_name().map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned());
-        Ok(LocalFile { canonical, size: meta.len(), identity, digest, name })
+/// Refuses to resume (or report) run `trigger.run_id()` when it was started
+/// from another input than this command's: with `--request-id` the run is
+/// the id's whatever the file holds, so a file changed since would otherwise
+/// be ignored silently.
+pub async fn check_resume(store: &RunStore<'_>, trigger: &TriggerEvent) -> Result<(), UsageError> {
+    let run_id = trigger.run_id();
+    match store.get(&run_id).await {
+        Ok(Some(rec)) => check_same_input(&rec, trigger),
+        Ok(None) => Ok(()),
+        Err(e) => Err(UsageError(format!("cannot read run {run_id}: {e}"))),
     }
 }
 
-/// A manual trigger: the same command (spec, input content, params) gives the same key.
+/// [`check_resume`] on a record already read (`run --backend aws` gets it from the planner).
+pub fn check_same_input(rec: &RunRecord, trigger: &TriggerEvent) -> Result<(), UsageError> {
+    if rec.trigger.input == trigger.input {
+        return Ok(());
+    }
+    let show = |o: &Option<ObjectRef>| o.as_ref().map_or_else(|| "no input".to_owned(), ToString::to_string);
+    Err(UsageError(format!(
+        "run {} ({}, {}) was started from input {}, but this command's input is now {}: restore the file to resume run {}, or pass --fresh (or another --request-id) to start a new run",
+        rec.run_id,
+        rec.trigger.idempotency_key,
+        rec.state,
+        show(&rec.trigger.input),
+        show(&trigger.input),
+        rec.run_id,
+    )))
+}
+
+/// A manual trigger: the same command (spec, input content, params) gives the
+/// same key; `request_id` (checked by [`crate::trigger::check_request_id`]) names it instead.
 pub fn manual_trigger(
     spec: &PipelineSpec,
     input: Option<&Input>,

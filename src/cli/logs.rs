@@ -1,5 +1,6 @@
 //! `batchfan logs RUN STAGE [INDEX]`: one child's log.
 
+use super::out::out;
 use super::{StateArgs, UsageError};
 use crate::{backend::LocalLayout, engine::peek, graph::job_name, run::RunStore, table::sqlite::SqliteTable};
 
@@ -11,8 +12,8 @@ pub struct Args {
     /// The child's global index (0 for aggregation and cleanup).
     #[arg(default_value_t = 0)]
     index: u64,
-    /// Which attempt (default: the last).
-    #[arg(long)]
+    /// Which attempt, 1 to 10 (default: the last).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10))]
     attempt: Option<u32>,
     /// batchfan's table name (the spec's storage.table).
     #[arg(long, default_value = "batchfan")]
@@ -46,7 +47,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         .into());
     };
     eprintln!("== {} attempt {attempt} ({})", job_id, path.display());
-    print!("{}", String::from_utf8_lossy(&std::fs::read(path)?));
+    out!("{}", String::from_utf8_lossy(&std::fs::read(path)?));
     Ok(0)
 }
 

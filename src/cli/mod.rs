@@ -1,15 +1,21 @@
 //! The `batchfan` command line. Data goes to stdout (`--output json` for
 //! scripts), progress and diagnostics to stderr.
 //!
-//! Exit codes: 0 success; 1 the run failed; 2 bad usage, spec or input; 3 any other error.
+//! Exit codes: 0 success; 1 the run failed; 2 bad usage, spec or input (every
+//! argument is checked before any work, see [`limits`]); 3 any other error.
+//! A reader of stdout that leaves early ends the command quietly with its
+//! normal exit code ([`out`]).
 
 mod alerts;
 mod aws_args;
 mod batch_api;
 mod cost;
 pub(crate) mod inputs;
+pub(crate) mod out;
+pub(crate) mod snapshot;
 
 mod job;
+mod limits;
 mod logs;
 mod plan;
 mod private;
@@ -139,7 +145,7 @@ pub fn main() -> i32 {
             Command::Job(c) => job::run(c).await,
         }
     });
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -148,6 +154,14 @@ pub fn main() -> i32 {
                 None => EXIT_ERROR,
             }
         }
+    };
+    // A reader that left early (`| head -1`) is not an error; a failed write is.
+    match out::finish() {
+        Some(e) if code == 0 => {
+            eprintln!("error: cannot write to stdout: {e}");
+            EXIT_ERROR
+        }
+        _ => code,
     }
 }
 

@@ -1,5 +1,6 @@
 //! `batchfan plan SPEC --input URI`: sizing and job graph, nothing run.
 
+use super::out::outln;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -40,11 +41,15 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     let graph = graph::build(&spec, "rPLAN", &sizing).map_err(|e| UsageError(e.to_string()))?;
     let problems = graph::check_limits(&spec, &graph);
     match args.output {
-        Output::Json => println!("{}", json!({ "sizing": sizing, "graph": graph, "problems": problems })),
+        Output::Json => outln!("{}", json!({ "sizing": sizing, "graph": graph, "problems": problems })),
         Output::Text => {
-            println!(
+            outln!(
                 "{}: {} units, {} per child -> {} children per stage in {} shard(s)",
-                spec.name, sizing.units, sizing.items_per_child, sizing.children, sizing.shards
+                spec.name,
+                sizing.units,
+                sizing.items_per_child,
+                sizing.children,
+                sizing.shards
             );
             for node in &graph.nodes {
                 let size = node.array_size.map_or("plain".to_owned(), |n| format!("array {n}"));
@@ -67,7 +72,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
                     Role::Aggregation => "aggregation".into(),
                     Role::Cleanup => "cleanup".into(),
                 };
-                println!("  {:<40} {what:<24} {size:<12} after [{}]", node.name, deps.join(", "));
+                outln!("  {:<40} {what:<24} {size:<12} after [{}]", node.name, deps.join(", "));
             }
             for p in &problems {
                 eprintln!("limit: {p}");

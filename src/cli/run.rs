@@ -1,18 +1,20 @@
 //! `batchfan run SPEC --input URI`: one run on the embedded backend.
 
+use super::out::outln;
 use std::{collections::BTreeMap, time::Duration};
 
 use serde_json::json;
 
 use super::{
     aws_args::{AwsArgs, BackendArg},
-    inputs, run_aws, Output, RunInputArgs, StateArgs, UsageError, EXIT_RUN_FAILED,
+    inputs::{self, OnMismatch},
+    limits, run_aws, Output, RunInputArgs, StateArgs, UsageError, EXIT_RUN_FAILED,
 };
 use crate::{
     backend::{LocalBackend, LocalOptions},
     batch::{JobDetail, JobStatus},
     engine::ShutdownMode,
-    run::{monitor::TAG_ROLE, RunRecord, RunState},
+    run::{monitor::TAG_ROLE, RunRecord, RunState, RunStore},
     service::Service,
 };
 
@@ -24,13 +26,14 @@ pub struct Args {
     #[arg(long)]
     pub(crate) fresh: bool,
     /// Idempotency key of this request: the same id always means the same run.
-    #[arg(long, conflicts_with = "fresh")]
+    /// 1-100 characters: letters, digits, '-', '_', '.', ':'.
+    #[arg(long, conflicts_with = "fresh", value_parser = limits::RequestId)]
     pub(crate) request_id: Option<String>,
-    /// vCPUs the local engine may use (default: this machine's).
-    #[arg(long)]
+    /// vCPUs the local engine may use, above 0 and at most 4096 (default: this machine's).
+    #[arg(long, value_parser = limits::vcpus)]
     pub(crate) vcpus: Option<f64>,
-    /// Memory (MiB) the local engine may use (default: this machine's).
-    #[arg(long)]
+    /// Memory (MiB) the local engine may use, 1 to 16777216 (default: this machine's).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=limits::MAX_MEMORY_MIB))]
     pub(crate) memory: Option<u64>,
     #[command(flatten)]
     pub(crate) state: StateArgs,
@@ -49,20 +52,19 @@ pub struct Args {
     /// --backend aws: return once the run is submitted instead of following it.
     #[arg(long)]
     pub(crate) detach: bool,
-    /// --backend aws: seconds between two looks at the run's jobs.
-    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    /// --backend aws: seconds between two looks at the run's jobs (above 0, at most 3600).
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS", value_parser = limits::poll_seconds)]
     pub(crate) poll: f64,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<i32> {
     if args.backend == BackendArg::Aws {
         let fresh_id = args.fresh.then(|| format!("fresh-{}", crate::run::record::now_ms()));
-        let poll = Duration::try_from_secs_f64(args.poll)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| UsageError(format!("--poll {} is not a positive number of seconds", args.poll)))?;
+        // In range: checked by `limits::poll_seconds`.
+        let poll = Duration::from_secs_f64(args.poll);
         return run_aws::run(run_aws::AwsRun {
             run: &args.run,
+            fresh: args.fresh,
             aws: &args.aws,
             request_id: args.request_id.as_deref().or(fresh_id.as_deref()),
             detach: args.detach,
@@ -76,13 +78,15 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     let params = inputs::resolve_params(&spec, &args.run.params)?;
     let options = LocalOptions { vcpus: args.vcpus, memory_mib: args.memory, ..Default::default() };
     let backend = LocalBackend::open(&args.state.dir, options).await?;
+    let on_mismatch = if args.fresh { OnMismatch::Replace } else { OnMismatch::Refuse };
     let input = match &args.run.input {
-        Some(raw) => Some(inputs::resolve_input(raw, &backend.objects).await?),
+        Some(raw) => Some(inputs::resolve_input_with(raw, &backend.objects, on_mismatch).await?),
         None => None,
     };
     let fresh_id = args.fresh.then(|| format!("fresh-{}", crate::run::record::now_ms()));
     let request_id = args.request_id.as_deref().or(fresh_id.as_deref());
     let trigger = inputs::manual_trigger(&spec, input.as_ref(), params, request_id);
+    inputs::check_resume(&RunStore::new(backend.ports.table.as_ref(), &spec.storage.table), &trigger).await?;
     let service = Service::start(backend, vec![spec.clone()]).await?;
     let record = match service.trigger(trigger).await {
         Ok(r) => r,
@@ -116,7 +120,8 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     let output_path = service.backend.objects.path_of(&done.output);
     service.shutdown(ShutdownMode::Drain).await;
     let phases = phases(&done, &details);
-    print_result(args.output, &done, &output_path, &phases);
+    let stages = stage_children(&done, &details);
+    print_result(args.output, &done, &output_path, &phases, &stages);
     Ok(if done.state == RunState::Succeeded { 0 } else { EXIT_RUN_FAILED })
 }
 
@@ -203,29 +208,65 @@ fn phases(rec: &RunRecord, details: &[JobDetail]) -> BTreeMap<String, i64> {
     out
 }
 
-fn print_result(output: Output, rec: &RunRecord, path: &std::path::Path, phases: &BTreeMap<String, i64>) {
+/// Children per status of each stage (shards summed), in stage order: `{stage, children, SUCCEEDED: n, FAILED: n, ...}`.
+pub fn stage_children(rec: &RunRecord, details: &[JobDetail]) -> Vec<serde_json::Value> {
+    rec.stages
+        .iter()
+        .map(|stage| {
+            let shards: Vec<JobDetail> = details
+                .iter()
+                .filter(|d| {
+                    d.tags.get(TAG_ROLE).map(String::as_str) == Some("stage")
+                        && d.tags.get("batchfan:stage") == Some(stage)
+                })
+                .cloned()
+                .collect();
+            let counts = stage_counts(&shards);
+            let mut v = json!({ "stage": stage, "children": counts.values().sum::<u64>() });
+            for (status, n) in counts {
+                v[status.as_str()] = json!(n);
+            }
+            v
+        })
+        .collect()
+}
+
+fn print_result(
+    output: Output,
+    rec: &RunRecord,
+    path: &std::path::Path,
+    phases: &BTreeMap<String, i64>,
+    stages: &[serde_json::Value],
+) {
     let summary = rec.summary.clone().unwrap_or_default();
     match output {
         Output::Json => {
+            // Items are what the aggregation counted: unknown (null), not 0,
+            // when a failure stopped the run before it.
+            let reported = rec.summary.as_ref();
+            let failed_children: u64 =
+                stages.iter().filter_map(|s| s[JobStatus::Failed.as_str()].as_u64()).sum();
             let v = json!({
                 "run_id": rec.run_id, "pipeline": rec.pipeline, "state": rec.state,
                 "output": rec.output.to_string(), "output_path": path,
-                "items": summary.items, "failed_items": summary.failed,
-                "children": rec.sizing.map(|s| s.children), "phases_ms": phases,
+                "items": reported.map(|s| s.items), "failed_items": reported.map(|s| s.failed),
+                "units": rec.sizing.map(|s| s.units),
+                "children": rec.sizing.map(|s| s.children), "stages": stages,
+                "failed_children": failed_children, "phases_ms": phases,
                 "failure": rec.failure,
             });
-            println!("{v}");
+            outln!("{v}");
         }
         Output::Text => {
-            println!("run {} {}", rec.run_id, rec.state);
+            outln!("run {} {}", rec.run_id, rec.state);
             if rec.state == RunState::Succeeded || summary.output.is_some() {
-                println!("output {} ({})", rec.output, path.display());
-                println!("items {} ({} failed)", summary.items, summary.failed);
+                outln!("output {} ({})", rec.output, path.display());
+                outln!("items {} ({} failed)", summary.items, summary.failed);
             }
             if let Some(f) = &rec.failure {
-                println!("{}", f.summary_line());
+                outln!("{}", f.summary_line());
                 if !f.log_tail.is_empty() {
-                    println!("log tail:\n{}", f.log_tail);
+                    outln!("log tail:\n{}", f.log_tail);
                 }
             }
             let text: Vec<String> = phases.iter().map(|(k, v)| format!("{k} {v} ms")).collect();

@@ -8,11 +8,16 @@
 //! pipeline's submit Lambda is deployed it receives the same RunPlanned; the
 //! run's lease and reconciliation by job name keep every job submitted once.
 
+use super::out::outln;
 use std::time::Duration;
 
 use serde_json::json;
 
-use super::{aws_args::AwsArgs, inputs, Output, RunInputArgs, UsageError, EXIT_RUN_FAILED};
+use super::{
+    aws_args::AwsArgs,
+    inputs::{self, OnMismatch},
+    Output, RunInputArgs, UsageError, EXIT_RUN_FAILED,
+};
 use crate::{
     aws::ApiTally,
     backend,
@@ -23,6 +28,8 @@ use crate::{
 pub struct AwsRun<'a> {
     pub run: &'a RunInputArgs,
     pub aws: &'a AwsArgs,
+    /// `--fresh`: a new run, replacing an input snapshot that does not verify.
+    pub fresh: bool,
     pub request_id: Option<&'a str>,
     pub detach: bool,
     pub poll: Duration,
@@ -41,13 +48,19 @@ pub async fn run(args: AwsRun<'_>) -> anyhow::Result<i32> {
         .map_err(|e| UsageError(format!("cannot use AWS: {e}")))?;
     let input = match &args.run.input {
         Some(raw) => {
-            Some(inputs::resolve_aws_input(raw, ports.objects.as_ref(), &spec.storage.bucket).await?)
+            let on_mismatch = if args.fresh { OnMismatch::Replace } else { OnMismatch::Refuse };
+            let bucket = &spec.storage.bucket;
+            Some(inputs::resolve_aws_input(raw, ports.objects.as_ref(), bucket, on_mismatch).await?)
         }
         None => None,
     };
     let trigger = inputs::manual_trigger(&spec, input.as_ref(), params, args.request_id);
-    let record = match planner::plan(&ports, &spec, trigger).await {
-        Ok(r) => r,
+    // The planner returns an existing run as it is: refuse it when its input is not ours.
+    let record = match planner::plan(&ports, &spec, trigger.clone()).await {
+        Ok(r) => {
+            inputs::check_same_input(&r, &trigger)?;
+            r
+        }
         Err(e @ (RunError::Plan(_) | RunError::Invalid(_) | RunError::Graph(_))) => {
             return Err(UsageError(e.to_string()).into())
         }
@@ -111,19 +124,19 @@ fn print_result(output: Output, rec: &RunRecord, calls: &ApiTally, quiet: bool) 
                 "items": rec.summary.as_ref().map(|s| s.items),
                 "api_calls": calls,
             });
-            println!("{v}");
+            outln!("{v}");
         }
         Output::Text => {
             if !quiet {
                 eprintln!("AWS API calls by this command: {calls}");
             }
-            println!("run {} {}", rec.run_id, rec.state);
-            println!("output {}", rec.output);
+            outln!("run {} {}", rec.run_id, rec.state);
+            outln!("output {}", rec.output);
             for (name, id) in &rec.jobs {
-                println!("job {name} {id}");
+                outln!("job {name} {id}");
             }
             if let Some(f) = &rec.failure {
-                println!("{}", f.summary_line());
+                outln!("{}", f.summary_line());
             }
         }
     }

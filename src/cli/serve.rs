@@ -29,16 +29,16 @@ pub struct Args {
     #[arg(long)]
     no_auth: bool,
     /// Seconds a shutdown waits for running children before stopping them (they re-run on the next start).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     drain_timeout: u64,
     /// Milliseconds between two listings of a watched bucket.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
     poll_ms: u64,
     /// vCPUs the local engine may use (default: this machine's).
-    #[arg(long)]
+    #[arg(long, value_parser = super::limits::vcpus)]
     vcpus: Option<f64>,
     /// Memory (MiB) the local engine may use (default: this machine's).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=super::limits::MAX_MEMORY_MIB))]
     memory: Option<u64>,
 }
 
@@ -68,9 +68,6 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     }
     serve::input::InputPolicy::new(&args.allow_inputs, &args.state.dir.join("buckets"))
         .map_err(|e| UsageError(e.to_string()))?;
-    if args.poll_ms == 0 {
-        return Err(UsageError("--poll-ms 0 would list buckets without pause: use 100 or more".into()).into());
-    }
     let config = serve::ServeConfig {
         specs,
         spec_files: files,

@@ -1,5 +1,6 @@
 //! `batchfan status [RUN]`: runs and their state, from the run records.
 
+use super::out::outln;
 use std::{collections::BTreeMap, sync::Arc};
 
 use serde_json::json;
@@ -66,19 +67,19 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
                 UsageError(format!("run {run_id} not found in {place}: list runs with `batchfan status`"))
             })?;
             match args.output {
-                Output::Json => println!("{}", serde_json::to_string(&rec)?),
+                Output::Json => outln!("{}", serde_json::to_string(&rec)?),
                 Output::Text => {
-                    println!("run {} of {}: {}", rec.run_id, rec.pipeline, rec.state);
-                    println!("trigger {:?} key {}", rec.trigger.source, rec.trigger.idempotency_key);
+                    outln!("run {} of {}: {}", rec.run_id, rec.pipeline, rec.state);
+                    outln!("trigger {:?} key {}", rec.trigger.source, rec.trigger.idempotency_key);
                     if let Some(i) = &rec.trigger.input {
-                        println!("input {i}");
+                        outln!("input {i}");
                     }
                     if let Some(s) = rec.sizing {
-                        println!("sizing {} units, {} children, {} shard(s)", s.units, s.children, s.shards);
+                        outln!("sizing {} units, {} children, {} shard(s)", s.units, s.children, s.shards);
                     }
-                    println!("output {}", rec.output);
+                    outln!("output {}", rec.output);
                     if let Some(sum) = &rec.summary {
-                        println!("items {} ({} failed)", sum.items, sum.failed);
+                        outln!("items {} ({} failed)", sum.items, sum.failed);
                     }
                     let ids: Vec<String> = rec.jobs.values().cloned().collect();
                     let counts = match &batch {
@@ -89,16 +90,10 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
                         let c = counts.get(id).map(|by| {
                             by.iter().map(|(st, n)| format!("{n} {st}")).collect::<Vec<_>>().join(", ")
                         });
-                        println!("job {name} {id}: {}", c.unwrap_or_else(|| "unknown to the backend".into()));
+                        outln!("job {name} {id}: {}", c.unwrap_or_else(|| "unknown to the backend".into()));
                     }
                     if let Some(f) = &rec.failure {
-                        println!(
-                            "failure {} index {:?} exit {:?}: {}",
-                            f.stage,
-                            f.index,
-                            f.exit_code,
-                            f.status_reason.as_deref().unwrap_or("-")
-                        );
+                        outln!("{}", f.summary_line());
                     }
                 }
             }
@@ -111,13 +106,13 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
                 }
             }
             match args.output {
-                Output::Json => println!("{}", json!(rows)),
+                Output::Json => outln!("{}", json!(rows)),
                 Output::Text => {
                     for r in rows {
                         let when = chrono::DateTime::from_timestamp_millis(r.created_at)
                             .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
                             .unwrap_or_default();
-                        println!("{}  {:<16} {:<10} {when}", r.run_id, r.pipeline, r.state.as_str());
+                        outln!("{}  {:<16} {:<10} {when}", r.run_id, r.pipeline, r.state.as_str());
                     }
                 }
             }

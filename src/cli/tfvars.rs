@@ -1,6 +1,7 @@
 //! `batchfan tfvars SPEC [--out FILE] [--check]`: the Terraform module's spec
 //! variables as `*.tfvars.json` (see `terraform/modules/pipeline`).
 
+use super::out::out;
 use std::path::PathBuf;
 
 use super::UsageError;
@@ -44,7 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     }
     let json = rendered.to_json();
     let Some(out) = &args.out else {
-        print!("{json}");
+        out!("{json}");
         return Ok(0);
     };
     if args.check {

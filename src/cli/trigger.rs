@@ -9,6 +9,7 @@
 //! directory's buckets here (as `batchfan run` does), and the service gets its
 //! `s3://` uri — the service itself takes no local path outside `--allow-input`.
 
+use super::out::outln;
 use std::{path::Path, time::Duration};
 
 use serde_json::{json, Value};
@@ -29,7 +30,8 @@ pub struct Args {
     #[arg(long = "param", value_name = "NAME=VALUE")]
     params: Vec<String>,
     /// Idempotency key: the same id always means the same run (default: a new run).
-    #[arg(long)]
+    /// 1-100 characters: letters, digits, '-', '_', '.', ':'.
+    #[arg(long, value_parser = super::limits::RequestId)]
     request_id: Option<String>,
     /// Through a service: wait until the run ends (exit 0 succeeded, 1 failed). Without one,
     /// the run always runs to its end in this process.
@@ -155,8 +157,8 @@ async fn via_service(
 
 fn print(output: Output, v: &Value) {
     match output {
-        Output::Json => println!("{v}"),
-        Output::Text => println!(
+        Output::Json => outln!("{v}"),
+        Output::Text => outln!(
             "run {} {}",
             v.get("run_id").and_then(Value::as_str).unwrap_or("?"),
             v.get("state").and_then(Value::as_str).unwrap_or("?")

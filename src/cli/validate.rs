@@ -1,5 +1,6 @@
 //! `batchfan validate SPEC...`
 
+use super::out::outln;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -14,7 +15,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     for path in &args.specs {
         match crate::spec::load(path) {
             Ok(spec) => {
-                println!("{}: ok (pipeline {}, {} stage(s))", path.display(), spec.name, spec.stages.len())
+                outln!("{}: ok (pipeline {}, {} stage(s))", path.display(), spec.name, spec.stages.len())
             }
             Err(errors) => {
                 bad += 1;

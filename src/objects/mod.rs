@@ -91,6 +91,18 @@ pub trait Objects: Send + Sync {
     async fn list(&self, bucket: &str, prefix: &str) -> PortResult<Vec<ObjectMeta>>;
     /// Deletes an object (no error if absent).
     async fn delete(&self, obj: &ObjectRef) -> PortResult<()>;
+    /// Stores a local file like [`Objects::put_file`], recording `sha256` (the
+    /// content's SHA-256, hex) with the object where the store keeps metadata
+    /// (S3: user metadata `sha256`); other stores just store the file.
+    async fn put_file_sha256(&self, obj: &ObjectRef, path: &Path, sha256: &str) -> PortResult<ObjectMeta> {
+        let _ = sha256;
+        self.put_file(obj, path).await
+    }
+    /// [`Objects::head`], with the SHA-256 that [`Objects::put_file_sha256`]
+    /// recorded (`None` when the store keeps none, or the object has none).
+    async fn head_sha256(&self, obj: &ObjectRef) -> PortResult<Option<(ObjectMeta, Option<String>)>> {
+        Ok(self.head(obj).await?.map(|meta| (meta, None)))
+    }
     /// Stores the concatenation of `parts`, in order, as `dest` (atomically,
     /// like [`Objects::put`]); [`crate::error::PortError::NotFound`] names a
     /// missing part and leaves `dest` as it was. This default reads every part

@@ -142,7 +142,7 @@ impl Monitor {
     async fn publish_pending_alert(&self, spec: &PipelineSpec, record: &RunRecord) -> Result<(), RunError> {
         let (Some(f), false) = (&record.failure, record.alerted) else { return Ok(()) };
         let at = f.at();
-        let exit = f.exit_code.map_or_else(|| "no exit code".to_owned(), |c| format!("exit {c}"));
+        let exit = f.exit();
         let mut subject =
             format!("batchfan {}: run {} failed at {at} ({exit})", record.pipeline, record.run_id);
         subject.truncate(100);
@@ -157,7 +157,7 @@ impl Monitor {
             .with_attribute("run_id", record.run_id.as_str())
             .with_attribute("dedup_id", format!("alert#{}", record.run_id));
         self.ports.topic.publish(&spec.alerts.topic, msg).await?;
-        warn!(run_id = %record.run_id, stage = %f.stage, index = ?f.index, exit_code = ?f.exit_code, "run failed: alert published");
+        warn!(run_id = %record.run_id, at = %at, exit = %exit, "run failed: alert published");
         self.store(spec)
             .update(&record.run_id, |r| {
                 let first = !r.alerted;

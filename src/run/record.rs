@@ -125,14 +125,14 @@ impl Failure {
         }
     }
 
+    /// `exit 1`, or `no exit code` (a job that never ran, or whose host was lost).
+    pub fn exit(&self) -> String {
+        self.exit_code.map_or_else(|| "no exit code".to_owned(), |c| format!("exit {c}"))
+    }
+
     /// `failed at STAGE[INDEX]: exit CODE: REASON`, as the CLI prints it.
     pub fn summary_line(&self) -> String {
-        format!(
-            "failed at {}: exit {:?}: {}",
-            self.at(),
-            self.exit_code,
-            self.status_reason.as_deref().unwrap_or("-")
-        )
+        format!("failed at {}: {}: {}", self.at(), self.exit(), self.status_reason.as_deref().unwrap_or("-"))
     }
 }
 

@@ -48,8 +48,6 @@ type Shared = Arc<App>;
 
 /// Runs listed on the home page and by default in `/api/runs`.
 const RUNS_SHOWN: usize = 50;
-/// Longest accepted request id of a manual run.
-const MAX_REQUEST_ID: usize = 100;
 
 /// The whole router.
 pub fn router(app: Shared) -> Router {
@@ -164,14 +162,6 @@ fn refuse_cross_site(app: &App, headers: &HeaderMap, token: &str) -> Option<Resp
     })
 }
 
-fn check_request_id(id: &str) -> Result<(), String> {
-    if (1..=MAX_REQUEST_ID).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()) {
-        Ok(())
-    } else {
-        Err(format!("request id {id:?} must be 1..={MAX_REQUEST_ID} visible ASCII characters"))
-    }
-}
-
 /// A manual run: checks the input and parameters against the spec, then triggers.
 async fn manual(
     app: &App,
@@ -181,7 +171,7 @@ async fn manual(
     request_id: &str,
 ) -> Result<RunRecord, TriggerError> {
     let spec = app.spec(pipeline).ok_or_else(|| TriggerError::UnknownPipeline(pipeline.to_owned()))?;
-    check_request_id(request_id).map_err(TriggerError::Rejected)?;
+    crate::trigger::check_request_id(request_id).map_err(|e| TriggerError::Rejected(e.to_string()))?;
     let params = inputs::resolve_params(spec, &params).map_err(|e| TriggerError::Rejected(e.0))?;
     let input = match input.map(str::trim).filter(|i| !i.is_empty()) {
         Some(raw) => {

@@ -53,7 +53,13 @@ pub fn trigger_of(
         ),
         None => None,
     };
-    let id = run.request_id.filter(|r| !r.trim().is_empty()).unwrap_or_else(|| invocation_id.to_owned());
+    let id = match run.request_id {
+        Some(id) => {
+            batchfan::trigger::check_request_id(&id).map_err(|e| DispatchError::BadEvent(e.to_string()))?;
+            id
+        }
+        None => invocation_id.to_owned(),
+    };
     Ok(TriggerEvent {
         pipeline: spec.name.clone(),
         source: TriggerSource::Manual,

@@ -45,7 +45,14 @@ pub fn parts(size: u64) -> Vec<(u64, u64)> {
 }
 
 /// Uploads `path` (`size` bytes) to `obj` in parts; returns the object's ETag.
-pub(super) async fn upload(client: &Client, obj: &ObjectRef, path: &Path, size: u64) -> PortResult<String> {
+/// `sha256`, when given, becomes the object's `sha256` user metadata.
+pub(super) async fn upload(
+    client: &Client,
+    obj: &ObjectRef,
+    path: &Path,
+    size: u64,
+    sha256: Option<&str>,
+) -> PortResult<String> {
     if size > MAX_OBJECT_BYTES {
         return Err(PortError::Invalid(format!(
             "{} is {size} bytes, over s3's largest object of {MAX_OBJECT_BYTES} bytes: split it into several objects",
@@ -53,13 +60,11 @@ pub(super) async fn upload(client: &Client, obj: &ObjectRef, path: &Path, size: 
         )));
     }
     let what = format!("s3 multipart upload of {} to {obj}", path.display());
-    let created = client
-        .create_multipart_upload()
-        .bucket(&obj.bucket)
-        .key(&obj.key)
-        .send()
-        .await
-        .map_err(|e| port_error(&what, e))?;
+    let mut create = client.create_multipart_upload().bucket(&obj.bucket).key(&obj.key);
+    if let Some(sha) = sha256 {
+        create = create.metadata(super::SHA256_METADATA, sha);
+    }
+    let created = create.send().await.map_err(|e| port_error(&what, e))?;
     let Some(upload_id) = created.upload_id else {
         return Err(PortError::Backend(format!("{what}: CreateMultipartUpload returned no upload id")));
     };
