@@ -83,7 +83,8 @@ async fn a_link_out_of_the_bucket_starts_nothing_and_odd_names_show_once() {
     let status = r.status().as_u16();
     let body: Value = r.json().await.unwrap();
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("symbolic link"), "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("in/link.csv") && error.contains("link"), "names the link: {body}");
     assert_eq!(serve.runs("inbox").await.len(), 3, "no run through the link");
 
     assert!(serve.stop_with(libc::SIGTERM).success());
