@@ -86,6 +86,9 @@ pub enum TriggerError {
     /// The input is not one the pages and the API may name (no run was made).
     #[error("{0}")]
     InputNotAllowed(String),
+    /// The request id names a run started from another input (no run was made).
+    #[error("{0}")]
+    Conflict(String),
     /// A port failed in a way that may pass: retry.
     #[error("{0}: retry")]
     Unavailable(String),
@@ -99,6 +102,7 @@ impl TriggerError {
             TriggerError::UnknownPipeline(_) => 404,
             TriggerError::Disabled(_) | TriggerError::InputNotAllowed(_) => 403,
             TriggerError::Rejected(_) => 400,
+            TriggerError::Conflict(_) => 409,
         }
     }
 }

@@ -192,7 +192,10 @@ async fn manual(
         None => None,
     };
     let trigger = inputs::manual_trigger(spec, input.as_ref(), params, Some(request_id));
-    app.trigger(trigger).await
+    let rec = app.trigger(trigger.clone()).await?;
+    // The same request id with another input is not a resume of that run.
+    inputs::check_same_input(&rec, &trigger).map_err(|e| TriggerError::Conflict(e.0))?;
+    Ok(rec)
 }
 
 async fn run_button(

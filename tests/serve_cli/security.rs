@@ -272,6 +272,19 @@ async fn the_run_button_and_the_api_take_only_bucket_objects_and_files_under_all
     assert_eq!(r.status().as_u16(), 202);
     let run_id = r.json::<Value>().await.unwrap()["run_id"].as_str().unwrap().to_owned();
     assert_eq!(serve.wait_run(&run_id).await["state"], "SUCCEEDED");
+    // The same request id with another input does not answer that run as if it were this one.
+    std::fs::write(state.join("buckets/in-bucket/three.csv"), "x\ny\nz\n").unwrap();
+    let r = serve
+        .client()
+        .post(format!("{}/api/pipelines/lines/runs", serve.url))
+        .bearer_auth(&serve.token)
+        .json(&json!({"request_id": "a2", "input": "s3://in-bucket/three.csv"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+    let err = r.json::<Value>().await.unwrap()["error"].as_str().unwrap().to_owned();
+    assert!(err.contains("s3://in-bucket/two.csv") && err.contains("s3://in-bucket/three.csv"), "{err}");
 
     // `batchfan trigger` is the user's own command: any file of theirs, imported by the CLI.
     let out = batchfan(
