@@ -238,14 +238,7 @@ async fn the_run_button_and_the_api_take_only_bucket_objects_and_files_under_all
         let body = r.text().await.unwrap();
         assert!(body.contains(&input) && body.contains("--allow-input"), "{input}: {body}");
     }
-    let api = serve
-        .client()
-        .post(format!("{}/api/pipelines/lines/runs", serve.url))
-        .bearer_auth(&serve.token)
-        .json(&json!({"request_id": "a1", "input": "/etc/shadow"}))
-        .send()
-        .await
-        .unwrap();
+    let api = api_run(&serve, "a1", "/etc/shadow").await;
     assert_eq!(api.status().as_u16(), 403);
     let err = api.json::<Value>().await.unwrap()["error"].as_str().unwrap().to_owned();
     assert!(err.contains("\"/etc/shadow\"") && err.contains("--allow-input DIR"), "{err}");
@@ -261,27 +254,13 @@ async fn the_run_button_and_the_api_take_only_bucket_objects_and_files_under_all
     assert_eq!(done["stages"][0]["children"].as_array().unwrap().len(), 3, "its 3 lines: {done}");
     std::fs::create_dir_all(state.join("buckets/in-bucket")).unwrap();
     std::fs::write(state.join("buckets/in-bucket/two.csv"), "x\ny\n").unwrap();
-    let r = serve
-        .client()
-        .post(format!("{}/api/pipelines/lines/runs", serve.url))
-        .bearer_auth(&serve.token)
-        .json(&json!({"request_id": "a2", "input": "s3://in-bucket/two.csv"}))
-        .send()
-        .await
-        .unwrap();
+    let r = api_run(&serve, "a2", "s3://in-bucket/two.csv").await;
     assert_eq!(r.status().as_u16(), 202);
     let run_id = r.json::<Value>().await.unwrap()["run_id"].as_str().unwrap().to_owned();
     assert_eq!(serve.wait_run(&run_id).await["state"], "SUCCEEDED");
     // The same request id with another input does not answer that run as if it were this one.
     std::fs::write(state.join("buckets/in-bucket/three.csv"), "x\ny\nz\n").unwrap();
-    let r = serve
-        .client()
-        .post(format!("{}/api/pipelines/lines/runs", serve.url))
-        .bearer_auth(&serve.token)
-        .json(&json!({"request_id": "a2", "input": "s3://in-bucket/three.csv"}))
-        .send()
-        .await
-        .unwrap();
+    let r = api_run(&serve, "a2", "s3://in-bucket/three.csv").await;
     assert_eq!(r.status().as_u16(), 409);
     let err = r.json::<Value>().await.unwrap()["error"].as_str().unwrap().to_owned();
     assert!(err.contains("s3://in-bucket/two.csv") && err.contains("s3://in-bucket/three.csv"), "{err}");
@@ -308,6 +287,18 @@ async fn the_run_button_and_the_api_take_only_bucket_objects_and_files_under_all
     assert!(done["input"].as_str().unwrap().starts_with("s3://batchfan-inputs/"), "{done}");
     assert_eq!(serve.runs("lines").await.len(), 3);
     assert!(serve.stop().success());
+}
+
+/// `POST /api/pipelines/lines/runs` with the bearer token.
+async fn api_run(serve: &Serve, request_id: &str, input: &str) -> reqwest::Response {
+    serve
+        .client()
+        .post(format!("{}/api/pipelines/lines/runs", serve.url))
+        .bearer_auth(&serve.token)
+        .json(&json!({"request_id": request_id, "input": input}))
+        .send()
+        .await
+        .unwrap()
 }
 
 /// Every file and directory under `root`, with its mode.
