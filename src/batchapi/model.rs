@@ -173,12 +173,9 @@ pub struct ContainerOut {
     pub command: Vec<String>,
     pub environment: Vec<KeyValuePair>,
     pub resource_requirements: Vec<ResourceRequirement>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log_stream_name: Option<String>,
+    /// The last attempt's exit code, reason and log stream, as AWS repeats them here.
+    #[serde(flatten)]
+    pub last_attempt: AttemptContainer,
 }
 
 /// `JobDetail`.

@@ -13,7 +13,9 @@ use super::super::{
     },
     BatchApi,
 };
-use crate::batch::{ArrayProperties, DependencyKind, JobDetail, JobSummary, RetryAction, RetryStrategy};
+use crate::batch::{
+    ArrayProperties, Attempt, DependencyKind, JobDetail, JobSummary, RetryAction, RetryStrategy,
+};
 
 fn retry_json(r: &RetryStrategy) -> RetryStrategyIn {
     RetryStrategyIn {
@@ -45,6 +47,15 @@ fn array_json(a: &ArrayProperties) -> ArrayOut {
 }
 
 /// vCPUs as AWS writes them: "1", "0.25".
+/// An attempt's outcome in `AttemptContainerDetail`'s shape.
+fn attempt_container(a: &Attempt) -> AttemptContainer {
+    AttemptContainer {
+        exit_code: a.exit_code,
+        reason: a.reason.clone(),
+        log_stream_name: a.log_stream_name.clone(),
+    }
+}
+
 fn vcpus_text(v: f64) -> String {
     if v.fract() == 0.0 {
         format!("{}", v as u64)
@@ -58,7 +69,6 @@ impl BatchApi {
         // A child's parameters are its parent's.
         let own_id = d.job_id.split_once(':').map_or(d.job_id.as_str(), |(parent, _)| parent);
         let extras = self.store.job(own_id)?;
-        let last = d.attempts.last();
         let out = JobDetailOut {
             job_arn: self.arn("job", &d.job_id),
             job_name: d.job_name.clone(),
@@ -69,11 +79,7 @@ impl BatchApi {
                 .attempts
                 .iter()
                 .map(|a| AttemptOut {
-                    container: AttemptContainer {
-                        exit_code: a.exit_code,
-                        reason: a.reason.clone(),
-                        log_stream_name: a.log_stream_name.clone(),
-                    },
+                    container: attempt_container(a),
                     started_at: a.started_at,
                     stopped_at: a.stopped_at,
                     status_reason: a.status_reason.clone(),
@@ -112,9 +118,7 @@ impl BatchApi {
                     ResourceRequirement { kind: "VCPU".into(), value: vcpus_text(d.container.vcpus) },
                     ResourceRequirement { kind: "MEMORY".into(), value: d.container.memory_mib.to_string() },
                 ],
-                exit_code: last.and_then(|a| a.exit_code),
-                reason: last.and_then(|a| a.reason.clone()),
-                log_stream_name: last.and_then(|a| a.log_stream_name.clone()),
+                last_attempt: d.attempts.last().map(attempt_container).unwrap_or_default(),
             },
             array_properties: d.array_properties.as_ref().map(array_json),
             timeout: d.timeout_seconds.map(|s| JobTimeout { attempt_duration_seconds: Some(s as i64) }),
