@@ -4,20 +4,27 @@
 //! SUCCEEDED, see that a framed status page is not displayed (issue 10,
 //! finding 5), and keep a screenshot in
 //! `target/test-artifacts/status-page.png` (and the home page in
-//! `status-page-home.png`).
+//! `status-page-home.png`). And the Jobs view of `--batch-api` (issue 11,
+//! item 5): jobs submitted with aws-sdk-batch, their states and array
+//! progress, a failed child's exit code and log tail
+//! (`target/test-artifacts/jobs-view.png`, `jobs-view-list.png`).
 //!
 //! Needs `scripts/setup/30-chromium.sh` (run by `scripts/test.sh`): a missing
 //! Chromium or Playwright fails this test, it never skips.
 
 mod serve_support;
 
-use std::{path::Path, process::Command};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use serde_json::Value;
-use serve_support::{sh_stage, write_spec, Serve};
+use serve_support::{batch, sh_stage, write_spec, Serve};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pressing_run_shows_the_run_succeeding_with_its_grid_filled_in() {
+/// Runs `node tests/browser/SCRIPT ARGS` in headless Chromium and returns the
+/// JSON it prints; fails (never skips) when Chromium or Playwright is missing.
+fn browse(script: &str, args: &[&str], serve: &Serve) -> Value {
     let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(
         browser_dir.join("node_modules/playwright-core/package.json").exists(),
@@ -28,11 +35,40 @@ async fn pressing_run_shows_the_run_succeeding_with_its_grid_filled_in() {
         Path::new(&chromium).exists(),
         "{chromium} is missing: run `source scripts/setup/30-chromium.sh`"
     );
+    let out = Command::new("node")
+        .arg(browser_dir.join(script))
+        .args(args)
+        .env("BATCHFAN_CHROMIUM", &chromium)
+        .output()
+        .expect("node runs (install Node.js 20+)");
+    assert!(
+        out.status.success(),
+        "browser script {script} failed:\n{}\n{}\nserve log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        serve.log_text()
+    );
+    serde_json::from_slice(&out.stdout).expect("the script prints JSON")
+}
+
+/// `target/test-artifacts/NAME`, with any old file removed.
+fn artifact(name: &str) -> PathBuf {
     let artifacts =
         Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").join("test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
-    let shot = artifacts.join("status-page.png");
+    let shot = artifacts.join(name);
     let _ = std::fs::remove_file(&shot);
+    shot
+}
+
+fn assert_png(path: &Path) {
+    let png = std::fs::read(path).unwrap_or_else(|e| panic!("screenshot {}: {e}", path.display()));
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000, "{} bytes", png.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pressing_run_shows_the_run_succeeding_with_its_grid_filled_in() {
+    let shot = artifact("status-page.png");
 
     let dir = tempfile::tempdir().unwrap();
     // 12 children of 0.4 s, two at a time: long enough to watch the grid fill.
@@ -49,21 +85,8 @@ async fn pressing_run_shows_the_run_succeeding_with_its_grid_filled_in() {
     );
     let state = dir.path().join("state");
     let serve = Serve::start(&state, &[&spec], &[], &[]);
-    let out = Command::new("node")
-        .arg(browser_dir.join("status-page.mjs"))
-        .args([serve.url.as_str(), serve.login_url.as_deref().expect("a login URL"), "grid"])
-        .arg(&shot)
-        .env("BATCHFAN_CHROMIUM", &chromium)
-        .output()
-        .expect("node runs (install Node.js 20+)");
-    assert!(
-        out.status.success(),
-        "browser script failed:\n{}\n{}\nserve log:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        serve.log_text()
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).expect("the script prints JSON");
+    let login = serve.login_url.clone().expect("a login URL");
+    let report = browse("status-page.mjs", &[&serve.url, &login, "grid", shot.to_str().unwrap()], &serve);
     assert_eq!(
         (report["deniedStatus"].as_u64(), report["deniedRunButtons"].as_u64()),
         (Some(401), Some(0)),
@@ -117,7 +140,80 @@ async fn pressing_run_shows_the_run_succeeding_with_its_grid_filled_in() {
     assert_eq!(serve.runs("grid").await.len(), 1, "only the Run button's run");
     let run = serve.get(&format!("/api/runs/{run_id}")).await;
     assert_eq!((run["state"].as_str(), run["source"].as_str()), (Some("SUCCEEDED"), Some("manual")));
-    let png = std::fs::read(&shot).expect("screenshot saved");
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000, "{} bytes", png.len());
+    assert_png(&shot);
+    assert!(serve.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jobs_view_shows_api_jobs_their_array_progress_and_a_failed_childs_log() {
+    let shot = artifact("jobs-view.png");
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        dir.path(),
+        "idle",
+        &format!(
+            "name = \"idle\"\n[planner]\nstrategy = \"range\"\ncount = 1\n\
+             [[stages]]\nname = \"noop\"\ncommand = {}\nvcpus = 1\nmemory = 64\n",
+            sh_stage("true")
+        ),
+    );
+    let serve = Serve::start(&dir.path().join("state"), &[&spec], &["--batch-api", "127.0.0.1:0"], &[]);
+    let client = serve.batch_client();
+    batch::setup(&client).await;
+    let fan = "echo child $AWS_BATCH_JOB_ARRAY_INDEX of $AWS_BATCH_JOB_ARRAY_SIZE; \
+               if [ \"$AWS_BATCH_JOB_ARRAY_INDEX\" = 3 ]; then echo disk full >&2; exit 42; fi";
+    batch::register_sh(&client, "fan", fan, 1).await;
+    batch::register_sh(&client, "plain", "echo plain", 1).await;
+    // One after the other, so that the list's order (newest first) is known.
+    let array = batch::submit(&client, "fan-out", "fan", Some(5)).await;
+    batch::wait_done(&client, &array).await;
+    let plain = batch::submit(&client, "plain-one", "plain", None).await;
+    batch::wait_done(&client, &plain).await;
+
+    let login = serve.login_url.clone().expect("a login URL");
+    let r = browse("jobs-view.mjs", &[&serve.url, &login, &array, "3", shot.to_str().unwrap()], &serve);
+    assert_eq!((r["deniedStatus"].as_u64(), r["deniedRows"].as_u64()), (Some(401), Some(0)), "{r}");
+    let listed: Vec<(String, String, Value)> = r["listed"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| {
+            (
+                row["id"].as_str().unwrap().into(),
+                row["status"].as_str().unwrap().into(),
+                row["progress"].clone(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, Value)> = vec![
+        (plain.clone(), "SUCCEEDED".into(), Value::Null),
+        (array.clone(), "FAILED".into(), "5/5 done: 4 succeeded, 1 failed".into()),
+    ];
+    assert_eq!(listed, expected, "newest first, with the array's progress: {r}");
+    let bar = &r["listed"][1]["bar"];
+    assert_eq!(bar.as_array().map(Vec::len), Some(5), "one cell per child: {r}");
+    assert_eq!(bar[4], "s-FAILED", "{r}");
+    assert_eq!(r["failedColour"], "rgb(214, 69, 69)", "{r}");
+    let filtered: Vec<&str> =
+        r["filtered"].as_array().unwrap().iter().filter_map(|f| f["id"].as_str()).collect();
+    assert_eq!(filtered, [array.as_str()], "the FAILED filter keeps the array job only: {r}");
+    assert_eq!(r["parentStatus"], "FAILED");
+    let children: Vec<&str> =
+        r["children"].as_array().unwrap().iter().filter_map(|c| c["status"].as_str()).collect();
+    assert_eq!(children, ["SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "FAILED", "SUCCEEDED"], "{r}");
+    let child = &r["childPage"];
+    assert_eq!(
+        (child["status"].as_str(), child["exitCodes"].clone()),
+        (Some("FAILED"), serde_json::json!(["42"])),
+        "{r}"
+    );
+    let log = child["log"].as_str().expect("a log tail");
+    assert!(
+        log.contains("child 3 of 5") && log.contains("disk full"),
+        "stdout and stderr in the tail: {log}"
+    );
+    assert_eq!(child["parent"].as_str(), Some(format!("/jobs/{array}").as_str()));
+    assert_eq!(r["cspErrors"], serde_json::json!([]), "nothing the CSP blocks: {r}");
+    assert_png(&shot);
     assert!(serve.stop().success());
 }

@@ -1,7 +1,10 @@
 //! `batchfan trigger` (through a service and without one), the status page's
 //! form protection and run view, and a graceful shutdown that a restart resumes;
-//! the login, headers, allowed inputs and file modes in [`security`].
+//! the login, headers, allowed inputs and file modes in [`security`];
+//! `--batch-api` in [`batch_api`].
 
+#[path = "serve_cli/batch_api.rs"]
+mod batch_api;
 #[path = "serve_cli/security.rs"]
 mod security;
 mod serve_support;

@@ -25,6 +25,7 @@ pub mod environments;
 pub mod error;
 pub mod jobs;
 pub mod model;
+pub mod server;
 pub mod store;
 pub mod tags;
 pub mod validate;

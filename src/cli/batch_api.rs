@@ -6,7 +6,7 @@ use anyhow::Context;
 
 use super::{StateArgs, UsageError};
 use crate::{
-    batchapi::{self, BatchApi, BatchApiConfig},
+    batchapi::{server, BatchApiConfig},
     engine::{EngineConfig, LocalEngine, ShutdownMode},
 };
 
@@ -41,9 +41,9 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<i32> {
-    if args.account.len() != 12 || !args.account.chars().all(|c| c.is_ascii_digit()) {
-        return Err(UsageError(format!("--account {:?} is not valid: give 12 digits", args.account)).into());
-    }
+    let api_config =
+        BatchApiConfig { state_dir: args.state.dir.clone(), region: args.region, account: args.account };
+    api_config.check().map_err(|e| UsageError(format!("--{e}")))?;
     std::fs::create_dir_all(&args.state.dir)
         .with_context(|| format!("cannot create state directory {}", args.state.dir.display()))?;
     let mut config = EngineConfig::new(&args.state.dir);
@@ -55,21 +55,13 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     }
     config.time_scale = args.time_scale;
     let engine = LocalEngine::open(config).await?;
-    let api = BatchApi::open(
-        engine.clone(),
-        BatchApiConfig { state_dir: args.state.dir.clone(), region: args.region, account: args.account },
-    )?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}: use another --listen address", args.listen))?;
-    let addr = listener.local_addr()?;
+    let bound = server::bind(engine.clone(), api_config, args.listen, "--listen").await?;
     {
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "listening on http://{addr} (state {})", args.state.dir.display());
+        let _ = writeln!(out, "listening on http://{} (state {})", bound.addr(), args.state.dir.display());
         let _ = out.flush();
     }
-    tracing::info!(%addr, "batch-api listening; SigV4 is not checked");
-    batchapi::serve(listener, std::sync::Arc::new(api), shutdown_signal()).await?;
+    bound.serve(shutdown_signal()).await?;
     // Running jobs re-run after the next start (the engine's recovery).
     engine.shutdown(ShutdownMode::Abandon).await;
     Ok(0)

@@ -1,10 +1,15 @@
 //! `batchfan serve SPEC...`: one long-lived process for the given pipelines —
-//! cron schedules, object puts, signed webhooks, and a status page with Run buttons.
+//! cron schedules, object puts, signed webhooks, and a status page with Run buttons;
+//! with `--batch-api`, the AWS Batch API over the same engine.
 
 use std::{collections::BTreeMap, io::Write, net::SocketAddr, path::PathBuf, time::Duration};
 
 use super::{inputs, StateArgs, UsageError};
-use crate::{backend::LocalOptions, serve};
+use crate::{
+    backend::LocalOptions,
+    batchapi::{server, BatchApiConfig},
+    serve,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -40,6 +45,43 @@ pub struct Args {
     /// Memory (MiB) the local engine may use (default: this machine's).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=super::limits::MAX_MEMORY_MIB))]
     memory: Option<u64>,
+    /// Also serve the AWS Batch REST API (as `batchfan batch-api` does) over this process's engine
+    /// and state directory, on its own address (default 127.0.0.1:8751; port 0: any free port, the
+    /// address is printed and in serve.json): jobs submitted with aws-sdk-batch, boto3 or the AWS CLI
+    /// share the engine's capacity with the pipelines' runs and show on the status page's Jobs view.
+    /// NOT authenticated: no login, SigV4 is not checked, any credentials are accepted — so it
+    /// listens only on a loopback address unless --batch-api-public.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = server::DEFAULT_LISTEN)]
+    batch_api: Option<SocketAddr>,
+    /// Let --batch-api listen on a non-loopback address: anyone who reaches it runs commands on
+    /// this machine as this user. Only behind your own network access rules.
+    #[arg(long, requires = "batch_api")]
+    batch_api_public: bool,
+    /// Region written in the ARNs the Batch API answers.
+    #[arg(long, value_name = "REGION", default_value = "us-east-1")]
+    batch_api_region: String,
+    /// Account id written in the ARNs the Batch API answers.
+    #[arg(long, value_name = "ACCOUNT", default_value = "123456789012")]
+    batch_api_account: String,
+}
+
+/// The `--batch-api` options, checked.
+fn batch_api_door(args: &Args) -> Result<Option<serve::BatchApiDoor>, UsageError> {
+    let Some(listen) = args.batch_api else { return Ok(None) };
+    server::check_loopback(listen, "--batch-api", "--batch-api-public", args.batch_api_public)
+        .map_err(UsageError)?;
+    let door = serve::BatchApiDoor {
+        listen,
+        region: args.batch_api_region.clone(),
+        account: args.batch_api_account.clone(),
+    };
+    let names = BatchApiConfig {
+        state_dir: args.state.dir.clone(),
+        region: door.region.clone(),
+        account: door.account.clone(),
+    };
+    names.check().map_err(|e| UsageError(format!("--batch-api-{e}")))?;
+    Ok(Some(door))
 }
 
 pub async fn run(args: Args) -> anyhow::Result<i32> {
@@ -68,6 +110,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     }
     serve::input::InputPolicy::new(&args.allow_inputs, &args.state.dir.join("buckets"))
         .map_err(|e| UsageError(e.to_string()))?;
+    let batch_api = batch_api_door(&args)?;
     let config = serve::ServeConfig {
         specs,
         spec_files: files,
@@ -79,16 +122,24 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         poll_interval: Duration::from_millis(args.poll_ms),
         no_auth: args.no_auth,
         allow_inputs: args.allow_inputs,
+        batch_api,
     };
     let state = args.state.dir.display().to_string();
-    serve::run(config, |addr, login| {
+    serve::run(config, |ready| {
+        let addr = ready.addr;
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "listening on http://{addr} (state {state})");
-        match login {
+        match ready.login_url {
             Some(url) => {
                 let _ = writeln!(out, "log in: {url}");
             }
             None => eprintln!("no login (--no-auth): anyone who can reach http://{addr} can start runs"),
+        }
+        if let Some(api) = ready.batch_api {
+            let _ = writeln!(
+                out,
+                "batch api: http://{api} (no login, SigV4 not checked: endpoint_url for AWS clients)"
+            );
         }
         let _ = out.flush();
     })

@@ -1,8 +1,6 @@
-//! The serving process: what every part shares ([`App`]), the one door every
-//! trigger goes through ([`App::trigger`]), and the life cycle ([`run`]):
-//! open the backend, resume runs in flight, serve, and on SIGTERM/SIGINT stop
-//! taking triggers, then drain the engine (or hand running children to the
-//! next start's resume path after `drain_timeout`).
+//! The serving process: what every part shares ([`App`]) and the one door every
+//! trigger goes through ([`App::trigger`]); the life cycle ([`run`]) is in
+//! [`lifecycle`].
 
 use std::{
     collections::{BTreeMap, BTreeSet, VecDeque},
@@ -15,16 +13,18 @@ use std::{
     time::Duration,
 };
 
-use anyhow::Context;
+pub mod lifecycle;
+
+pub use self::lifecycle::{run, Ready};
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::{cron::Schedule, discovery, http, input::InputPolicy, scheduler, watcher};
+use super::{cron::Schedule, input::InputPolicy};
 use crate::{
-    backend::{LocalBackend, LocalOptions},
-    engine::ShutdownMode,
+    backend::LocalOptions,
+    batchapi::BatchApi,
     run::{RunError, RunRecord, RunStore, TriggerEvent, TriggerSource},
     service::Service,
     spec::{PipelineSpec, SecretSource},
@@ -55,6 +55,20 @@ pub struct ServeConfig {
     pub no_auth: bool,
     /// `--allow-input`: directories whose files the Run button and the API may name as input.
     pub allow_inputs: Vec<PathBuf>,
+    /// `--batch-api`: also serve the AWS Batch API over the same engine.
+    pub batch_api: Option<BatchApiDoor>,
+}
+
+/// `--batch-api ADDR`: the AWS Batch REST API on its own listener, over
+/// serve's engine and state directory, without the login (AWS clients sign
+/// requests with SigV4, which is not checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchApiDoor {
+    pub listen: SocketAddr,
+    /// Region in the ARNs answered.
+    pub region: String,
+    /// Account id in the ARNs answered.
+    pub account: String,
 }
 
 /// Something the status page should show: a refused trigger, a skipped or missed slot.
@@ -123,6 +137,7 @@ pub struct App {
     /// The inputs the Run button and the API may name.
     pub inputs: InputPolicy,
     addr: OnceLock<SocketAddr>,
+    batch_api: OnceLock<(Arc<BatchApi>, SocketAddr)>,
     accepting: AtomicBool,
     next_slots: Mutex<BTreeMap<String, Option<DateTime<Utc>>>>,
     notices: Mutex<VecDeque<Notice>>,
@@ -157,6 +172,7 @@ impl App {
             auth,
             inputs,
             addr: OnceLock::new(),
+            batch_api: OnceLock::new(),
             accepting: AtomicBool::new(true),
             next_slots: Mutex::new(BTreeMap::new()),
             notices: Mutex::new(VecDeque::new()),
@@ -176,6 +192,16 @@ impl App {
     /// The address the server listens on (set once bound).
     pub fn addr(&self) -> Option<SocketAddr> {
         self.addr.get().copied()
+    }
+
+    /// The Batch API served beside the pages (`--batch-api`), if any.
+    pub fn batch_api(&self) -> Option<Arc<BatchApi>> {
+        self.batch_api.get().map(|(api, _)| api.clone())
+    }
+
+    /// The address of the Batch API (`--batch-api`), once bound.
+    pub fn batch_api_addr(&self) -> Option<SocketAddr> {
+        self.batch_api.get().map(|(_, addr)| *addr)
     }
 
     pub fn accepting(&self) -> bool {
@@ -331,160 +357,4 @@ pub fn read_secret(pipeline: &str, source: Option<&SecretSource>) -> Result<Vec<
         return Err(format!("webhook secret of pipeline {pipeline} is empty: put a long random value there (openssl rand -hex 32)"));
     }
     Ok(secret.as_bytes().to_vec())
-}
-
-/// Checks everything that can be checked before opening the backend.
-fn preflight(config: &ServeConfig) -> anyhow::Result<BTreeMap<String, Schedule>> {
-    let mut names = BTreeSet::new();
-    let mut schedules = BTreeMap::new();
-    for spec in &config.specs {
-        if !names.insert(spec.name.as_str()) {
-            anyhow::bail!("pipeline {} is given twice: serve each spec once", spec.name);
-        }
-        if let Some(c) = &spec.triggers.cron {
-            let s = Schedule::from_trigger(c).map_err(|e| anyhow::anyhow!("pipeline {}: {e}", spec.name))?;
-            schedules.insert(spec.name.clone(), s);
-        }
-        if let Some(w) = spec.triggers.webhook.as_ref().filter(|w| w.enabled) {
-            read_secret(&spec.name, w.secret.as_ref()).map_err(anyhow::Error::msg)?;
-        }
-    }
-    Ok(schedules)
-}
-
-/// Runs `batchfan serve` until SIGTERM or SIGINT. `on_ready` gets the bound
-/// address and the login URL (`None` with `--no-auth`).
-pub async fn run(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, Option<&str>)) -> anyhow::Result<()> {
-    let schedules = preflight(&config)?;
-    let backend = LocalBackend::open(&config.state_dir, config.options.clone()).await?;
-    let root = backend.layout.root.clone();
-    let service = Service::start(backend, config.specs.clone()).await?;
-    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| {
-        format!(
-            "cannot listen on {}: pick a free port with --listen 127.0.0.1:PORT (0 for any)",
-            config.listen
-        )
-    })?;
-    let addr = listener.local_addr()?;
-    let inputs = InputPolicy::new(&config.allow_inputs, &root.join("buckets"))?;
-    let app = Arc::new(App::new(service, schedules, config.allowed_hosts.clone(), !config.no_auth, inputs));
-    let _ = app.addr.set(addr);
-
-    match app.service.resume_all().await {
-        Ok(runs) => {
-            for rec in runs.iter().filter(|r| !r.state.is_terminal()) {
-                lock(&app.active).insert((rec.pipeline.clone(), rec.run_id.clone()));
-            }
-            if !runs.is_empty() {
-                info!(count = runs.len(), "resumed runs in flight");
-            }
-        }
-        Err(e) => warn!("resuming runs in flight: {e}: they are retried by the reconciler"),
-    }
-    // Runs the previous process had in flight but that resume_all left as they were.
-    for spec in app.specs() {
-        let store = RunStore::new(&app.service.backend.table, &spec.storage.table);
-        for id in store.list_runs(Some(&spec.name)).await.unwrap_or_default() {
-            if let Ok(Some(rec)) = store.get(&id).await {
-                if !rec.state.is_terminal() {
-                    lock(&app.active).insert((rec.pipeline, rec.run_id));
-                }
-            }
-        }
-    }
-
-    let (stop_tx, stop) = watch::channel(false);
-    let mut tasks = Vec::new();
-    for spec in app.specs() {
-        if app.schedules.contains_key(&spec.name) {
-            tasks.push(tokio::spawn(scheduler::run(app.clone(), spec.name.clone(), stop.clone())));
-        }
-        if spec.triggers.s3.is_some() {
-            tasks.push(tokio::spawn(watcher::run(
-                app.clone(),
-                spec.name.clone(),
-                config.poll_interval,
-                stop.clone(),
-            )));
-        }
-    }
-    let reconciler = {
-        let (app, mut stop) = (app.clone(), stop.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = stop.changed() => return,
-                    _ = tokio::time::sleep(RECONCILE_EVERY) => {
-                        log_refusals(lock(&app.refusals).flush(Utc::now()));
-                        app.reconcile_active().await
-                    }
-                }
-            }
-        })
-    };
-    let server = {
-        let (router, mut stop) = (http::router(app.clone()), stop.clone());
-        tokio::spawn(async move {
-            let graceful = async move {
-                let _ = stop.changed().await;
-            };
-            axum::serve(listener, router).with_graceful_shutdown(graceful).await
-        })
-    };
-    let info = discovery::ServeInfo::new(addr, &app.api_token, app.auth, config.specs.iter());
-    discovery::write_pipelines(&root, &config.spec_files)?;
-    discovery::write(&root, &info)?;
-    on_ready(addr, info.login_url.as_deref());
-    info!(%addr, pipelines = app.specs().count(), "serving");
-
-    let mut signals = Signals::new()?;
-    let which = signals.next().await;
-    info!("{which}: no new triggers; draining (up to {:?})", config.drain_timeout);
-    app.accepting.store(false, Ordering::SeqCst);
-    discovery::remove(&root, &info);
-    let _ = stop_tx.send(true);
-    for t in tasks {
-        let _ = t.await;
-    }
-    reconciler.abort();
-    match server.await {
-        Ok(Err(e)) => warn!("http server: {e}"),
-        Err(e) => warn!("http server task: {e}"),
-        Ok(Ok(())) => {}
-    }
-    tokio::select! {
-        _ = app.service.shutdown(ShutdownMode::Drain) => info!("drained: every running child finished"),
-        _ = tokio::time::sleep(config.drain_timeout) => {
-            warn!("children still running after {:?}: stopping them; the next start re-runs them", config.drain_timeout);
-            app.service.shutdown(ShutdownMode::Abandon).await;
-        }
-        s = signals.next() => {
-            warn!("{s} again: stopping running children now; the next start re-runs them");
-            app.service.shutdown(ShutdownMode::Abandon).await;
-        }
-    }
-    Ok(())
-}
-
-/// SIGTERM and SIGINT.
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> anyhow::Result<Signals> {
-        use tokio::signal::unix::{signal, SignalKind};
-        Ok(Signals {
-            term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
-            int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
-        })
-    }
-
-    async fn next(&mut self) -> &'static str {
-        tokio::select! {
-            _ = self.term.recv() => "SIGTERM",
-            _ = self.int.recv() => "SIGINT",
-        }
-    }
 }

@@ -32,6 +32,12 @@ form.run{display:flex;gap:.4em;margin:0}form.run input{font:inherit;padding:.2em
 button{font:inherit;padding:.2em 1em;border:0;border-radius:3px;background:#1d2330;color:#fff;cursor:pointer}button[disabled]{background:#b7bfcc;cursor:default}
 pre{background:#1d2330;color:#e9edf2;padding:.6em;overflow:auto;max-height:20em;font-size:.85em}
 .muted{color:#7a8394}.warn{color:#a86a00}.error{color:#d64545}.counts{color:#555;font-size:.9em}
+nav{margin:-.4em 0 1em}nav a{margin-right:1em}
+.state-RUNNING,.state-STARTING{background:#3b7dd8}.state-RUNNABLE{background:#c99a12}.state-PENDING{background:#a0a8b8}
+.bar{display:inline-flex;gap:1px;vertical-align:middle}.bar i{display:block;width:8px;height:12px;background:#e3e6ea}
+.progress{font-size:.85em;color:#555;white-space:nowrap}form.filter{display:flex;gap:1em;align-items:center;margin:0 0 1em}
+form.filter select{font:inherit;padding:.15em .3em}table.props{width:auto}table.props th{padding-right:2em}
+h3{font-size:.95em;margin:1em 0 .3em}
 "#;
 
 /// The live part's refresher: re-fetches `#live`'s fragment until the page

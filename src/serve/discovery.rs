@@ -32,6 +32,9 @@ pub struct ServeInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_url: Option<String>,
     pub pipelines: Vec<String>,
+    /// `http://127.0.0.1:PORT` of the AWS Batch API (`--batch-api`): no login, point `endpoint_url` here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_api_url: Option<String>,
 }
 
 impl ServeInfo {
@@ -55,6 +58,7 @@ impl ServeInfo {
             token: token.to_owned(),
             login_url: auth.then(|| format!("http://{reach}/login?token={token}")),
             pipelines: specs.map(|s| s.name.clone()).collect(),
+            batch_api_url: None,
         }
     }
 }
@@ -121,6 +125,7 @@ mod tests {
             token: "t1".into(),
             login_url: Some("http://127.0.0.1:4567/login?token=t1".into()),
             pipelines: vec!["orders".into()],
+            batch_api_url: Some("http://127.0.0.1:4568".into()),
         };
         write(dir.path(), &info).unwrap();
         assert_eq!(read(dir.path()), Some(info.clone()));

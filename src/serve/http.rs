@@ -11,6 +11,7 @@
 //! | `GET /api/service` | when this process started, whether it takes triggers |
 //! | `GET /api/pipelines`, `/api/runs`, `/api/runs/{id}`, `/api/alerts`, `/api/notices` | the same data as JSON |
 //! | `POST /api/pipelines/{name}/runs` | a manual run |
+//! | `GET /jobs…`, `/api/jobs…` | the Jobs view of `--batch-api` ([`super::jobs_http`]) |
 //! | `GET /static/...` | the pages' stylesheet and script ([`assets`]) |
 //! | `GET /healthz` | `ok` |
 //!
@@ -36,7 +37,7 @@ use serde_json::json;
 
 use super::{
     app::{App, TriggerError},
-    assets, guard, page, view,
+    assets, guard, jobs_http, page, view,
 };
 use crate::{
     cli::inputs,
@@ -69,6 +70,7 @@ pub fn router(app: Shared) -> Router {
         .route("/api/notices", get(api_notices))
         .route("/api/pipelines/{name}/runs", post(api_trigger))
         .route("/healthz", get(|| async { "ok" }))
+        .merge(jobs_http::routes())
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard::guard))
         .with_state(app)
 }

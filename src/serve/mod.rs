@@ -1,6 +1,8 @@
 //! `batchfan serve`: one long-lived process that owns the embedded backend and
 //! starts runs from cron schedules, object puts, signed webhooks and the status
-//! page's Run button (and `batchfan trigger`).
+//! page's Run button (and `batchfan trigger`); with `--batch-api`, it also
+//! serves the AWS Batch API over the same engine (one capacity, one state
+//! directory) and shows the API's jobs on the status page.
 //!
 //! | part | what |
 //! | --- | --- |
@@ -13,7 +15,8 @@
 //! | [`input`] | which inputs the pages and the API may name (`--allow-input`) |
 //! | [`view`], [`page`], [`assets`] | what the pages and the JSON API show, the HTML, its stylesheet and script |
 //! | [`discovery`] | `serve.json` in the state directory: how `batchfan trigger` finds the service |
-//! | [`app`] | the shared state and the one place triggers go through |
+//! | [`jobs`], [`jobs_page`], [`jobs_http`] | the Jobs view: jobs submitted through `--batch-api`, their attempts and logs |
+//! | [`app`] | the shared state and the one place triggers go through; [`app::lifecycle`]: start, serve, drain |
 
 pub mod app;
 pub mod assets;
@@ -22,10 +25,13 @@ pub mod discovery;
 pub mod guard;
 pub mod http;
 pub mod input;
+pub mod jobs;
+pub mod jobs_http;
+pub mod jobs_page;
 pub mod page;
 pub mod scheduler;
 pub mod view;
 pub mod watch;
 pub mod watcher;
 
-pub use self::app::{run, App, ServeConfig};
+pub use self::app::{run, App, BatchApiDoor, Ready, ServeConfig};

@@ -35,7 +35,7 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-fn when_ms(ms: i64) -> String {
+pub(super) fn when_ms(ms: i64) -> String {
     DateTime::from_timestamp_millis(ms)
         .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
 }
@@ -44,16 +44,17 @@ fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-fn layout(title: &str, body: &str) -> String {
+pub(super) fn layout(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
-         <title>{}</title><link rel=stylesheet href=\"{CSS_PATH}\"></head><body><h1><a href=\"/\">batchfan serve</a></h1>{body}\
+         <title>{}</title><link rel=stylesheet href=\"{CSS_PATH}\"></head><body><h1><a href=\"/\">batchfan serve</a></h1>\
+         <nav><a href=\"/\">Pipelines</a> <a href=\"/jobs\" id=nav-jobs>Jobs</a></nav>{body}\
          <script src=\"{JS_PATH}\"></script></body></html>",
         esc(title)
     )
 }
 
-fn state_badge(state: &str, id: Option<&str>) -> String {
+pub(super) fn state_badge(state: &str, id: Option<&str>) -> String {
     let id = id.map(|i| format!(" id=\"{i}\"")).unwrap_or_default();
     format!("<span class=\"state state-{0}\"{id}>{0}</span>", esc(state))
 }

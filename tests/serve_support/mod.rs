@@ -14,6 +14,8 @@ use std::{
 
 use serde_json::Value;
 
+pub mod batch;
+
 /// Overall deadline of any wait in a test.
 pub const DEADLINE: Duration = Duration::from_secs(90);
 
