@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::serve_support::{
     batch::{describe, register_sh, setup, submit, wait_done, QUEUE},
-    sh_stage, wait_for, write_spec, Serve,
+    batchfan, sh_stage, wait_for, write_spec, Serve,
 };
 
 const BATCH_API: [&str; 2] = ["--batch-api", "127.0.0.1:0"];
@@ -208,4 +208,25 @@ async fn a_kill_9_loses_no_api_job_and_the_restart_runs_them_to_the_end() {
     let list = serve.get("/api/jobs?status=SUCCEEDED").await;
     assert_eq!(list["total"], 2, "{list}");
     assert!(serve.stop().success());
+}
+
+#[test]
+fn a_public_address_needs_its_own_flag_and_the_help_says_the_api_is_unauthenticated() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = hog_pipeline(dir.path(), dir.path());
+    let (spec, state) = (spec.to_str().unwrap(), dir.path().join("state"));
+    let serve = ["serve", spec, "--state", state.to_str().unwrap(), "--listen", "127.0.0.1:0"];
+    let out = batchfan(&[&serve[..], &["--batch-api", "0.0.0.0:0"]].concat(), &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--batch-api 0.0.0.0:0") && err.contains("--batch-api-public"), "{err}");
+    let out = batchfan(&[&serve[..], &["--batch-api", "--batch-api-account", "42"]].concat(), &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--batch-api-account \"42\" is not valid"), "{err}");
+    assert!(!state.join("batch-api.sqlite").exists(), "nothing opened before the options are checked");
+    let help = batchfan(&["serve", "--help"], &[]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--batch-api [<ADDR>]") && help.contains("NOT authenticated"), "{help}");
+    assert!(help.contains("--batch-api-public"), "{help}");
 }
