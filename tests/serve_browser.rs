@@ -169,9 +169,21 @@ async fn the_jobs_view_shows_api_jobs_their_array_progress_and_a_failed_childs_l
     batch::wait_done(&client, &array).await;
     let plain = batch::submit(&client, "plain-one", "plain", None).await;
     batch::wait_done(&client, &plain).await;
+    // A job the browser releases (it creates the file) while it watches the list.
+    let release = dir.path().join("release");
+    let gate = format!("while [ ! -f {0} ]; do sleep 0.1; done; echo released", release.display());
+    batch::register_sh(&client, "gate", &gate, 1).await;
+    let running = batch::submit(&client, "gate", "gate", None).await;
+    serve_support::wait_for("the gate job to run", || async {
+        (batch::describe(&client, &running).await.status() == Some(&aws_sdk_batch::types::JobStatus::Running))
+            .then_some(())
+    })
+    .await;
 
     let login = serve.login_url.clone().expect("a login URL");
-    let r = browse("jobs-view.mjs", &[&serve.url, &login, &array, "3", shot.to_str().unwrap()], &serve);
+    let args: [&str; 7] =
+        [&serve.url, &login, &array, "3", &running, release.to_str().unwrap(), shot.to_str().unwrap()];
+    let r = browse("jobs-view.mjs", &args, &serve);
     assert_eq!((r["deniedStatus"].as_u64(), r["deniedRows"].as_u64()), (Some(401), Some(0)), "{r}");
     let listed: Vec<(String, String, Value)> = r["listed"]
         .as_array()
@@ -186,11 +198,13 @@ async fn the_jobs_view_shows_api_jobs_their_array_progress_and_a_failed_childs_l
         })
         .collect();
     let expected: Vec<(String, String, Value)> = vec![
+        (running.clone(), "RUNNING".into(), Value::Null),
         (plain.clone(), "SUCCEEDED".into(), Value::Null),
         (array.clone(), "FAILED".into(), "5/5 done: 4 succeeded, 1 failed".into()),
     ];
     assert_eq!(listed, expected, "newest first, with the array's progress: {r}");
-    let bar = &r["listed"][1]["bar"];
+    assert_eq!(r["liveUpdate"], true, "the released job's row turned SUCCEEDED without a reload: {r}");
+    let bar = &r["listed"][2]["bar"];
     assert_eq!(bar.as_array().map(Vec::len), Some(5), "one cell per child: {r}");
     assert_eq!(bar[4], "s-FAILED", "{r}");
     assert_eq!(r["failedColour"], "rgb(214, 69, 69)", "{r}");

@@ -1,21 +1,23 @@
 // Drives the Jobs view of `batchfan serve --batch-api` in Debian's headless
 // Chromium: refused without the login, logs in through the URL serve
 // printed, opens Jobs from the navigation, reads each job's status and array
-// progress, filters on FAILED, opens the array job, then its failed child,
-// and reads the attempt's exit code and log tail. Saves a screenshot of the
-// child's page (and of the list). Prints a JSON summary on stdout.
+// progress, releases a running job (by creating RELEASE_FILE, which it waits
+// for) and watches its row turn SUCCEEDED without a reload, filters on
+// FAILED, opens the array job, then its failed child, and reads the attempt's
+// exit code and log tail. Saves a screenshot of the child's page (and of the
+// list). Prints a JSON summary on stdout.
 //
-//   node jobs-view.mjs URL LOGIN_URL ARRAY_JOB_ID FAILED_INDEX SCREENSHOT.png
+//   node jobs-view.mjs URL LOGIN_URL ARRAY_JOB_ID FAILED_INDEX RUNNING_JOB_ID RELEASE_FILE SCREENSHOT.png
 //
 // Run by tests/serve_browser.rs; Chromium comes from scripts/setup/30-chromium.sh.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const [url, loginUrl, arrayJob, failedIndex, screenshot] = process.argv.slice(2);
-if (!url || !loginUrl || !arrayJob || !failedIndex || !screenshot) {
-  console.error('usage: node jobs-view.mjs URL LOGIN_URL ARRAY_JOB_ID FAILED_INDEX SCREENSHOT.png');
+const [url, loginUrl, arrayJob, failedIndex, runningJob, releaseFile, screenshot] = process.argv.slice(2);
+if (!url || !loginUrl || !arrayJob || !failedIndex || !runningJob || !releaseFile || !screenshot) {
+  console.error('usage: node jobs-view.mjs URL LOGIN_URL ARRAY_JOB_ID FAILED_INDEX RUNNING_JOB_ID RELEASE_FILE SCREENSHOT.png');
   process.exit(2);
 }
 const executablePath = process.env.BATCHFAN_CHROMIUM || '/usr/bin/chromium';
@@ -51,6 +53,15 @@ try {
   const failedColour = await page.evaluate(
     () => { const i = document.querySelector('.bar i.s-FAILED'); return i && getComputedStyle(i).backgroundColor; },
   );
+  // Live: release the running job and watch its row change without a reload.
+  await page.evaluate(() => { window.__batchfanMark = true; });
+  writeFileSync(releaseFile, 'go');
+  await page.waitForFunction(
+    (id) => document.querySelector(`#jobs tr[data-job="${id}"] .state`)?.textContent === 'SUCCEEDED',
+    runningJob,
+    { timeout: 60_000, polling: 200 },
+  );
+  const liveUpdate = await page.evaluate(() => window.__batchfanMark === true);
   await page.screenshot({ path: screenshot.replace(/\.png$/, '-list.png'), fullPage: true });
 
   await page.selectOption('select[name=status]', 'FAILED');
@@ -74,7 +85,7 @@ try {
   }));
   await page.screenshot({ path: screenshot, fullPage: true });
   console.log(JSON.stringify({
-    deniedStatus, deniedRows, listed, failedColour, filtered, parentStatus, children, childPage, cspErrors,
+    deniedStatus, deniedRows, listed, failedColour, liveUpdate, filtered, parentStatus, children, childPage, cspErrors,
   }));
 } finally {
   await context.close();
