@@ -1,14 +1,21 @@
 //! `batchfan batch-api` driven by aws-sdk-batch (the client our AWS adapter
 //! uses): jobs run on the local engine with AWS Batch's semantics, through
 //! the real API. Every test starts its own server (tests/batch_api_support).
+//!
+//! The conformance scenarios ([`clients::SCENARIOS`]) are tests here, and run
+//! through boto3 and the AWS CLI too (`batch_api_support/scenarios.py`).
 
 mod batch_api_support;
-#[path = "batch_api_support/boto3.rs"]
-mod boto3;
+#[path = "batch_api_support/capacity.rs"]
+mod capacity;
+#[path = "batch_api_support/clients.rs"]
+mod clients;
 #[path = "batch_api_support/errors.rs"]
 mod errors;
 #[path = "batch_api_support/resources.rs"]
 mod resources;
+#[path = "batch_api_support/service_model.rs"]
+mod service_model;
 
 use std::collections::BTreeSet;
 
@@ -197,6 +204,10 @@ async fn terminate_stops_a_running_child_and_cancel_a_pending_job() {
     assert_ne!(other.status(), Some(&JobStatus::Failed), "terminating one child leaves its sibling");
     client.terminate_job().job_id(&arr).reason("cleanup").send().await.expect("terminate array");
     assert_eq!(wait_done(&client, &arr).await.status(), Some(&JobStatus::Failed));
+    let unknown = client.terminate_job().job_id("nope").reason("x").send().await.unwrap_err();
+    let unknown = unknown.into_service_error();
+    assert!(unknown.is_client_exception(), "{unknown:?}");
+    assert!(unknown.meta().message().unwrap_or_default().contains("jobId \"nope\""), "{unknown:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,11 +302,49 @@ async fn list_jobs_pages_over_250_jobs_without_loss_or_duplicates() {
     assert_eq!(pages, 3);
     assert_eq!(seen.len(), 250, "no duplicates");
     assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), submitted);
-    // A JOB_NAME filter lists every status, a trailing '*' by prefix.
-    let filter = aws_sdk_batch::types::KeyValuesPair::builder().name("JOB_NAME").values("waiter-1*").build();
-    let named = client.list_jobs().job_queue(QUEUE).filters(filter).max_results(1000).send().await.unwrap();
-    assert_eq!(named.job_summary_list().len(), 111, "waiter-1, waiter-10..19, waiter-100..199");
+    // A JOB_NAME filter lists every status, a trailing '*' by prefix, at most 100 a page (AWS's cap).
+    let filter = aws_sdk_batch::types::KeyValuesPair::builder().name("JOB_NAME").values("WAITER-1*").build();
+    let first = client.list_jobs().job_queue(QUEUE).filters(filter.clone()).max_results(1000).send().await;
+    let first = first.expect("list by name");
+    assert_eq!(first.job_summary_list().len(), 100);
+    let rest = client
+        .list_jobs()
+        .job_queue(QUEUE)
+        .filters(filter)
+        .set_next_token(first.next_token().map(str::to_string))
+        .send()
+        .await
+        .expect("second page by name");
+    assert_eq!(rest.job_summary_list().len() + 100, 111, "waiter-1, waiter-10..19, waiter-100..199");
+    assert!(rest.next_token().is_none());
+    // The children of an array, by arrayJobId: 250 in 3 pages.
+    let arr = client
+        .submit_job()
+        .job_name("many")
+        .job_queue(QUEUE)
+        .job_definition("long")
+        .array_properties(array(250))
+        .depends_on(JobDependency::builder().job_id(&blocker).build())
+        .send()
+        .await
+        .expect("submit array");
+    let arr = arr.job_id().unwrap().to_string();
+    let pages = client
+        .list_jobs()
+        .array_job_id(&arr)
+        .job_status(JobStatus::Pending)
+        .max_results(100)
+        .into_paginator()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .expect("list children");
+    let children: BTreeSet<String> =
+        pages.iter().flat_map(|p| p.job_summary_list()).map(|j| j.job_id().unwrap().to_string()).collect();
+    assert_eq!(pages.len(), 3);
+    assert_eq!(children, (0..250).map(|i| format!("{arr}:{i}")).collect::<BTreeSet<_>>());
     client.terminate_job().job_id(&blocker).reason("done").send().await.expect("terminate blocker");
+    assert_eq!(wait_done(&client, &arr).await.status(), Some(&JobStatus::Failed));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
