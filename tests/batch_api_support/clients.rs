@@ -88,8 +88,13 @@ fn python_and_rust_run_the_same_scenarios() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let listed = String::from_utf8(output.stdout).expect("utf-8");
     assert_eq!(listed.lines().collect::<Vec<_>>(), SCENARIOS, "scenarios.py's SCENARIOS");
-    let rust =
-        [include_str!("../batch_api.rs"), include_str!("errors.rs"), include_str!("capacity.rs")].concat();
+    let rust = [
+        include_str!("../batch_api.rs"),
+        include_str!("errors.rs"),
+        include_str!("capacity.rs"),
+        include_str!("listing.rs"),
+    ]
+    .concat();
     for name in SCENARIOS {
         assert!(rust.contains(&format!("async fn {name}()")), "no Rust test named {name}");
     }
