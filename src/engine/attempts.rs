@@ -72,8 +72,13 @@ impl State {
             vars.push((env::AWS_BATCH_JOB_ARRAY_INDEX.into(), self.unit(u).index.to_string()));
         }
         vars.push((env::AWS_BATCH_JOB_ATTEMPT.into(), attempt.to_string()));
-        vars.push((env::AWS_BATCH_JQ_NAME.into(), s.queue_name.clone()));
-        vars.push((env::AWS_BATCH_CE_NAME.into(), s.ce_name.clone()));
+        // Placed by a capacity pool: the job's own queue and environment; else the engine's names.
+        let (jq, ce) = match self.pools.placed_on(u) {
+            Some(ce) => (job.queue.as_str(), ce),
+            None => (s.queue_name.as_str(), s.ce_name.as_str()),
+        };
+        vars.push((env::AWS_BATCH_JQ_NAME.into(), jq.to_string()));
+        vars.push((env::AWS_BATCH_CE_NAME.into(), ce.to_string()));
         vars
     }
 

@@ -84,6 +84,11 @@ impl Pools {
         }
     }
 
+    /// The compute environment a started unit was placed on (its `AWS_BATCH_CE_NAME`).
+    pub(crate) fn placed_on(&self, u: UnitIx) -> Option<&str> {
+        self.held.get(&u).map(|(env, _)| env.as_str())
+    }
+
     fn take(&mut self, u: UnitIx, env: String, need: u64) {
         *self.used.entry(env.clone()).or_default() += need;
         self.held.insert(u, (env, need));
@@ -176,8 +181,10 @@ mod tests {
         assert_eq!(pools.place("a", 1000), Err(()), "every environment of a is full");
         assert_eq!(pools.place("b", 1), Err(()), "b's only environment is disabled");
         assert_eq!(pools.place("other", 1), Ok(None), "a queue the pools do not know: the engine's capacity");
+        assert_eq!(pools.placed_on(1), Some("big"));
         pools.release(1);
         pools.release(1);
+        assert_eq!(pools.placed_on(1), None);
         assert_eq!(pools.place("a", 1000), Ok(Some("big")));
         assert_eq!(Pools::default().place("any", u64::MAX), Ok(None), "no pools: no limit here");
     }

@@ -59,7 +59,8 @@ async fn jobs_of_a_queue_use_only_its_compute_environments() {
     for (name, env) in [("qa", "ce-a"), ("qb", "ce-b"), ("qs1", "ce-shared"), ("qs2", "ce-shared")] {
         queue(&client, name, env).await;
     }
-    let gate = "until [ -e Ref::dir/go-$AWS_BATCH_JOB_ID ]; do sleep 0.1; done";
+    let gate = "echo $AWS_BATCH_JQ_NAME $AWS_BATCH_CE_NAME > Ref::dir/env-$AWS_BATCH_JOB_ID; \
+                until [ -e Ref::dir/go-$AWS_BATCH_JOB_ID ]; do sleep 0.1; done";
     register_sh(&client, "gate", gate, &server.out()).await;
     register_sh(&client, "quick", "true", &server.out()).await;
     let go = |id: &str| std::fs::write(server.out().join(format!("go-{id}")), "").expect("go file");
@@ -96,4 +97,7 @@ async fn jobs_of_a_queue_use_only_its_compute_environments() {
     for id in [&a1, &a2, &s1, &s2] {
         assert_eq!(wait_done(&client, id).await.status(), Some(&JobStatus::Succeeded), "{id}");
     }
+    // The job sees its queue and the compute environment it was placed on.
+    let env = |id: &str| std::fs::read_to_string(server.out().join(format!("env-{id}"))).expect("env file");
+    assert_eq!((env(&a1), env(&s2)), ("qa ce-a\n".to_string(), "qs2 ce-shared\n".to_string()));
 }

@@ -188,7 +188,8 @@ def jobs_of_a_queue_use_only_its_compute_environments(api):
         ce(name)
     for name, env in (("qa", "ce-a"), ("qb", "ce-b"), ("qs1", "ce-shared"), ("qs2", "ce-shared")):
         queue(name, env)
-    api.define("gate", "until [ -e Ref::dir/go-$AWS_BATCH_JOB_ID ]; do sleep 0.1; done")
+    api.define("gate", "echo $AWS_BATCH_JQ_NAME $AWS_BATCH_CE_NAME > Ref::dir/env-$AWS_BATCH_JOB_ID; "
+                       "until [ -e Ref::dir/go-$AWS_BATCH_JOB_ID ]; do sleep 0.1; done")
     api.define("quick", "true")
     go = lambda job: open(os.path.join(api.out, f"go-{job}"), "w").close()  # noqa: E731
     status = lambda job: api.describe(job)["status"]  # noqa: E731
@@ -218,6 +219,8 @@ def jobs_of_a_queue_use_only_its_compute_environments(api):
         go(job)
     for job in (a1, a2, s1, s2):
         assert api.wait(job)["status"] == "SUCCEEDED", job
+    # The job sees its queue and the compute environment it was placed on.
+    assert (api.read(f"env-{a1}"), api.read(f"env-{s2}")) == ("qa ce-a\n", "qs2 ce-shared\n")
 
 
 SCENARIOS = [
