@@ -1,16 +1,23 @@
 //! `batchfan batch-api` driven by aws-sdk-batch (the client our AWS adapter
 //! uses): jobs run on the local engine with AWS Batch's semantics, through
 //! the real API. Every test starts its own server (tests/batch_api_support).
+//!
+//! The conformance scenarios ([`clients::SCENARIOS`]) are tests here, and run
+//! through boto3 and the AWS CLI too (`batch_api_support/scenarios.py`).
 
 mod batch_api_support;
-#[path = "batch_api_support/boto3.rs"]
-mod boto3;
+#[path = "batch_api_support/capacity.rs"]
+mod capacity;
+#[path = "batch_api_support/clients.rs"]
+mod clients;
 #[path = "batch_api_support/errors.rs"]
 mod errors;
+#[path = "batch_api_support/listing.rs"]
+mod listing;
 #[path = "batch_api_support/resources.rs"]
 mod resources;
-
-use std::collections::BTreeSet;
+#[path = "batch_api_support/service_model.rs"]
+mod service_model;
 
 use aws_sdk_batch::types::{
     ArrayJobDependency, ArrayProperties, EvaluateOnExit, JobDependency, JobStatus, RetryAction, RetryStrategy,
@@ -197,6 +204,10 @@ async fn terminate_stops_a_running_child_and_cancel_a_pending_job() {
     assert_ne!(other.status(), Some(&JobStatus::Failed), "terminating one child leaves its sibling");
     client.terminate_job().job_id(&arr).reason("cleanup").send().await.expect("terminate array");
     assert_eq!(wait_done(&client, &arr).await.status(), Some(&JobStatus::Failed));
+    let unknown = client.terminate_job().job_id("nope").reason("x").send().await.unwrap_err();
+    let unknown = unknown.into_service_error();
+    assert!(unknown.is_client_exception(), "{unknown:?}");
+    assert!(unknown.meta().message().unwrap_or_default().contains("jobId \"nope\""), "{unknown:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,58 +255,6 @@ async fn parameters_of_the_request_override_the_definition_defaults() {
     );
     assert_eq!(std::fs::read_to_string(server.out().join("word-fromrequest")).unwrap(), "fromrequest\n");
     assert_eq!(o.parameters().unwrap()["word"], "fromrequest");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn list_jobs_pages_over_250_jobs_without_loss_or_duplicates() {
-    let server = Server::start();
-    let client = server.client();
-    server.setup(&client).await;
-    register_sh(&client, "long", "exec sleep 600", &server.out()).await;
-    let blocker =
-        client.submit_job().job_name("blocker").job_queue(QUEUE).job_definition("long").send().await;
-    let blocker = blocker.expect("submit blocker").job_id().unwrap().to_string();
-    let mut submitted = BTreeSet::new();
-    for i in 0..250 {
-        let job = client
-            .submit_job()
-            .job_name(format!("waiter-{i}"))
-            .job_queue(QUEUE)
-            .job_definition("long")
-            .depends_on(JobDependency::builder().job_id(&blocker).build())
-            .send()
-            .await
-            .expect("submit waiter");
-        submitted.insert(job.job_id().unwrap().to_string());
-    }
-    let mut seen = Vec::new();
-    let mut token: Option<String> = None;
-    let mut pages = 0;
-    loop {
-        let page = client
-            .list_jobs()
-            .job_queue(QUEUE)
-            .job_status(JobStatus::Pending)
-            .max_results(100)
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .expect("list jobs");
-        pages += 1;
-        seen.extend(page.job_summary_list().iter().map(|j| j.job_id().unwrap().to_string()));
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
-    assert_eq!(pages, 3);
-    assert_eq!(seen.len(), 250, "no duplicates");
-    assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), submitted);
-    // A JOB_NAME filter lists every status, a trailing '*' by prefix.
-    let filter = aws_sdk_batch::types::KeyValuesPair::builder().name("JOB_NAME").values("waiter-1*").build();
-    let named = client.list_jobs().job_queue(QUEUE).filters(filter).max_results(1000).send().await.unwrap();
-    assert_eq!(named.job_summary_list().len(), 111, "waiter-1, waiter-10..19, waiter-100..199");
-    client.terminate_job().job_id(&blocker).reason("done").send().await.expect("terminate blocker");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

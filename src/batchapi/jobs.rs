@@ -10,60 +10,39 @@ use serde_json::{json, Value};
 use super::{
     environments::JQ,
     error::{ApiError, ApiResult},
+    members,
     model::{DefinitionIn, SubmitJobRequest},
-    name_of, page,
+    name_of,
     store::JobExtras,
     validate, BatchApi,
 };
-use crate::batch::{
-    Batch, DependencyKind, JobDependency, JobQuery, JobStatus, JobSummary, RetryStrategy, SubmitJob,
+use crate::{
+    batch::{Batch, DependencyKind, JobDependency, RetryStrategy, SubmitJob},
+    error::PortError,
 };
 
 mod container;
+mod list;
 mod views;
+
+pub use self::list::{Filter, ListJobsRequest};
 
 /// Most ids in one DescribeJobs request.
 const MAX_DESCRIBE: usize = 100;
 
 /// `DescribeJobsRequest`.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DescribeJobsRequest {
     jobs: Option<Vec<String>>,
 }
 
-/// `KeyValuesPair`: one ListJobs filter.
-#[derive(Debug, Default, Deserialize)]
-pub struct Filter {
-    name: Option<String>,
-    values: Option<Vec<String>>,
-}
-
-/// `ListJobsRequest`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListJobsRequest {
-    job_queue: Option<String>,
-    array_job_id: Option<String>,
-    multi_node_job_id: Option<String>,
-    job_status: Option<String>,
-    max_results: Option<i64>,
-    next_token: Option<String>,
-    filters: Option<Vec<Filter>>,
-}
-
 /// `TerminateJobRequest` / `CancelJobRequest`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StopRequest {
     job_id: Option<String>,
     reason: Option<String>,
-}
-
-/// What a ListJobs filter keeps besides the engine's query.
-#[derive(Debug, Default)]
-struct CreatedWindow {
-    before: Option<i64>,
-    after: Option<i64>,
 }
 
 fn dependency(i: usize, d: &super::model::DependencyIn) -> ApiResult<JobDependency> {
@@ -88,8 +67,14 @@ fn dependency(i: usize, d: &super::model::DependencyIn) -> ApiResult<JobDependen
 
 impl BatchApi {
     pub(crate) async fn submit_job(&self, req: SubmitJobRequest) -> ApiResult<Value> {
+        members::check_submit(&req)?;
         let name = validate::required(&req.job_name, "jobName")?;
         validate::name(name, "jobName")?;
+        if let Some(p) = req.scheduling_priority_override {
+            validate::scheduling_priority(p)?;
+        }
+        let tags = req.tags.clone().unwrap_or_default();
+        validate::tags(&tags)?;
         let (queue, detail) =
             self.existing(JQ, validate::required(&req.job_queue, "jobQueue")?, "jobQueue")?;
         if detail.get("state").and_then(Value::as_str) != Some("ENABLED") {
@@ -112,7 +97,7 @@ impl BatchApi {
         let container = container::resolve(
             &def_row.name,
             &def,
-            req.container_overrides.as_ref(),
+            req.container_overrides.as_ref().map(|o| o.to_container()).as_ref(),
             &parameters,
             array_size,
         )?;
@@ -131,7 +116,6 @@ impl BatchApi {
             (None, None) => None,
         }
         .transpose()?;
-        let tags = req.tags.clone().unwrap_or_default();
         let request = SubmitJob {
             job_name: name.to_string(),
             job_queue: queue,
@@ -170,102 +154,21 @@ impl BatchApi {
         Ok(json!({ "jobs": jobs }))
     }
 
-    pub(crate) async fn list_jobs(&self, req: ListJobsRequest) -> ApiResult<Value> {
-        if req.multi_node_job_id.is_some() {
-            return Err(ApiError::client(
-                "multiNodeJobId is not emulated: the local engine runs no multi-node jobs",
-            ));
-        }
-        let status = req
-            .job_status
-            .as_deref()
-            .map(|s| {
-                s.parse::<JobStatus>().map_err(|e| ApiError::client(format!("jobStatus is not valid: {e}")))
-            })
-            .transpose()?;
-        let mut name = None;
-        let mut window = CreatedWindow::default();
-        for (i, f) in req.filters.iter().flatten().enumerate() {
-            let value = match f.values.as_deref() {
-                Some([v]) => v.clone(),
-                _ => {
-                    return Err(ApiError::client(format!("filters[{i}].values must hold exactly one value")))
-                }
-            };
-            let millis = || {
-                value.parse::<i64>().map_err(|_| {
-                    ApiError::client(format!(
-                        "filters[{i}].values {value:?} is not valid: give epoch milliseconds"
-                    ))
-                })
-            };
-            match f.name.as_deref() {
-                Some("JOB_NAME") => name = Some(value.clone()),
-                Some("BEFORE_CREATED_AT") => window.before = Some(millis()?),
-                Some("AFTER_CREATED_AT") => window.after = Some(millis()?),
-                other => {
-                    return Err(ApiError::client(format!(
-                        "filters[{i}].name {other:?} is not valid here: use JOB_NAME, BEFORE_CREATED_AT or AFTER_CREATED_AT"
-                    )))
-                }
-            }
-        }
-        // As AWS: with filters every status is listed; without, jobStatus or else RUNNING.
-        let filtered = req.filters.as_ref().is_some_and(|f| !f.is_empty());
-        let status = if filtered { None } else { Some(status.unwrap_or(JobStatus::Running)) };
-        let mut jobs = match (&req.array_job_id, &req.job_queue) {
-            (Some(array_job_id), _) => {
-                let array_job_id = name_of(array_job_id, "job").to_string();
-                self.engine.list_jobs(&JobQuery::ArrayChildren { array_job_id, status }).await?
-            }
-            (None, Some(queue)) => {
-                let (queue, _) = self.existing(JQ, queue, "jobQueue")?;
-                self.queue_jobs(queue, status, name).await?
-            }
-            (None, None) => {
-                return Err(ApiError::client(
-                    "jobQueue or arrayJobId is required: give the queue to list, or an array job",
-                ))
-            }
-        };
-        jobs.retain(|j| {
-            window.before.is_none_or(|t| j.created_at < t) && window.after.is_none_or(|t| j.created_at > t)
-        });
-        let (jobs, next) = page(jobs, req.max_results, req.next_token.as_deref())?;
-        let list: Vec<Value> = jobs.iter().map(|j| self.summary_json(j)).collect();
-        Ok(json!({ "jobSummaryList": list, "nextToken": next }))
-    }
-
-    async fn queue_jobs(
-        &self,
-        queue: String,
-        status: Option<JobStatus>,
-        name: Option<String>,
-    ) -> ApiResult<Vec<JobSummary>> {
-        if let Some(pattern) = name {
-            return Ok(self.engine.list_jobs(&JobQuery::ByName { queue, pattern }).await?);
-        }
-        let statuses: Vec<JobStatus> = status.map_or_else(|| JobStatus::ALL.to_vec(), |s| vec![s]);
-        let mut jobs = Vec::new();
-        for status in statuses {
-            jobs.extend(self.engine.list_jobs(&JobQuery::ByStatus { queue: queue.clone(), status }).await?);
-        }
-        if status.is_none() {
-            // Several statuses merged: newest first, as AWS lists filtered results.
-            jobs.sort_by_key(|j| std::cmp::Reverse(j.created_at));
-        }
-        Ok(jobs)
-    }
-
     async fn stop(&self, req: StopRequest, terminate: bool) -> ApiResult<Value> {
         let id = validate::required(&req.job_id, "jobId")?;
         let reason = validate::required(&req.reason, "reason")?;
         let id = name_of(id, "job");
-        if terminate {
-            self.engine.terminate_job(id, reason).await?;
+        let stopped = if terminate {
+            self.engine.terminate_job(id, reason).await
         } else {
-            self.engine.cancel_job(id, reason).await?;
-        }
+            self.engine.cancel_job(id, reason).await
+        };
+        stopped.map_err(|e| match e {
+            PortError::NotFound(_) => {
+                ApiError::client(format!("jobId {id:?} does not exist: give the id SubmitJob returned"))
+            }
+            other => other.into(),
+        })?;
         Ok(json!({}))
     }
 

@@ -20,10 +20,12 @@
 //! # Ok(()) }
 //! ```
 
+pub mod capacity;
 pub mod definitions;
 pub mod environments;
 pub mod error;
 pub mod jobs;
+pub mod members;
 pub mod model;
 pub mod server;
 pub mod store;
@@ -91,7 +93,12 @@ impl BatchApi {
     pub fn open(engine: LocalEngine, config: BatchApiConfig) -> Result<BatchApi, OpenError> {
         let store = Store::open(&config.state_dir)
             .map_err(|source| OpenError { path: config.state_dir.join(store::DB_FILE), source })?;
-        Ok(BatchApi { engine, store, config })
+        let api = BatchApi { engine, store, config };
+        // A database the API itself wrote stays readable; if not, jobs wait until the next change.
+        if let Err(e) = api.sync_capacity() {
+            tracing::error!(error = %e, "cannot read compute environments and queues for their capacity");
+        }
+        Ok(api)
     }
 
     /// The engine the API runs jobs on.
@@ -174,6 +181,17 @@ macro_rules! op {
     };
 }
 
+/// An operation on compute environments or queues: the engine learns the
+/// capacity it leaves (every time, so a status changed later is seen too).
+macro_rules! op_capacity {
+    ($method:ident) => {
+        post(|State(api): State<Shared>, body: Bytes| async move {
+            let result = async { api.$method(parse_body(&body)?).await }.await;
+            reply(result.and_then(|value| api.sync_capacity().map(|()| value)))
+        })
+    };
+}
+
 /// The API's routes.
 pub fn router(api: Shared) -> Router {
     Router::new()
@@ -202,14 +220,14 @@ pub fn router(api: Shared) -> Router {
         .route("/v1/registerjobdefinition", op!(register_job_definition))
         .route("/v1/describejobdefinitions", op!(describe_job_definitions))
         .route("/v1/deregisterjobdefinition", op!(deregister_job_definition))
-        .route("/v1/createcomputeenvironment", op!(create_compute_environment))
-        .route("/v1/describecomputeenvironments", op!(describe_compute_environments))
-        .route("/v1/updatecomputeenvironment", op!(update_compute_environment))
-        .route("/v1/deletecomputeenvironment", op!(delete_compute_environment))
-        .route("/v1/createjobqueue", op!(create_job_queue))
-        .route("/v1/describejobqueues", op!(describe_job_queues))
-        .route("/v1/updatejobqueue", op!(update_job_queue))
-        .route("/v1/deletejobqueue", op!(delete_job_queue))
+        .route("/v1/createcomputeenvironment", op_capacity!(create_compute_environment))
+        .route("/v1/describecomputeenvironments", op_capacity!(describe_compute_environments))
+        .route("/v1/updatecomputeenvironment", op_capacity!(update_compute_environment))
+        .route("/v1/deletecomputeenvironment", op_capacity!(delete_compute_environment))
+        .route("/v1/createjobqueue", op_capacity!(create_job_queue))
+        .route("/v1/describejobqueues", op_capacity!(describe_job_queues))
+        .route("/v1/updatejobqueue", op_capacity!(update_job_queue))
+        .route("/v1/deletejobqueue", op_capacity!(delete_job_queue))
         .route(
             "/v1/tags/{*arn}",
             axum::routing::get(|State(api): State<Shared>, Path(arn): Path<String>| async move {

@@ -2,6 +2,13 @@
 //! botocore service model `batch/2016-08-10`). Inputs keep required fields
 //! optional so that a missing one gets a message naming it, and numbers
 //! signed so that a negative one gets a range message, not a parse error.
+//!
+//! Job request shapes know every member of the service model (a test walks
+//! it: tests/batch_api_support/service_model.rs) and refuse any other
+//! (`deny_unknown_fields`), so a misspelt or newer member is an error naming
+//! it, never silently dropped. Members the engine does not emulate are listed
+//! in [`super::members`]: refused when they would change what runs, else
+//! accepted and ignored.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +19,7 @@ pub type Tags = BTreeMap<String, String>;
 
 /// `KeyValuePair` (environment variables).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KeyValuePair {
     #[serde(default)]
     pub name: Option<String>,
@@ -21,6 +29,7 @@ pub struct KeyValuePair {
 
 /// `ResourceRequirement`: `type` is `VCPU`, `MEMORY` or `GPU`; `value` a string.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ResourceRequirement {
     #[serde(rename = "type")]
     pub kind: String,
@@ -29,7 +38,7 @@ pub struct ResourceRequirement {
 
 /// `EvaluateOnExit`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EvaluateOnExitIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_status_reason: Option<String>,
@@ -43,7 +52,7 @@ pub struct EvaluateOnExitIn {
 
 /// `RetryStrategy`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RetryStrategyIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts: Option<i64>,
@@ -53,7 +62,7 @@ pub struct RetryStrategyIn {
 
 /// `JobTimeout`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JobTimeout {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt_duration_seconds: Option<i64>,
@@ -61,7 +70,7 @@ pub struct JobTimeout {
 
 /// `JobDependency`: `type` is `N_TO_N`, `SEQUENTIAL` or absent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DependencyIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
@@ -71,6 +80,7 @@ pub struct DependencyIn {
 
 /// `ArrayProperties` of SubmitJob.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ArrayPropertiesIn {
     #[serde(default)]
     pub size: Option<i64>,
@@ -96,21 +106,57 @@ pub struct ContainerIn {
     pub memory: Option<i64>,
 }
 
-/// `SubmitJobRequest`, the fields the local engine uses.
+/// `ContainerOverrides` of SubmitJob.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerOverridesIn {
+    pub vcpus: Option<i64>,
+    pub memory: Option<i64>,
+    pub command: Option<Vec<String>>,
+    /// Multi-node jobs only: ignored ([`super::members::IGNORED`]).
+    pub instance_type: Option<String>,
+    pub environment: Option<Vec<KeyValuePair>>,
+    pub resource_requirements: Option<Vec<ResourceRequirement>>,
+}
+
+impl ContainerOverridesIn {
+    /// The overrides as a container to lay over the definition's.
+    pub fn to_container(&self) -> ContainerIn {
+        ContainerIn {
+            image: None,
+            command: self.command.clone(),
+            environment: self.environment.clone(),
+            resource_requirements: self.resource_requirements.clone(),
+            vcpus: self.vcpus,
+            memory: self.memory,
+        }
+    }
+}
+
+/// A member kept only to be refused or ignored by name ([`super::members`]).
+pub type NotEmulated = Option<serde::de::IgnoredAny>;
+
+/// `SubmitJobRequest`: every member of the service model.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SubmitJobRequest {
     pub job_name: Option<String>,
     pub job_queue: Option<String>,
-    pub job_definition: Option<String>,
+    pub share_identifier: Option<String>,
+    pub scheduling_priority_override: Option<i64>,
     pub array_properties: Option<ArrayPropertiesIn>,
     pub depends_on: Option<Vec<DependencyIn>>,
+    pub job_definition: Option<String>,
     pub parameters: Option<BTreeMap<String, String>>,
-    pub container_overrides: Option<ContainerIn>,
+    pub container_overrides: Option<ContainerOverridesIn>,
+    pub node_overrides: NotEmulated,
     pub retry_strategy: Option<RetryStrategyIn>,
     pub propagate_tags: Option<bool>,
     pub timeout: Option<JobTimeout>,
     pub tags: Option<Tags>,
+    pub eks_properties_override: NotEmulated,
+    pub ecs_properties_override: NotEmulated,
+    pub consumable_resource_properties_override: NotEmulated,
 }
 
 /// The parts of a registered job definition that a submission uses.

@@ -17,6 +17,12 @@ type PatternCheck<'a> = (&'a str, &'a Option<String>, &'a dyn Fn(char) -> bool, 
 
 /// Longest evaluateOnExit pattern.
 const MAX_PATTERN_CHARS: usize = 512;
+/// Largest `schedulingPriorityOverride`.
+const MAX_SCHEDULING_PRIORITY: i64 = 9999;
+/// Most tags on one resource, and the longest key and value (`TagrisTagsMap`).
+const MAX_TAGS: usize = 50;
+const MAX_TAG_KEY_CHARS: usize = 128;
+const MAX_TAG_VALUE_CHARS: usize = 256;
 
 fn bad(msg: String) -> ApiError {
     ApiError::Client(msg)
@@ -76,6 +82,42 @@ pub fn timeout(seconds: i64, field: &str) -> ApiResult<u64> {
         )));
     }
     Ok(seconds as u64)
+}
+
+/// `schedulingPriorityOverride`: 0..=9999 (accepted, not emulated).
+pub fn scheduling_priority(p: i64) -> ApiResult<()> {
+    if !(0..=MAX_SCHEDULING_PRIORITY).contains(&p) {
+        return Err(bad(format!(
+            "schedulingPriorityOverride {p} is out of range: AWS Batch allows 0 to {MAX_SCHEDULING_PRIORITY}"
+        )));
+    }
+    Ok(())
+}
+
+/// `tags` (`TagrisTagsMap`): at most 50; keys 1-128 characters, not starting
+/// with the reserved `aws:`; values at most 256 characters.
+pub fn tags(tags: &std::collections::BTreeMap<String, String>) -> ApiResult<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(bad(format!(
+            "tags has {} entries, over the AWS limit of {MAX_TAGS}: drop some",
+            tags.len()
+        )));
+    }
+    for (k, v) in tags {
+        let n = k.chars().count();
+        if n == 0 || n > MAX_TAG_KEY_CHARS || k.to_ascii_lowercase().starts_with("aws:") {
+            return Err(bad(format!(
+                "tags key {k:?} is not valid: use 1-{MAX_TAG_KEY_CHARS} characters, not starting with the reserved \"aws:\""
+            )));
+        }
+        if v.chars().count() > MAX_TAG_VALUE_CHARS {
+            return Err(bad(format!(
+                "tags value of {k:?} is {} characters, over the AWS limit of {MAX_TAG_VALUE_CHARS}: shorten it",
+                v.chars().count()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Environment variables: names given, none starting with `AWS_BATCH` (reserved by AWS).

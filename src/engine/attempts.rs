@@ -27,15 +27,15 @@ impl State {
     }
 
     /// Moves up to `max` runnable units to STARTING, in FIFO order, while the
-    /// first one fits the free capacity, and returns what to spawn.
+    /// first one fits the free capacity (per queue, with capacity pools:
+    /// [`State::next_startable`]), and returns what to spawn.
     pub(crate) fn select(&mut self, max: usize) -> Vec<Launch> {
         let mut out = Vec::new();
+        let (mut after, mut blocked) = (None, std::collections::BTreeSet::new());
         while out.len() < max {
-            let Some(&u) = self.runnable.first() else { break };
+            let Some(u) = self.next_startable(after, &mut blocked) else { break };
+            after = Some(u);
             let job = self.job_of(u);
-            if job.mcpu > self.free_mcpu || job.mem > self.free_mem {
-                break;
-            }
             let command = job.request.container.command.clone();
             let token = self.next_token;
             self.next_token += 1;
@@ -51,6 +51,7 @@ impl State {
             if let Err(e) = self.apply(u, Event::Scheduled, None) {
                 tracing::error!(job_id = %self.unit_id(u), error = %e, "engine bug: runnable unit cannot start");
                 self.runnable.remove(&u);
+                self.pools.release(u);
                 self.unit_mut(u).run = None;
                 continue;
             }
@@ -71,8 +72,13 @@ impl State {
             vars.push((env::AWS_BATCH_JOB_ARRAY_INDEX.into(), self.unit(u).index.to_string()));
         }
         vars.push((env::AWS_BATCH_JOB_ATTEMPT.into(), attempt.to_string()));
-        vars.push((env::AWS_BATCH_JQ_NAME.into(), s.queue_name.clone()));
-        vars.push((env::AWS_BATCH_CE_NAME.into(), s.ce_name.clone()));
+        // Placed by a capacity pool: the job's own queue and environment; else the engine's names.
+        let (jq, ce) = match self.pools.placed_on(u) {
+            Some(ce) => (job.queue.as_str(), ce),
+            None => (s.queue_name.as_str(), s.ce_name.as_str()),
+        };
+        vars.push((env::AWS_BATCH_JQ_NAME.into(), jq.to_string()));
+        vars.push((env::AWS_BATCH_CE_NAME.into(), ce.to_string()));
         vars
     }
 

@@ -46,6 +46,7 @@ mod executor;
 mod lock;
 mod model;
 pub mod peek;
+mod pools;
 mod recovery;
 mod scheduler;
 mod spawn;
@@ -63,6 +64,7 @@ use std::{
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use self::pools::{CapacityPools, PoolEnvironment, PoolQueue};
 use self::{
     scheduler::Input,
     state::{Settings, Shared},

@@ -53,6 +53,8 @@ pub(crate) struct State {
     pub active: HashSet<UnitIx>,
     pub free_mcpu: u64,
     pub free_mem: u64,
+    /// Per-queue capacity from compute environments, when set ([`super::pools`]).
+    pub pools: super::pools::Pools,
     pub timers: BinaryHeap<Reverse<Timer>>,
     pub dirty_units: Vec<UnitIx>,
     pub dirty_jobs: Vec<JobIx>,
@@ -86,6 +88,7 @@ impl State {
         State {
             free_mcpu: settings.cap_mcpu,
             free_mem: settings.cap_mem,
+            pools: Default::default(),
             settings,
             jobs: Vec::new(),
             units: Vec::new(),
@@ -185,6 +188,7 @@ impl State {
         if holds_capacity(from) && !holds_capacity(to) {
             self.free_mcpu = (self.free_mcpu + need_mcpu).min(self.settings.cap_mcpu);
             self.free_mem = (self.free_mem + need_mem).min(self.settings.cap_mem);
+            self.pools.release(u);
             self.active.remove(&u);
         } else if !holds_capacity(from) && holds_capacity(to) {
             self.free_mcpu = self.free_mcpu.saturating_sub(need_mcpu);

@@ -1,12 +1,17 @@
-//! Every validation rule of SubmitJob and DescribeJobs answers as AWS does:
-//! `ClientException`, HTTP 400, a message naming the field at fault.
+//! Every validation rule of SubmitJob, DescribeJobs, ListJobs and CancelJob
+//! answers as AWS does: `ClientException`, HTTP 400, a message naming the
+//! field at fault (the same cases as scenarios.py's).
 
 use aws_sdk_batch::{
-    error::SdkError,
+    error::{ProvideErrorMetadata, SdkError},
     operation::submit_job::builders::SubmitJobFluentBuilder,
-    types::{ArrayProperties, EvaluateOnExit, JobDependency, JobTimeout, RetryAction, RetryStrategy},
+    types::{
+        ArrayProperties, EksPropertiesOverride, EvaluateOnExit, JobDependency, JobTimeout, KeyValuesPair,
+        NodeOverrides, RetryAction, RetryStrategy,
+    },
     Client,
 };
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 
 use super::batch_api_support::{register_sh, Server, QUEUE};
 
@@ -53,25 +58,48 @@ async fn each_invalid_submission_is_a_client_exception_naming_the_field() {
         ("jobQueue \"nope\"", base(&client).job_queue("nope")),
         ("jobDefinition \"missing\"", base(&client).job_definition("missing")),
         ("dependency job id \"j0\"", base(&client).depends_on(dep("j0"))),
+        (
+            "dependsOn[0].type \"ALL\"",
+            base(&client).depends_on(JobDependency::builder().job_id("j0").r#type("ALL".into()).build()),
+        ),
+        ("schedulingPriorityOverride 10000", base(&client).scheduling_priority_override(10_000)),
+        (
+            "tags has 51",
+            base(&client).set_tags(Some((0..51).map(|i| (format!("k{i}"), "v".to_string())).collect())),
+        ),
+        ("nodeOverrides", base(&client).node_overrides(NodeOverrides::builder().num_nodes(2).build())),
+        (
+            "eksPropertiesOverride",
+            base(&client).eks_properties_override(EksPropertiesOverride::builder().build()),
+        ),
     ];
     for (field, request) in cases {
-        match request.send().await {
-            Ok(out) => panic!("{field}: accepted as job {:?}", out.job_id()),
-            Err(SdkError::ServiceError(e)) => {
-                assert_eq!(e.raw().status().as_u16(), 400, "{field}");
-                assert!(e.err().is_client_exception(), "{field}: {:?}", e.err());
-                let message = e.err().meta().message().unwrap_or_default().to_string();
-                assert!(message.contains(field), "{field}: message {message:?}");
-            }
-            Err(other) => panic!("{field}: not a service error: {other:?}"),
-        }
+        client_exception(field, request.send().await);
     }
     let many: Vec<String> = (0..101).map(|i| format!("j{i}")).collect();
-    match client.describe_jobs().set_jobs(Some(many)).send().await {
+    client_exception("jobs has 101", client.describe_jobs().set_jobs(Some(many)).send().await);
+    let list = || client.list_jobs().job_queue(QUEUE);
+    client_exception("jobQueue and arrayJobId", list().array_job_id("a").send().await);
+    let by_name = KeyValuesPair::builder().name("JOB_NAME").values("a").build();
+    client_exception("filters has 2", list().filters(by_name.clone()).filters(by_name).send().await);
+    client_exception("maxResults 0", list().max_results(0).send().await);
+    client_exception("multiNodeJobId", client.list_jobs().multi_node_job_id("m").send().await);
+    client_exception("jobId \"nope\"", client.cancel_job().job_id("nope").reason("r").send().await);
+}
+
+/// Asserts `result` is a ClientException, HTTP 400, whose message contains `field`.
+fn client_exception<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
+    field: &str,
+    result: Result<T, SdkError<E, HttpResponse>>,
+) {
+    match result {
+        Ok(out) => panic!("{field}: accepted: {out:?}"),
         Err(SdkError::ServiceError(e)) => {
-            assert!(e.err().is_client_exception());
-            assert!(e.err().meta().message().unwrap_or_default().contains("jobs has 101"));
+            assert_eq!(e.raw().status().as_u16(), 400, "{field}");
+            assert_eq!(e.err().code(), Some("ClientException"), "{field}: {:?}", e.err());
+            let message = e.err().message().unwrap_or_default();
+            assert!(message.contains(field), "{field}: message {message:?}");
         }
-        other => panic!("101 ids: {other:?}"),
+        Err(other) => panic!("{field}: not a service error: {other:?}"),
     }
 }
