@@ -28,7 +28,8 @@ pub struct Args {
     /// loopback address on a machine whose users you trust.
     #[arg(long)]
     no_auth: bool,
-    /// Seconds a shutdown waits for running children before stopping them (they re-run on the next start).
+    /// Seconds a shutdown waits for running children before stopping them (each counts as a lost
+    /// attempt: the next start retries it if attempts remain and the retry rules allow it).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     drain_timeout: u64,
     /// Milliseconds between two listings of a watched bucket.
@@ -40,6 +41,9 @@ pub struct Args {
     /// Memory (MiB) the local engine may use (default: this machine's).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=super::limits::MAX_MEMORY_MIB))]
     memory: Option<u64>,
+    /// Keep each job attempt's working directory (STATE/work/JOB.ATTEMPT) after it ends, for debugging.
+    #[arg(long)]
+    keep_workdirs: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<i32> {
@@ -69,11 +73,18 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     serve::input::InputPolicy::new(&args.allow_inputs, &args.state.dir.join("buckets"))
         .map_err(|e| UsageError(e.to_string()))?;
     let config = serve::ServeConfig {
+        options: LocalOptions {
+            vcpus: args.vcpus,
+            memory_mib: args.memory,
+            // One engine for every pipeline served: the union of their `[local] pass_env`.
+            pass_env: specs_pass_env(&specs),
+            keep_workdirs: args.keep_workdirs,
+            ..Default::default()
+        },
         specs,
         spec_files: files,
         state_dir: args.state.dir.clone(),
         listen: args.listen,
-        options: LocalOptions { vcpus: args.vcpus, memory_mib: args.memory, ..Default::default() },
         drain_timeout: Duration::from_secs(args.drain_timeout),
         allowed_hosts: args.allow_hosts,
         poll_interval: Duration::from_millis(args.poll_ms),
@@ -94,4 +105,10 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     })
     .await?;
     Ok(0)
+}
+
+/// Every `[local] pass_env` name of `specs`, once each.
+fn specs_pass_env(specs: &[crate::spec::PipelineSpec]) -> Vec<String> {
+    let names: std::collections::BTreeSet<&String> = specs.iter().flat_map(|s| &s.local.pass_env).collect();
+    names.into_iter().cloned().collect()
 }

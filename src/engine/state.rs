@@ -54,6 +54,8 @@ pub(crate) struct State {
     pub free_mcpu: u64,
     pub free_mem: u64,
     pub timers: BinaryHeap<Reverse<Timer>>,
+    /// A memory sweep timer is pending ([`super::memory`]).
+    pub memory_sweep_armed: bool,
     pub dirty_units: Vec<UnitIx>,
     pub dirty_jobs: Vec<JobIx>,
     /// Units and jobs that finished and whose dependents are not notified yet.
@@ -94,6 +96,7 @@ impl State {
             runnable: BTreeSet::new(),
             active: HashSet::new(),
             timers: BinaryHeap::new(),
+            memory_sweep_armed: false,
             dirty_units: Vec::new(),
             dirty_jobs: Vec::new(),
             done_units: Vec::new(),
