@@ -144,7 +144,7 @@ impl State {
     /// Removes the working directory of unit `u`'s ended attempt, unless kept.
     fn end_workdir(&self, u: UnitIx, attempt_no: u32) {
         if !self.settings.keep_workdirs {
-            container::remove_workdir(&container::workdir(
+            self.settings.workdirs.release(&container::workdir(
                 &self.settings.state_dir,
                 &self.unit_id(u),
                 attempt_no,

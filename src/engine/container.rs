@@ -66,14 +66,80 @@ pub(crate) fn workdir(state_dir: &Path, job_id: &str, attempt: u32) -> PathBuf {
     state_dir.join("work").join(format!("{}.{attempt}", job_id.replace(':', ".")))
 }
 
-/// Makes `dir` a fresh, empty, private directory with a `tmp/` inside.
-pub(crate) fn prepare_workdir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    match std::fs::remove_dir_all(dir) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
+/// Most empty working directories kept for re-use.
+const POOL_MAX: usize = 64;
+
+/// Empty working directories of ended attempts, renamed into `work/.free/` and
+/// renamed out again for the next attempt: creating and removing a directory
+/// allocates and frees a block each time, which costs milliseconds on a disk
+/// mounted with `discard` — more than the engine's whole work per job. A
+/// directory is re-used only when its attempt left it exactly as it was made
+/// (an empty `tmp/` and nothing else, both still mode 0700), so every attempt
+/// still starts empty and private.
+#[derive(Debug)]
+pub(crate) struct WorkdirPool {
+    dir: PathBuf,
+    free: std::sync::Mutex<Vec<PathBuf>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl WorkdirPool {
+    /// A pool under `{state_dir}/work/.free`.
+    pub(crate) fn new(state_dir: &Path) -> Self {
+        WorkdirPool {
+            dir: state_dir.join("work").join(".free"),
+            free: Default::default(),
+            next: Default::default(),
+        }
     }
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir.join("tmp"))
+
+    fn free(&self) -> std::sync::MutexGuard<'_, Vec<PathBuf>> {
+        self.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Makes `dir` a fresh, empty, private directory with an empty `tmp/` inside.
+    pub(crate) fn prepare(&self, dir: &Path) -> io::Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        match std::fs::remove_dir_all(dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let pooled = self.free().pop();
+        if let Some(pooled) = pooled {
+            if std::fs::rename(&pooled, dir).is_ok() {
+                return Ok(());
+            }
+            remove_workdir(&pooled);
+        }
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir.join("tmp"))
+    }
+
+    /// Puts an ended attempt's `dir` back in the pool if it is as it was made, else removes it.
+    pub(crate) fn release(&self, dir: &Path) {
+        let pristine = || -> io::Result<bool> {
+            let mut entries = std::fs::read_dir(dir)?;
+            let only_tmp =
+                matches!(entries.next(), Some(Ok(e)) if e.file_name() == "tmp") && entries.next().is_none();
+            // The same private modes, a real directory (not a link), nothing inside.
+            let private = |p: &Path| -> io::Result<bool> {
+                use std::os::unix::fs::PermissionsExt;
+                let meta = std::fs::symlink_metadata(p)?;
+                Ok(meta.is_dir() && meta.permissions().mode() & 0o7777 == 0o700)
+            };
+            let tmp = dir.join("tmp");
+            Ok(only_tmp && private(dir)? && private(&tmp)? && std::fs::read_dir(&tmp)?.next().is_none())
+        };
+        if self.free().len() < POOL_MAX && pristine().unwrap_or(false) {
+            let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let target = self.dir.join(n.to_string());
+            let moved = std::fs::create_dir_all(&self.dir).and_then(|()| std::fs::rename(dir, &target));
+            if moved.is_ok() {
+                self.free().push(target);
+                return;
+            }
+        }
+        remove_workdir(dir);
+    }
 }
 
 /// Removes `dir` (an ended attempt's working directory); a failure is logged, not fatal.
@@ -148,12 +214,20 @@ mod tests {
         let state = tempfile::tempdir().unwrap();
         let dir = workdir(state.path(), "job:3", 2);
         assert_eq!(dir, state.path().join("work/job.3.2"));
-        prepare_workdir(&dir).unwrap();
+        let pool = WorkdirPool::new(state.path());
+        pool.prepare(&dir).unwrap();
         std::fs::write(dir.join("left-over"), "x").unwrap();
-        prepare_workdir(&dir).unwrap();
+        pool.prepare(&dir).unwrap();
         assert!(!dir.join("left-over").exists(), "a re-used attempt directory starts empty");
         assert!(dir.join("tmp").is_dir());
-        remove_workdir(&dir);
+        pool.release(&dir);
         assert!(!dir.exists());
+        assert_eq!(pool.free().len(), 1, "an untouched directory is kept for re-use");
+        let next = workdir(state.path(), "job:4", 1);
+        pool.prepare(&next).unwrap();
+        assert!(next.join("tmp").is_dir() && pool.free().is_empty());
+        std::fs::write(next.join("tmp").join("scratch"), "x").unwrap();
+        pool.release(&next);
+        assert!(!next.exists() && pool.free().is_empty(), "a used one is removed, never re-used");
     }
 }

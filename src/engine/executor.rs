@@ -174,7 +174,7 @@ impl Spawner {
         let stdout = above_stdio(log).map_err(|e| cannot_start(&e))?;
         let stderr = stdout.try_clone().map_err(|e| cannot_start(&e))?;
         let stdin = std::fs::File::open("/dev/null").and_then(above_stdio).map_err(|e| cannot_start(&e))?;
-        super::container::prepare_workdir(&launch.workdir).map_err(|e| {
+        self.settings.workdirs.prepare(&launch.workdir).map_err(|e| {
             format!(
                 "CannotStartContainerError: cannot create working directory {}: {e}",
                 launch.workdir.display()

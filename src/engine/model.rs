@@ -30,6 +30,8 @@ pub(crate) struct Settings {
     pub child_path: OsString,
     /// Keep attempts' working directories after they end.
     pub keep_workdirs: bool,
+    /// Empty working directories for re-use.
+    pub workdirs: super::container::WorkdirPool,
 }
 
 /// Milli-vCPUs for `vcpus` (at least 1), so capacity sums stay exact.

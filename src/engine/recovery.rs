@@ -56,7 +56,7 @@ pub(crate) fn boot(config: &EngineConfig) -> Result<(StateLock, Arc<Shared>), En
     recover(&mut state)?;
     // No attempt runs now: whatever is under work/ is left by attempts that ended.
     if !config.keep_workdirs {
-        super::container::remove_workdir(&dir.join("work"));
+        container::remove_workdir(&dir.join("work"));
     }
     state.commit().map_err(|source| EngineError::Db { path: db_path, source })?;
     Ok((lock, Arc::new(Shared::new(state))))
@@ -86,6 +86,7 @@ fn settings(config: &EngineConfig) -> Settings {
         path_dirs,
         child_path,
         keep_workdirs: config.keep_workdirs,
+        workdirs: container::WorkdirPool::new(&config.state_dir),
     }
 }
 
