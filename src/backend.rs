@@ -175,13 +175,24 @@ pub struct LocalOptions {
     pub memory_mib: Option<u64>,
     /// Multiplies timeouts and kill grace (tests).
     pub time_scale: f64,
-    /// Extra directories searched for job commands, before PATH.
+    /// Extra directories searched for job commands, before the container PATH.
     pub path_prefix: Vec<PathBuf>,
+    /// Host variables passed on to jobs (`[local] pass_env`); jobs see nothing else of the host's.
+    pub pass_env: Vec<String>,
+    /// Keep each attempt's working directory under `{state}/work/` after it ends.
+    pub keep_workdirs: bool,
 }
 
 impl Default for LocalOptions {
     fn default() -> Self {
-        LocalOptions { vcpus: None, memory_mib: None, time_scale: 1.0, path_prefix: Vec::new() }
+        LocalOptions {
+            vcpus: None,
+            memory_mib: None,
+            time_scale: 1.0,
+            path_prefix: Vec::new(),
+            pass_env: Vec::new(),
+            keep_workdirs: false,
+        }
     }
 }
 
@@ -234,8 +245,12 @@ impl LocalBackend {
         if let Some(dir) = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)) {
             config.path_prefix.push(dir);
         }
+        // What batchfan's own job binaries need to find the local backend: set by
+        // batchfan for every job, like a job definition's environment, never inherited.
         config.base_env.insert(env::BACKEND.into(), "local".into());
         config.base_env.insert(env::STATE_DIR.into(), root.to_string_lossy().into_owned());
+        config.pass_env = options.pass_env.clone();
+        config.keep_workdirs = options.keep_workdirs;
         let engine = LocalEngine::open(config).await?;
         let table = SqliteTable::open(&layout.tables())?;
         let objects = DirObjects::new(layout.buckets());

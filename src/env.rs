@@ -8,6 +8,8 @@
 pub const AWS_BATCH_JOB_ID: &str = "AWS_BATCH_JOB_ID";
 /// The child's index in its array; absent for plain jobs (read as 0).
 pub const AWS_BATCH_JOB_ARRAY_INDEX: &str = "AWS_BATCH_JOB_ARRAY_INDEX";
+/// The size of the child's array; absent for plain jobs.
+pub const AWS_BATCH_JOB_ARRAY_SIZE: &str = "AWS_BATCH_JOB_ARRAY_SIZE";
 /// Attempt number, from 1.
 pub const AWS_BATCH_JOB_ATTEMPT: &str = "AWS_BATCH_JOB_ATTEMPT";
 /// Job queue name.

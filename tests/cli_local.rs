@@ -310,3 +310,22 @@ fn a_failed_run_reports_exit_1_and_its_real_counts() {
         assert!(!printed.contains("Some("), "{printed}");
     }
 }
+
+/// Issue 13: a vCPU/memory pair Fargate (the module's default compute) does not
+/// run passed `validate` silently; it is now a warning naming the nearest pair.
+#[test]
+fn validate_warns_about_pairs_fargate_does_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = range_spec(dir.path(), 2, "true");
+    let out = batchfan(&["validate", spec.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "a warning, not an error: {}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: stage work: vcpus 1 with memory 64 MiB is not a combination Fargate runs: use vcpus = 1, memory = 2048"),
+        "{err}"
+    );
+    let ec2 = dir.path().join("ec2.toml");
+    std::fs::write(&ec2, format!("compute = \"ec2\"\n{}", std::fs::read_to_string(&spec).unwrap())).unwrap();
+    let out = batchfan(&["validate", ec2.to_str().unwrap()], &[]);
+    assert!(out.status.success() && !stderr(&out).contains("warning"), "{}", stderr(&out));
+}

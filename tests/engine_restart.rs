@@ -1,13 +1,14 @@
-//! Persistence and restart recovery: jobs survive the engine, attempts a dead
-//! engine left running are re-run once whatever is left of them is gone, and
-//! the lost attempt does not count against the job's attempts.
+//! Persistence and restart recovery: jobs survive the engine, and an attempt a
+//! dead engine left running counts, as AWS counts an attempt whose host was
+//! lost: it is retried (once whatever is left of it is gone) only if attempts
+//! remain and the retry rules allow it, else the job FAILS with AWS's reason.
 
 mod engine_support;
 
 use std::{path::Path, process::Command, time::Duration};
 
 use batchfan::{
-    batch::{Batch, JobQuery, JobStatus, SubmitJob},
+    batch::{Batch, JobQuery, JobStatus, RetryStrategy, SubmitJob},
     engine::{LocalEngine, ShutdownMode},
 };
 use engine_support::{config, sh, wait_file, DEADLINE};
@@ -47,18 +48,16 @@ fn assert_rerun_once_without_overlap(d: &Path, job: &batchfan::batch::JobDetail)
     assert_eq!(job.attempts[0].exit_code, None);
     assert_eq!(job.attempts[1].exit_code, Some(0));
     let runs = std::fs::read_to_string(d.join("runs")).unwrap();
-    assert_eq!(
-        runs, "start-1\nstart-1\nend\n",
-        "the lost attempt does not count: the re-run is attempt 1 again"
-    );
+    assert_eq!(runs, "start-1\nstart-2\nend\n", "the lost attempt counts: the re-run is attempt 2");
 }
 
 #[tokio::test]
-async fn abandoned_attempts_rerun_after_reopen() {
+async fn abandoned_attempts_count_and_are_retried_by_the_rules_after_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let engine = LocalEngine::open(config(&state)).await.unwrap();
-    let id = engine.submit_job(locked_job(dir.path())).await.unwrap().job_id;
+    let job = SubmitJob { retry_strategy: RetryStrategy::batchfan_default(2), ..locked_job(dir.path()) };
+    let id = engine.submit_job(job).await.unwrap().job_id;
     wait_file(&dir.path().join("ready")).await;
     engine.shutdown(ShutdownMode::Abandon).await;
     drop(engine);
@@ -71,7 +70,7 @@ async fn abandoned_attempts_rerun_after_reopen() {
 /// Run by `killed_engine_...` in a child process: opens the engine, starts the
 /// locked job, says so, and waits to be killed.
 #[tokio::test]
-#[ignore = "helper: runs only inside killed_engine_is_recovered_and_the_job_runs_once_more"]
+#[ignore = "helper: runs only inside killed_engine_under_a_single_attempt_job_fails_it_as_a_lost_host"]
 async fn restart_helper_engine() {
     let Some(dir) = std::env::var_os(HELPER_ENV) else { return };
     let dir = Path::new(&dir);
@@ -83,8 +82,9 @@ async fn restart_helper_engine() {
     tokio::time::sleep(DEADLINE).await;
 }
 
+// Regression (issue 13): a lost attempt was free, so an `attempts = 1` job ran again.
 #[tokio::test]
-async fn killed_engine_is_recovered_and_the_job_runs_once_more() {
+async fn killed_engine_under_a_single_attempt_job_fails_it_as_a_lost_host() {
     let dir = tempfile::tempdir().unwrap();
     let mut helper = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "restart_helper_engine", "--ignored", "--nocapture"])
@@ -99,7 +99,14 @@ async fn killed_engine_is_recovered_and_the_job_runs_once_more() {
     let id = std::fs::read_to_string(dir.path().join("job_id")).unwrap();
     let engine = LocalEngine::open(config(&dir.path().join("state"))).await.unwrap();
     let job = wait_done(&engine, &id).await;
-    assert_rerun_once_without_overlap(dir.path(), &job);
+    assert_eq!(job.status, JobStatus::Failed, "attempts = 1 and that attempt was lost: {job:?}");
+    assert_eq!(job.status_reason.as_deref(), Some(HOST_LOST));
+    assert_eq!(job.attempts.len(), 1);
+    assert_eq!(job.attempts[0].status_reason.as_deref(), Some(HOST_LOST));
+    assert_eq!(job.attempts[0].exit_code, None);
+    assert!(job.attempts[0].started_at.is_some(), "it had reached RUNNING");
+    let runs = std::fs::read_to_string(dir.path().join("runs")).unwrap();
+    assert_eq!(runs, "start-1\n", "never run again, and what was left of it is gone (no end)");
     engine.shutdown(ShutdownMode::Drain).await;
 }
 

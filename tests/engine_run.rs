@@ -123,7 +123,7 @@ async fn jobs_get_the_aws_batch_environment() {
     for i in 0..2 {
         let env = std::fs::read_to_string(h.path(&format!("arr.{arr}:{i}.env"))).unwrap();
         let expected = format!(
-            "AWS_BATCH_CE_NAME=ce\nAWS_BATCH_JOB_ARRAY_INDEX={i}\nAWS_BATCH_JOB_ATTEMPT=1\n\
+            "AWS_BATCH_CE_NAME=ce\nAWS_BATCH_JOB_ARRAY_INDEX={i}\nAWS_BATCH_JOB_ARRAY_SIZE=2\nAWS_BATCH_JOB_ATTEMPT=1\n\
              AWS_BATCH_JOB_ID={arr}:{i}\nAWS_BATCH_JQ_NAME=jq\nBASE_VAR=base\nOVERRIDDEN=job\nOWN_VAR=own\n"
         );
         assert_eq!(env, expected);

@@ -77,7 +77,12 @@ fn timeout_below_minimum_points_at_the_value() {
 )]
 #[case::retry_rule_check(
     "retry = { evaluate_on_exit = [{ on_reason = \"a*b\", action = \"exit\" }] }",
-    "f.toml:7:31: pattern \"a*b\" has a '*' before its end"
+    "f.toml:7:31: on_reason \"a*b\" is not valid: use 1-512 letters, digits, '.', ':' and white space, with an optional trailing '*'; '*' is allowed only as the last character"
+)]
+// Regression (issue 13): a pattern AWS rejects at SubmitJob (its character set) passed locally.
+#[case::retry_rule_charset(
+    "retry = { evaluate_on_exit = [{ on_status_reason = \"Task-failed*\", action = \"exit\" }] }",
+    "f.toml:7:31: on_status_reason \"Task-failed*\" is not valid"
 )]
 #[case::retry_missing_action(
     "retry = { evaluate_on_exit = [{ on_exit_code = \"1\" }] }",

@@ -1,7 +1,9 @@
 //! AWS Batch's rules for a SubmitJob request, checked by every backend before
 //! it submits: the local engine (which then checks its capacity too) and the
 //! AWS adapter (so a request AWS would refuse fails with a clear message
-//! before any call is made).
+//! before any call is made). Also the rules shared with the spec and the
+//! Batch API: evaluateOnExit patterns' character sets ([`on_exit_pattern`])
+//! and Fargate's vCPU/memory combinations ([`fargate_resources`]).
 
 use super::{
     check_job_name, DependencyKind, SubmitJob, MAX_ARRAY_SIZE, MAX_DEPENDENCIES, MAX_OVERRIDE_CHARS,
@@ -95,4 +97,117 @@ fn check_dependencies(req: &SubmitJob) -> Result<(), String> {
         return Err(format!("{sequential} SEQUENTIAL dependencies given: give at most one"));
     }
     Ok(())
+}
+
+/// Longest evaluateOnExit pattern AWS accepts.
+pub const MAX_PATTERN_CHARS: usize = 512;
+
+/// Which evaluateOnExit pattern is checked: each has its own character set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatternKind {
+    /// `onStatusReason`: letters, digits, `.`, `:`, white space.
+    StatusReason,
+    /// `onReason`: letters, digits, `.`, `:`, white space.
+    Reason,
+    /// `onExitCode`: digits.
+    ExitCode,
+}
+
+/// Checks one evaluateOnExit pattern as AWS does at SubmitJob and
+/// RegisterJobDefinition: 1-512 characters of the kind's set, with `*` only as
+/// the last character. `Err` starts with `name` and the pattern, e.g.
+/// `on_reason "a-b" is not valid: ...`.
+pub fn on_exit_pattern(name: &str, kind: PatternKind, pattern: &str) -> Result<(), String> {
+    let (allowed, what): (fn(char) -> bool, &str) = match kind {
+        PatternKind::StatusReason | PatternKind::Reason => (
+            |c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | ' ' | '\t'),
+            "letters, digits, '.', ':' and white space",
+        ),
+        PatternKind::ExitCode => (|c| c.is_ascii_digit(), "digits"),
+    };
+    let body = pattern.strip_suffix('*').unwrap_or(pattern);
+    if pattern.is_empty() || pattern.chars().count() > MAX_PATTERN_CHARS || !body.chars().all(allowed) {
+        let hint = match body.chars().find(|c| !allowed(*c)) {
+            Some('*') => "; '*' is allowed only as the last character".to_owned(),
+            Some(c) => format!("; {c:?} is not allowed (use a trailing '*' to match the rest)"),
+            None => String::new(),
+        };
+        return Err(format!(
+            "{name} {pattern:?} is not valid: use 1-{MAX_PATTERN_CHARS} {what}, with an optional trailing '*'{hint}"
+        ));
+    }
+    Ok(())
+}
+
+/// The vCPU/memory (MiB) combinations Fargate runs: each vCPU value with its memory values.
+fn fargate_pairs() -> impl Iterator<Item = (f64, u64)> {
+    let range =
+        |v: f64, from: u64, to: u64, step: u64| (from..=to).step_by(step as usize).map(move |m| (v, m));
+    [(0.25, 512)]
+        .into_iter()
+        .chain(range(0.25, 1024, 2048, 1024))
+        .chain(range(0.5, 1024, 4096, 1024))
+        .chain(range(1.0, 2048, 8192, 1024))
+        .chain(range(2.0, 4096, 16384, 1024))
+        .chain(range(4.0, 8192, 30720, 1024))
+        .chain(range(8.0, 16384, 61440, 4096))
+        .chain(range(16.0, 32768, 122880, 8192))
+}
+
+/// Checks that `vcpus` and `memory_mib` are a combination Fargate runs. `Err`
+/// names the nearest combination that holds the request (the smallest with at
+/// least as many vCPUs and as much memory), or the largest there is.
+pub fn fargate_resources(vcpus: f64, memory_mib: u64) -> Result<(), String> {
+    if fargate_pairs().any(|(v, m)| v == vcpus && m == memory_mib) {
+        return Ok(());
+    }
+    let fits = fargate_pairs()
+        .filter(|&(v, m)| v >= vcpus && m >= memory_mib)
+        .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let advice = match fits {
+        Some((v, m)) => {
+            format!("use vcpus = {v}, memory = {m} (the nearest Fargate combination that holds it)")
+        }
+        None => "Fargate's largest is vcpus = 16, memory = 122880: use EC2 compute for more".to_owned(),
+    };
+    Err(format!("vcpus {vcpus} with memory {memory_mib} MiB is not a combination Fargate runs: {advice}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_follow_aws_character_sets() {
+        for ok in
+            ["Host EC2*", "Essential container in task exited", "OutOfMemoryError: Container*", "*", "a\tb."]
+        {
+            assert_eq!(on_exit_pattern("on_reason", PatternKind::Reason, ok), Ok(()), "{ok}");
+        }
+        assert_eq!(on_exit_pattern("on_exit_code", PatternKind::ExitCode, "75"), Ok(()));
+        assert_eq!(on_exit_pattern("on_exit_code", PatternKind::ExitCode, "1*"), Ok(()));
+        let e = on_exit_pattern("on_reason", PatternKind::Reason, "Cannot-start*").unwrap_err();
+        assert!(e.starts_with("on_reason \"Cannot-start*\" is not valid") && e.contains("'-'"), "{e}");
+        let e = on_exit_pattern("x.onStatusReason", PatternKind::StatusReason, "a*b").unwrap_err();
+        assert!(e.contains("only as the last character"), "{e}");
+        assert!(on_exit_pattern("c", PatternKind::ExitCode, "7x").is_err());
+        assert!(on_exit_pattern("c", PatternKind::ExitCode, "").is_err());
+        assert!(on_exit_pattern("r", PatternKind::Reason, "(x)").is_err(), "parentheses are not allowed");
+        assert!(on_exit_pattern("r", PatternKind::Reason, &"a".repeat(513)).is_err());
+    }
+
+    #[test]
+    fn fargate_combinations_and_the_nearest_one() {
+        for (v, m) in [(0.25, 512), (0.5, 4096), (1.0, 2048), (4.0, 30720), (8.0, 20480), (16.0, 122880)] {
+            assert_eq!(fargate_resources(v, m), Ok(()), "{v} {m}");
+        }
+        let e = fargate_resources(1.0, 64).unwrap_err();
+        assert!(e.contains("use vcpus = 1, memory = 2048"), "{e}");
+        let e = fargate_resources(0.25, 3000).unwrap_err();
+        assert!(e.contains("use vcpus = 0.5, memory = 3072"), "{e}");
+        let e = fargate_resources(8.0, 18000).unwrap_err();
+        assert!(e.contains("use vcpus = 8, memory = 20480"), "{e}");
+        let e = fargate_resources(32.0, 1024).unwrap_err();
+        assert!(e.contains("largest is vcpus = 16"), "{e}");
+    }
 }

@@ -4,7 +4,7 @@
 //! ```text
 //! SUBMITTED ─deps pending─► PENDING ─deps met─► RUNNABLE ─scheduled─► STARTING ─started─► RUNNING
 //!     │  └────────deps met──────────────────────────▲  ▲                  │                 │
-//!     └─dep failed / cancel / terminate─► FAILED      └──retry / lost──────┴─────────────────┤
+//!     └─dep failed / cancel / terminate─► FAILED      └──retry / lost, retried─┴─────────────┤
 //!                                                                                 exited ok ─► SUCCEEDED
 //! ```
 
@@ -28,8 +28,9 @@ pub enum Event {
     LaunchFailed { retry: bool },
     /// The process exited; `success` when exit code 0, `retry` the rules' verdict otherwise.
     Exited { success: bool, retry: bool },
-    /// The engine that ran the attempt went away (restart, host loss); the attempt is re-queued.
-    HostLost,
+    /// The host that ran the attempt went away (engine killed or restarted); `retry`
+    /// is the retry rules' verdict (the lost attempt counts, as on AWS).
+    HostLost { retry: bool },
     /// CancelJob: stops a job that has not started.
     Cancel,
     /// TerminateJob: stops a job in any state; a running process is killed and
@@ -39,7 +40,7 @@ pub enum Event {
 
 impl Event {
     /// Every event, for exhaustive tests.
-    pub const ALL: [Event; 14] = [
+    pub const ALL: [Event; 15] = [
         Event::DependenciesPending,
         Event::DependenciesMet,
         Event::DependencyFailed,
@@ -50,7 +51,8 @@ impl Event {
         Event::Exited { success: true, retry: false },
         Event::Exited { success: false, retry: false },
         Event::Exited { success: false, retry: true },
-        Event::HostLost,
+        Event::HostLost { retry: false },
+        Event::HostLost { retry: true },
         Event::Cancel,
         Event::Terminate,
         Event::Exited { success: true, retry: true },
@@ -80,7 +82,8 @@ pub fn transition(from: JobStatus, event: Event) -> Result<JobStatus, InvalidTra
         (S::Running, E::Exited { success: true, .. }) => S::Succeeded,
         (S::Running, E::Exited { success: false, retry: true }) => S::Runnable,
         (S::Running, E::Exited { success: false, retry: false }) => S::Failed,
-        (S::Starting | S::Running, E::HostLost) => S::Runnable,
+        (S::Starting | S::Running, E::HostLost { retry: true }) => S::Runnable,
+        (S::Starting | S::Running, E::HostLost { retry: false }) => S::Failed,
         (S::Submitted | S::Pending | S::Runnable, E::Cancel | E::Terminate) => S::Failed,
         // A started job ignores Cancel, as on AWS; Terminate kills the process and
         // the job stays put until the process reports Exited.
@@ -143,13 +146,15 @@ mod tests {
             (S::Starting, E::Started) => S::Running,
             (S::Starting, E::LaunchFailed { retry: true }) => S::Runnable,
             (S::Starting, E::LaunchFailed { retry: false }) => S::Failed,
-            (S::Starting, E::HostLost) => S::Runnable,
+            (S::Starting, E::HostLost { retry: true }) => S::Runnable,
+            (S::Starting, E::HostLost { retry: false }) => S::Failed,
             (S::Starting, E::Cancel) => S::Starting,
             (S::Starting, E::Terminate) => S::Starting,
             (S::Running, E::Exited { success: true, .. }) => S::Succeeded,
             (S::Running, E::Exited { success: false, retry: true }) => S::Runnable,
             (S::Running, E::Exited { success: false, retry: false }) => S::Failed,
-            (S::Running, E::HostLost) => S::Runnable,
+            (S::Running, E::HostLost { retry: true }) => S::Runnable,
+            (S::Running, E::HostLost { retry: false }) => S::Failed,
             (S::Running, E::Cancel) => S::Running,
             (S::Running, E::Terminate) => S::Running,
             _ => return None,

@@ -3,10 +3,17 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::check::{on_exit_pattern, PatternKind};
+
 /// Most evaluateOnExit rules AWS accepts.
 pub const MAX_EVALUATE_ON_EXIT: usize = 5;
 /// Attempts allowed by AWS: 1..=10.
 pub const MAX_ATTEMPTS: u32 = 10;
+/// Matches the status reason of a job whose EC2 host went away (`Host EC2 (instance i-...) terminated.`).
+pub const HOST_EC2: &str = "Host EC2*";
+/// Matches the status reason of a job whose Fargate Spot task was reclaimed
+/// (ECS stop code `SpotInterruption`: `Your Spot Task was interrupted.`).
+pub const FARGATE_SPOT_INTERRUPTED: &str = "Your Spot Task was interrupted*";
 
 /// What to do when a rule matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -60,8 +67,12 @@ pub struct AttemptOutcome<'a> {
 }
 
 impl RetryStrategy {
-    /// batchfan's default rules: retry a lost host (`Host EC2*`) and exit code 75
-    /// (EX_TEMPFAIL), never retry a command that cannot start or any other exit code.
+    /// batchfan's default rules: retry a lost host — an EC2 instance (`Host EC2*`,
+    /// also what the local engine says when it was killed under a job) or a
+    /// reclaimed Fargate Spot task (`Your Spot Task was interrupted.`, the
+    /// module's `FARGATE_SPOT` compute) — and exit code 75 (EX_TEMPFAIL); never
+    /// retry a command that cannot start or any other exit code (an
+    /// out-of-memory kill, 137, included).
     pub fn batchfan_default(attempts: u32) -> Self {
         let rule = |sr: Option<&str>, r: Option<&str>, code: Option<&str>, action| EvaluateOnExit {
             on_status_reason: sr.map(str::to_owned),
@@ -72,7 +83,8 @@ impl RetryStrategy {
         RetryStrategy {
             attempts,
             evaluate_on_exit: vec![
-                rule(Some("Host EC2*"), None, None, RetryAction::Retry),
+                rule(Some(HOST_EC2), None, None, RetryAction::Retry),
+                rule(Some(FARGATE_SPOT_INTERRUPTED), None, None, RetryAction::Retry),
                 rule(None, Some("CannotStartContainerError*"), None, RetryAction::Exit),
                 rule(None, None, Some("75"), RetryAction::Retry),
                 rule(None, None, Some("*"), RetryAction::Exit),
@@ -124,18 +136,14 @@ impl EvaluateOnExit {
                     .into(),
             );
         }
-        for p in [&self.on_status_reason, &self.on_reason, &self.on_exit_code].into_iter().flatten() {
-            if p.len() > 512 {
-                return Err(format!("pattern {p:?} is longer than 512 characters"));
-            }
-            if p.trim_end_matches('*').contains('*') {
-                return Err(format!("pattern {p:?} has a '*' before its end: AWS allows a wildcard only as the last character"));
-            }
-        }
-        if let Some(code) = &self.on_exit_code {
-            let digits = code.trim_end_matches('*');
-            if !digits.chars().all(|c| c.is_ascii_digit()) || code.is_empty() {
-                return Err(format!("on_exit_code {code:?} must be digits with an optional trailing '*', e.g. \"75\" or \"1*\""));
+        let patterns = [
+            ("on_status_reason", PatternKind::StatusReason, &self.on_status_reason),
+            ("on_reason", PatternKind::Reason, &self.on_reason),
+            ("on_exit_code", PatternKind::ExitCode, &self.on_exit_code),
+        ];
+        for (name, kind, pattern) in patterns {
+            if let Some(p) = pattern {
+                on_exit_pattern(name, kind, p)?;
             }
         }
         Ok(())
@@ -190,6 +198,20 @@ mod tests {
             status_reason: Some("Host EC2 (local engine restart) terminated."),
         };
         assert!(s.should_retry(1, lost));
+        // A reclaimed Fargate Spot task is retried even when its container left an exit code.
+        let spot = AttemptOutcome {
+            exit_code: Some(143),
+            reason: None,
+            status_reason: Some("Your Spot Task was interrupted."),
+        };
+        assert!(s.should_retry(1, spot));
+        let oom = AttemptOutcome {
+            exit_code: Some(137),
+            reason: Some("OutOfMemoryError: Container killed due to memory usage"),
+            status_reason: Some("Essential container in task exited"),
+        };
+        assert!(!s.should_retry(1, oom), "more memory, not another attempt, fixes an OOM kill");
+        assert!(s.check().is_ok(), "the defaults pass AWS's own checks");
         let missing = AttemptOutcome {
             exit_code: None,
             reason: Some("CannotStartContainerError: no such file"),
@@ -245,7 +267,12 @@ mod tests {
         };
         assert!(many.check().unwrap_err().contains("exceed"));
         let bad = EvaluateOnExit { on_reason: Some("a*b".into()), ..Default::default() };
-        assert!(bad.check().unwrap_err().contains("wildcard"));
+        assert!(bad.check().unwrap_err().contains("only as the last character"));
+        // Regression (issue 13): AWS rejects these characters at SubmitJob; they used to pass.
+        let bad = EvaluateOnExit { on_status_reason: Some("Task-failed*".into()), ..Default::default() };
+        assert!(bad.check().unwrap_err().starts_with("on_status_reason \"Task-failed*\" is not valid"));
+        let bad = EvaluateOnExit { on_reason: Some("Host EC2 (i-1)*".into()), ..Default::default() };
+        assert!(bad.check().is_err());
         let bad_code = EvaluateOnExit { on_exit_code: Some("x".into()), ..Default::default() };
         assert!(bad_code.check().is_err());
         assert!(EvaluateOnExit::default().check().is_err());

@@ -7,16 +7,12 @@ use super::{
     model::{EvaluateOnExitIn, KeyValuePair, RetryStrategyIn},
 };
 use crate::batch::{
+    check::{on_exit_pattern, PatternKind},
     retry::{MAX_ATTEMPTS, MAX_EVALUATE_ON_EXIT},
     EvaluateOnExit, RetryAction, RetryStrategy, MAX_ARRAY_SIZE, MAX_DEPENDENCIES, MIN_ARRAY_SIZE,
     MIN_TIMEOUT_SECS,
 };
 
-/// One evaluateOnExit pattern to check: field, value, allowed characters, their description.
-type PatternCheck<'a> = (&'a str, &'a Option<String>, &'a dyn Fn(char) -> bool, &'a str);
-
-/// Longest evaluateOnExit pattern.
-const MAX_PATTERN_CHARS: usize = 512;
 /// Largest `schedulingPriorityOverride`.
 const MAX_SCHEDULING_PRIORITY: i64 = 9999;
 /// Most tags on one resource, and the longest key and value (`TagrisTagsMap`).
@@ -170,19 +166,14 @@ fn evaluate_on_exit(rule: &EvaluateOnExitIn, field: &str) -> ApiResult<EvaluateO
         Some(other) => return Err(bad(format!("{field}.action {other:?} is not valid: use RETRY or EXIT"))),
         None => return Err(bad(format!("{field}.action is required: use RETRY or EXIT"))),
     };
-    let text_ok = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == ':' || c == ' ' || c == '\t';
-    let checks: [PatternCheck<'_>; 3] = [
-        ("onStatusReason", &rule.on_status_reason, &text_ok, "letters, digits, '.', ':' and white space"),
-        ("onReason", &rule.on_reason, &text_ok, "letters, digits, '.', ':' and white space"),
-        ("onExitCode", &rule.on_exit_code, &|c: char| c.is_ascii_digit(), "digits"),
+    let patterns = [
+        ("onStatusReason", PatternKind::StatusReason, &rule.on_status_reason),
+        ("onReason", PatternKind::Reason, &rule.on_reason),
+        ("onExitCode", PatternKind::ExitCode, &rule.on_exit_code),
     ];
-    for (name, value, allowed, what) in checks {
-        let Some(p) = value else { continue };
-        let body = p.strip_suffix('*').unwrap_or(p);
-        if p.is_empty() || p.chars().count() > MAX_PATTERN_CHARS || !body.chars().all(allowed) {
-            return Err(bad(format!(
-                "{field}.{name} {p:?} is not valid: use 1-{MAX_PATTERN_CHARS} {what}, with an optional trailing '*'"
-            )));
+    for (name, kind, value) in patterns {
+        if let Some(p) = value {
+            on_exit_pattern(&format!("{field}.{name}"), kind, p).map_err(bad)?;
         }
     }
     if rule.on_status_reason.is_none() && rule.on_reason.is_none() && rule.on_exit_code.is_none() {

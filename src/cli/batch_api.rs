@@ -35,6 +35,13 @@ pub struct Args {
     /// Account id written in the ARNs answered.
     #[arg(long, default_value = "123456789012")]
     account: String,
+    /// A host environment variable to pass on to every job (repeatable); jobs see only their
+    /// definition's and overrides' variables, the AWS_BATCH_* ones, PATH, HOME and TMPDIR otherwise.
+    #[arg(long = "pass-env", value_name = "NAME")]
+    pass_env: Vec<String>,
+    /// Keep each job attempt's working directory (STATE/work/JOB.ATTEMPT) after it ends, for debugging.
+    #[arg(long)]
+    keep_workdirs: bool,
     /// Multiplies job timeouts and the kill grace (tests only: 0.01 makes a 60 s timeout 0.6 s).
     #[arg(long, default_value_t = 1.0, hide = true)]
     time_scale: f64,
@@ -54,6 +61,8 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         config.memory_mib = m;
     }
     config.time_scale = args.time_scale;
+    config.pass_env = args.pass_env;
+    config.keep_workdirs = args.keep_workdirs;
     let engine = LocalEngine::open(config).await?;
     let bound = server::bind(engine.clone(), api_config, args.listen, "--listen").await?;
     {
@@ -62,7 +71,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         let _ = out.flush();
     }
     bound.serve(shutdown_signal()).await?;
-    // Running jobs re-run after the next start (the engine's recovery).
+    // Running attempts count as lost; the next start retries them by their rules (the engine's recovery).
     engine.shutdown(ShutdownMode::Abandon).await;
     Ok(0)
 }

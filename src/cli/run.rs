@@ -35,6 +35,9 @@ pub struct Args {
     /// Memory (MiB) the local engine may use, 1 to 16777216 (default: this machine's).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=limits::MAX_MEMORY_MIB))]
     pub(crate) memory: Option<u64>,
+    /// Keep each job attempt's working directory (STATE/work/JOB.ATTEMPT) after it ends, for debugging.
+    #[arg(long)]
+    pub(crate) keep_workdirs: bool,
     #[command(flatten)]
     pub(crate) state: StateArgs,
     /// Print the result as text or JSON (stdout).
@@ -76,7 +79,16 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     }
     let spec = inputs::load_spec(&args.run.spec)?;
     let params = inputs::resolve_params(&spec, &args.run.params)?;
-    let options = LocalOptions { vcpus: args.vcpus, memory_mib: args.memory, ..Default::default() };
+    let options = LocalOptions {
+        vcpus: args.vcpus,
+        memory_mib: args.memory,
+        pass_env: spec.local.pass_env.clone(),
+        keep_workdirs: args.keep_workdirs,
+        ..Default::default()
+    };
+    if !args.quiet {
+        announce_pass_env(&spec.local.pass_env);
+    }
     let backend = LocalBackend::open(&args.state.dir, options).await?;
     let on_mismatch = if args.fresh { OnMismatch::Replace } else { OnMismatch::Refuse };
     let input = match &args.run.input {
@@ -123,6 +135,22 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     let stages = stage_children(&done, &details);
     print_result(args.output, &done, &output_path, &phases, &stages);
     Ok(if done.state == RunState::Succeeded { 0 } else { EXIT_RUN_FAILED })
+}
+
+/// Says on stderr which host variables the jobs get (`[local] pass_env`): nothing else is inherited.
+fn announce_pass_env(names: &[String]) {
+    if names.is_empty() {
+        return;
+    }
+    let (set, unset): (Vec<&String>, Vec<&String>) =
+        names.iter().partition(|n| std::env::var_os(n).is_some());
+    let list = |v: Vec<&String>| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+    let mut line =
+        format!("jobs get host variables: {}", if set.is_empty() { "none".into() } else { list(set) });
+    if !unset.is_empty() {
+        line.push_str(&format!(" (not set here: {})", list(unset)));
+    }
+    eprintln!("{line}");
 }
 
 /// Prints per-stage progress on stderr whenever it changes.

@@ -33,7 +33,8 @@ pub struct Args {
     /// loopback address on a machine whose users you trust.
     #[arg(long)]
     no_auth: bool,
-    /// Seconds a shutdown waits for running children before stopping them (they re-run on the next start).
+    /// Seconds a shutdown waits for running children before stopping them (each counts as a lost
+    /// attempt: the next start retries it if attempts remain and the retry rules allow it).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     drain_timeout: u64,
     /// Milliseconds between two listings of a watched bucket.
@@ -63,6 +64,9 @@ pub struct Args {
     /// Account id written in the ARNs the Batch API answers.
     #[arg(long, value_name = "ACCOUNT", default_value = "123456789012")]
     batch_api_account: String,
+    /// Keep each job attempt's working directory (STATE/work/JOB.ATTEMPT) after it ends, for debugging.
+    #[arg(long)]
+    keep_workdirs: bool,
 }
 
 /// The `--batch-api` options, checked.
@@ -112,11 +116,18 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         .map_err(|e| UsageError(e.to_string()))?;
     let batch_api = batch_api_door(&args)?;
     let config = serve::ServeConfig {
+        options: LocalOptions {
+            vcpus: args.vcpus,
+            memory_mib: args.memory,
+            // One engine for every pipeline served: the union of their `[local] pass_env`.
+            pass_env: specs_pass_env(&specs),
+            keep_workdirs: args.keep_workdirs,
+            ..Default::default()
+        },
         specs,
         spec_files: files,
         state_dir: args.state.dir.clone(),
         listen: args.listen,
-        options: LocalOptions { vcpus: args.vcpus, memory_mib: args.memory, ..Default::default() },
         drain_timeout: Duration::from_secs(args.drain_timeout),
         allowed_hosts: args.allow_hosts,
         poll_interval: Duration::from_millis(args.poll_ms),
@@ -145,4 +156,10 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     })
     .await?;
     Ok(0)
+}
+
+/// Every `[local] pass_env` name of `specs`, once each.
+fn specs_pass_env(specs: &[crate::spec::PipelineSpec]) -> Vec<String> {
+    let names: std::collections::BTreeSet<&String> = specs.iter().flat_map(|s| &s.local.pass_env).collect();
+    names.into_iter().cloned().collect()
 }

@@ -81,6 +81,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         request_id: Some(request_id),
         vcpus: None,
         memory: None,
+        keep_workdirs: false,
         state: args.state.clone(),
         output: args.output,
         quiet: false,

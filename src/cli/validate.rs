@@ -1,4 +1,5 @@
-//! `batchfan validate SPEC...`
+//! `batchfan validate SPEC...`: every problem of each spec, and warnings for
+//! what only AWS would refuse (vCPU/memory combinations Fargate does not run).
 
 use super::out::outln;
 use std::path::PathBuf;
@@ -15,7 +16,15 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     for path in &args.specs {
         match crate::spec::load(path) {
             Ok(spec) => {
-                outln!("{}: ok (pipeline {}, {} stage(s))", path.display(), spec.name, spec.stages.len())
+                outln!("{}: ok (pipeline {}, {} stage(s))", path.display(), spec.name, spec.stages.len());
+                for problem in spec.compute_problems() {
+                    eprintln!(
+                        "{}: warning: {problem} (AWS refuses it with compute {:?}; local runs ignore it, \
+                         or set compute = \"ec2\")",
+                        path.display(),
+                        spec.compute
+                    );
+                }
             }
             Err(errors) => {
                 bad += 1;

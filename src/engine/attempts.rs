@@ -5,14 +5,13 @@
 use std::time::{Duration, Instant};
 
 use super::{
+    container,
     executor::{ExitReport, Launch, Spawned},
+    memory::OUT_OF_MEMORY,
     state::{now_ms, Run, State, Stop, Timer, TimerKind, UnitIx},
     sys,
 };
-use crate::{
-    batch::{fsm::Event, retry::AttemptOutcome, Attempt, KILL_GRACE_SECS},
-    env,
-};
+use crate::batch::{fsm::Event, retry::AttemptOutcome, Attempt, KILL_GRACE_SECS};
 
 /// Status reason of an attempt whose process ran and exited.
 pub(crate) const EXITED: &str = "Essential container in task exited";
@@ -42,8 +41,9 @@ impl State {
             let attempt = self.unit(u).counted + 1;
             let id = self.unit_id(u);
             let log = super::log_path(&self.settings.state_dir, &id, attempt);
-            let launch =
-                Launch { unit: u, token, command, env: self.job_env(u, id, attempt), log: log.clone() };
+            let workdir = container::workdir(&self.settings.state_dir, &id, attempt);
+            let env = self.container_env(u, id, attempt, &workdir);
+            let launch = Launch { unit: u, token, command, env, log: log.clone(), workdir };
             let log = log.to_string_lossy().into_owned();
             let run =
                 Run { token, attempt, log, started_at: now_ms(), pid: None, pid_start: None, stop: None };
@@ -58,28 +58,6 @@ impl State {
             out.push(launch);
         }
         out
-    }
-
-    /// `base_env`, the container's environment, then the `AWS_BATCH_*` variables.
-    fn job_env(&self, u: UnitIx, job_id: String, attempt: u32) -> Vec<(String, String)> {
-        let job = self.job_of(u);
-        let s = &self.settings;
-        let own = |(k, v): (&String, &String)| (k.clone(), v.clone());
-        let mut vars: Vec<(String, String)> = s.base_env.iter().map(own).collect();
-        vars.extend(job.request.container.environment.iter().map(own));
-        vars.push((env::AWS_BATCH_JOB_ID.into(), job_id));
-        if job.size.is_some() {
-            vars.push((env::AWS_BATCH_JOB_ARRAY_INDEX.into(), self.unit(u).index.to_string()));
-        }
-        vars.push((env::AWS_BATCH_JOB_ATTEMPT.into(), attempt.to_string()));
-        // Placed by a capacity pool: the job's own queue and environment; else the engine's names.
-        let (jq, ce) = match self.pools.placed_on(u) {
-            Some(ce) => (job.queue.as_str(), ce),
-            None => (s.queue_name.as_str(), s.ce_name.as_str()),
-        };
-        vars.push((env::AWS_BATCH_JQ_NAME.into(), jq.to_string()));
-        vars.push((env::AWS_BATCH_CE_NAME.into(), ce.to_string()));
-        vars
     }
 
     /// Records how a spawn went: RUNNING (with its timeout armed), or a failed
@@ -97,6 +75,7 @@ impl State {
                 run.started_at = now_ms();
                 let stopping = run.stop.is_some();
                 self.apply_or_log(unit, Event::Started, None);
+                self.arm_memory_sweep();
                 if let Some(secs) = self.job_of(unit).request.timeout_seconds {
                     let at = Instant::now() + self.scaled(secs);
                     self.add_timer(Timer { at, unit, token, kind: TimerKind::Timeout });
@@ -122,6 +101,7 @@ impl State {
                 };
                 self.finish_attempt(unit, run.attempt, attempt);
                 self.apply_or_log(unit, Event::LaunchFailed { retry }, Some(reason));
+                self.end_workdir(unit, run.attempt);
             }
         }
     }
@@ -147,19 +127,37 @@ impl State {
                 attempt.status_reason = Some(reason);
                 Event::Exited { success: false, retry: false }
             }
+            Some(Stop::OutOfMemory) => {
+                // Killed by SIGKILL: exit code 137, as AWS reports an OOM kill.
+                attempt.exit_code = Some(128 + libc::SIGKILL);
+                attempt.reason = Some(OUT_OF_MEMORY.into());
+                Event::Exited { success: false, retry: self.should_retry(u, run.attempt, &attempt) }
+            }
             None if attempt.exit_code == Some(0) => Event::Exited { success: true, retry: false },
             None => Event::Exited { success: false, retry: self.should_retry(u, run.attempt, &attempt) },
         };
         let reason = attempt.status_reason.clone();
         self.finish_attempt(u, run.attempt, attempt);
         self.apply_or_log(u, event, reason);
+        self.end_workdir(u, run.attempt);
+    }
+
+    /// Removes the working directory of unit `u`'s ended attempt, unless kept.
+    fn end_workdir(&self, u: UnitIx, attempt_no: u32) {
+        if !self.settings.keep_workdirs {
+            self.settings.workdirs.release(&container::workdir(
+                &self.settings.state_dir,
+                &self.unit_id(u),
+                attempt_no,
+            ));
+        }
     }
 
     fn current_run(&mut self, u: UnitIx, token: u64) -> Option<&mut Run> {
         self.unit_mut(u).run.as_deref_mut().filter(|r| r.token == token)
     }
 
-    fn should_retry(&self, u: UnitIx, attempt_no: u32, attempt: &Attempt) -> bool {
+    pub(super) fn should_retry(&self, u: UnitIx, attempt_no: u32, attempt: &Attempt) -> bool {
         let outcome = AttemptOutcome {
             exit_code: attempt.exit_code,
             reason: attempt.reason.as_deref(),
@@ -182,6 +180,10 @@ impl State {
                 break;
             }
             self.timers.pop();
+            if t.kind == TimerKind::MemorySweep {
+                self.sweep_memory();
+                continue;
+            }
             let Some(pid) = self.current_run(t.unit, t.token).map(|r| r.pid) else { continue };
             match t.kind {
                 TimerKind::Timeout => {
@@ -193,6 +195,7 @@ impl State {
                         let _ = sys::signal_group(pid, libc::SIGKILL);
                     }
                 }
+                TimerKind::MemorySweep => {}
             }
         }
     }

@@ -1,12 +1,13 @@
-//! Runs attempts as processes: `command[0]` looked up in `path_prefix` + `PATH`,
-//! stdout and stderr appended to the attempt's log file, each process in its
-//! own process group and killed if the thread that spawned it dies (see
-//! [`super::spawn`]). Two long-lived spawner threads do the spawning, so the
+//! Runs attempts as processes: `command[0]` looked up in `path_prefix` + the
+//! container `PATH`, exactly the container's environment (nothing of the
+//! engine's), a fresh working directory, stdout and stderr appended to the
+//! attempt's log file, each process in its own process group and killed if the
+//! thread that spawned it dies (see [`super::spawn`] and [`super::container`]). Two long-lived spawner threads do the spawning, so the
 //! scheduler never waits on exec; the scheduler itself reaps the processes.
 
 use std::{
     collections::BTreeMap,
-    ffi::{OsStr, OsString},
+    ffi::OsString,
     fs::OpenOptions,
     io,
     os::{
@@ -33,8 +34,11 @@ pub(crate) struct Launch {
     pub unit: UnitIx,
     pub token: u64,
     pub command: Vec<String>,
+    /// The whole environment, in order of precedence (a later entry wins).
     pub env: Vec<(String, String)>,
     pub log: PathBuf,
+    /// The attempt's working directory, created empty before the start.
+    pub workdir: PathBuf,
 }
 
 /// How a start went.
@@ -170,21 +174,19 @@ impl Spawner {
         let stdout = above_stdio(log).map_err(|e| cannot_start(&e))?;
         let stderr = stdout.try_clone().map_err(|e| cannot_start(&e))?;
         let stdin = std::fs::File::open("/dev/null").and_then(above_stdio).map_err(|e| cannot_start(&e))?;
-        let program =
-            Program::new(&path, &launch.command, self.environment(launch)).map_err(|e| cannot_start(&e))?;
+        self.settings.workdirs.prepare(&launch.workdir).map_err(|e| {
+            format!(
+                "CannotStartContainerError: cannot create working directory {}: {e}",
+                launch.workdir.display()
+            )
+        })?;
+        let env: BTreeMap<OsString, OsString> =
+            launch.env.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))).collect();
+        let program = Program::new(&path, &launch.command, env.into_iter().collect(), &launch.workdir)
+            .map_err(|e| cannot_start(&e))?;
         spawn::spawn(&program, [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()], stack).map_err(|e| {
             format!("CannotStartContainerError: cannot run command {name:?} ({}): {e}", path.display())
         })
-    }
-
-    /// The engine's environment, `PATH` with `path_prefix` first, then the job's variables.
-    fn environment(&self, launch: &Launch) -> Vec<(OsString, OsString)> {
-        let mut env: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
-        // A plain job has no index, even when the engine itself runs as an array child.
-        env.remove(OsStr::new(crate::env::AWS_BATCH_JOB_ARRAY_INDEX));
-        env.insert("PATH".into(), self.settings.child_path.clone());
-        env.extend(launch.env.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))));
-        env.into_iter().collect()
     }
 
     /// Looks `name` up like a shell: as a path when it has a '/', else in `path_dirs`.
@@ -194,8 +196,10 @@ impl Spawner {
         }
         self.settings.path_dirs.iter().map(|dir| dir.join(name)).find(|p| is_executable(p)).ok_or_else(|| {
             format!(
-                "CannotStartContainerError: command {name:?} not found in the engine's path_prefix and PATH: \
-                 No such file or directory (os error 2)"
+                "CannotStartContainerError: command {name:?} not found in the engine's path_prefix and the \
+                 container PATH ({}): No such file or directory (os error 2); give its full path, or pass the \
+                 host's PATH with pass_env",
+                self.settings.child_path.to_string_lossy()
             )
         })
     }

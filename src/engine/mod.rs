@@ -35,15 +35,22 @@
 //!   group, parent-death signal, stdout+stderr appended to the attempt's log);
 //!   the scheduler reaps them on SIGCHLD; **attempts** turns starts, exits and
 //!   timeouts into job transitions by the retry rules.
-//! - **store** and **recovery**: SQLite persistence and, on `open`, re-queueing
-//!   of attempts a dead engine left behind (after killing what is left of them).
+//! - **container** and **memory**: what makes a process look like a container:
+//!   exactly the container's environment (nothing inherited from the engine), a
+//!   fresh private working directory per attempt, and the `memory` limit (a
+//!   process group over it is killed as AWS's OOM killer would).
+//! - **store** and **recovery**: SQLite persistence and, on `open`, recording
+//!   attempts a dead engine left running as lost (they count, as on AWS) and
+//!   retrying them by the retry rules, after killing what is left of them.
 
 mod api;
 mod attempts;
+mod container;
 mod deps;
 mod events;
 mod executor;
 mod lock;
+mod memory;
 mod model;
 pub mod peek;
 mod pools;
@@ -86,8 +93,14 @@ pub struct EngineConfig {
     pub ce_name: String,
     /// Directories searched before the engine's `PATH` for `command[0]`.
     pub path_prefix: Vec<PathBuf>,
-    /// Environment added to every job's.
+    /// Environment added to every job's (batchfan's own pointers, e.g. the state directory).
     pub base_env: BTreeMap<String, String>,
+    /// Host variables passed on to every job, deliberately (e.g. `AWS_PROFILE`): a job
+    /// sees nothing else of the engine's environment. `PATH` here passes the host's
+    /// `PATH` instead of the container default.
+    pub pass_env: Vec<String>,
+    /// Keep each attempt's working directory (`{state_dir}/work/...`) after it ends, for debugging.
+    pub keep_workdirs: bool,
     /// Multiplies timeouts and the kill grace (tests use e.g. 0.01).
     pub time_scale: f64,
 }
@@ -104,6 +117,8 @@ impl EngineConfig {
             ce_name: "local".into(),
             path_prefix: Vec::new(),
             base_env: BTreeMap::new(),
+            pass_env: Vec::new(),
+            keep_workdirs: false,
             time_scale: 1.0,
         }
     }
@@ -122,6 +137,11 @@ impl EngineConfig {
                 self.time_scale
             ));
         }
+        if let Some(bad_name) = self.pass_env.iter().find(|n| !container::is_env_name(n)) {
+            return bad(format!(
+                "pass_env {bad_name:?} is not a variable name: use letters, digits and '_', not starting with a digit"
+            ));
+        }
         if self.queue_name.is_empty() || self.ce_name.is_empty() {
             return bad("queue_name and ce_name must not be empty: the default is \"local\"".into());
         }
@@ -134,7 +154,8 @@ impl EngineConfig {
 pub enum ShutdownMode {
     /// Start nothing new and wait for running processes to finish.
     Drain,
-    /// Kill running process groups now; their jobs re-run after the next `open`.
+    /// Kill running process groups now; after the next `open` each such attempt
+    /// counts as lost with its host and is retried by the job's retry rules.
     Abandon,
 }
 
@@ -234,7 +255,8 @@ impl LocalEngine {
 
     /// Stops the engine and waits until it has released the state directory.
     /// `Drain` starts nothing new and waits for running processes; `Abandon`
-    /// kills running process groups now (their jobs re-run after the next `open`).
+    /// kills running process groups now (after the next `open`, each such attempt
+    /// counts as lost and is retried by the job's retry rules).
     pub async fn shutdown(&self, mode: ShutdownMode) {
         let (done, stopped) = oneshot::channel();
         if self.inner.input.send(Input::Shutdown { mode, done }).is_ok() {

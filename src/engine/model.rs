@@ -22,10 +22,16 @@ pub(crate) struct Settings {
     pub cap_mem: u64,
     pub time_scale: f64,
     pub base_env: BTreeMap<String, String>,
-    /// `path_prefix` then the engine's `PATH`: where `command[0]` is looked up.
+    /// The host variables of `pass_env` that are set, with their values at `open`.
+    pub passed_env: Vec<(String, String)>,
+    /// `path_prefix` then the container `PATH`: where `command[0]` is looked up.
     pub path_dirs: Vec<PathBuf>,
     /// The `PATH` jobs get.
     pub child_path: OsString,
+    /// Keep attempts' working directories after they end.
+    pub keep_workdirs: bool,
+    /// Empty working directories for re-use.
+    pub workdirs: super::container::WorkdirPool,
 }
 
 /// Milli-vCPUs for `vcpus` (at least 1), so capacity sums stay exact.
@@ -128,6 +134,8 @@ pub(crate) struct Run {
 pub(crate) enum Stop {
     Timeout,
     Terminate(String),
+    /// The process group went over the job's `memory`: killed at once.
+    OutOfMemory,
 }
 
 /// A deadline for a running attempt.
@@ -145,4 +153,6 @@ pub(crate) enum TimerKind {
     Timeout,
     /// The grace after SIGTERM passed: SIGKILL.
     Kill,
+    /// Time to measure every running attempt's memory (one timer for all; `unit` and `token` unused).
+    MemorySweep,
 }

@@ -6,18 +6,24 @@
 //! checked by its start time), then every process whose environment carries a
 //! lost job's `AWS_BATCH_JOB_ID` (which also catches a process spawned just
 //! before the engine died, before its pid was committed, and children that left
-//! the group), and waits until they are gone. Only then is the attempt recorded
-//! as lost (`Host EC2 (local engine restart) terminated.`, not counted against
-//! the job's attempts) and the job re-queued — so no child ever runs twice at once.
+//! the group), and waits until they are gone — so no child ever runs twice at once.
+//!
+//! Then, as AWS counts attempts: an attempt that reached RUNNING and was lost
+//! counts. It is recorded with the status reason AWS gives a lost host (`Host
+//! EC2 (local engine restart) terminated.`, matched by `Host EC2*`) and retried
+//! only if attempts remain and the retry rules allow it (the next attempt gets
+//! the next `AWS_BATCH_JOB_ATTEMPT`); otherwise the job FAILS with that reason.
+//! An attempt lost while still STARTING never ran as far as the engine knows:
+//! it is not counted and its job is re-queued.
 
 use std::{
     collections::HashMap,
-    path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use super::{
+    container,
     lock::StateLock,
     state::{now_ms, parent_status_of, Job, Run, Settings, Shared, State, Unit, UnitIx},
     store::{JobRow, Store, UnitRow},
@@ -48,15 +54,26 @@ pub(crate) fn boot(config: &EngineConfig) -> Result<(StateLock, Arc<Shared>), En
     let mut state = State::new(Arc::new(settings(config)), store);
     state.restore(jobs, units).map_err(|detail| EngineError::Corrupt { path: db_path.clone(), detail })?;
     recover(&mut state)?;
+    // No attempt runs now: whatever is under work/ is left by attempts that ended.
+    if !config.keep_workdirs {
+        container::remove_workdir(&dir.join("work"));
+    }
     state.commit().map_err(|source| EngineError::Db { path: db_path, source })?;
     Ok((lock, Arc::new(Shared::new(state))))
 }
 
 fn settings(config: &EngineConfig) -> Settings {
-    let engine_path = std::env::var_os("PATH").unwrap_or_default();
-    let mut path_dirs: Vec<PathBuf> = config.path_prefix.clone();
-    path_dirs.extend(std::env::split_paths(&engine_path));
-    let child_path = std::env::join_paths(&path_dirs).unwrap_or(engine_path);
+    let (passed_env, missing) = container::resolve_pass_env(&config.pass_env, |n| std::env::var(n).ok());
+    if !config.pass_env.is_empty() {
+        let names: Vec<&str> = passed_env.iter().map(|(k, _)| k.as_str()).collect();
+        tracing::info!(
+            passed = %names.join(", "),
+            not_set = %missing.join(", "),
+            "jobs get these host variables (pass_env) and nothing else of the engine's environment"
+        );
+    }
+    tracing::info!("{}", super::memory::LIMITS_IN_FORCE);
+    let (path_dirs, child_path) = container::search_path(&config.path_prefix, &passed_env);
     Settings {
         state_dir: config.state_dir.clone(),
         queue_name: config.queue_name.clone(),
@@ -65,8 +82,11 @@ fn settings(config: &EngineConfig) -> Settings {
         cap_mem: config.memory_mib,
         time_scale: config.time_scale,
         base_env: config.base_env.clone(),
+        passed_env,
         path_dirs,
         child_path,
+        keep_workdirs: config.keep_workdirs,
+        workdirs: container::WorkdirPool::new(&config.state_dir),
     }
 }
 
@@ -224,7 +244,23 @@ fn recover(state: &mut State) -> Result<(), EngineError> {
     }
     let now = now_ms();
     for u in lost {
-        let run = state.unit_mut(u).run.take();
+        state.record_lost(u, now);
+    }
+    Ok(())
+}
+
+impl State {
+    /// Records unit `u`'s attempt as lost with its host: counted and judged by
+    /// the retry rules if it was RUNNING, re-queued uncounted if still STARTING.
+    fn record_lost(&mut self, u: UnitIx, now: i64) {
+        let run = self.unit_mut(u).run.take();
+        let id = self.unit_id(u);
+        if self.unit(u).status != JobStatus::Running {
+            tracing::info!(job_id = %id, "re-queueing an attempt the previous engine was starting");
+            self.apply_or_log(u, Event::HostLost { retry: true }, None);
+            return;
+        }
+        let attempt_no = run.as_ref().map_or(self.unit(u).counted + 1, |r| r.attempt);
         let attempt = Attempt {
             exit_code: None,
             reason: None,
@@ -233,10 +269,11 @@ fn recover(state: &mut State) -> Result<(), EngineError> {
             started_at: run.as_ref().filter(|r| r.pid.is_some()).map(|r| r.started_at),
             stopped_at: Some(now),
         };
-        // Not counted: `counted` stays, so the re-run has the same attempt number.
-        state.unit_mut(u).attempts.push(attempt);
-        tracing::info!(job_id = %state.unit_id(u), "re-queueing an attempt the previous engine left running");
-        state.apply_or_log(u, Event::HostLost, Some(HOST_LOST.into()));
+        let retry = self.should_retry(u, attempt_no, &attempt);
+        let unit = self.unit_mut(u);
+        unit.counted = attempt_no;
+        unit.attempts.push(attempt);
+        tracing::info!(job_id = %id, attempt = attempt_no, retry, "an attempt the previous engine ran was lost");
+        self.apply_or_log(u, Event::HostLost { retry }, Some(HOST_LOST.into()));
     }
-    Ok(())
 }

@@ -8,7 +8,7 @@
 //! borrows the spawning thread's memory (that thread is suspended until the
 //! child execs or exits) and runs only async-signal-safe system calls on its
 //! own stack: reset signal handlers, new process group, `PR_SET_PDEATHSIG`,
-//! stdin/stdout/stderr, empty signal mask, `execve`.
+//! working directory, stdin/stdout/stderr, empty signal mask, `execve`.
 
 use std::{
     ffi::{c_int, c_void, CString, OsString},
@@ -26,11 +26,17 @@ pub(crate) struct Program {
     path: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
+    cwd: CString,
 }
 
 impl Program {
-    /// `path` runs with `argv` (from `argv[0]`) and exactly the environment `env`.
-    pub(crate) fn new(path: &Path, argv: &[String], env: Vec<(OsString, OsString)>) -> io::Result<Program> {
+    /// `path` runs with `argv` (from `argv[0]`), exactly the environment `env`, in directory `cwd`.
+    pub(crate) fn new(
+        path: &Path,
+        argv: &[String],
+        env: Vec<(OsString, OsString)>,
+        cwd: &Path,
+    ) -> io::Result<Program> {
         let nul =
             |what: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("{what} contains a NUL byte"));
         let path =
@@ -48,7 +54,9 @@ impl Program {
                 CString::new(kv).map_err(|_| nul("an environment variable"))
             })
             .collect::<io::Result<_>>()?;
-        Ok(Program { path, argv, envp })
+        let cwd =
+            CString::new(cwd.as_os_str().to_owned().into_vec()).map_err(|_| nul("the working directory"))?;
+        Ok(Program { path, argv, envp, cwd })
     }
 }
 
@@ -58,6 +66,7 @@ struct ChildArgs {
     path: *const libc::c_char,
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
+    cwd: *const libc::c_char,
     fds: [c_int; 3],
     parent: libc::pid_t,
     /// The errno of the step that failed, written by the child.
@@ -79,6 +88,7 @@ pub(crate) fn spawn(program: &Program, fds: [BorrowedFd<'_>; 3], stack: &mut [u8
         path: program.path.as_ptr(),
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
+        cwd: program.cwd.as_ptr(),
         fds: fds.map(|fd| fd.as_raw_fd()),
         parent: libc::pid_t::try_from(std::process::id()).unwrap_or(0),
         error: AtomicI32::new(0),
@@ -164,6 +174,9 @@ extern "C" fn child_main(arg: *mut c_void) -> c_int {
             *libc::__errno_location() = libc::ESRCH;
             fail();
         }
+        if libc::chdir(args.cwd) != 0 {
+            fail();
+        }
         for (target, &fd) in args.fds.iter().enumerate() {
             let target = target as c_int;
             let ok = if fd == target {
@@ -191,18 +204,25 @@ mod tests {
     use crate::engine::sys;
 
     fn run(argv: &[&str], env: Vec<(OsString, OsString)>, out: &File) -> io::Result<u32> {
+        run_in(argv, env, out, Path::new("/"))
+    }
+
+    fn run_in(argv: &[&str], env: Vec<(OsString, OsString)>, out: &File, cwd: &Path) -> io::Result<u32> {
         let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
-        let program = Program::new(Path::new(&argv[0]), &argv, env)?;
+        let program = Program::new(Path::new(&argv[0]), &argv, env, cwd)?;
         let null = File::open("/dev/null")?;
         spawn(&program, [null.as_fd(), out.as_fd(), out.as_fd()], &mut vec![0; CHILD_STACK])
     }
 
     #[test]
-    fn runs_in_its_own_group_with_exactly_the_given_environment() {
+    fn runs_in_its_own_group_with_exactly_the_given_environment_and_directory() {
         let dir = tempfile::tempdir().unwrap();
         let out = File::create(dir.path().join("out")).unwrap();
         let env = vec![("ONLY".into(), "this".into())];
-        let pid = run(&["/bin/sh", "-c", "echo $ONLY; env | wc -l; cat /proc/$$/stat"], env, &out).unwrap();
+        let cwd = dir.path().join("cwd");
+        std::fs::create_dir(&cwd).unwrap();
+        let script = "echo $ONLY; env | wc -l; cat /proc/$$/stat; pwd -P";
+        let pid = run_in(&["/bin/sh", "-c", script], env, &out, &cwd).unwrap();
         assert_eq!(sys::wait_blocking(pid).unwrap(), 0);
         let text = std::fs::read_to_string(dir.path().join("out")).unwrap();
         let lines: Vec<&str> = text.lines().collect();
@@ -210,6 +230,14 @@ mod tests {
         let stat = sys::parse_stat(lines[2]).unwrap();
         assert_eq!(stat.pgid, pid, "the child leads its own process group");
         assert!(lines[1].trim().parse::<u32>().unwrap() <= 3, "only ONLY (and what sh adds): {}", lines[1]);
+        assert_eq!(Path::new(lines[3]), cwd.canonicalize().unwrap(), "it runs in the given directory");
+    }
+
+    #[test]
+    fn a_missing_working_directory_is_an_error() {
+        let out = tempfile::tempfile().unwrap();
+        let err = run_in(&["/bin/true"], vec![], &out, Path::new("/nonexistent/dir")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub(crate) struct State {
     /// Per-queue capacity from compute environments, when set ([`super::pools`]).
     pub pools: super::pools::Pools,
     pub timers: BinaryHeap<Reverse<Timer>>,
+    /// A memory sweep timer is pending ([`super::memory`]).
+    pub memory_sweep_armed: bool,
     pub dirty_units: Vec<UnitIx>,
     pub dirty_jobs: Vec<JobIx>,
     /// Units and jobs that finished and whose dependents are not notified yet.
@@ -97,6 +99,7 @@ impl State {
             runnable: BTreeSet::new(),
             active: HashSet::new(),
             timers: BinaryHeap::new(),
+            memory_sweep_armed: false,
             dirty_units: Vec::new(),
             dirty_jobs: Vec::new(),
             done_units: Vec::new(),

@@ -97,6 +97,8 @@ pub(crate) struct ProcStat {
     pub pgid: u32,
     /// Start time in clock ticks after boot: with the pid, identifies the process.
     pub start_time: u64,
+    /// Resident set size, in pages.
+    pub rss_pages: u64,
 }
 
 /// Reads `/proc/PID/stat`; `None` when the process does not exist.
@@ -109,11 +111,12 @@ pub(crate) fn proc_stat(pid: u32) -> Option<ProcStat> {
 pub(crate) fn parse_stat(text: &str) -> Option<ProcStat> {
     let rest = &text[text.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After the name: state is field 3 of the line, pgrp field 5, starttime field 22.
+    // After the name: state is field 3 of the line, pgrp field 5, starttime field 22, rss field 24.
     Some(ProcStat {
         state: *fields.first()?.as_bytes().first()?,
         pgid: fields.get(2)?.parse().ok()?,
         start_time: fields.get(19)?.parse().ok()?,
+        rss_pages: fields.get(21)?.parse().ok()?,
     })
 }
 
@@ -137,6 +140,14 @@ pub(crate) fn all_pids() -> Vec<u32> {
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
 }
 
+/// The size of a memory page in bytes (4096 when the system does not say).
+pub(crate) fn page_size() -> u64 {
+    #[allow(unsafe_code)]
+    // SAFETY: sysconf(3) takes an integer and touches no memory of ours.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).ok().filter(|s| *s > 0).unwrap_or(4096)
+}
+
 /// `MemTotal` from `/proc/meminfo`, in MiB.
 pub(crate) fn mem_total_mib() -> Option<u64> {
     let text = std::fs::read_to_string(Path::new("/proc/meminfo")).ok()?;
@@ -153,7 +164,7 @@ mod tests {
     fn parses_stat_with_odd_command_names() {
         let line = "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 1000 10";
         let st = parse_stat(line).unwrap();
-        assert_eq!(st, ProcStat { state: b'S', pgid: 4242, start_time: 987654 });
+        assert_eq!(st, ProcStat { state: b'S', pgid: 4242, start_time: 987654, rss_pages: 10 });
     }
 
     #[test]

@@ -21,6 +21,7 @@
 mod jobs;
 mod model;
 pub mod parse;
+mod platform;
 mod reader;
 mod sections;
 mod stages;
@@ -32,6 +33,7 @@ pub use self::{
     jobs::{DEFAULT_ATTEMPTS, DEFAULT_IMAGE, DEFAULT_MEMORY_MIB, DEFAULT_VCPUS},
     model::*,
     parse::{load, load_str, SpecError, SpecErrors},
+    platform::{Compute, LocalSettings},
     sections::{DEFAULT_LINES_PER_ITEM, DEFAULT_TABLE},
     stages::{DEFAULT_AGGREGATION_COMMAND, DEFAULT_CLEANUP_COMMAND},
     triggers::DEFAULT_MAX_BODY_BYTES,

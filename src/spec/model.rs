@@ -35,6 +35,12 @@ pub struct PipelineSpec {
     /// `{prefix}cleanup` and `{prefix}barrier` ([`crate::deploy::job_definition_name`]).
     /// Default `{name}-`; on AWS the deployment's `BATCHFAN_JOB_DEFINITION_PREFIX` wins.
     pub job_definition_prefix: String,
+    /// The compute jobs are sized for (default Fargate): [`PipelineSpec::compute_problems`].
+    #[serde(default)]
+    pub compute: super::Compute,
+    /// `[local]`: what only the embedded backend uses.
+    #[serde(default)]
+    pub local: super::LocalSettings,
 }
 
 impl PipelineSpec {

@@ -6,14 +6,17 @@ use std::path::Path;
 use toml_edit::ImDocument;
 
 use super::{
+    platform,
     reader::{Reader, Span, Tab},
     sections, stages, triggers, validate, PipelineSpec, Planner, SecretSource,
 };
 use crate::{batch::MAX_ARRAY_SIZE, graph::limits};
 
 /// Keys of the top level.
-const ROOT_KEYS: [&str; 13] = [
+const ROOT_KEYS: [&str; 15] = [
     "name",
+    "compute",
+    "local",
     "description",
     "queue",
     "max_array_size",
@@ -141,6 +144,8 @@ fn read_spec(r: &mut Reader<'_>, root: &Tab<'_>, base_dir: &Path) -> Option<Pipe
     let storage = sections::read_storage(r, root, n);
     let spans: Vec<Span> = stages.iter().map(|(_, s)| s.clone()).collect();
     let job_definition_prefix = format!("{n}-");
+    let compute = platform::read_compute(r, root);
+    let local = platform::read_local(r, root);
     let spec = PipelineSpec {
         name: name?,
         description,
@@ -156,6 +161,8 @@ fn read_spec(r: &mut Reader<'_>, root: &Tab<'_>, base_dir: &Path) -> Option<Pipe
         params,
         job_queue,
         job_definition_prefix,
+        compute,
+        local,
     };
     check_overrides(r, &spec, &spans, &agg_span, &cleanup_span);
     Some(spec)

@@ -1,0 +1,109 @@
+//! The `memory` limit of a job, enforced as a container's would be: when the
+//! resident memory of an attempt's process group goes over the job's
+//! `memory`, the whole group is killed with SIGKILL, and the attempt ends
+//! with exit code 137 and AWS's reason `OutOfMemoryError: Container killed
+//! due to memory usage` (which the retry rules see as `onReason`).
+//!
+//! How: while attempts run, one sweep every [`SWEEP_EVERY`] reads
+//! `/proc/*/stat` once and sums the resident pages per process group. Not a
+//! cgroup: on this kind of host the engine cannot count on a delegated cgroup
+//! v2 memory controller, and `RLIMIT_AS`/`RLIMIT_DATA` limit address space
+//! rather than memory (allocators that reserve address space fail at once,
+//! and a program over the limit sees a failed allocation and exits its own
+//! way, not with AWS's 137). What differs from a cgroup: memory is sampled
+//! (a spike shorter than a sweep is not seen), page cache is not counted,
+//! and a process that leaves its process group is not followed. vCPUs are
+//! not enforced: `vcpus` only reserves capacity.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use super::{
+    state::{State, Stop, Timer, TimerKind},
+    sys,
+};
+
+/// How often running attempts' memory is measured.
+pub(crate) const SWEEP_EVERY: Duration = Duration::from_millis(100);
+/// `attempts[].container.reason` of an attempt killed for its memory, as AWS writes it.
+pub(crate) const OUT_OF_MEMORY: &str = "OutOfMemoryError: Container killed due to memory usage";
+
+/// What the engine logs once at open about limits.
+pub(crate) const LIMITS_IN_FORCE: &str = "memory limits: a job's process group is killed (exit 137, \
+     OutOfMemoryError) when its resident memory exceeds the job's memory, checked every 100 ms by the \
+     engine (not a cgroup); vcpus reserve capacity but are not enforced";
+
+/// Resident bytes per process group, for the groups in `groups`, from one pass over `/proc`.
+pub(crate) fn group_usage(groups: &HashMap<u32, u64>) -> HashMap<u32, u64> {
+    let page = sys::page_size();
+    let mut usage: HashMap<u32, u64> = HashMap::new();
+    for pid in sys::all_pids() {
+        let Some(stat) = sys::proc_stat(pid) else { continue };
+        if groups.contains_key(&stat.pgid) && stat.state != b'Z' {
+            *usage.entry(stat.pgid).or_default() += stat.rss_pages * page;
+        }
+    }
+    usage
+}
+
+impl State {
+    /// Schedules the next sweep unless one is pending.
+    pub(crate) fn arm_memory_sweep(&mut self) {
+        if !self.memory_sweep_armed {
+            self.memory_sweep_armed = true;
+            let at = Instant::now() + SWEEP_EVERY;
+            self.add_timer(Timer { at, unit: 0, token: 0, kind: TimerKind::MemorySweep });
+        }
+    }
+
+    /// Measures every running attempt and kills those over their job's memory;
+    /// re-arms while any attempt runs.
+    pub(crate) fn sweep_memory(&mut self) {
+        self.memory_sweep_armed = false;
+        let mut limits: HashMap<u32, u64> = HashMap::new();
+        let mut units = HashMap::new();
+        for &u in &self.active {
+            let Some(run) = self.unit(u).run.as_deref() else { continue };
+            let Some(pid) = run.pid.filter(|_| run.stop != Some(Stop::OutOfMemory)) else { continue };
+            limits.insert(pid, self.job_of(u).mem.saturating_mul(1024 * 1024));
+            units.insert(pid, u);
+        }
+        if limits.is_empty() {
+            return;
+        }
+        for (pgid, used) in group_usage(&limits) {
+            let limit = limits[&pgid];
+            if used > limit {
+                let u = units[&pgid];
+                tracing::warn!(
+                    job_id = %self.unit_id(u),
+                    used_mib = used / (1024 * 1024),
+                    limit_mib = limit / (1024 * 1024),
+                    "job over its memory: killed"
+                );
+                if let Some(run) = self.unit_mut(u).run.as_deref_mut() {
+                    // The OOM killer wins over a pending timeout or terminate: it is what ends the process.
+                    run.stop = Some(Stop::OutOfMemory);
+                }
+                let _ = sys::signal_group(pgid, libc::SIGKILL);
+            }
+        }
+        self.arm_memory_sweep();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measures_a_process_group() {
+        let me = std::process::id();
+        let own_group = sys::proc_stat(me).unwrap().pgid;
+        let usage = group_usage(&HashMap::from([(own_group, 0)]));
+        assert!(usage[&own_group] > 1024 * 1024, "this test process holds more than 1 MiB: {usage:?}");
+        assert!(group_usage(&HashMap::from([(u32::MAX, 0)])).is_empty());
+    }
+}
