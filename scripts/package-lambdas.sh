@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
 # Builds the three dispatcher Lambdas (dispatchers/: trigger, submit, alert)
-# with `cargo lambda build --release` into the zips terraform/modules/pipeline
-# deploys: $OUT/{trigger,submit,alert}/bootstrap.zip (OUT defaults to
-# target/lambda in the repository, the module's default lambda_package_dir).
+# into the zips terraform/modules/pipeline deploys:
+# $OUT/{trigger,submit,alert}/bootstrap.zip (OUT defaults to target/lambda in
+# the repository, the module's default lambda_package_dir), then checks each
+# zip as Lambda will take it (scripts/check-lambda-zips.py): `bootstrap` at the
+# root, executable, an ELF of the architecture, stripped, within Lambda's sizes.
 #
-#   scripts/package-lambdas.sh [--arm64 | --x86-64] [--out DIR]
+#   scripts/package-lambdas.sh [--arm64 | --x86-64] [--profile release|dev]
+#                              [--no-build] [--function NAME]... [--out DIR]
 #
 # --arm64 (the default) or --x86-64 must match the module's lambda_architecture.
+# --profile release (the default): `cargo lambda build --release`, cross-built;
 # cargo-lambda and ziglang (its cross linker) come from PyPI into a virtualenv
 # (BATCHFAN_LAMBDA_VENV, default .tools/lambda-venv), installed when missing.
+# --profile dev: the binaries of the workspace's debug build (target/debug, or
+# $CARGO_TARGET_DIR/debug), for this machine's architecture only, stripped and
+# zipped the same way: what the tests run under their Lambda Runtime API
+# (tests/lambda_runtime.rs). `cargo build` makes them first unless --no-build.
+# --function NAME (repeatable) packages only those functions.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -20,19 +29,36 @@ PACKAGE=batchfan-dispatchers
 
 arch=--arm64
 target=aarch64-unknown-linux-gnu
+profile=release
+build_first=yes
+only=()
 out="$ROOT/target/lambda"
 while [ $# -gt 0 ]; do
   case "$1" in
     --arm64) arch=--arm64; target=aarch64-unknown-linux-gnu ;;
     --x86-64) arch=--x86-64; target=x86_64-unknown-linux-gnu ;;
+    --profile) profile=${2:?--profile needs release or dev}; shift ;;
+    --no-build) build_first=no ;;
+    --function) only+=("${2:?--function needs a name}"); shift ;;
     --out) out=${2:?--out needs a directory}; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) echo "package-lambdas: unknown argument $1: use --arm64, --x86-64 or --out DIR" >&2; exit 2 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) echo "package-lambdas: unknown argument $1: use --arm64, --x86-64, --profile release|dev, --no-build, --function NAME or --out DIR" >&2; exit 2 ;;
   esac
   shift
 done
 
 die() { echo "package-lambdas: $*" >&2; exit 1; }
+
+case "$profile" in
+  release|dev) ;;
+  *) die "unknown profile $profile: use --profile release (cargo lambda, cross-built) or --profile dev (this machine's debug build)" ;;
+esac
+if [ ${#only[@]} -gt 0 ]; then
+  for f in "${only[@]}"; do
+    [[ " ${FUNCTIONS[*]} " == *" $f "* ]] || die "unknown function $f: the functions are ${FUNCTIONS[*]}"
+  done
+  FUNCTIONS=("${only[@]}")
+fi
 
 # The crate must be there before anything is installed or built.
 manifest=dispatchers/Cargo.toml
@@ -43,36 +69,72 @@ for f in "${FUNCTIONS[@]}"; do
     || die "$manifest has no binary $f (expected dispatchers/src/bin/$f.rs or a [[bin]] named $f)"
 done
 
-venv=${BATCHFAN_LAMBDA_VENV:-$ROOT/.tools/lambda-venv}
-installed=$("$venv/bin/cargo-lambda" --version 2>/dev/null || true)
-if [[ "$installed" != *" $CARGO_LAMBDA_VERSION "* ]] || ! "$venv/bin/python" -c "import ziglang" 2>/dev/null; then
-  echo "package-lambdas: installing cargo-lambda $CARGO_LAMBDA_VERSION and ziglang $ZIGLANG_VERSION into $venv" >&2
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    "cargo-lambda==$CARGO_LAMBDA_VERSION" "ziglang==$ZIGLANG_VERSION"
-fi
-# cargo-lambda finds zig as `python3 -m ziglang` of the python on PATH.
-export PATH="$venv/bin:$PATH"
-rustup target add "$target" >/dev/null 2>&1 || true
+# cargo lambda build --release, cross-built for $target (the deployed zips).
+package_release() {
+  venv=${BATCHFAN_LAMBDA_VENV:-$ROOT/.tools/lambda-venv}
+  installed=$("$venv/bin/cargo-lambda" --version 2>/dev/null || true)
+  if [[ "$installed" != *" $CARGO_LAMBDA_VERSION "* ]] || ! "$venv/bin/python" -c "import ziglang" 2>/dev/null; then
+    echo "package-lambdas: installing cargo-lambda $CARGO_LAMBDA_VERSION and ziglang $ZIGLANG_VERSION into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check \
+      "cargo-lambda==$CARGO_LAMBDA_VERSION" "ziglang==$ZIGLANG_VERSION"
+  fi
+  # cargo-lambda finds zig as `python3 -m ziglang` of the python on PATH.
+  export PATH="$venv/bin:$PATH"
+  rustup target add "$target" >/dev/null 2>&1 || true
+
+  # No debug info and stripped symbols: the release profile keeps line tables
+  # for the job binaries' backtraces, which made each bootstrap ~100 MB.
+  build() {
+    CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=symbols \
+    cargo lambda build --release "$arch" --output-format zip --lambda-dir "$out" \
+      --locked -p "$PACKAGE" $(printf -- '--bin %s ' "${FUNCTIONS[@]}")
+  }
+  # A link can fail transiently (zig's first-use cache, a loaded machine); the
+  # retry only relinks, and a real error fails again.
+  if ! build; then
+    echo "package-lambdas: the build failed; retrying once" >&2
+    build
+  fi
+}
+
+# The debug build's binaries for this machine, laid out as cargo lambda lays
+# them out: $out/NAME/bootstrap.zip holding one executable `bootstrap`.
+package_dev() {
+  local host
+  host=$(uname -m)
+  [ "$host" = "${target%%-*}" ] || die "--profile dev packages this machine's build ($host), not ${target%%-*}: use --$( [ "$host" = x86_64 ] && echo x86-64 || echo arm64 ) or --profile release"
+  command -v zip >/dev/null || die "zip is missing: install it (apt-get install zip)"
+  command -v strip >/dev/null || die "strip is missing: install binutils"
+  if [ "$build_first" = yes ]; then
+    # --workspace: the features the workspace build resolves, so its artifacts are reused.
+    cargo build --locked --workspace $(printf -- '--bin %s ' "${FUNCTIONS[@]}")
+  fi
+  local bin_dir=${CARGO_TARGET_DIR:-$ROOT/target}/debug f work
+  for f in "${FUNCTIONS[@]}"; do
+    [ -x "$bin_dir/$f" ] || die "$bin_dir/$f is missing: build it first (cargo build --workspace, or drop --no-build)"
+    work=$(mktemp -d)
+    # Lambda's zip limit is 50 MB: the debug build keeps the workspace's debug info.
+    # (.debug_gdb_scripts: the pretty-printer hook rustc adds to debug builds.)
+    strip --strip-all --remove-section=.debug_gdb_scripts -o "$work/bootstrap" "$bin_dir/$f"
+    chmod 755 "$work/bootstrap"
+    mkdir -p "$out/$f"
+    rm -f "$out/$f/bootstrap.zip"
+    (cd "$work" && zip -q -X -1 "$out/$f/bootstrap.zip" bootstrap)
+    rm -rf "$work"
+  done
+}
 
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
 start=$(date +%s)
-# No debug info and stripped symbols: the release profile keeps line tables
-# for the job binaries' backtraces, which made each bootstrap ~100 MB.
-build() {
-  CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=symbols \
-  cargo lambda build --release "$arch" --output-format zip --lambda-dir "$out" \
-    --locked -p "$PACKAGE" $(printf -- '--bin %s ' "${FUNCTIONS[@]}")
-}
-# A link can fail transiently (zig's first-use cache, a loaded machine); the
-# retry only relinks, and a real error fails again.
-if ! build; then
-  echo "package-lambdas: the build failed; retrying once" >&2
-  build
-fi
+"package_$profile"
 echo "package-lambdas: built in $(( $(date +%s) - start ))s" >&2
 
+zips=()
 for f in "${FUNCTIONS[@]}"; do
-  [ -f "$out/$f/bootstrap.zip" ] || die "cargo lambda did not produce $out/$f/bootstrap.zip"
-  echo "$out/$f/bootstrap.zip"
+  [ -f "$out/$f/bootstrap.zip" ] || die "the build did not produce $out/$f/bootstrap.zip"
+  zips+=("$out/$f/bootstrap.zip")
 done
+python3 "$ROOT/scripts/check-lambda-zips.py" "${arch#--}" "${zips[@]}" >&2
+printf '%s\n' "${zips[@]}"

@@ -22,12 +22,59 @@ pub mod submit;
 pub mod trigger;
 
 pub use self::{
-    config::{Config, Dispatcher},
+    config::{ColdStart, Config, Dispatcher},
     error::DispatchError,
 };
 
-/// Installs JSON logs on stdout (CloudWatch picks them up), filtered by
-/// `BATCHFAN_LOG` or `RUST_LOG` (default `info`). Binaries only.
+/// The Runtime API path a runtime reports a failed initialisation to.
+const INIT_ERROR_PATH: &str = "/2018-06-01/runtime/init/error";
+
+/// A Lambda binary's cold start: [`Dispatcher::from_env`], with a failure
+/// reported to the Lambda Runtime API as an init error before `main` exits.
+///
+/// lambda_runtime 1.x reports only SnapStart hook failures to `/init/error`:
+/// a binary whose set-up fails before `lambda_runtime::run` would just exit,
+/// and Lambda would answer the invocation `Runtime.ExitError` with the cause
+/// left in the logs. Reported, the invocation fails with `Runtime.InitError`
+/// and the error's message (e.g. the spec that cannot be read).
+pub async fn cold_start(component: &str) -> Result<ColdStart, lambda_runtime::Error> {
+    match Dispatcher::from_env(component).await {
+        Ok(cold) => Ok(cold),
+        Err(e) => {
+            tracing::error!(component, error = %e, "cold start failed");
+            report_init_error(&e).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// Posts `error` to the Runtime API's `/init/error` (when running under one:
+/// `AWS_LAMBDA_RUNTIME_API` set); a failure to report is logged, never hidden.
+async fn report_init_error(error: &DispatchError) {
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        return;
+    }
+    let diagnostic = serde_json::json!({
+        "errorType": error.error_type(),
+        "errorMessage": error.to_string(),
+    });
+    let request = lambda_runtime_api_client::build_request()
+        .method("POST")
+        .uri(INIT_ERROR_PATH)
+        .header("lambda-runtime-function-error-type", "Runtime.InitError")
+        .header("content-type", "application/json")
+        .body(lambda_runtime_api_client::body::Body::from(diagnostic.to_string()));
+    let sent = match request {
+        Ok(request) => lambda_runtime_api_client::PooledClient::builder().build().call(request).await,
+        Err(e) => Err(e.into()),
+    };
+    match sent {
+        Ok(answer) if answer.status().is_success() => {}
+        Ok(answer) => tracing::error!(status = %answer.status(), "the Runtime API refused the init error"),
+        Err(e) => tracing::error!(error = %e, "cannot report the init error to the Runtime API"),
+    }
+}
+
 /// Runs one invocation and logs the AWS API calls it made, by kind (a Lambda
 /// instance runs one invocation at a time, so the difference is this one's).
 pub async fn counted<T>(
@@ -40,6 +87,8 @@ pub async fn counted<T>(
     out
 }
 
+/// Installs JSON logs on stdout (CloudWatch picks them up), filtered by
+/// `BATCHFAN_LOG` or `RUST_LOG` (default `info`). Binaries only.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BATCHFAN_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())

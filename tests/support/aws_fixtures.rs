@@ -195,7 +195,7 @@ impl Fixtures {
 /// Creates an IAM role on the server (moto checks that a compute
 /// environment's service role exists) with IAM's query API: the tests need no
 /// IAM SDK for this one call. moto does not check request signatures.
-fn create_role(moto: &Moto, name: &str) -> String {
+pub fn create_role(moto: &Moto, name: &str) -> String {
     let body =
         format!("Action=CreateRole&Version=2010-05-08&RoleName={name}&AssumeRolePolicyDocument=%7B%7D");
     let auth = format!(

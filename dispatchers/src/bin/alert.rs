@@ -6,7 +6,7 @@ use std::sync::Arc;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use batchfan_dispatchers::{
     alert::{self, AlertContext},
-    counted, init_tracing, Dispatcher,
+    cold_start, counted, init_tracing,
 };
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
@@ -14,7 +14,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let cold = Dispatcher::from_env("alert").await?;
+    let cold = cold_start("alert").await?;
     let (ctx, clients) = (Arc::new(AlertContext::new(cold.dispatcher)), cold.clients);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBridgeEvent<Value>>| {
         let (ctx, clients) = (ctx.clone(), clients.clone());

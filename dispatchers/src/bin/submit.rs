@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use aws_lambda_events::sns::SnsEvent;
-use batchfan_dispatchers::{counted, init_tracing, submit, Dispatcher};
+use batchfan_dispatchers::{cold_start, counted, init_tracing, submit};
 use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let cold = Dispatcher::from_env("submit").await?;
+    let cold = cold_start("submit").await?;
     let (dispatcher, clients) = (Arc::new(cold.dispatcher), cold.clients);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SnsEvent>| {
         let (dispatcher, clients) = (dispatcher.clone(), clients.clone());

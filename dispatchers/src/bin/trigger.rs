@@ -4,10 +4,9 @@
 use std::sync::Arc;
 
 use batchfan_dispatchers::{
-    counted, init_tracing,
+    cold_start, counted, init_tracing,
     secret::SsmSecrets,
     trigger::{self, TriggerContext},
-    Dispatcher,
 };
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
@@ -15,7 +14,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let cold = Dispatcher::from_env("trigger").await?;
+    let cold = cold_start("trigger").await?;
     let secrets = Arc::new(SsmSecrets::new(&cold.sdk_config));
     let clients = cold.clients;
     let ctx = Arc::new(TriggerContext::new(cold.dispatcher, secrets));
