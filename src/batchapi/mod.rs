@@ -20,10 +20,13 @@
 //! # Ok(()) }
 //! ```
 
+pub mod awsjson;
 pub mod definitions;
 pub mod environments;
 pub mod error;
+pub mod events;
 pub mod jobs;
+pub mod logs;
 pub mod model;
 pub mod store;
 pub mod tags;

@@ -1,12 +1,16 @@
 //! `batchfan batch-api`: the AWS Batch REST API over the local engine.
 
-use std::{io::Write, net::SocketAddr};
+use std::{io::Write, net::SocketAddr, path::PathBuf};
 
 use anyhow::Context;
 
 use super::{StateArgs, UsageError};
 use crate::{
-    batchapi::{self, BatchApi, BatchApiConfig},
+    batchapi::{
+        self,
+        events::{EventOptions, Publisher},
+        BatchApi, BatchApiConfig,
+    },
     engine::{EngineConfig, LocalEngine, ShutdownMode},
 };
 
@@ -35,15 +39,49 @@ pub struct Args {
     /// Account id written in the ARNs answered.
     #[arg(long, default_value = "123456789012")]
     account: String,
+    /// Append every job state change event to this file: one EventBridge
+    /// "Batch Job State Change" envelope per line (JSON lines), as AWS sends them.
+    #[arg(long, value_name = "PATH")]
+    events_file: Option<PathBuf>,
+    /// Also send the events to this EventBridge endpoint (PutEvents, e.g. moto's
+    /// http://127.0.0.1:5000); requests are not signed. Needs --events-bus.
+    #[arg(long, value_name = "URL", requires = "events_bus")]
+    events_url: Option<String>,
+    /// The event bus of --events-url (e.g. default).
+    #[arg(long, value_name = "NAME", requires = "events_url")]
+    events_bus: Option<String>,
+    /// Send each attempt's stdout and stderr to this CloudWatch Logs endpoint
+    /// (group /aws/batch/job, the stream named in logStreamName; e.g. moto's),
+    /// when the attempt ends; requests are not signed. Without it, logs stay
+    /// in STATE/logs.
+    #[arg(long, value_name = "URL")]
+    logs_url: Option<String>,
     /// Multiplies job timeouts and the kill grace (tests only: 0.01 makes a 60 s timeout 0.6 s).
     #[arg(long, default_value_t = 1.0, hide = true)]
     time_scale: f64,
+}
+
+/// Checks that `url` (of option `--name`) is an http(s) URL.
+fn check_url(name: &str, url: Option<&String>) -> Result<(), UsageError> {
+    match url {
+        Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => Err(UsageError(format!(
+            "--{name} {u:?} is not valid: give an http:// or https:// URL, e.g. http://127.0.0.1:5000"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<i32> {
     if args.account.len() != 12 || !args.account.chars().all(|c| c.is_ascii_digit()) {
         return Err(UsageError(format!("--account {:?} is not valid: give 12 digits", args.account)).into());
     }
+    check_url("events-url", args.events_url.as_ref())?;
+    check_url("logs-url", args.logs_url.as_ref())?;
+    let sinks = EventOptions {
+        file: args.events_file.clone(),
+        eventbridge: args.events_url.clone().zip(args.events_bus.clone()),
+        logs_url: args.logs_url.clone(),
+    };
     std::fs::create_dir_all(&args.state.dir)
         .with_context(|| format!("cannot create state directory {}", args.state.dir.display()))?;
     let mut config = EngineConfig::new(&args.state.dir);
@@ -69,9 +107,20 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         let _ = out.flush();
     }
     tracing::info!(%addr, "batch-api listening; SigV4 is not checked");
-    batchapi::serve(listener, std::sync::Arc::new(api), shutdown_signal()).await?;
+    let api = std::sync::Arc::new(api);
+    let publisher = sinks.any().then(|| Publisher::start(api.clone(), sinks));
+    batchapi::serve(listener, api, shutdown_signal()).await?;
     // Running jobs re-run after the next start (the engine's recovery).
     engine.shutdown(ShutdownMode::Abandon).await;
+    if let Some(publisher) = publisher {
+        let d = publisher.finish().await;
+        tracing::info!(
+            events = d.events,
+            undelivered = d.undelivered,
+            logs_failed = d.logs_failed,
+            "events delivered"
+        );
+    }
     Ok(0)
 }
 
