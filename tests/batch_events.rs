@@ -141,3 +141,24 @@ async fn the_events_file_gets_each_jobs_changes_in_order_and_none_for_submitted(
         detail.array_properties.and_then(|p| p.index)
     );
 }
+
+/// An event no sink can take is not dropped: it is kept in `STATE/events-undelivered.jsonl`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_an_unreachable_bus_cannot_take_are_kept() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead); // nothing listens there now
+    let server = Server::start_with(&["--events-url", &url, "--events-bus", "default"]);
+    let client = server.client();
+    server.setup(&client).await;
+    register_sh(&client, "quick", "exit 0", &server.out()).await;
+    let job =
+        client.submit_job().job_name("q").job_queue(QUEUE).job_definition("quick").send().await.unwrap();
+    let id = job.job_id().unwrap().to_owned();
+    wait_done(&client, &id).await;
+    let kept = server.dir.path().join("state").join("events-undelivered.jsonl");
+    let events = read_events(&kept, |ev| ev.iter().any(|e| e["detail"]["status"] == "SUCCEEDED")).await;
+    let statuses: Vec<&str> = events.iter().map(|e| e["detail"]["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"], "every event kept, in order");
+    assert!(events.iter().all(|e| e["detail"]["jobId"] == id.as_str()));
+}
