@@ -112,7 +112,7 @@ async fn standard_dependency_failure_fails_the_whole_dependent() {
     assert_eq!(detail.status, JobStatus::Failed);
     assert_eq!(detail.status_reason.as_deref(), Some("Dependent Job failed"));
     assert_eq!(h.wait_done(&arr).await.status, JobStatus::Failed);
-    assert_eq!(h.statuses(&c), [JobStatus::Submitted, JobStatus::Pending, JobStatus::Failed]);
+    assert_eq!(h.statuses(&c), [JobStatus::Pending, JobStatus::Failed]);
     // A job submitted after its dependency failed fails at once.
     let late = h
         .submit(SubmitJob {

@@ -23,6 +23,9 @@ use batchfan::{
     spec::{self, PipelineSpec},
 };
 
+#[path = "run_lifecycle/upstream.rs"]
+mod upstream;
+
 const SPEC: &str = r#"
 name = "life"
 [planner]
@@ -142,6 +145,7 @@ async fn duplicate_triggers_and_deliveries_make_one_run_and_one_set_of_jobs() {
         container: ContainerDetail { exit_code: Some(2), ..Default::default() },
         array_properties: Some(batchfan::batch::ArrayProperties { index: Some(4), ..Default::default() }),
         tags: tags.clone(),
+        propagate_tags: None,
     };
     let mut cascade = failed.clone();
     cascade.attempts.clear();

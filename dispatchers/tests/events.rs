@@ -109,6 +109,9 @@ fn batch_state_changes_with_unknown_fields_parse() {
     assert_eq!(change.status, JobStatus::Failed);
     assert_eq!(change.container.exit_code, Some(1));
     assert_eq!(change.container.reason.as_deref(), Some("row 17: Order ID is empty"));
+    // Issue 13: each attempt's exit code and log stream sit under `attempts[].container`.
+    assert_eq!(change.attempts[0].exit_code, Some(1));
+    assert_eq!(change.attempts[0].log_stream_name.as_deref(), Some("p-confirm/default/4c1f0f6c"));
     assert_eq!(change.array_properties.and_then(|a| a.index), Some(2));
     let cascade = fixture(
         "batch_cleanup_cascade",

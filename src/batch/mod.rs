@@ -5,6 +5,7 @@
 //! status strings, same dependency types, same retry rules) so a pipeline that
 //! passes locally behaves the same on AWS.
 
+pub mod attempt;
 pub mod check;
 pub mod event;
 pub mod fsm;
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use self::{
+    attempt::{Attempt, AttemptContainer},
     check::check_submit,
     event::JobStateChange,
     retry::{EvaluateOnExit, RetryAction, RetryStrategy},
@@ -38,9 +40,11 @@ pub const MIN_TIMEOUT_SECS: u64 = 60;
 pub const KILL_GRACE_SECS: u64 = 30;
 
 /// A job's status, with the exact AWS strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JobStatus {
+    /// A job's first status (also [`Default`]).
+    #[default]
     Submitted,
     Pending,
     Runnable,
@@ -114,6 +118,13 @@ pub enum DependencyKind {
     Sequential,
 }
 
+impl DependencyKind {
+    /// A plain dependency, written without `type` as AWS does.
+    pub fn is_standard(&self) -> bool {
+        *self == DependencyKind::Standard
+    }
+}
+
 /// One entry of `dependsOn`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -122,7 +133,7 @@ pub struct JobDependency {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
     /// Absent on AWS for a plain dependency (DescribeJobs, state change events).
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type", default, skip_serializing_if = "DependencyKind::is_standard")]
     pub kind: DependencyKind,
 }
 
@@ -188,29 +199,6 @@ pub struct SubmitJob {
 pub struct SubmittedJob {
     pub job_id: String,
     pub job_name: String,
-}
-
-/// One attempt of a job (AWS `attempts[]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Attempt {
-    /// Exit code of the process; `None` when it never started or was lost.
-    #[serde(default)]
-    pub exit_code: Option<i32>,
-    /// Short machine reason (e.g. `CannotStartContainerError`, `Signal 9`).
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// Human status reason (e.g. `Job attempt duration exceeded timeout`).
-    #[serde(default)]
-    pub status_reason: Option<String>,
-    /// Where this attempt's log is (a file path locally, a log stream on AWS).
-    #[serde(default)]
-    pub log_stream_name: Option<String>,
-    /// Milliseconds since the epoch.
-    #[serde(default)]
-    pub started_at: Option<i64>,
-    #[serde(default)]
-    pub stopped_at: Option<i64>,
 }
 
 /// Array information: the parent has a size and a status summary, a child an index.
@@ -343,6 +331,7 @@ mod tests {
         // Regression: AWS leaves `type` out of a plain dependency in DescribeJobs and events.
         let plain: JobDependency = serde_json::from_str(r#"{"jobId":"abc"}"#).unwrap();
         assert_eq!(plain, JobDependency::on("abc"));
+        assert_eq!(serde_json::to_string(&plain).unwrap(), r#"{"jobId":"abc"}"#);
     }
 
     #[test]

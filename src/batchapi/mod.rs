@@ -20,11 +20,14 @@
 //! # Ok(()) }
 //! ```
 
+pub mod awsjson;
 pub mod capacity;
 pub mod definitions;
 pub mod environments;
 pub mod error;
+pub mod events;
 pub mod jobs;
+pub mod logs;
 pub mod members;
 pub mod model;
 pub mod server;

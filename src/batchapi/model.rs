@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// Tags: `TagrisTagsMap`.
 pub type Tags = BTreeMap<String, String>;
@@ -184,6 +185,8 @@ pub struct AttemptContainer {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_stream_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_arn: Option<String>,
 }
 
 /// `AttemptDetail`.
@@ -219,7 +222,14 @@ pub struct ContainerOut {
     pub command: Vec<String>,
     pub environment: Vec<KeyValuePair>,
     pub resource_requirements: Vec<ResourceRequirement>,
-    /// The last attempt's exit code, reason and log stream, as AWS repeats them here.
+    /// Always empty locally (no volumes, mount points, ulimits, network
+    /// interfaces or secrets), present as in AWS's answers and events.
+    pub volumes: Vec<Value>,
+    pub mount_points: Vec<Value>,
+    pub ulimits: Vec<Value>,
+    pub network_interfaces: Vec<Value>,
+    pub secrets: Vec<Value>,
+    /// The last attempt's exit code, reason, log stream and task, as AWS repeats them here.
     #[serde(flatten)]
     pub last_attempt: AttemptContainer,
 }

@@ -1,12 +1,15 @@
 //! `batchfan batch-api`: the AWS Batch REST API over the local engine.
 
-use std::{io::Write, net::SocketAddr};
+use std::{io::Write, net::SocketAddr, path::PathBuf};
 
 use anyhow::Context;
 
 use super::{StateArgs, UsageError};
 use crate::{
-    batchapi::{server, BatchApiConfig},
+    batchapi::{
+        events::{EventOptions, Publisher},
+        server, BatchApiConfig,
+    },
     engine::{EngineConfig, LocalEngine, ShutdownMode},
 };
 
@@ -42,15 +45,49 @@ pub struct Args {
     /// Keep each job attempt's working directory (STATE/work/JOB.ATTEMPT) after it ends, for debugging.
     #[arg(long)]
     keep_workdirs: bool,
+    /// Append every job state change event to this file: one EventBridge
+    /// "Batch Job State Change" envelope per line (JSON lines), as AWS sends them.
+    #[arg(long, value_name = "PATH")]
+    events_file: Option<PathBuf>,
+    /// Also send the events to this EventBridge endpoint (PutEvents, e.g. moto's
+    /// http://127.0.0.1:5000); requests are not signed. Needs --events-bus.
+    #[arg(long, value_name = "URL", requires = "events_bus")]
+    events_url: Option<String>,
+    /// The event bus of --events-url (e.g. default).
+    #[arg(long, value_name = "NAME", requires = "events_url")]
+    events_bus: Option<String>,
+    /// Send each attempt's stdout and stderr to this CloudWatch Logs endpoint
+    /// (group /aws/batch/job, the stream named in logStreamName; e.g. moto's),
+    /// when the attempt ends; requests are not signed. Without it, logs stay
+    /// in STATE/logs.
+    #[arg(long, value_name = "URL")]
+    logs_url: Option<String>,
     /// Multiplies job timeouts and the kill grace (tests only: 0.01 makes a 60 s timeout 0.6 s).
     #[arg(long, default_value_t = 1.0, hide = true)]
     time_scale: f64,
+}
+
+/// Checks that `url` (of option `--name`) is an http(s) URL.
+fn check_url(name: &str, url: Option<&String>) -> Result<(), UsageError> {
+    match url {
+        Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => Err(UsageError(format!(
+            "--{name} {u:?} is not valid: give an http:// or https:// URL, e.g. http://127.0.0.1:5000"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<i32> {
     let api_config =
         BatchApiConfig { state_dir: args.state.dir.clone(), region: args.region, account: args.account };
     api_config.check().map_err(|e| UsageError(format!("--{e}")))?;
+    check_url("events-url", args.events_url.as_ref())?;
+    check_url("logs-url", args.logs_url.as_ref())?;
+    let sinks = EventOptions {
+        file: args.events_file.clone(),
+        eventbridge: args.events_url.clone().zip(args.events_bus.clone()),
+        logs_url: args.logs_url.clone(),
+    };
     std::fs::create_dir_all(&args.state.dir)
         .with_context(|| format!("cannot create state directory {}", args.state.dir.display()))?;
     let mut config = EngineConfig::new(&args.state.dir);
@@ -70,9 +107,19 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         let _ = writeln!(out, "listening on http://{} (state {})", bound.addr(), args.state.dir.display());
         let _ = out.flush();
     }
+    let publisher = sinks.any().then(|| Publisher::start(bound.api(), sinks));
     bound.serve(shutdown_signal()).await?;
     // Running attempts count as lost; the next start retries them by their rules (the engine's recovery).
     engine.shutdown(ShutdownMode::Abandon).await;
+    if let Some(publisher) = publisher {
+        let d = publisher.finish().await;
+        tracing::info!(
+            events = d.events,
+            undelivered = d.undelivered,
+            logs_failed = d.logs_failed,
+            "events delivered"
+        );
+    }
     Ok(0)
 }
 

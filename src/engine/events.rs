@@ -1,7 +1,8 @@
 //! Job state change events in EventBridge's `Batch Job State Change` detail
-//! shape, one per status change of every job (parents and children). They are
-//! queued while a change is made and sent after it is committed, under the
-//! state lock, so each job's events arrive in order.
+//! shape, one per status change of every job (parents and children) — but,
+//! as on AWS, none for the initial SUBMITTED. They are queued while a change
+//! is made and sent after it is committed, under the state lock, so each
+//! job's events arrive in order.
 
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -58,7 +59,8 @@ pub(crate) fn status_summary(counts: &[u32; 7]) -> std::collections::BTreeMap<Jo
 impl State {
     /// Queues the event for unit `u`'s current status (a plain job or a child).
     pub(crate) fn emit_unit(&mut self, u: UnitIx) {
-        if !self.events.wanted() {
+        // AWS: "Events aren't created for the initial job submission."
+        if !self.events.wanted() || self.unit(u).status == JobStatus::Submitted {
             return;
         }
         let unit = self.unit(u);
@@ -87,7 +89,7 @@ impl State {
 
     /// Queues the event for array parent `j`'s current status.
     pub(crate) fn emit_parent(&mut self, j: JobIx) {
-        if !self.events.wanted() {
+        if !self.events.wanted() || self.job(j).status == JobStatus::Submitted {
             return;
         }
         let job = self.job(j);
@@ -133,6 +135,7 @@ impl State {
             },
             array_properties: None,
             tags: req.tags.clone(),
+            propagate_tags: None,
         }
     }
 }

@@ -63,6 +63,9 @@ mod submit;
 mod sys;
 mod views;
 
+/// A random UUID (version 4) string: job ids, event ids.
+pub(crate) use self::submit::new_job_id as new_uuid;
+
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},

@@ -5,12 +5,26 @@
 //! the engine's event stream. Events are at-least-once and may be missed by a
 //! process that died, so [`Monitor::reconcile`] rebuilds the same decisions
 //! from the jobs' states; [`Monitor::on_event`] is the fast path.
+//!
+//! It relies only on what the Batch API documents ([`upstream`]): a job
+//! failed "by cascade" (and raises no alert of its own) when it has no
+//! attempts and a dependency of it is FAILED; a planned cleanup that FAILED
+//! without attempts never ran, so the failure cleanup replaces it, and starts
+//! once every job *and every array child*
+//! of the run has ended — an array parent's FAILED alone does not say that
+//! its children have stopped, so the cleanup waits for them (the run record
+//! keeps `times.cleanup_waiting` meanwhile, and each later terminal event or
+//! reconciliation checks again).
 
 use std::collections::BTreeMap;
 
 use serde_json::json;
 use tracing::{info, warn};
 
+mod cleanup;
+mod upstream;
+
+use self::upstream::Failed;
 use super::{
     record::{now_ms, Failure, RunRecord, RunState, RunStore},
     submit::for_backend,
@@ -30,6 +44,9 @@ pub const TAG_ROLE: &str = "batchfan:role";
 pub const TAG_STAGE: &str = "batchfan:stage";
 /// Role tag of the cleanup submitted after a failure.
 pub const ROLE_FAILURE_CLEANUP: &str = "failure-cleanup";
+
+/// Key in the run record's `times` while the failure cleanup waits for the run's jobs to end.
+const CLEANUP_WAITING: &str = "cleanup_waiting";
 
 /// Lines of log in an alert.
 const LOG_TAIL_LINES: usize = 20;
@@ -84,24 +101,45 @@ impl Monitor {
             }
             (JobStatus::Failed, "cleanup") => {
                 if ev.attempts.is_empty() {
-                    // Cascaded from an earlier failure: everything upstream is done now.
-                    self.submit_failure_cleanup(spec, run_id).await?;
+                    // It never ran (a dependency failed, or it was cancelled): run
+                    // the failure cleanup once everything upstream has ended.
+                    self.cleanup_after_failure(spec, run_id).await?;
                 } else {
                     self.alert(spec, run_id, failed_from_event(ev, role)).await?;
                     self.finish(spec, run_id, RunState::Failed).await?;
                 }
             }
-            (JobStatus::Failed, _)
-                if !is_parent && !is_cascade(ev.attempts.is_empty(), ev.status_reason.as_deref()) =>
-            {
-                self.alert(spec, run_id, failed_from_event(ev, role)).await?;
+            (status, _) if status.is_terminal() => {
+                if status == JobStatus::Failed && !is_parent {
+                    self.alert_unless_cascade(spec, run_id, ev, role).await?;
+                }
+                self.resume_waiting_cleanup(spec, run_id).await?;
             }
             _ => {}
         }
         Ok(())
     }
 
-    fn store<'s>(&'s self, spec: &'s PipelineSpec) -> RunStore<'s> {
+    /// Alerts a failed job unless the run already has its failure or the job
+    /// only failed because a dependency did (its root failure alerts).
+    async fn alert_unless_cascade(
+        &self,
+        spec: &PipelineSpec,
+        run_id: &str,
+        ev: &JobStateChange,
+        role: &str,
+    ) -> Result<(), RunError> {
+        let Some(record) = self.store(spec).get(run_id).await? else { return Ok(()) };
+        if record.failure.is_some() {
+            return self.publish_pending_alert(spec, &record).await;
+        }
+        if self.is_cascade(failed_job(ev)).await? {
+            return Ok(());
+        }
+        self.alert(spec, run_id, failed_from_event(ev, role)).await
+    }
+
+    pub(super) fn store<'s>(&'s self, spec: &'s PipelineSpec) -> RunStore<'s> {
         RunStore::new(self.ports.table.as_ref(), &spec.storage.table)
     }
 
@@ -168,38 +206,6 @@ impl Monitor {
         Ok(())
     }
 
-    /// Submits the cleanup that runs after a failure (the planned cleanup failed by cascade).
-    async fn submit_failure_cleanup(&self, spec: &PipelineSpec, run_id: &str) -> Result<(), RunError> {
-        let Some(record) = self.store(spec).get(run_id).await? else { return Ok(()) };
-        let Some(sizing) = record.sizing else { return Ok(()) };
-        let name = graph::job_name(&spec.name, run_id, "cleanup-onfailure");
-        let existing = self
-            .ports
-            .batch
-            .list_jobs(&JobQuery::ByName { queue: spec.job_queue.clone(), pattern: name.clone() })
-            .await?;
-        if !existing.is_empty() {
-            return Ok(());
-        }
-        let graph = graph::build(spec, run_id, &sizing)?;
-        let Some(node) = graph.nodes.iter().find(|n| n.role == Role::Cleanup) else { return Ok(()) };
-        let mut node = node.clone();
-        node.depends_on.clear();
-        let mut request = node.to_submit(spec, |_| None)?;
-        request.job_name = name;
-        request.tags.insert(TAG_ROLE.into(), ROLE_FAILURE_CLEANUP.into());
-        for_backend(self.ports.kind, spec, &mut request);
-        let job = self.ports.batch.submit_job(request).await?;
-        self.store(spec)
-            .update(run_id, |r| {
-                r.jobs.insert(job.job_name.clone(), job.job_id.clone());
-                true
-            })
-            .await?;
-        info!(run_id, job = %job.job_name, "cleanup submitted after failure");
-        Ok(())
-    }
-
     /// Marks the run terminal (once).
     async fn finish(&self, spec: &PipelineSpec, run_id: &str, state: RunState) -> Result<(), RunError> {
         self.store(spec)
@@ -244,29 +250,29 @@ impl Monitor {
                 self.on_event(&ev).await?;
             }
         }
+        self.resume_waiting_cleanup(spec, run_id).await?;
         Ok(store.get(run_id).await?)
     }
 
-    /// The first failed job that actually ran (not a dependency cascade).
+    /// The first failed job that is a root failure (not a dependency cascade).
     async fn find_root_failure(&self, details: &[JobDetail]) -> Result<Option<JobDetail>, RunError> {
         for d in details.iter().filter(|d| d.status == JobStatus::Failed) {
             let is_parent = d.array_properties.as_ref().is_some_and(|a| a.size.is_some());
-            if is_parent {
+            let candidates = if is_parent {
                 let q = JobQuery::ArrayChildren {
                     array_job_id: d.job_id.clone(),
                     status: Some(JobStatus::Failed),
                 };
                 let children: Vec<String> =
                     self.ports.batch.list_jobs(&q).await?.into_iter().map(|c| c.job_id).collect();
-                let described = self.ports.batch.describe_jobs(&children).await?;
-                if let Some(c) = described
-                    .into_iter()
-                    .find(|c| !is_cascade(c.attempts.is_empty(), c.status_reason.as_deref()))
-                {
+                self.ports.batch.describe_jobs(&children).await?
+            } else {
+                vec![d.clone()]
+            };
+            for c in candidates {
+                if !self.is_cascade(failed_detail(&c)).await? {
                     return Ok(Some(c));
                 }
-            } else if !is_cascade(d.attempts.is_empty(), d.status_reason.as_deref()) {
-                return Ok(Some(d.clone()));
             }
         }
         Ok(None)
@@ -279,9 +285,24 @@ impl Monitor {
     }
 }
 
-/// A FAILED job that never ran because a dependency failed.
-fn is_cascade(no_attempts: bool, reason: Option<&str>) -> bool {
-    no_attempts && reason.is_some_and(|r| r.to_ascii_lowercase().contains("depend"))
+/// The cascade check's view of an event.
+fn failed_job(ev: &JobStateChange) -> Failed<'_> {
+    Failed {
+        job_id: &ev.job_id,
+        index: ev.array_properties.as_ref().and_then(|a| a.index),
+        depends_on: &ev.depends_on,
+        ran: !ev.attempts.is_empty(),
+    }
+}
+
+/// The cascade check's view of a describe.
+fn failed_detail(d: &JobDetail) -> Failed<'_> {
+    Failed {
+        job_id: &d.job_id,
+        index: d.array_properties.as_ref().and_then(|a| a.index),
+        depends_on: &d.depends_on,
+        ran: !d.attempts.is_empty(),
+    }
 }
 
 fn failed_from_event<'a>(ev: &'a JobStateChange, role: &str) -> FailedJob<'a> {
@@ -305,6 +326,7 @@ fn failed_from_event<'a>(ev: &'a JobStateChange, role: &str) -> FailedJob<'a> {
 
 /// The event a describe implies (for reconciliation).
 fn event_of(d: &JobDetail) -> JobStateChange {
+    let last = d.attempts.last();
     JobStateChange {
         job_arn: d.job_id.clone(),
         job_name: d.job_name.clone(),
@@ -319,16 +341,16 @@ fn event_of(d: &JobDetail) -> JobStateChange {
         retry_strategy: Some(d.retry_strategy.clone()),
         depends_on: d.depends_on.clone(),
         job_definition: d.job_definition.clone(),
-        parameters: BTreeMap::new(),
         container: crate::batch::event::ContainerDetail {
             image: Some(d.container.image.clone()),
             command: d.container.command.clone(),
-            exit_code: d.attempts.last().and_then(|a| a.exit_code),
-            reason: d.attempts.last().and_then(|a| a.reason.clone()),
-            log_stream_name: d.attempts.last().and_then(|a| a.log_stream_name.clone()),
+            exit_code: last.and_then(|a| a.exit_code),
+            reason: last.and_then(|a| a.reason.clone()),
+            log_stream_name: last.and_then(|a| a.log_stream_name.clone()),
         },
         array_properties: d.array_properties.clone(),
         tags: d.tags.clone(),
+        ..JobStateChange::default()
     }
 }
 

@@ -190,7 +190,8 @@ pub(crate) fn from_detail(j: aws::JobDetail) -> Result<JobDetail, String> {
         status,
         status_reason: j.status_reason,
         created_at: j.created_at.unwrap_or_default(),
-        started_at: j.started_at,
+        // botocore marks startedAt required: the SDK reads a missing one as 0 (never started).
+        started_at: j.started_at.filter(|t| *t > 0),
         stopped_at: j.stopped_at,
         depends_on: j.depends_on.unwrap_or_default().into_iter().map(from_dependency).collect(),
         array_properties: array,
@@ -216,7 +217,8 @@ pub(crate) fn from_summary(j: aws::JobSummary) -> Result<JobSummary, String> {
         status,
         status_reason: j.status_reason,
         created_at: j.created_at.unwrap_or_default(),
-        started_at: j.started_at,
+        // botocore marks startedAt required: the SDK reads a missing one as 0 (never started).
+        started_at: j.started_at.filter(|t| *t > 0),
         stopped_at: j.stopped_at,
         array_properties: array,
         exit_code: j.container.and_then(|c| c.exit_code),

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::super::{
     error::{ApiError, ApiResult},
+    logs,
     model::{
         ArrayOut, AttemptContainer, AttemptOut, ContainerOut, ContainerSummaryOut, DependencyIn,
         EvaluateOnExitIn, JobDetailOut, JobSummaryOut, JobTimeout, KeyValuePair, ResourceRequirement,
@@ -47,15 +48,6 @@ fn array_json(a: &ArrayProperties) -> ArrayOut {
 }
 
 /// vCPUs as AWS writes them: "1", "0.25".
-/// An attempt's outcome in `AttemptContainerDetail`'s shape.
-fn attempt_container(a: &Attempt) -> AttemptContainer {
-    AttemptContainer {
-        exit_code: a.exit_code,
-        reason: a.reason.clone(),
-        log_stream_name: a.log_stream_name.clone(),
-    }
-}
-
 fn vcpus_text(v: f64) -> String {
     if v.fract() == 0.0 {
         format!("{}", v as u64)
@@ -65,7 +57,22 @@ fn vcpus_text(v: f64) -> String {
 }
 
 impl BatchApi {
-    pub(super) fn detail_json(&self, d: &JobDetail) -> ApiResult<Value> {
+    /// An attempt's outcome in `AttemptContainerDetail`'s shape: its log file
+    /// named as AWS names the stream ([`logs::stream_name`]), its task ARN.
+    fn attempt_container(&self, a: &Attempt, job_definition: &str) -> AttemptContainer {
+        let file = a.log_stream_name.as_deref();
+        AttemptContainer {
+            exit_code: a.exit_code,
+            reason: a.reason.clone(),
+            log_stream_name: file.map(|f| logs::stream_name(job_definition, f)),
+            task_arn: file.map(|f| {
+                let (region, account) = (&self.config.region, &self.config.account);
+                format!("arn:aws:ecs:{region}:{account}:task/batchfan/{}", logs::task_id(f))
+            }),
+        }
+    }
+
+    pub(crate) fn detail_json(&self, d: &JobDetail) -> ApiResult<Value> {
         // A child's parameters are its parent's.
         let own_id = d.job_id.split_once(':').map_or(d.job_id.as_str(), |(parent, _)| parent);
         let extras = self.store.job(own_id)?;
@@ -79,7 +86,7 @@ impl BatchApi {
                 .attempts
                 .iter()
                 .map(|a| AttemptOut {
-                    container: attempt_container(a),
+                    container: self.attempt_container(a, &d.job_definition),
                     started_at: a.started_at,
                     stopped_at: a.stopped_at,
                     status_reason: a.status_reason.clone(),
@@ -118,7 +125,12 @@ impl BatchApi {
                     ResourceRequirement { kind: "VCPU".into(), value: vcpus_text(d.container.vcpus) },
                     ResourceRequirement { kind: "MEMORY".into(), value: d.container.memory_mib.to_string() },
                 ],
-                last_attempt: d.attempts.last().map(attempt_container).unwrap_or_default(),
+                last_attempt: d
+                    .attempts
+                    .last()
+                    .map(|a| self.attempt_container(a, &d.job_definition))
+                    .unwrap_or_default(),
+                ..ContainerOut::default()
             },
             array_properties: d.array_properties.as_ref().map(array_json),
             timeout: d.timeout_seconds.map(|s| JobTimeout { attempt_duration_seconds: Some(s as i64) }),

@@ -1,0 +1,91 @@
+//! The cleanup after a failure: when the planned cleanup FAILED without
+//! running, a failure cleanup with a deterministic name replaces it, once
+//! every job and array child of the run has ended ([`Monitor::upstream_ended`]);
+//! until then the run record holds `times.cleanup_waiting`.
+
+use tracing::info;
+
+use super::{for_backend, Monitor, CLEANUP_WAITING, ROLE_FAILURE_CLEANUP, TAG_ROLE};
+use crate::{
+    batch::JobQuery,
+    graph::{self, Role},
+    run::{record::now_ms, RunError},
+    spec::PipelineSpec,
+};
+
+impl Monitor {
+    /// The planned cleanup failed without running: submits the failure cleanup now
+    /// if every job and child of the run has ended, else marks the run as
+    /// waiting for it ([`Monitor::resume_waiting_cleanup`] submits it later).
+    pub(super) async fn cleanup_after_failure(
+        &self,
+        spec: &PipelineSpec,
+        run_id: &str,
+    ) -> Result<(), RunError> {
+        if self.failure_cleanup_exists(spec, run_id).await? || self.upstream_ended(spec, run_id).await? {
+            return self.submit_failure_cleanup(spec, run_id).await;
+        }
+        info!(run_id, "cleanup waits: jobs of the run are still active");
+        self.store(spec)
+            .update(run_id, |r| r.times.insert(CLEANUP_WAITING.into(), now_ms()).is_none())
+            .await?;
+        Ok(())
+    }
+
+    /// Submits a waiting failure cleanup once everything upstream has ended.
+    pub(super) async fn resume_waiting_cleanup(
+        &self,
+        spec: &PipelineSpec,
+        run_id: &str,
+    ) -> Result<(), RunError> {
+        let Some(record) = self.store(spec).get(run_id).await? else { return Ok(()) };
+        if !record.times.contains_key(CLEANUP_WAITING) || !self.upstream_ended(spec, run_id).await? {
+            return Ok(());
+        }
+        self.submit_failure_cleanup(spec, run_id).await
+    }
+
+    /// Submits the cleanup that runs after a failure (the planned cleanup never ran).
+    pub(super) async fn submit_failure_cleanup(
+        &self,
+        spec: &PipelineSpec,
+        run_id: &str,
+    ) -> Result<(), RunError> {
+        let Some(record) = self.store(spec).get(run_id).await? else { return Ok(()) };
+        let Some(sizing) = record.sizing else { return Ok(()) };
+        let name = graph::job_name(&spec.name, run_id, "cleanup-onfailure");
+        if self.failure_cleanup_exists(spec, run_id).await? {
+            self.store(spec).update(run_id, |r| r.times.remove(CLEANUP_WAITING).is_some()).await?;
+            return Ok(());
+        }
+        let graph = graph::build(spec, run_id, &sizing)?;
+        let Some(node) = graph.nodes.iter().find(|n| n.role == Role::Cleanup) else { return Ok(()) };
+        let mut node = node.clone();
+        node.depends_on.clear();
+        let mut request = node.to_submit(spec, |_| None)?;
+        request.job_name = name;
+        request.tags.insert(TAG_ROLE.into(), ROLE_FAILURE_CLEANUP.into());
+        for_backend(self.ports.kind, spec, &mut request);
+        let job = self.ports.batch.submit_job(request).await?;
+        self.store(spec)
+            .update(run_id, |r| {
+                r.times.remove(CLEANUP_WAITING);
+                r.jobs.insert(job.job_name.clone(), job.job_id.clone());
+                true
+            })
+            .await?;
+        info!(run_id, job = %job.job_name, "cleanup submitted after failure");
+        Ok(())
+    }
+
+    /// Whether the run's failure cleanup was submitted already (found by its name).
+    pub(super) async fn failure_cleanup_exists(
+        &self,
+        spec: &PipelineSpec,
+        run_id: &str,
+    ) -> Result<bool, RunError> {
+        let pattern = graph::job_name(&spec.name, run_id, "cleanup-onfailure");
+        let q = JobQuery::ByName { queue: spec.job_queue.clone(), pattern };
+        Ok(!self.ports.batch.list_jobs(&q).await?.is_empty())
+    }
+}

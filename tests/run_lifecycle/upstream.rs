@@ -1,0 +1,144 @@
+//! Issue 13: the monitor must not assume what AWS does not document — here,
+//! that an array parent FAILS only after all its children ended. A Batch
+//! port over the real engine reports chosen jobs FAILED early (as AWS may:
+//! the parent and its cascade), while the children keep their own statuses.
+
+use std::{collections::BTreeSet, sync::Mutex};
+
+use super::*;
+
+/// The engine, but the jobs in `failed` read FAILED in DescribeJobs and queue listings.
+struct ParentFailsEarly {
+    inner: Arc<dyn Batch>,
+    failed: Mutex<BTreeSet<String>>,
+}
+
+impl ParentFailsEarly {
+    fn is_failed(&self, id: &str) -> bool {
+        self.failed.lock().unwrap().contains(id)
+    }
+}
+
+#[async_trait]
+impl Batch for ParentFailsEarly {
+    async fn submit_job(&self, request: SubmitJob) -> PortResult<SubmittedJob> {
+        self.inner.submit_job(request).await
+    }
+    async fn describe_jobs(&self, job_ids: &[String]) -> PortResult<Vec<JobDetail>> {
+        let mut jobs = self.inner.describe_jobs(job_ids).await?;
+        for j in jobs.iter_mut().filter(|j| self.is_failed(&j.job_id)) {
+            j.status = JobStatus::Failed;
+        }
+        Ok(jobs)
+    }
+    async fn list_jobs(&self, query: &JobQuery) -> PortResult<Vec<JobSummary>> {
+        let mut jobs = self.inner.list_jobs(query).await?;
+        for j in jobs.iter_mut().filter(|j| self.is_failed(&j.job_id)) {
+            j.status = JobStatus::Failed;
+        }
+        Ok(jobs)
+    }
+    async fn cancel_job(&self, job_id: &str, reason: &str) -> PortResult<()> {
+        self.inner.cancel_job(job_id, reason).await
+    }
+    async fn terminate_job(&self, job_id: &str, reason: &str) -> PortResult<()> {
+        self.inner.terminate_job(job_id, reason).await
+    }
+}
+
+const GATED: &str = r#"
+name = "gate"
+[planner]
+strategy = "range"
+count = 3
+[[stages]]
+name = "one"
+command = ["sh", "-c", "[ \"$AWS_BATCH_JOB_ARRAY_INDEX\" = 0 ] && exit 1; while [ ! -e GATE ]; do sleep 0.05; done"]
+[aggregation]
+command = ["true"]
+[cleanup]
+command = ["true"]
+[alerts]
+topic = "gate-alerts"
+[storage]
+bucket = "batchfan-gate"
+"#;
+
+/// The event AWS would send for `d` (as the monitor sees it).
+fn event(d: &JobDetail) -> JobStateChange {
+    JobStateChange {
+        job_name: d.job_name.clone(),
+        job_id: d.job_id.clone(),
+        status: d.status,
+        attempts: d.attempts.clone(),
+        depends_on: d.depends_on.clone(),
+        array_properties: d.array_properties.clone(),
+        tags: d.tags.clone(),
+        ..JobStateChange::default()
+    }
+}
+
+async fn wait_status(batch: &dyn Batch, id: &str, status: JobStatus) -> JobDetail {
+    for _ in 0..2400 {
+        let d = batch.describe_jobs(&[id.to_owned()]).await.unwrap().remove(0);
+        if d.status == status {
+            return d;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{id} never reached {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_array_parent_failed_while_children_run_makes_the_cleanup_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = dir.path().join("gate-file");
+    let toml = GATED.replace("GATE", &gate.display().to_string());
+    let spec = spec::load_str(&toml, "gate.toml", dir.path()).expect("valid spec");
+    let options = LocalOptions { vcpus: Some(8.0), memory_mib: Some(8192), ..LocalOptions::default() };
+    let backend = LocalBackend::open(&dir.path().join("state"), options).await.unwrap();
+    let early = Arc::new(ParentFailsEarly { inner: backend.ports.batch.clone(), failed: Default::default() });
+    let ports = batchfan::run::Ports { batch: early.clone(), ..backend.ports.clone() };
+    let run_id = planner::plan(&ports, &spec, TriggerEvent { pipeline: "gate".into(), ..trigger("gate") })
+        .await
+        .unwrap()
+        .run_id;
+    let rec = submit::submit(&ports, &spec, &run_id, "s1").await.unwrap();
+    let id_of = |suffix: &str| {
+        rec.jobs.iter().find(|(name, _)| name.ends_with(suffix)).map(|(_, id)| id.clone()).unwrap()
+    };
+    let (stage, agg, cleanup) = (id_of("-one-0"), id_of("-aggregate"), id_of("-cleanup"));
+    let monitor = Monitor::new(ports.clone(), [spec.clone()]);
+
+    // Child 0 fails; children 1 and 2 run on. AWS may already say: parent FAILED, and its cascade.
+    let child0 = wait_status(early.as_ref(), &format!("{stage}:0"), JobStatus::Failed).await;
+    wait_status(early.as_ref(), &format!("{stage}:1"), JobStatus::Running).await;
+    early.failed.lock().unwrap().extend([stage.clone(), agg.clone(), cleanup.clone()]);
+    monitor.on_event(&event(&child0)).await.unwrap();
+    let cleanup_failed = early.describe_jobs(std::slice::from_ref(&cleanup)).await.unwrap().remove(0);
+    assert!(cleanup_failed.attempts.is_empty());
+    monitor.on_event(&event(&cleanup_failed)).await.unwrap();
+
+    let store = RunStore::new(ports.table.as_ref(), &spec.storage.table);
+    let onfailure = JobQuery::ByName {
+        queue: spec.job_queue.clone(),
+        pattern: batchfan::graph::job_name(&spec.name, &run_id, "cleanup-onfailure"),
+    };
+    assert!(ports.batch.list_jobs(&onfailure).await.unwrap().is_empty(), "cleanup ran while children run");
+    let waiting = store.get(&run_id).await.unwrap().unwrap();
+    assert!(waiting.times.contains_key("cleanup_waiting"), "{:?}", waiting.times);
+    assert_eq!(waiting.failure.as_ref().map(|f| f.index), Some(Some(0)), "the root failure alerted");
+    assert!(!waiting.state.is_terminal());
+
+    // The children end: the next reconciliation (or terminal event) submits the cleanup, once.
+    std::fs::write(&gate, "").unwrap();
+    for i in [1, 2] {
+        let child = wait_status(early.as_ref(), &format!("{stage}:{i}"), JobStatus::Succeeded).await;
+        monitor.on_event(&event(&child)).await.unwrap();
+    }
+    monitor.reconcile(&spec.name, &run_id).await.unwrap();
+    assert_eq!(ports.batch.list_jobs(&onfailure).await.unwrap().len(), 1, "one failure cleanup");
+    let done = store.get(&run_id).await.unwrap().unwrap();
+    assert!(!done.times.contains_key("cleanup_waiting"), "{:?}", done.times);
+    backend.engine.shutdown(ShutdownMode::Abandon).await;
+}
