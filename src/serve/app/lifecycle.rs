@@ -191,11 +191,11 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(Ready<'_>)) -> anyho
     tokio::select! {
         _ = app.service.shutdown(ShutdownMode::Drain) => info!("drained: every running child finished"),
         _ = tokio::time::sleep(config.drain_timeout) => {
-            warn!("children still running after {:?}: stopping them; the next start re-runs them", config.drain_timeout);
+            warn!("children still running after {:?}: stopping them; each stopped attempt counts, and the next start retries it where its retry rules and attempts allow", config.drain_timeout);
             app.service.shutdown(ShutdownMode::Abandon).await;
         }
         s = signals.next() => {
-            warn!("{s} again: stopping running children now; the next start re-runs them");
+            warn!("{s} again: stopping running children now; each stopped attempt counts, and the next start retries it where its retry rules and attempts allow");
             app.service.shutdown(ShutdownMode::Abandon).await;
         }
     }
