@@ -9,6 +9,8 @@ mod boto3;
 mod errors;
 #[path = "batch_api_support/resources.rs"]
 mod resources;
+#[path = "batch_api_support/terraform.rs"]
+mod terraform;
 
 use std::collections::BTreeSet;
 

@@ -7,7 +7,7 @@
 //! | --- | --- |
 //! | `POST /v1/submitjob`, `describejobs`, `listjobs`, `terminatejob`, `canceljob` | jobs ([`jobs`]) |
 //! | `POST /v1/registerjobdefinition`, `describejobdefinitions`, `deregisterjobdefinition` | definitions |
-//! | `POST /v1/{create,describe,update,delete}computeenvironment(s)`, `…jobqueue(s)` | environments |
+//! | `POST /v1/{create,describe,update,delete}computeenvironment(s)`, `…jobqueue(s)` | [`environments`], [`queues`] ([`resources`]: their statuses) |
 //! | `GET`/`POST`/`DELETE /v1/tags/{arn}` | ListTagsForResource, TagResource, UntagResource |
 //!
 //! ```no_run
@@ -25,6 +25,8 @@ pub mod environments;
 pub mod error;
 pub mod jobs;
 pub mod model;
+pub mod queues;
+pub mod resources;
 pub mod store;
 pub mod tags;
 pub mod validate;

@@ -31,7 +31,16 @@ def define(name, script):
                                                       {"type": "MEMORY", "value": "64"}]})
 
 
+def wait_valid(describe, key, name):
+    # A new compute environment or queue is CREATING until it is VALID, as on AWS.
+    deadline = time.time() + 60
+    while describe()[key][0]["status"] != "VALID":
+        assert time.time() < deadline, f"{name} is not VALID after 60 s"
+        time.sleep(0.05)
+
+
 b.create_compute_environment(computeEnvironmentName="ce", type="UNMANAGED")
+wait_valid(lambda: b.describe_compute_environments(computeEnvironments=["ce"]), "computeEnvironments", "ce")
 b.create_job_queue(jobQueueName="q", priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "ce"}])
 
 # Array children see their index and the size; parameters override the definition's.
