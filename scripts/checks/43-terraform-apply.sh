@@ -172,3 +172,14 @@ echo "the state is empty"
 phase_end destroy
 
 echo "timings: ${timings[*]}"
+# Where the time goes: mostly the provider's own waits (a job queue is looked
+# at 30 s after each change; S3 lifecycle rules until 3 reads agree, 10 s apart).
+python3 - "$work/apply.txt" "$work/destroy.txt" <<'PY'
+import re, sys
+def seconds(t):
+    return sum(int(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in re.findall(r"(\d+)([hms])", t))
+for path, verb in ((sys.argv[1], "Creation"), (sys.argv[2], "Destruction")):
+    steps = re.findall(rf"^(\S+): {verb} complete after (\S+)", open(path).read(), re.M)
+    slow = sorted(steps, key=lambda s: -seconds(s[1]))[:4]
+    print(f"slowest {verb.lower()}s: " + ", ".join(f"{r} {t}" for r, t in slow))
+PY

@@ -41,12 +41,12 @@ fn check_compute_resources(resources: Option<&Value>) -> ApiResult<()> {
     let kind = r.get("type").and_then(Value::as_str).unwrap_or_default();
     if !RESOURCE_TYPES.contains(&kind) {
         return Err(ApiError::client(format!(
-            "computeResources.type {:?} is not valid: use one of {}",
+            "computeResources.type {} is not valid: use one of {}",
             r.get("type").cloned().unwrap_or(Value::Null),
             RESOURCE_TYPES.join(", ")
         )));
     }
-    if !r.get("maxvCpus").and_then(Value::as_i64).is_some_and(|n| n >= 0) {
+    if r.get("maxvCpus").and_then(Value::as_i64).is_none_or(|n| n < 0) {
         return Err(ApiError::client(
             "computeResources.maxvCpus is required: give a whole number of vCPUs, 0 or more",
         ));
