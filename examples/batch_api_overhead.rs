@@ -50,6 +50,12 @@ async fn main() -> anyhow::Result<()> {
         .r#type(CeType::Unmanaged)
         .send()
         .await?;
+    // CREATING for a moment, as on AWS: a queue needs a VALID compute environment.
+    while client.describe_compute_environments().send().await?.compute_environments()[0].status()
+        != Some(&aws_sdk_batch::types::CeStatus::Valid)
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let order = ComputeEnvironmentOrder::builder().order(1).compute_environment("ce").build();
     client.create_job_queue().job_queue_name("q").priority(1).compute_environment_order(order).send().await?;
     let rr = |t, v: &str| ResourceRequirement::builder().r#type(t).value(v).build();

@@ -18,6 +18,9 @@ mod listing;
 mod resources;
 #[path = "batch_api_support/service_model.rs"]
 mod service_model;
+#[path = "batch_api_support/terraform.rs"]
+mod terraform;
+
 
 use aws_sdk_batch::types::{
     ArrayJobDependency, ArrayProperties, EvaluateOnExit, JobDependency, JobStatus, RetryAction, RetryStrategy,

@@ -69,6 +69,14 @@ async fn submit_failing_job(endpoint: &str) -> String {
         .send()
         .await
         .unwrap();
+    // A new compute environment is CREATING until it is VALID, as on AWS.
+    for _ in 0..600 {
+        let d = client.describe_compute_environments().compute_environments("ce").send().await.unwrap();
+        if d.compute_environments().first().and_then(|c| c.status()).map(|s| s.as_str()) == Some("VALID") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let order = ComputeEnvironmentOrder::builder().order(1).compute_environment("ce").build();
     client
         .create_job_queue()

@@ -29,7 +29,10 @@ echo "checkov: terraform/ (--skip-download)"
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
 # checkov exits 0 on files it cannot parse: its parsing errors are checked below.
-"$BATCHFAN_CHECKOV" -d terraform --framework terraform --skip-download -o json > "$report" || true
+# terraform/examples/orders/ci/ holds test-only override fragments (see
+# 43-terraform-apply.sh), not resources: checkov would read each as a whole one.
+"$BATCHFAN_CHECKOV" -d terraform --framework terraform --skip-download \
+  --skip-path terraform/examples/orders/ci -o json > "$report" || true
 t2=$(date +%s)
 python3 - "$report" <<'PY'
 import json, sys

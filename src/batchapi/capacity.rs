@@ -60,9 +60,13 @@ pub(crate) fn pools(environments: &[Value], queues: &[Value]) -> CapacityPools {
 }
 
 impl BatchApi {
-    /// Gives the engine the capacity of every queue as the store has it now.
+    /// Gives the engine the capacity of every queue as it is now (due status
+    /// transitions applied first, as every Describe does).
     pub(crate) fn sync_capacity(&self) -> ApiResult<()> {
-        let pools = pools(&self.store.resources(CE)?, &self.store.resources(JQ)?);
+        let now = |kind| -> ApiResult<Vec<Value>> {
+            Ok(self.current(kind)?.into_iter().map(Value::Object).collect())
+        };
+        let pools = pools(&now(CE)?, &now(JQ)?);
         self.engine.set_capacity_pools(Some(pools));
         Ok(())
     }

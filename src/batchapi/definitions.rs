@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::{
     error::{ApiError, ApiResult},
-    model::{DefinitionIn, Tags},
+    model::{ContainerIn, DefinitionIn, Tags},
     name_of, page,
     store::DefinitionRow,
     validate, BatchApi,
@@ -43,6 +43,56 @@ fn split_ref(reference: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// vCPU values a Fargate job may ask for.
+const FARGATE_VCPUS: [&str; 7] = ["0.25", "0.5", "1", "2", "4", "8", "16"];
+
+/// `platformCapabilities` is `EC2` or `FARGATE`; a Fargate definition states
+/// its vCPU (a Fargate size) and memory in `resourceRequirements`.
+fn platform_capabilities(body: &Value, container: Option<&ContainerIn>) -> ApiResult<()> {
+    let caps = match body.get("platformCapabilities") {
+        None => return Ok(()),
+        Some(Value::Array(caps)) => caps,
+        Some(other) => {
+            return Err(ApiError::client(format!(
+                "platformCapabilities {other} is not valid: give a list, [\"EC2\"] or [\"FARGATE\"]"
+            )))
+        }
+    };
+    let mut fargate = false;
+    for cap in caps {
+        match cap.as_str() {
+            Some("EC2") => {}
+            Some("FARGATE") => fargate = true,
+            _ => {
+                return Err(ApiError::client(format!(
+                    "platformCapabilities {cap} is not valid: use EC2 or FARGATE"
+                )))
+            }
+        }
+    }
+    if !fargate {
+        return Ok(());
+    }
+    let requirements = container.and_then(|c| c.resource_requirements.as_deref()).unwrap_or_default();
+    let value = |kind: &str| requirements.iter().find(|r| r.kind == kind).map(|r| r.value.as_str());
+    match value("VCPU") {
+        Some(v) if FARGATE_VCPUS.contains(&v) => {}
+        other => {
+            return Err(ApiError::client(format!(
+                "containerProperties.resourceRequirements VCPU {} is not valid for FARGATE: use one of {}",
+                other.map_or("(none)".to_string(), |v| format!("{v:?}")),
+                FARGATE_VCPUS.join(", ")
+            )))
+        }
+    }
+    if !value("MEMORY").is_some_and(|m| m.parse::<u64>().is_ok_and(|m| m >= 512)) {
+        return Err(ApiError::client(
+            "containerProperties.resourceRequirements MEMORY is required for FARGATE: give MiB, 512 or more",
+        ));
+    }
+    Ok(())
+}
+
 impl BatchApi {
     fn definition_arn(&self, row: &DefinitionRow) -> String {
         self.arn(KIND, &format!("{}:{}", row.name, row.revision))
@@ -71,6 +121,7 @@ impl BatchApi {
         if let Some(env) = req.container_properties.as_ref().and_then(|c| c.environment.as_ref()) {
             validate::environment(env, "containerProperties.environment")?;
         }
+        platform_capabilities(&body, req.container_properties.as_ref())?;
         let revision = self.store.add_definition(name, &body)?;
         let arn = self.arn(KIND, &format!("{name}:{revision}"));
         if let Some(tags) = &req.tags {
@@ -146,7 +197,28 @@ impl BatchApi {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{super::model::ResourceRequirement, *};
+
+    #[test]
+    fn fargate_definitions_state_a_fargate_size() {
+        let props = |vcpu: &str, memory: &str| ContainerIn {
+            resource_requirements: Some(vec![
+                ResourceRequirement { kind: "VCPU".into(), value: vcpu.into() },
+                ResourceRequirement { kind: "MEMORY".into(), value: memory.into() },
+            ]),
+            ..ContainerIn::default()
+        };
+        let fargate = json!({ "platformCapabilities": ["FARGATE"] });
+        assert!(platform_capabilities(&fargate, Some(&props("1", "2048"))).is_ok());
+        let e = platform_capabilities(&fargate, Some(&props("3", "2048"))).unwrap_err().to_string();
+        assert!(e.contains("VCPU \"3\" is not valid"), "{e}");
+        let e = platform_capabilities(&fargate, Some(&props("1", "64"))).unwrap_err().to_string();
+        assert!(e.contains("MEMORY is required"), "{e}");
+        let e =
+            platform_capabilities(&json!({ "platformCapabilities": ["GPU"] }), None).unwrap_err().to_string();
+        assert!(e.contains("\"GPU\""), "{e}");
+        assert!(platform_capabilities(&json!({ "platformCapabilities": ["EC2"] }), None).is_ok());
+    }
 
     #[test]
     fn references_split_into_name_and_revision() {

@@ -7,7 +7,7 @@
 //! | --- | --- |
 //! | `POST /v1/submitjob`, `describejobs`, `listjobs`, `terminatejob`, `canceljob` | jobs ([`jobs`]) |
 //! | `POST /v1/registerjobdefinition`, `describejobdefinitions`, `deregisterjobdefinition` | definitions |
-//! | `POST /v1/{create,describe,update,delete}computeenvironment(s)`, `…jobqueue(s)` | environments |
+//! | `POST /v1/{create,describe,update,delete}computeenvironment(s)`, `…jobqueue(s)` | [`environments`], [`queues`] ([`resources`]: their statuses) |
 //! | `GET`/`POST`/`DELETE /v1/tags/{arn}` | ListTagsForResource, TagResource, UntagResource |
 //!
 //! ```no_run
@@ -30,6 +30,8 @@ pub mod jobs;
 pub mod logs;
 pub mod members;
 pub mod model;
+pub mod queues;
+pub mod resources;
 pub mod server;
 pub mod store;
 pub mod tags;

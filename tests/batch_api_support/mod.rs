@@ -97,6 +97,9 @@ impl Server {
             .send()
             .await
             .expect("create compute environment");
+        // As on AWS, a new compute environment is CREATING until it is VALID,
+        // and only a VALID one may back a queue.
+        wait_resources(client, |ces, _| ces.iter().any(|(n, s)| n == "ce1" && s == "VALID")).await;
         client
             .create_job_queue()
             .job_queue_name(QUEUE)
@@ -107,6 +110,44 @@ impl Server {
             .send()
             .await
             .expect("create job queue");
+        wait_resources(client, |_, queues| queues.iter().any(|(n, s)| n == QUEUE && s == "VALID")).await;
+    }
+}
+
+/// Polls DescribeComputeEnvironments and DescribeJobQueues until `done`
+/// holds for their (name, status) lists; panics after [`DEADLINE`].
+pub async fn wait_resources(
+    client: &Client,
+    done: impl Fn(&[(String, String)], &[(String, String)]) -> bool,
+) {
+    let start = Instant::now();
+    loop {
+        let ces = client.describe_compute_environments().send().await.expect("describe compute environments");
+        let ces: Vec<_> = ces
+            .compute_environments()
+            .iter()
+            .map(|c| {
+                let status = c.status().map(|s| s.as_str().to_string()).unwrap_or_default();
+                (c.compute_environment_name().unwrap_or_default().to_string(), status)
+            })
+            .collect();
+        let queues = client.describe_job_queues().send().await.expect("describe job queues");
+        let queues: Vec<_> = queues
+            .job_queues()
+            .iter()
+            .map(|q| {
+                let status = q.status().map(|s| s.as_str().to_string()).unwrap_or_default();
+                (q.job_queue_name().unwrap_or_default().to_string(), status)
+            })
+            .collect();
+        if done(&ces, &queues) {
+            return;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "compute environments {ces:?} and queues {queues:?} after {DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -46,7 +46,7 @@ async fn definitions_environments_queues_and_tags_follow_aws_rules() {
         client_error(client.submit_job().job_name("j").job_queue(QUEUE).job_definition("d:2").send().await);
     assert!(message.contains("jobDefinition \"d:2\""), "{message}");
 
-    // Queues and compute environments: VALID at once, deleted only once DISABLED (and a CE once no queue uses it).
+    // Queues and compute environments: VALID once created, deleted only once DISABLED (and a CE once no queue uses it).
     let queues = client.describe_job_queues().job_queues(QUEUE).send().await.unwrap();
     let q = &queues.job_queues()[0];
     assert_eq!((q.status().map(|s| s.as_str()), q.state()), (Some("VALID"), Some(&JqState::Enabled)));
@@ -90,8 +90,9 @@ async fn definitions_environments_queues_and_tags_follow_aws_rules() {
     assert!(message.contains("DISABLED"), "{message}");
     client.delete_job_queue().job_queue(&queue_arn).send().await.expect("delete queue");
     client.delete_compute_environment().compute_environment("ce1").send().await.expect("delete ce");
-    let left = client.describe_compute_environments().send().await.unwrap();
-    assert!(left.compute_environments().is_empty());
+    // DELETING for a moment, as on AWS, then gone.
+    super::batch_api_support::wait_resources(&client, |ces, queues| ces.is_empty() && queues.is_empty())
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@ Usage: python scenarios.py --list
 Exits non-zero (an AssertionError with the detail) when anything differs."""
 import os
 import sys
+import time
 
 from clients import Api, boto3_call, cli_call
 
@@ -174,6 +175,15 @@ def each_invalid_submission_is_a_client_exception_naming_the_field(api):
         assert field in e.message, (field, e.message)
 
 
+def wait_valid(api, name):
+    # A new compute environment is CREATING until it is VALID, as on AWS; a
+    # queue can only be made on VALID ones.
+    deadline = time.time() + 60
+    while api("DescribeComputeEnvironments", computeEnvironments=[name])["computeEnvironments"][0]["status"] != "VALID":
+        assert time.time() < deadline, f"{name} is not VALID after 60 s"
+        time.sleep(0.05)
+
+
 def jobs_of_a_queue_use_only_its_compute_environments(api):
     def ce(name):
         api("CreateComputeEnvironment", computeEnvironmentName=name, type="MANAGED",
@@ -186,6 +196,8 @@ def jobs_of_a_queue_use_only_its_compute_environments(api):
 
     for name in ("ce-a", "ce-b", "ce-shared"):
         ce(name)
+    for name in ("ce-a", "ce-b", "ce-shared"):
+        wait_valid(api, name)
     for name, env in (("qa", "ce-a"), ("qb", "ce-b"), ("qs1", "ce-shared"), ("qs2", "ce-shared")):
         queue(name, env)
     api.define("gate", "echo $AWS_BATCH_JQ_NAME $AWS_BATCH_CE_NAME > Ref::dir/env-$AWS_BATCH_JOB_ID; "
@@ -244,6 +256,7 @@ def main(argv):
     client, endpoint, out, *only = argv[1:]
     api = Api({"boto3": boto3_call, "cli": cli_call}[client](endpoint), out)
     api("CreateComputeEnvironment", computeEnvironmentName="ce", type="UNMANAGED")
+    wait_valid(api, "ce")
     api("CreateJobQueue", jobQueueName=QUEUE, priority=1,
         computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "ce"}])
     for scenario in SCENARIOS:

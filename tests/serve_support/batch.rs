@@ -44,6 +44,14 @@ pub async fn setup(client: &Client) {
         .send()
         .await
         .expect("create compute environment");
+    // A new compute environment is CREATING until it is VALID, as on AWS.
+    for _ in 0..600 {
+        let d = client.describe_compute_environments().compute_environments("ce1").send().await.unwrap();
+        if d.compute_environments().first().and_then(|c| c.status()).map(|s| s.as_str()) == Some("VALID") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     client
         .create_job_queue()
         .job_queue_name(QUEUE)

@@ -141,6 +141,7 @@ module "orders" {
   ecr_repository_arns = [aws_ecr_repository.jobs.arn]
   job_table_arns      = [aws_dynamodb_table.orders.arn]
   lambda_architecture = var.lambda_architecture
+  lambda_package_dir  = var.lambda_package_dir
   alert_emails        = var.alert_email == null ? [] : [var.alert_email]
   # The example is meant to be destroyed after trying it.
   table_deletion_protection = false

@@ -32,3 +32,9 @@ variable "lambda_architecture" {
   type        = string
   default     = "arm64"
 }
+
+variable "lambda_package_dir" {
+  description = "Directory of the packaged Lambdas ({trigger,submit,alert}/bootstrap.zip); null for the repository's target/lambda, where scripts/package-lambdas.sh writes them."
+  type        = string
+  default     = null
+}

@@ -105,27 +105,29 @@ resource "aws_lambda_function_event_invoke_config" "this" {
 
 # ---- the webhook: a Function URL on the trigger ----
 
-resource "random_password" "webhook" {
-  count   = var.webhook == null || local.webhook_in_secrets_manager ? 0 : 1
-  length  = 48
-  special = false
+# The webhook's HMAC secret: 48 random letters and digits from Secrets
+# Manager's GetRandomPassword, written to an SSM SecureString (KMS) through a
+# write-only argument. The value is ephemeral: it is in neither the plan nor
+# the state. Rotate it with `aws ssm put-parameter --overwrite` (Terraform
+# never reads it back), or bump webhook_secret_version to have Terraform write
+# a fresh one. None when the spec keeps the secret in Secrets Manager (the user
+# creates that).
+ephemeral "aws_secretsmanager_random_password" "webhook" {
+  count               = var.webhook == null || local.webhook_in_secrets_manager ? 0 : 1
+  password_length     = 48
+  exclude_punctuation = true
+  include_space       = false
 }
 
-# The webhook's HMAC secret. Terraform sets a random one; rotate it with
-# `aws ssm put-parameter --overwrite` (Terraform ignores later changes). None
-# when the spec keeps the secret in Secrets Manager (the user creates that).
 resource "aws_ssm_parameter" "webhook_secret" {
-  count       = var.webhook == null || local.webhook_in_secrets_manager ? 0 : 1
-  name        = local.webhook_parameter_name
-  description = "batchfan ${var.pipeline_name}: HMAC-SHA256 secret of the webhook trigger"
-  type        = "SecureString"
-  key_id      = aws_kms_key.this.arn
-  value       = random_password.webhook[0].result
-  tags        = local.tags
-
-  lifecycle {
-    ignore_changes = [value]
-  }
+  count            = var.webhook == null || local.webhook_in_secrets_manager ? 0 : 1
+  name             = local.webhook_parameter_name
+  description      = "batchfan ${var.pipeline_name}: HMAC-SHA256 secret of the webhook trigger"
+  type             = "SecureString"
+  key_id           = aws_kms_key.this.arn
+  value_wo         = ephemeral.aws_secretsmanager_random_password.webhook[0].random_password
+  value_wo_version = var.webhook_secret_version
+  tags             = local.tags
 }
 
 # Authorization NONE on purpose: the trigger verifies every request's

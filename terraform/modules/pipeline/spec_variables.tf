@@ -249,7 +249,7 @@ variable "webhook" {
   default = null
 
   validation {
-    condition     = var.webhook == null ? true : can(regex("^/?[A-Za-z0-9_./+=@:-]{1,1011}$", var.webhook.secret_parameter)) && var.webhook.max_body_bytes >= 1 && var.webhook.max_body_bytes <= 6291456
+    condition     = var.webhook == null ? true : length(var.webhook.secret_parameter) <= 1011 && can(regex("^/?[A-Za-z0-9_./+=@:-]+$", var.webhook.secret_parameter)) && var.webhook.max_body_bytes >= 1 && var.webhook.max_body_bytes <= 6291456
     error_message = "The webhook needs an SSM parameter name ([A-Za-z0-9_./-], or /aws/reference/secretsmanager/ and a secret name or ARN) and max_body_bytes between 1 and 6 MiB (the Function URL payload limit)."
   }
 }

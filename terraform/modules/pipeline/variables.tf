@@ -232,6 +232,17 @@ variable "lambda_vpc" {
   default = null
 }
 
+variable "webhook_secret_version" {
+  description = "Version of the webhook's HMAC secret that Terraform writes (a random one, never stored in the state): raise it to have `terraform apply` write a fresh random secret. Rotating by hand with `aws ssm put-parameter --overwrite` needs no change here."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.webhook_secret_version >= 1 && floor(var.webhook_secret_version) == var.webhook_secret_version
+    error_message = "The webhook_secret_version must be a whole number, 1 or more."
+  }
+}
+
 variable "lambda_code_signing_config_arn" {
   description = "Code signing configuration the Lambdas' packages must satisfy; null for none."
   type        = string
