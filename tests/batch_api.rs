@@ -21,7 +21,6 @@ mod service_model;
 #[path = "batch_api_support/terraform.rs"]
 mod terraform;
 
-
 use aws_sdk_batch::types::{
     ArrayJobDependency, ArrayProperties, EvaluateOnExit, JobDependency, JobStatus, RetryAction, RetryStrategy,
 };

@@ -5,6 +5,7 @@
 
 #[path = "batch_api_support/mod.rs"]
 mod batch_api_support;
+#[macro_use]
 #[path = "contract/batch.rs"]
 mod contract;
 
@@ -16,7 +17,8 @@ macro_rules! api_batch_contract {
     ($($scenario:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $scenario() {
-            let server = Server::start();
+            // Timeouts (60 s at least, as on AWS) pass in 0.6 s.
+            let server = Server::start_with(&["--time-scale", "0.01"]);
             let client = server.client();
             server.setup(&client).await;
             register_sh(&client, "contract", "true", &server.out()).await;
@@ -27,15 +29,5 @@ macro_rules! api_batch_contract {
     )*};
 }
 
-api_batch_contract!(
-    submit_plain_and_describe,
-    submit_array_and_describe_parent_and_child,
-    describe_omits_unknown_ids,
-    list_by_name_with_trailing_star,
-    list_array_children,
-    depends_on_is_recorded,
-    cancel_a_waiting_job,
-    limits_are_rejected,
-    dependency_failure_cascades,
-    exit_75_is_retried,
-);
+batch_scenarios!(api_batch_contract);
+batch_scenarios_that_run_jobs!(api_batch_contract);

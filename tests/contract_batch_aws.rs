@@ -14,6 +14,7 @@
 
 #[path = "support/aws_fixtures.rs"]
 mod aws_fixtures;
+#[macro_use]
 #[path = "contract/batch.rs"]
 mod contract;
 #[path = "support/moto.rs"]
@@ -36,13 +37,4 @@ macro_rules! aws_batch_contract {
     )*};
 }
 
-aws_batch_contract!(
-    submit_plain_and_describe,
-    submit_array_and_describe_parent_and_child,
-    describe_omits_unknown_ids,
-    list_by_name_with_trailing_star,
-    list_array_children,
-    depends_on_is_recorded,
-    cancel_a_waiting_job,
-    limits_are_rejected,
-);
+batch_scenarios!(aws_batch_contract);

@@ -1,5 +1,6 @@
 //! The Batch port's contract scenarios, run against the local engine.
 
+#[macro_use]
 #[path = "contract/batch.rs"]
 mod contract;
 
@@ -13,6 +14,8 @@ macro_rules! local_batch_contract {
             let dir = tempfile::tempdir().expect("temp dir");
             let mut config = EngineConfig::new(dir.path());
             (config.vcpus, config.memory_mib) = (4.0, 4096);
+            // Timeouts (60 s at least, as on AWS) pass in 0.6 s.
+            config.time_scale = 0.01;
             let engine = LocalEngine::open(config).await.expect("engine opens");
             contract::$scenario(&engine, &contract::Fixture::new("local", "contract")).await;
             engine.shutdown(ShutdownMode::Abandon).await;
@@ -20,15 +23,5 @@ macro_rules! local_batch_contract {
     )*};
 }
 
-local_batch_contract!(
-    submit_plain_and_describe,
-    submit_array_and_describe_parent_and_child,
-    describe_omits_unknown_ids,
-    list_by_name_with_trailing_star,
-    list_array_children,
-    depends_on_is_recorded,
-    cancel_a_waiting_job,
-    limits_are_rejected,
-    dependency_failure_cascades,
-    exit_75_is_retried,
-);
+batch_scenarios!(local_batch_contract);
+batch_scenarios_that_run_jobs!(local_batch_contract);

@@ -9,7 +9,7 @@ use aws_sdk_batch::{
     Client,
 };
 
-use super::batch_api_support::{describe, register_sh, wait_done, wait_for, Server};
+use super::batch_api_support::{describe, register_sh, wait_done, wait_for, wait_resources, Server};
 
 async fn environment(client: &Client, name: &str) {
     let resources = ComputeResource::builder()
@@ -17,6 +17,7 @@ async fn environment(client: &Client, name: &str) {
         .maxv_cpus(1)
         .subnets("subnet-1")
         .instance_types("optimal")
+        .instance_role("ecsInstanceRole")
         .build();
     client
         .create_compute_environment()
@@ -56,6 +57,8 @@ async fn jobs_of_a_queue_use_only_its_compute_environments() {
     for name in ["ce-a", "ce-b", "ce-shared"] {
         environment(&client, name).await;
     }
+    // A queue takes only VALID compute environments, as on AWS.
+    wait_resources(&client, |ces, _| ces.iter().all(|(_, status)| status == "VALID")).await;
     for (name, env) in [("qa", "ce-a"), ("qb", "ce-b"), ("qs1", "ce-shared"), ("qs2", "ce-shared")] {
         queue(&client, name, env).await;
     }

@@ -4,6 +4,32 @@
 //! fast jobs run (moto marks jobs SUCCEEDED at once), so a status is checked
 //! only where every backend agrees.
 
+/// The scenarios every implementation runs: `$run!(scenario, …)` for a
+/// file's own test macro. The one list, so no implementation's copy drifts.
+macro_rules! batch_scenarios {
+    ($run:ident) => {
+        $run!(
+            submit_plain_and_describe,
+            submit_array_and_describe_parent_and_child,
+            describe_omits_unknown_ids,
+            list_by_name_with_trailing_star,
+            list_array_children,
+            depends_on_is_recorded,
+            cancel_a_waiting_job,
+            limits_are_rejected,
+        );
+    };
+}
+
+/// The scenarios that need jobs that really run: the local engine and
+/// `batchfan batch-api`, not moto (its jobs succeed at submit).
+#[allow(unused_macros)] // not on moto
+macro_rules! batch_scenarios_that_run_jobs {
+    ($run:ident) => {
+        $run!(dependency_failure_cascades, exit_75_is_retried, a_job_past_its_timeout_fails);
+    };
+}
+
 use batchfan::{
     batch::{Batch, ContainerSpec, JobDependency, JobQuery, JobStatus, RetryStrategy, SubmitJob},
     error::PortError,
@@ -235,4 +261,17 @@ pub async fn exit_75_is_retried(batch: &dyn Batch, fx: &Fixture) {
     let done = wait_terminal(batch, &id).await;
     assert_eq!(done.status, JobStatus::Succeeded);
     assert_eq!(done.attempts.iter().map(|a| a.exit_code).collect::<Vec<_>>(), [Some(75), Some(0)]);
+}
+
+/// A job past its timeout (AWS's minimum, 60 s: the implementations under test
+/// run with time scaled down) is killed and FAILED, with AWS's status reason.
+#[allow(dead_code)] // not on moto
+pub async fn a_job_past_its_timeout_fails(batch: &dyn Batch, fx: &Fixture) {
+    let job = SubmitJob { timeout_seconds: Some(60), ..fx.job("slow", &["sleep", "600"]) };
+    let id = batch.submit_job(job).await.expect("submit").job_id;
+    let done = wait_terminal(batch, &id).await;
+    assert_eq!(done.status, JobStatus::Failed);
+    assert_eq!(done.attempts.len(), 1, "{:?}", done.attempts);
+    let reason = done.status_reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("Job attempt duration exceeded timeout"), "status reason {reason:?}");
 }
