@@ -45,6 +45,17 @@ pub struct Args {
     /// Keep each job attempt's working directory (STATE/work/JOB.ATTEMPT) after it ends, for debugging.
     #[arg(long)]
     keep_workdirs: bool,
+    #[command(flatten)]
+    sinks: EventSinkArgs,
+    /// Multiplies job timeouts and the kill grace (tests only: 0.01 makes a 60 s timeout 0.6 s).
+    #[arg(long, default_value_t = 1.0, hide = true)]
+    time_scale: f64,
+}
+
+/// Where the Batch API's job state change events and attempts' logs go
+/// (`batchfan batch-api`, and `batchfan serve --batch-api`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct EventSinkArgs {
     /// Append every job state change event to this file: one EventBridge
     /// "Batch Job State Change" envelope per line (JSON lines), as AWS sends them.
     #[arg(long, value_name = "PATH")]
@@ -62,9 +73,19 @@ pub struct Args {
     /// in STATE/logs.
     #[arg(long, value_name = "URL")]
     logs_url: Option<String>,
-    /// Multiplies job timeouts and the kill grace (tests only: 0.01 makes a 60 s timeout 0.6 s).
-    #[arg(long, default_value_t = 1.0, hide = true)]
-    time_scale: f64,
+}
+
+impl EventSinkArgs {
+    /// The sinks chosen, their URLs checked.
+    pub fn options(&self) -> Result<EventOptions, UsageError> {
+        check_url("events-url", self.events_url.as_ref())?;
+        check_url("logs-url", self.logs_url.as_ref())?;
+        Ok(EventOptions {
+            file: self.events_file.clone(),
+            eventbridge: self.events_url.clone().zip(self.events_bus.clone()),
+            logs_url: self.logs_url.clone(),
+        })
+    }
 }
 
 /// Checks that `url` (of option `--name`) is an http(s) URL.
@@ -81,13 +102,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     let api_config =
         BatchApiConfig { state_dir: args.state.dir.clone(), region: args.region, account: args.account };
     api_config.check().map_err(|e| UsageError(format!("--{e}")))?;
-    check_url("events-url", args.events_url.as_ref())?;
-    check_url("logs-url", args.logs_url.as_ref())?;
-    let sinks = EventOptions {
-        file: args.events_file.clone(),
-        eventbridge: args.events_url.clone().zip(args.events_bus.clone()),
-        logs_url: args.logs_url.clone(),
-    };
+    let sinks = args.sinks.options()?;
     std::fs::create_dir_all(&args.state.dir)
         .with_context(|| format!("cannot create state directory {}", args.state.dir.display()))?;
     let mut config = EngineConfig::new(&args.state.dir);

@@ -4,7 +4,7 @@
 
 use std::{collections::BTreeMap, io::Write, net::SocketAddr, path::PathBuf, time::Duration};
 
-use super::{inputs, StateArgs, UsageError};
+use super::{batch_api::EventSinkArgs, inputs, StateArgs, UsageError};
 use crate::{
     backend::LocalOptions,
     batchapi::{server, BatchApiConfig},
@@ -64,6 +64,9 @@ pub struct Args {
     /// Account id written in the ARNs the Batch API answers.
     #[arg(long, value_name = "ACCOUNT", default_value = "123456789012")]
     batch_api_account: String,
+    /// With --batch-api: where the engine's job state change events and the attempts' logs go.
+    #[command(flatten)]
+    batch_api_sinks: EventSinkArgs,
     /// Keep each job attempt's working directory (STATE/work/JOB.ATTEMPT) after it ends, for debugging.
     #[arg(long)]
     keep_workdirs: bool,
@@ -71,13 +74,22 @@ pub struct Args {
 
 /// The `--batch-api` options, checked.
 fn batch_api_door(args: &Args) -> Result<Option<serve::BatchApiDoor>, UsageError> {
-    let Some(listen) = args.batch_api else { return Ok(None) };
+    let sinks = args.batch_api_sinks.options()?;
+    let Some(listen) = args.batch_api else {
+        if sinks.any() {
+            return Err(UsageError(
+                "--events-file, --events-url and --logs-url are for the Batch API: add --batch-api".into(),
+            ));
+        }
+        return Ok(None);
+    };
     server::check_loopback(listen, "--batch-api", "--batch-api-public", args.batch_api_public)
         .map_err(UsageError)?;
     let door = serve::BatchApiDoor {
         listen,
         region: args.batch_api_region.clone(),
         account: args.batch_api_account.clone(),
+        sinks,
     };
     let names = BatchApiConfig {
         state_dir: args.state.dir.clone(),

@@ -69,6 +69,8 @@ pub struct BatchApiDoor {
     pub region: String,
     /// Account id in the ARNs answered.
     pub account: String,
+    /// Where job state change events and attempts' logs go (none: no publisher).
+    pub sinks: crate::batchapi::events::EventOptions,
 }
 
 /// Something the status page should show: a refused trigger, a skipped or missed slot.

@@ -222,6 +222,52 @@ async fn a_kill_9_loses_no_api_job_and_the_restart_runs_them_to_the_end() {
     assert!(serve.stop().success());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_sends_the_api_jobs_state_changes_to_the_events_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let spec = hog_pipeline(dir.path(), &out);
+    let events = dir.path().join("events.jsonl");
+    let events_arg = events.display().to_string();
+    let args = [BATCH_API[0], BATCH_API[1], "--events-file", &events_arg];
+    let serve = Serve::start(&dir.path().join("state"), &[&spec], &args, &[]);
+    let client = serve.batch_client();
+    setup(&client).await;
+    register_sh(&client, "plain", "echo plain job", 1).await;
+    let plain = submit(&client, "plain", "plain", None).await;
+    assert_eq!(wait_done(&client, &plain).await.status(), Some(&JobStatus::Succeeded));
+    assert!(serve.stop().success());
+
+    // Every change of the job after its submission, in order, as AWS sends them.
+    let statuses: Vec<String> = std::fs::read_to_string(&events)
+        .expect("the events file")
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("one JSON envelope per line"))
+        .filter(|e| e["detail"]["jobId"] == plain.as_str())
+        .inspect(|e| {
+            assert_eq!(
+                (e["source"].as_str(), e["detail-type"].as_str()),
+                (Some("aws.batch"), Some("Batch Job State Change"))
+            )
+        })
+        .map(|e| e["detail"]["status"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(statuses, ["RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"], "no SUBMITTED: {statuses:?}");
+}
+
+#[test]
+fn event_sinks_without_batch_api_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = hog_pipeline(dir.path(), dir.path());
+    let state = dir.path().join("state").display().to_string();
+    let out =
+        batchfan(&["serve", &spec.display().to_string(), "--state", &state, "--events-file", "x.jsonl"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("add --batch-api"), "{stderr}");
+}
+
 #[test]
 fn a_public_address_needs_its_own_flag_and_the_help_says_the_api_is_unauthenticated() {
     let dir = tempfile::tempdir().unwrap();

@@ -19,7 +19,7 @@ use tracing::{info, warn};
 use super::{lock, log_refusals, read_secret, App, BatchApiDoor, ServeConfig, RECONCILE_EVERY};
 use crate::{
     backend::LocalBackend,
-    batchapi::{server, BatchApiConfig},
+    batchapi::{events::Publisher, server, BatchApiConfig},
     engine::{LocalEngine, ShutdownMode},
     run::RunStore,
     serve::{cron::Schedule, discovery, http, input::InputPolicy, scheduler, watcher},
@@ -87,10 +87,14 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(Ready<'_>)) -> anyho
     let inputs = InputPolicy::new(&config.allow_inputs, &root.join("buckets"))?;
     let app = Arc::new(App::new(service, schedules, config.allowed_hosts.clone(), !config.no_auth, inputs));
     let _ = app.addr.set(addr);
+    let mut publisher = None;
     let batch_api = match &config.batch_api {
         Some(door) => {
             let bound = bind_batch_api(door, &app.service.backend.engine, &root).await?;
             let _ = app.batch_api.set((bound.api(), bound.addr()));
+            if door.sinks.any() {
+                publisher = Some(Publisher::start(bound.api(), door.sinks.clone()));
+            }
             Some(bound)
         }
         None => None,
@@ -198,6 +202,15 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(Ready<'_>)) -> anyho
             warn!("{s} again: stopping running children now; each stopped attempt counts, and the next start retries it where its retry rules and attempts allow");
             app.service.shutdown(ShutdownMode::Abandon).await;
         }
+    }
+    if let Some(publisher) = publisher {
+        let d = publisher.finish().await;
+        info!(
+            events = d.events,
+            undelivered = d.undelivered,
+            logs_failed = d.logs_failed,
+            "events delivered"
+        );
     }
     Ok(())
 }
