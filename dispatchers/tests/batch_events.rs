@@ -4,6 +4,8 @@
 //! type and into the alert function's input, and have every key and type of
 //! AWS's documented sample. The API runs in this process, over the engine.
 
+#[path = "../../tests/support/batch_queue.rs"]
+mod batch_queue;
 #[path = "../../tests/support/event_shape.rs"]
 mod event_shape;
 #[path = "../../tests/support/moto.rs"]
@@ -12,10 +14,7 @@ mod moto;
 use std::{sync::Arc, time::Duration};
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use aws_sdk_batch::types::{
-    CeType, ComputeEnvironmentOrder, ContainerProperties, JobDefinitionType, ResourceRequirement,
-    ResourceType,
-};
+use aws_sdk_batch::types::{ContainerProperties, JobDefinitionType, ResourceRequirement, ResourceType};
 use batchfan::{
     batch::JobStatus,
     batchapi::{
@@ -62,30 +61,7 @@ async fn start_api(dir: &std::path::Path, moto: &Moto) -> (String, LocalEngine, 
 async fn submit_failing_job(endpoint: &str) -> String {
     let client =
         aws_sdk_batch::Client::new(&batchfan::aws::static_sdk_config(endpoint, "us-east-1", "t", "t"));
-    client
-        .create_compute_environment()
-        .compute_environment_name("ce")
-        .r#type(CeType::Unmanaged)
-        .send()
-        .await
-        .unwrap();
-    // A new compute environment is CREATING until it is VALID, as on AWS.
-    for _ in 0..600 {
-        let d = client.describe_compute_environments().compute_environments("ce").send().await.unwrap();
-        if d.compute_environments().first().and_then(|c| c.status()).map(|s| s.as_str()) == Some("VALID") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let order = ComputeEnvironmentOrder::builder().order(1).compute_environment("ce").build();
-    client
-        .create_job_queue()
-        .job_queue_name("q")
-        .priority(1)
-        .compute_environment_order(order)
-        .send()
-        .await
-        .unwrap();
+    batch_queue::create_queue(&client, "ce", "q").await;
     let rr = |t, v: &str| ResourceRequirement::builder().r#type(t).value(v).build();
     let container = ContainerProperties::builder()
         .image("busybox")

@@ -5,6 +5,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../support/batch_queue.rs"]
+mod batch_queue;
+
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
@@ -14,8 +17,7 @@ use std::{
 
 use aws_sdk_batch::{
     types::{
-        CeType, ComputeEnvironmentOrder, ContainerProperties, JobDefinitionType, JobDetail, JobStatus,
-        ResourceRequirement, ResourceType,
+        ContainerProperties, JobDefinitionType, JobDetail, JobStatus, ResourceRequirement, ResourceType,
     },
     Client,
 };
@@ -90,27 +92,7 @@ impl Server {
 
     /// Creates compute environment `ce1` and queue [`QUEUE`] on it.
     pub async fn setup(&self, client: &Client) {
-        client
-            .create_compute_environment()
-            .compute_environment_name("ce1")
-            .r#type(CeType::Unmanaged)
-            .send()
-            .await
-            .expect("create compute environment");
-        // As on AWS, a new compute environment is CREATING until it is VALID,
-        // and only a VALID one may back a queue.
-        wait_resources(client, |ces, _| ces.iter().any(|(n, s)| n == "ce1" && s == "VALID")).await;
-        client
-            .create_job_queue()
-            .job_queue_name(QUEUE)
-            .priority(1)
-            .compute_environment_order(
-                ComputeEnvironmentOrder::builder().order(1).compute_environment("ce1").build(),
-            )
-            .send()
-            .await
-            .expect("create job queue");
-        wait_resources(client, |_, queues| queues.iter().any(|(n, s)| n == QUEUE && s == "VALID")).await;
+        batch_queue::create_queue(client, "ce1", QUEUE).await;
     }
 }
 

@@ -2,12 +2,14 @@
 //! aws-sdk-batch: its URL from `serve.json`, a compute environment and queue,
 //! `sh -c` job definitions, and waits on DescribeJobs.
 
+#[path = "../support/batch_queue.rs"]
+mod batch_queue;
+
 use std::time::Instant;
 
 use aws_sdk_batch::{
     types::{
-        CeType, ComputeEnvironmentOrder, ContainerProperties, JobDefinitionType, JobDetail, JobStatus,
-        ResourceRequirement, ResourceType,
+        ContainerProperties, JobDefinitionType, JobDetail, JobStatus, ResourceRequirement, ResourceType,
     },
     Client,
 };
@@ -37,31 +39,7 @@ impl Serve {
 
 /// Creates compute environment `ce1` and queue [`QUEUE`] on it.
 pub async fn setup(client: &Client) {
-    client
-        .create_compute_environment()
-        .compute_environment_name("ce1")
-        .r#type(CeType::Unmanaged)
-        .send()
-        .await
-        .expect("create compute environment");
-    // A new compute environment is CREATING until it is VALID, as on AWS.
-    for _ in 0..600 {
-        let d = client.describe_compute_environments().compute_environments("ce1").send().await.unwrap();
-        if d.compute_environments().first().and_then(|c| c.status()).map(|s| s.as_str()) == Some("VALID") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    client
-        .create_job_queue()
-        .job_queue_name(QUEUE)
-        .priority(1)
-        .compute_environment_order(
-            ComputeEnvironmentOrder::builder().order(1).compute_environment("ce1").build(),
-        )
-        .send()
-        .await
-        .expect("create job queue");
+    batch_queue::create_queue(client, "ce1", QUEUE).await;
 }
 
 /// Registers definition `name` running `sh -c SCRIPT` with `vcpus` vCPUs and 64 MiB.
