@@ -254,19 +254,41 @@ pub fn step(
         let d = match (s.overlap, busy) {
             (OverlapPolicy::Allow, _) | (_, false) => Decision::Start(slot),
             (OverlapPolicy::Skip, true) => Decision::Skip(slot, SkipReason::Busy),
-            (OverlapPolicy::Queue, true) if state.queued.len() >= MAX_QUEUED => {
-                Decision::Skip(slot, SkipReason::QueueFull)
-            }
-            (OverlapPolicy::Queue, true) => {
-                state.queued.push(slot);
-                Decision::Queue(slot)
-            }
+            (OverlapPolicy::Queue, true) => match hold(&mut state.queued, slot) {
+                Held::Full => Decision::Skip(slot, SkipReason::QueueFull),
+                Held::Now | Held::Already => Decision::Queue(slot),
+            },
         };
         busy |= matches!(d, Decision::Start(_));
         out.push(d);
     }
     state.cursor = Some(now);
     out
+}
+
+/// What [`hold`] did with a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// The slot now waits.
+    Now,
+    /// The slot was waiting already (a redelivery): nothing changed.
+    Already,
+    /// [`MAX_QUEUED`] slots already wait: the slot is skipped.
+    Full,
+}
+
+/// Holds `slot` behind the running run (overlap = queue), in order, at most
+/// [`MAX_QUEUED`] deep. The one rule of `batchfan serve`'s scheduler and of
+/// the AWS trigger function (which keeps its queue in the table).
+pub fn hold<T: Ord>(queued: &mut Vec<T>, slot: T) -> Held {
+    match queued.binary_search(&slot) {
+        Ok(_) => Held::Already,
+        Err(_) if queued.len() >= MAX_QUEUED => Held::Full,
+        Err(at) => {
+            queued.insert(at, slot);
+            Held::Now
+        }
+    }
 }
 
 fn drain_queue(state: &mut CronState, busy: bool, mut out: Vec<Decision>) -> Vec<Decision> {

@@ -143,6 +143,18 @@ fn the_queue_is_bounded() {
 }
 
 #[test]
+fn hold_keeps_slots_in_order_once_each_and_bounded() {
+    let mut q = vec!["cron:2026-01-01T00:02:00Z"];
+    assert_eq!(hold(&mut q, "cron:2026-01-01T00:01:00Z"), Held::Now);
+    assert_eq!(hold(&mut q, "cron:2026-01-01T00:02:00Z"), Held::Already, "a redelivery is held once");
+    assert_eq!(q, ["cron:2026-01-01T00:01:00Z", "cron:2026-01-01T00:02:00Z"], "oldest first");
+    let mut full: Vec<u32> = (0..MAX_QUEUED as u32).collect();
+    assert_eq!(hold(&mut full, 5), Held::Already, "a held slot is found even when the queue is full");
+    assert_eq!(hold(&mut full, u32::MAX), Held::Full);
+    assert_eq!(full.len(), MAX_QUEUED);
+}
+
+#[test]
 fn catch_up_none_runs_nothing_missed_while_down() {
     let s = every(2, OverlapPolicy::Allow, CatchUpPolicy::None);
     let down_at = utc(2026, 11, 23, 10, 0, 1);

@@ -3,48 +3,8 @@
 //! port over the real engine reports chosen jobs FAILED early (as AWS may:
 //! the parent and its cascade), while the children keep their own statuses.
 
-use std::{collections::BTreeSet, sync::Mutex};
-
 use super::*;
-
-/// The engine, but the jobs in `failed` read FAILED in DescribeJobs and queue listings.
-struct ParentFailsEarly {
-    inner: Arc<dyn Batch>,
-    failed: Mutex<BTreeSet<String>>,
-}
-
-impl ParentFailsEarly {
-    fn is_failed(&self, id: &str) -> bool {
-        self.failed.lock().unwrap().contains(id)
-    }
-}
-
-#[async_trait]
-impl Batch for ParentFailsEarly {
-    async fn submit_job(&self, request: SubmitJob) -> PortResult<SubmittedJob> {
-        self.inner.submit_job(request).await
-    }
-    async fn describe_jobs(&self, job_ids: &[String]) -> PortResult<Vec<JobDetail>> {
-        let mut jobs = self.inner.describe_jobs(job_ids).await?;
-        for j in jobs.iter_mut().filter(|j| self.is_failed(&j.job_id)) {
-            j.status = JobStatus::Failed;
-        }
-        Ok(jobs)
-    }
-    async fn list_jobs(&self, query: &JobQuery) -> PortResult<Vec<JobSummary>> {
-        let mut jobs = self.inner.list_jobs(query).await?;
-        for j in jobs.iter_mut().filter(|j| self.is_failed(&j.job_id)) {
-            j.status = JobStatus::Failed;
-        }
-        Ok(jobs)
-    }
-    async fn cancel_job(&self, job_id: &str, reason: &str) -> PortResult<()> {
-        self.inner.cancel_job(job_id, reason).await
-    }
-    async fn terminate_job(&self, job_id: &str, reason: &str) -> PortResult<()> {
-        self.inner.terminate_job(job_id, reason).await
-    }
-}
+use crate::parent_fails_early::{wait_status, ParentFailsEarly};
 
 const GATED: &str = r#"
 name = "gate"
@@ -78,17 +38,6 @@ fn event(d: &JobDetail) -> JobStateChange {
     }
 }
 
-async fn wait_status(batch: &dyn Batch, id: &str, status: JobStatus) -> JobDetail {
-    for _ in 0..2400 {
-        let d = batch.describe_jobs(&[id.to_owned()]).await.unwrap().remove(0);
-        if d.status == status {
-            return d;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("{id} never reached {status}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_array_parent_failed_while_children_run_makes_the_cleanup_wait() {
     let dir = tempfile::tempdir().unwrap();
@@ -97,7 +46,7 @@ async fn an_array_parent_failed_while_children_run_makes_the_cleanup_wait() {
     let spec = spec::load_str(&toml, "gate.toml", dir.path()).expect("valid spec");
     let options = LocalOptions { vcpus: Some(8.0), memory_mib: Some(8192), ..LocalOptions::default() };
     let backend = LocalBackend::open(&dir.path().join("state"), options).await.unwrap();
-    let early = Arc::new(ParentFailsEarly { inner: backend.ports.batch.clone(), failed: Default::default() });
+    let early = Arc::new(ParentFailsEarly::new(backend.ports.batch.clone()));
     let ports = batchfan::run::Ports { batch: early.clone(), ..backend.ports.clone() };
     let run_id = planner::plan(&ports, &spec, TriggerEvent { pipeline: "gate".into(), ..trigger("gate") })
         .await
@@ -113,7 +62,7 @@ async fn an_array_parent_failed_while_children_run_makes_the_cleanup_wait() {
     // Child 0 fails; children 1 and 2 run on. AWS may already say: parent FAILED, and its cascade.
     let child0 = wait_status(early.as_ref(), &format!("{stage}:0"), JobStatus::Failed).await;
     wait_status(early.as_ref(), &format!("{stage}:1"), JobStatus::Running).await;
-    early.failed.lock().unwrap().extend([stage.clone(), agg.clone(), cleanup.clone()]);
+    early.fail([stage.clone(), agg.clone(), cleanup.clone()]);
     monitor.on_event(&event(&child0)).await.unwrap();
     let cleanup_failed = early.describe_jobs(std::slice::from_ref(&cleanup)).await.unwrap().remove(0);
     assert!(cleanup_failed.attempts.is_empty());
