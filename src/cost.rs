@@ -66,6 +66,24 @@ pub mod assume {
     pub const SFN_TRANSITIONS_PER_ITERATION: u64 = 2;
     /// Longest a Lambda may run, seconds.
     pub const LAMBDA_MAX_SECONDS: f64 = 900.0;
+    /// Minutes between two reconcile ticks of the alert Lambda (the module's `reconcile_minutes`).
+    pub const RECONCILE_MINUTES: f64 = 5.0;
+}
+
+/// The alert Lambda's reconcile ticks in a 30-day month, and what they cost
+/// when nothing waits (one invocation and one DynamoDB query each): per
+/// pipeline, whatever its runs — the price of not invoking the alert function
+/// once per child to see a waiting failure cleanup's last child succeed.
+pub fn reconcile_month(lambda_memory_mb: u32, arch: Arch) -> (u64, f64) {
+    let ticks = (30.0 * 24.0 * 60.0 / assume::RECONCILE_MINUTES) as u64;
+    let gb_second = match arch {
+        Arch::Arm64 => prices::LAMBDA_GB_SECOND_ARM64,
+        Arch::X86_64 => prices::LAMBDA_GB_SECOND_X86_64,
+    };
+    let seconds = (assume::INVOCATION_MS + assume::API_CALL_MS) / 1e3;
+    let gb = f64::from(lambda_memory_mb) / 1024.0;
+    let each = prices::LAMBDA_REQUEST + gb * seconds * gb_second + prices::DYNAMODB_RRU;
+    (ticks, ticks as f64 * each)
 }
 
 /// Lambda CPU architecture (prices differ).
@@ -299,6 +317,10 @@ pub fn estimate(spec: &PipelineSpec, input: &CostInput) -> Result<Estimate, Stri
             format!("each API call from a Lambda takes {} ms; each invocation {} ms more", assume::API_CALL_MS, assume::INVOCATION_MS),
             format!("the run record is {} bytes + {} per job; a work item {} bytes + its units; a result {} bytes", assume::RECORD_BYTES, assume::RECORD_BYTES_PER_JOB, assume::WORK_ITEM_BYTES, assume::RESULT_BYTES),
             "the run succeeds: a failed run adds one alert (an SNS publish) and one alert-Lambda invocation per failed job".into(),
+            {
+                let (ticks, month) = reconcile_month(input.lambda_memory_mb, input.arch);
+                format!("not per run: the alert Lambda's reconcile tick, every {} minutes, is {ticks} invocations a month per pipeline (${month:.4} when nothing waits)", assume::RECONCILE_MINUTES)
+            },
         ],
         excluded: "compute: the Batch jobs' vCPU and memory time (EC2/Fargate), the same for every design; the jobs' own data (the rows and objects they read and write); storage (GB-month) and data transfer",
         prices: prices::SOURCE,
@@ -462,6 +484,15 @@ mod tests {
         let checked = self::spec("name = \"orders\"\n[planner]\nstrategy = \"lines\"\nlines_per_item = 30000\nheader = true\ncolumns = [\"id\"]\n[[stages]]\nname = \"confirm\"\ncommand = [\"true\"]\n");
         let trigger = &estimate(&checked, &input(1_000_000)).unwrap().phases[0].calls;
         assert_eq!((trigger["S3.HeadObject"], trigger["S3.GetObject"]), (3, 14));
+    }
+
+    #[test]
+    fn the_reconcile_tick_is_a_fixed_monthly_cost_of_under_a_cent() {
+        let (ticks, month) = reconcile_month(256, Arch::Arm64);
+        assert_eq!(ticks, 8_640);
+        assert!(month > 0.003 && month < 0.01, "{month}");
+        let e = estimate(&two_stages(), &input(10_000)).unwrap();
+        assert!(e.assumptions.iter().any(|a| a.contains("8640 invocations a month")), "{:?}", e.assumptions);
     }
 
     #[test]

@@ -112,12 +112,17 @@ pub const COMPONENTS: &[Component] = &[
             env::JOB_QUEUE,
             env::JOB_DEFINITION_PREFIX,
             env::ALERTS_TOPIC_ARN,
+            // Plans held schedule slots (cron overlap = "queue").
+            env::PLAN_TOPIC_ARN,
         ],
         iam_actions: &[
             "s3:GetObject",
+            "s3:ListBucket",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:Query",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:DeleteItem",
             "batch:DescribeJobs",
             "batch:ListJobs",
             "batch:SubmitJob",

@@ -152,7 +152,7 @@ fn scope_for(component: &str, action: &str) -> &'static [&'static str] {
         (_, "s3") => &["local.bucket_arn", "local.spec_object_arn", "local.input_bucket_arns"],
         (_, "dynamodb") => &["aws_dynamodb_table.this.arn", "var.job_table_arns"],
         ("trigger", "sns") => &["aws_sns_topic.plan.arn"],
-        ("alert", "sns") => &["aws_sns_topic.alerts.arn"],
+        ("alert", "sns") => &["aws_sns_topic.alerts.arn", "aws_sns_topic.plan.arn"],
         (_, "ssm") => &["local.webhook_parameter_arn"],
         ("trigger", "secretsmanager") => &["local.webhook_secret_arn"],
         (_, "kms") => &["aws_kms_key.this.arn"],
@@ -622,6 +622,7 @@ fn drift_is_caught_in_iam_actions_and_scopes() {
     // An action the code needs, missing.
     let errors = drifted(&tf, |tf| {
         statement_mut(tf, "alert_code", "PublishAlerts")["actions"] = serde_json::json!([]);
+        statement_mut(tf, "alert_code", "PublishPlan")["actions"] = serde_json::json!([]);
     });
     assert_caught(&errors, &["alert", "sns:Publish", "does not grant"]);
     // A scoped action on every resource.
@@ -631,10 +632,13 @@ fn drift_is_caught_in_iam_actions_and_scopes() {
     assert_caught(&errors, &["trigger_code", "PublishPlan", "every resource"]);
     // The right action on the wrong topic.
     let errors = drifted(&tf, |tf| {
-        statement_mut(tf, "alert_code", "PublishAlerts")["resources"] =
-            serde_json::json!(["${aws_sns_topic.plan.arn}"]);
+        statement_mut(tf, "trigger_code", "PublishPlan")["resources"] =
+            serde_json::json!(["${aws_sns_topic.alerts.arn}"]);
     });
-    assert_caught(&errors, &["alert_code", "sns:Publish", "aws_sns_topic.plan.arn", "not this pipeline's"]);
+    assert_caught(
+        &errors,
+        &["trigger_code", "sns:Publish", "aws_sns_topic.alerts.arn", "not this pipeline's"],
+    );
     // A runtime policy sneaking in a code action.
     let errors = drifted(&tf, |tf| {
         statement_mut(tf, "lambda_runtime", "Logs")["actions"]

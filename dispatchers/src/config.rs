@@ -181,6 +181,7 @@ mod tests {
                 (env::JOB_QUEUE, "q"),
                 (env::JOB_DEFINITION_PREFIX, "p-"),
                 (env::ALERTS_TOPIC_ARN, "arn:aws:sns:us-east-1:1:p-alerts"),
+                (env::PLAN_TOPIC_ARN, "arn:aws:sns:us-east-1:1:p-plan"),
             ]),
         )
         .unwrap_err();

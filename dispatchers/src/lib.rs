@@ -6,7 +6,7 @@
 //! | --- | --- | --- |
 //! | `trigger` | S3 notification, scheduled event, manual invoke, Function URL (signed webhook) | [`trigger::handle`]: planner → RunPlanned on the plan topic |
 //! | `submit` | SNS (the plan topic) | [`submit::handle`]: the run's job graph, submitted exactly once |
-//! | `alert` | EventBridge `Batch Job State Change` | [`alert::handle`]: one alert per failed run, cleanup after failure, final state |
+//! | `alert` | EventBridge `Batch Job State Change`; the reconcile tick | [`alert::handle_payload`]: one alert per failed run, cleanup after failure, final state, held schedule slots started |
 //!
 //! Each binary builds a [`Dispatcher`] once per cold start ([`Dispatcher::from_env`]:
 //! the AWS adapters, the spec loaded from `BATCHFAN_SPEC_URI`, the deployment's
@@ -17,6 +17,7 @@
 pub mod alert;
 pub mod config;
 pub mod error;
+pub mod held;
 pub mod secret;
 pub mod submit;
 pub mod trigger;

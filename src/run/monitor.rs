@@ -14,7 +14,8 @@
 //! of the run has ended — an array parent's FAILED alone does not say that
 //! its children have stopped, so the cleanup waits for them (the run record
 //! keeps `times.cleanup_waiting` meanwhile, and each later terminal event or
-//! reconciliation checks again).
+//! reconciliation checks again; on AWS, where not every child's success is
+//! delivered, the reconcile tick does: [`Monitor::reconcile_waiting`]).
 
 use std::collections::BTreeMap;
 
@@ -324,8 +325,9 @@ fn failed_from_event<'a>(ev: &'a JobStateChange, role: &str) -> FailedJob<'a> {
     }
 }
 
-/// The event a describe implies (for reconciliation).
-fn event_of(d: &JobDetail) -> JobStateChange {
+/// The event a describe implies (for reconciliation, and for tests that
+/// deliver what AWS would send).
+pub fn event_of(d: &JobDetail) -> JobStateChange {
     let last = d.attempts.last();
     JobStateChange {
         job_arn: d.job_id.clone(),

@@ -61,11 +61,6 @@ pub fn render(spec: &PipelineSpec, spec_toml: &str) -> Result<Rendered, Vec<Stri
     let schedule = match &spec.triggers.cron {
         Some(cron) => match schedule_expression(&cron.schedule) {
             Ok(expression) => {
-                if cron.overlap == crate::spec::OverlapPolicy::Queue {
-                    notes.push(
-                        "cron overlap = \"queue\": on AWS the trigger cannot hold a slot until the last run ends, so a slot that comes while it is going is skipped (as overlap = \"skip\"); use \"allow\" to run slots side by side".into(),
-                    );
-                }
                 json!({ "expression": expression, "timezone": cron.timezone, "input": cron.input })
             }
             Err(e) => {

@@ -27,8 +27,10 @@ use batchfan::run::{planner, RunRecord, TriggerEvent};
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
+use self::schedule::SlotDecision;
 use crate::{
     error::fold_records,
+    held,
     secret::{CachedSecret, SecretStore},
     DispatchError, Dispatcher,
 };
@@ -193,24 +195,43 @@ pub async fn handle(
     Ok(json!({ "runs": runs }))
 }
 
-/// One schedule slot: skipped under the overlap policy, or planned and
-/// recorded as the last scheduled run.
+/// One schedule slot: skipped or held under the overlap policy, or planned
+/// and recorded as the last scheduled run. A held slot is started here at
+/// once if the last run ended meanwhile ([`held::start_held`]).
 async fn scheduled(ctx: &TriggerContext, event: &EventBridgeEvent<Value>) -> Result<Value, DispatchError> {
-    let trigger = schedule::trigger_of(&ctx.dispatcher.spec, event)?;
-    if let Some(reason) = schedule::skip_reason(&ctx.dispatcher, &trigger).await? {
-        return Ok(json!({ "runs": [], "skipped": trigger.idempotency_key, "reason": reason }));
+    let d = &ctx.dispatcher;
+    let trigger = schedule::trigger_of(&d.spec, event)?;
+    let key = trigger.idempotency_key.clone();
+    match schedule::decide(d, &trigger).await? {
+        SlotDecision::Skipped(reason) => Ok(json!({ "runs": [], "skipped": key, "reason": reason })),
+        SlotDecision::Held(reason) => {
+            let started = held::start_held(d).await?;
+            let runs: Vec<Value> = started.iter().map(run_summary).collect();
+            Ok(json!({ "runs": runs, "held": key, "reason": reason }))
+        }
+        SlotDecision::Run => {
+            let record = plan(ctx, trigger.clone()).await?;
+            schedule::started(d, &trigger, &record.run_id).await?;
+            if held::queues(d) {
+                // A slot held earlier and delivered again once its turn came: it ran now.
+                held::HeldSlots::of(d).release(&key).await?;
+            }
+            Ok(json!({ "runs": [run_summary(&record)] }))
+        }
     }
-    let record = plan(ctx, trigger.clone()).await?;
-    schedule::started(&ctx.dispatcher, &trigger, &record.run_id).await?;
-    Ok(json!({ "runs": [run_summary(&record)] }))
 }
 
 /// Plans one trigger: its params resolved against the spec, then the planner.
-pub async fn plan(ctx: &TriggerContext, mut trigger: TriggerEvent) -> Result<RunRecord, DispatchError> {
-    let spec = &ctx.dispatcher.spec;
+pub async fn plan(ctx: &TriggerContext, trigger: TriggerEvent) -> Result<RunRecord, DispatchError> {
+    plan_with(&ctx.dispatcher, trigger).await
+}
+
+/// [`plan`] with a dispatcher (the alert function starts held schedule slots).
+pub async fn plan_with(d: &Dispatcher, mut trigger: TriggerEvent) -> Result<RunRecord, DispatchError> {
+    let spec = &d.spec;
     trigger.params =
         spec.resolve_params(std::mem::take(&mut trigger.params)).map_err(DispatchError::BadEvent)?;
-    let record = planner::plan(&ctx.dispatcher.ports, spec, trigger).await?;
+    let record = planner::plan(&d.ports, spec, trigger).await?;
     info!(run_id = %record.run_id, state = %record.state, key = %record.trigger.idempotency_key, "run planned");
     Ok(record)
 }

@@ -126,15 +126,25 @@ data "aws_iam_policy_document" "submit_code" {
 }
 
 data "aws_iam_policy_document" "alert_code" {
+  # The spec, and the inputs of the schedule slots it plans when a run ends
+  # (cron overlap = "queue" holds them in the table meanwhile).
   statement {
-    sid       = "ReadSpec"
+    sid       = "ReadSpecAndInputs"
     actions   = ["s3:GetObject"]
-    resources = [local.spec_object_arn]
+    resources = concat(["${local.bucket_arn}/*"], [for b in local.input_bucket_arns : "${b}/*"])
   }
 
   statement {
-    sid       = "Table"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"]
+    sid       = "ListInputs"
+    actions   = ["s3:ListBucket"]
+    resources = concat([local.bucket_arn], local.input_bucket_arns)
+  }
+
+  # DeleteItem: a run leaves the list of failure cleanups that wait.
+  statement {
+    sid = "Table"
+    actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem"]
     resources = [aws_dynamodb_table.this.arn]
   }
 
@@ -161,6 +171,12 @@ data "aws_iam_policy_document" "alert_code" {
     sid       = "PublishAlerts"
     actions   = ["sns:Publish"]
     resources = [aws_sns_topic.alerts.arn]
+  }
+
+  statement {
+    sid       = "PublishPlan"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.plan.arn]
   }
 
   statement {

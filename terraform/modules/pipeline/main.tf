@@ -117,6 +117,8 @@ locals {
       BATCHFAN_JOB_QUEUE             = local.job_queue_name
       BATCHFAN_JOB_DEFINITION_PREFIX = var.job_definition_prefix
       BATCHFAN_ALERTS_TOPIC_ARN      = aws_sns_topic.alerts.arn
+      # Plans the schedule slots held while a run was going (overlap = "queue").
+      BATCHFAN_PLAN_TOPIC_ARN = aws_sns_topic.plan.arn
     }
   }
 }

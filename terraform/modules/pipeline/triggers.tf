@@ -142,3 +142,36 @@ resource "aws_lambda_permission" "batch_job_state" {
   source_arn     = aws_cloudwatch_event_rule.batch_job_state.arn
   source_account = local.account
 }
+
+# ---- reconcile tick -> alert ----
+# A failure cleanup that waits for children still running is re-checked here:
+# the rule above delivers no child's success (a 10,000-child run would
+# otherwise invoke the alert function 10,000 times).
+
+resource "aws_cloudwatch_event_rule" "reconcile" {
+  name                = "${var.pipeline_name}-reconcile"
+  description         = "batchfan ${var.pipeline_name}: re-check failure cleanups that wait, and held schedule slots"
+  schedule_expression = var.reconcile_minutes == 1 ? "rate(1 minute)" : "rate(${var.reconcile_minutes} minutes)"
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_event_target" "reconcile" {
+  rule  = aws_cloudwatch_event_rule.reconcile.name
+  arn   = aws_lambda_function.this["alert"].arn
+  input = jsonencode({ batchfan = "reconcile" })
+
+  # A tick that fails is not retried nor dead-lettered: the next tick does its work.
+  retry_policy {
+    maximum_event_age_in_seconds = 60
+    maximum_retry_attempts       = 0
+  }
+}
+
+resource "aws_lambda_permission" "reconcile" {
+  statement_id   = "ReconcileTickInvokesAlert"
+  action         = "lambda:InvokeFunction"
+  function_name  = aws_lambda_function.this["alert"].function_name
+  principal      = "events.amazonaws.com"
+  source_arn     = aws_cloudwatch_event_rule.reconcile.arn
+  source_account = local.account
+}

@@ -212,6 +212,17 @@ variable "submit_reserved_concurrency" {
   }
 }
 
+variable "reconcile_minutes" {
+  description = "Minutes between two reconcile ticks of the alert Lambda: it re-checks runs whose failure cleanup waits for children still running (the job state rule delivers failures and cleanups, not every child's success) and starts a held schedule slot whose run's end was missed. One invocation per tick (8,640 a month at 5), a DynamoDB query when nothing waits."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.reconcile_minutes >= 1 && floor(var.reconcile_minutes) == var.reconcile_minutes
+    error_message = "The reconcile_minutes must be a whole number >= 1 (EventBridge schedules tick at most once a minute)."
+  }
+}
+
 variable "lambda_tracing" {
   description = "Send X-Ray traces from the Lambdas (Active) or only pass trace headers on (PassThrough)."
   type        = string
