@@ -11,6 +11,12 @@ fn fake_root(controllers: &str) -> tempfile::TempDir {
     root
 }
 
+/// The kernel gives a new group its `cgroup.subtree_control`; a directory does not.
+fn kernel_files_of(root: &Path, name: &str) {
+    std::fs::create_dir(root.join(name)).unwrap();
+    std::fs::write(root.join(name).join("cgroup.subtree_control"), "").unwrap();
+}
+
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap()
 }
@@ -68,6 +74,7 @@ fn a_group_the_engine_cannot_write_leaves_the_watchdog_in_force() {
 #[test]
 fn with_both_controllers_each_attempt_gets_a_group_with_its_limits() {
     let root = fake_root("cpuset cpu io memory hugetlb pids\n");
+    kernel_files_of(root.path(), "batchfan-42");
     let limits = Limits::select(Some(root.path()), "batchfan-42");
     let line = limits.describe();
     let groups = limits.cgroups().unwrap_or_else(|| panic!("cgroup expected: {line}"));
@@ -81,6 +88,8 @@ fn with_both_controllers_each_attempt_gets_a_group_with_its_limits() {
 
     let dir = groups.attempt_dir("job-1:7", 2);
     assert_eq!(dir, own.join("job-1.7.2"));
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("cgroup.procs"), "").unwrap(); // the kernel's file
     let group = AttemptGroup { dir: dir.clone(), memory_mib: 64, mcpu: 2000 };
     let mut procs = group.prepare().unwrap();
     assert_eq!(read(&dir.join("memory.max")), (64 * 1024 * 1024).to_string());
@@ -101,6 +110,7 @@ fn with_both_controllers_each_attempt_gets_a_group_with_its_limits() {
 fn controllers_already_enabled_are_left_as_they_are() {
     let root = fake_root("memory cpu\n");
     std::fs::write(root.path().join("cgroup.subtree_control"), "cpu memory\n").unwrap();
+    kernel_files_of(root.path(), "b");
     assert!(Limits::select(Some(root.path()), "b").cgroups().is_some());
     assert_eq!(read(&root.path().join("cgroup.subtree_control")), "cpu memory\n");
 }
