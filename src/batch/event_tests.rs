@@ -68,6 +68,21 @@ fn every_fixture_round_trips_and_writes_only_what_aws_writes() {
     }
 }
 
+/// Issue 13 item 4: a fixture added to the directory but not to [`FIXTURES`]
+/// would be checked by nothing.
+#[test]
+fn every_fixture_file_is_in_the_list() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/batch_events");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_str()?.strip_suffix(".json").map(str::to_owned))
+        .collect();
+    files.sort();
+    let mut listed: Vec<&str> = FIXTURES.iter().map(|(n, _)| *n).collect();
+    listed.sort();
+    assert_eq!(files, listed, "add the new fixture to FIXTURES (and its README)");
+}
+
 #[test]
 fn the_documented_sample_reads_field_for_field() {
     let (_, e) = parse("aws_doc_runnable");

@@ -90,6 +90,9 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         announce_pass_env(&spec.local.pass_env);
     }
     let backend = LocalBackend::open(&args.state.dir, options).await?;
+    if !args.quiet {
+        eprintln!("limits: {}", backend.engine.limits_in_force());
+    }
     let on_mismatch = if args.fresh { OnMismatch::Replace } else { OnMismatch::Refuse };
     let input = match &args.run.input {
         Some(raw) => Some(inputs::resolve_input_with(raw, &backend.objects, on_mismatch).await?),

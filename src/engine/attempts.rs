@@ -41,9 +41,10 @@ impl State {
             let attempt = self.unit(u).counted + 1;
             let id = self.unit_id(u);
             let log = super::log_path(&self.settings.state_dir, &id, attempt);
-            let workdir = container::workdir(&self.settings.state_dir, &id, attempt);
+            let cgroup = self.attempt_group(u, &id, attempt);
+            let workdir = self.attempt_workdir(&id, attempt);
             let env = self.container_env(u, id, attempt, &workdir);
-            let launch = Launch { unit: u, token, command, env, log: log.clone(), workdir };
+            let launch = Launch { unit: u, token, command, env, log: log.clone(), workdir, cgroup };
             let log = log.to_string_lossy().into_owned();
             let run =
                 Run { token, attempt, log, started_at: now_ms(), pid: None, pid_start: None, stop: None };
@@ -102,6 +103,7 @@ impl State {
                 self.finish_attempt(unit, run.attempt, attempt);
                 self.apply_or_log(unit, Event::LaunchFailed { retry }, Some(reason));
                 self.end_workdir(unit, run.attempt);
+                self.end_cgroup(unit, run.attempt);
             }
         }
     }
@@ -118,7 +120,9 @@ impl State {
             started_at: Some(run.started_at),
             stopped_at: Some(now_ms()),
         };
-        let event = match run.stop {
+        // The kernel's OOM kill (cgroup v2 limits) is reported like the watchdog's.
+        let stop = if self.end_cgroup(u, run.attempt) { Some(Stop::OutOfMemory) } else { run.stop };
+        let event = match stop {
             Some(Stop::Timeout) => {
                 attempt.status_reason = Some(TIMED_OUT.into());
                 Event::Exited { success: false, retry: false }
@@ -144,7 +148,7 @@ impl State {
 
     /// Removes the working directory of unit `u`'s ended attempt, unless kept.
     fn end_workdir(&self, u: UnitIx, attempt_no: u32) {
-        if !self.settings.keep_workdirs {
+        if self.settings.isolation && !self.settings.keep_workdirs {
             self.settings.workdirs.release(&container::workdir(
                 &self.settings.state_dir,
                 &self.unit_id(u),

@@ -25,6 +25,12 @@ use std::{
 use super::state::{State, UnitIx};
 use crate::env;
 
+/// Set (to anything) in the engine's environment, attempts run as before
+/// isolation: with the engine's environment and working directory, no memory
+/// limit. Only `batchfan-bench --isolation off` sets it, to measure what
+/// isolation costs per task; it is not a user option.
+pub(crate) const ISOLATION_OFF_FOR_BENCH: &str = "BATCHFAN_BENCH_ISOLATION_OFF";
+
 /// The `PATH` of a container whose image sets none (Docker's default).
 pub(crate) const CONTAINER_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -152,6 +158,15 @@ pub(crate) fn remove_workdir(dir: &Path) {
 }
 
 impl State {
+    /// The working directory of `attempt` of `job_id`: its own, or the engine's
+    /// when isolation is off for the benchmark.
+    pub(crate) fn attempt_workdir(&self, job_id: &str, attempt: u32) -> PathBuf {
+        match self.settings.isolation {
+            true => workdir(&self.settings.state_dir, job_id, attempt),
+            false => std::env::current_dir().unwrap_or_else(|_| self.settings.state_dir.clone()),
+        }
+    }
+
     /// The environment of attempt `attempt` of unit `u`, in order of precedence
     /// (a later entry wins): container defaults, passed host variables, batchfan's
     /// pointers, the job's environment, then the `AWS_BATCH_*` variables.
@@ -165,11 +180,15 @@ impl State {
         let job = self.job_of(u);
         let s = &self.settings;
         let own = |(k, v): (&String, &String)| (k.clone(), v.clone());
-        let mut vars = vec![
-            ("PATH".to_owned(), s.child_path.to_string_lossy().into_owned()),
-            ("HOME".to_owned(), dir.display().to_string()),
-            ("TMPDIR".to_owned(), dir.join("tmp").display().to_string()),
-        ];
+        let mut vars = match s.isolation {
+            true => vec![
+                ("PATH".to_owned(), s.child_path.to_string_lossy().into_owned()),
+                ("HOME".to_owned(), dir.display().to_string()),
+                ("TMPDIR".to_owned(), dir.join("tmp").display().to_string()),
+            ],
+            // The benchmark's "before isolation": the engine's whole environment.
+            false => std::env::vars().collect(),
+        };
         vars.extend(s.passed_env.iter().filter(|(k, _)| k != "PATH").cloned());
         vars.extend(s.base_env.iter().map(own));
         vars.extend(job.request.container.environment.iter().map(own));

@@ -22,6 +22,7 @@ use std::{
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::{
+    cgroup::AttemptGroup,
     scheduler::Input,
     spawn::{self, Program},
     state::{Settings, UnitIx},
@@ -39,6 +40,8 @@ pub(crate) struct Launch {
     pub log: PathBuf,
     /// The attempt's working directory, created empty before the start.
     pub workdir: PathBuf,
+    /// The attempt's cgroup, when cgroup v2 limits are in force.
+    pub cgroup: Option<AttemptGroup>,
 }
 
 /// How a start went.
@@ -174,17 +177,25 @@ impl Spawner {
         let stdout = above_stdio(log).map_err(|e| cannot_start(&e))?;
         let stderr = stdout.try_clone().map_err(|e| cannot_start(&e))?;
         let stdin = std::fs::File::open("/dev/null").and_then(above_stdio).map_err(|e| cannot_start(&e))?;
-        self.settings.workdirs.prepare(&launch.workdir).map_err(|e| {
-            format!(
-                "CannotStartContainerError: cannot create working directory {}: {e}",
-                launch.workdir.display()
-            )
+        if self.settings.isolation {
+            self.settings.workdirs.prepare(&launch.workdir).map_err(|e| {
+                format!(
+                    "CannotStartContainerError: cannot create working directory {}: {e}",
+                    launch.workdir.display()
+                )
+            })?;
+        }
+        let procs = launch.cgroup.as_ref().map(AttemptGroup::prepare).transpose().map_err(|e| {
+            let e: &dyn std::error::Error = &e;
+            let source = e.source().map(|s| format!(": {s}")).unwrap_or_default();
+            format!("CannotStartContainerError: cannot set the attempt's limits: {e}{source}")
         })?;
         let env: BTreeMap<OsString, OsString> =
             launch.env.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))).collect();
         let program = Program::new(&path, &launch.command, env.into_iter().collect(), &launch.workdir)
             .map_err(|e| cannot_start(&e))?;
-        spawn::spawn(&program, [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()], stack).map_err(|e| {
+        let fds = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
+        spawn::spawn(&program, fds, procs.as_ref().map(AsFd::as_fd), stack).map_err(|e| {
             format!("CannotStartContainerError: cannot run command {name:?} ({}): {e}", path.display())
         })
     }

@@ -4,15 +4,19 @@
 //! with exit code 137 and AWS's reason `OutOfMemoryError: Container killed
 //! due to memory usage` (which the retry rules see as `onReason`).
 //!
+//! This is the fallback: where the engine can create cgroup v2 groups with
+//! the memory controller, the kernel enforces `memory.max` instead (see
+//! [`super::cgroup`]) and no sweep runs.
+//!
 //! How: while attempts run, one sweep every [`SWEEP_EVERY`] reads
-//! `/proc/*/stat` once and sums the resident pages per process group. Not a
-//! cgroup: on this kind of host the engine cannot count on a delegated cgroup
-//! v2 memory controller, and `RLIMIT_AS`/`RLIMIT_DATA` limit address space
+//! `/proc/*/stat` once and sums the resident pages per process group. Not
+//! `RLIMIT_AS`/`RLIMIT_DATA`: they limit address space
 //! rather than memory (allocators that reserve address space fail at once,
 //! and a program over the limit sees a failed allocation and exits its own
 //! way, not with AWS's 137). What differs from a cgroup: memory is sampled
 //! (a spike shorter than a sweep is not seen), page cache is not counted,
-//! and a process that leaves its process group is not followed. vCPUs are
+//! and a process that leaves its process group is not followed. With the
+//! watchdog, vCPUs are
 //! not enforced: `vcpus` only reserves capacity.
 
 use std::{
@@ -30,11 +34,6 @@ pub(crate) const SWEEP_EVERY: Duration = Duration::from_millis(100);
 /// `attempts[].container.reason` of an attempt killed for its memory, as AWS writes it.
 pub(crate) const OUT_OF_MEMORY: &str = "OutOfMemoryError: Container killed due to memory usage";
 
-/// What the engine logs once at open about limits.
-pub(crate) const LIMITS_IN_FORCE: &str = "memory limits: a job's process group is killed (exit 137, \
-     OutOfMemoryError) when its resident memory exceeds the job's memory, checked every 100 ms by the \
-     engine (not a cgroup); vcpus reserve capacity but are not enforced";
-
 /// Resident bytes per process group, for the groups in `groups`, from one pass over `/proc`.
 pub(crate) fn group_usage(groups: &HashMap<u32, u64>) -> HashMap<u32, u64> {
     let page = sys::page_size();
@@ -50,8 +49,10 @@ pub(crate) fn group_usage(groups: &HashMap<u32, u64>) -> HashMap<u32, u64> {
 
 impl State {
     /// Schedules the next sweep unless one is pending.
+    /// Not needed when cgroup v2 limits are in force (the kernel enforces them).
     pub(crate) fn arm_memory_sweep(&mut self) {
-        if !self.memory_sweep_armed {
+        let watchdog = self.settings.isolation && self.settings.limits.cgroups().is_none();
+        if watchdog && !self.memory_sweep_armed {
             self.memory_sweep_armed = true;
             let at = Instant::now() + SWEEP_EVERY;
             self.add_timer(Timer { at, unit: 0, token: 0, kind: TimerKind::MemorySweep });

@@ -39,12 +39,15 @@
 //!   exactly the container's environment (nothing inherited from the engine), a
 //!   fresh private working directory per attempt, and the `memory` limit (a
 //!   process group over it is killed as AWS's OOM killer would).
+//! - **cgroup**: where the engine can create cgroup v2 groups, `memory.max`
+//!   and `cpu.max` per attempt instead of the memory watchdog.
 //! - **store** and **recovery**: SQLite persistence and, on `open`, recording
 //!   attempts a dead engine left running as lost (they count, as on AWS) and
 //!   retrying them by the retry rules, after killing what is left of them.
 
 mod api;
 mod attempts;
+mod cgroup;
 mod container;
 mod deps;
 mod events;
@@ -266,6 +269,12 @@ impl LocalEngine {
             // An error means the engine thread already stopped.
             let _ = stopped.await;
         }
+    }
+
+    /// Which memory and CPU limits are in force, in one line (cgroup v2, or
+    /// the memory watchdog with vCPUs not enforced, and why).
+    pub fn limits_in_force(&self) -> String {
+        self.inner.settings.limits.describe()
     }
 
     /// The log file of `attempt` (from 1) of `job_id` (`parent:index` for children).

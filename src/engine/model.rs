@@ -32,6 +32,11 @@ pub(crate) struct Settings {
     pub keep_workdirs: bool,
     /// Empty working directories for re-use.
     pub workdirs: super::container::WorkdirPool,
+    /// Memory and CPU limits in force: cgroup v2, or the watchdog.
+    pub limits: super::cgroup::Limits,
+    /// Whether attempts run isolated (always, except in the isolation benchmark:
+    /// see [`super::container::ISOLATION_OFF_FOR_BENCH`]).
+    pub isolation: bool,
 }
 
 /// Milli-vCPUs for `vcpus` (at least 1), so capacity sums stay exact.

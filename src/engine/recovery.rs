@@ -23,7 +23,7 @@ use std::{
 };
 
 use super::{
-    container,
+    cgroup, container,
     lock::StateLock,
     state::{now_ms, parent_status_of, Job, Run, Settings, Shared, State, Unit, UnitIx},
     store::{JobRow, Store, UnitRow},
@@ -72,7 +72,16 @@ fn settings(config: &EngineConfig) -> Settings {
             "jobs get these host variables (pass_env) and nothing else of the engine's environment"
         );
     }
-    tracing::info!("{}", super::memory::LIMITS_IN_FORCE);
+    let limits =
+        cgroup::Limits::select(cgroup::own_group().as_deref(), &format!("batchfan-{}", std::process::id()));
+    tracing::info!("limits in force: {}", limits.describe());
+    let isolation = std::env::var_os(container::ISOLATION_OFF_FOR_BENCH).is_none();
+    if !isolation {
+        tracing::warn!(
+            "{} is set: jobs inherit the engine's environment and directory, no memory limit (benchmark only)",
+            container::ISOLATION_OFF_FOR_BENCH
+        );
+    }
     let (path_dirs, child_path) = container::search_path(&config.path_prefix, &passed_env);
     Settings {
         state_dir: config.state_dir.clone(),
@@ -87,6 +96,8 @@ fn settings(config: &EngineConfig) -> Settings {
         child_path,
         keep_workdirs: config.keep_workdirs,
         workdirs: container::WorkdirPool::new(&config.state_dir),
+        limits,
+        isolation,
     }
 }
 

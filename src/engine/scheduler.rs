@@ -90,6 +90,9 @@ pub(crate) fn thread_main(
     let (waiters, executor) = runtime.block_on(Scheduler::new(shared.clone(), inputs, executor).run());
     executor.stop();
     shared.lock().close();
+    if let Some(groups) = shared.lock().settings.limits.cgroups() {
+        groups.close();
+    }
     drop(runtime);
     drop(lock);
     tracing::info!(state_dir = %config.state_dir.display(), "local engine stopped");

@@ -7,8 +7,10 @@
 //! thousands of short jobs that was most of the engine's cost. Here the child
 //! borrows the spawning thread's memory (that thread is suspended until the
 //! child execs or exits) and runs only async-signal-safe system calls on its
-//! own stack: reset signal handlers, new process group, `PR_SET_PDEATHSIG`,
-//! working directory, stdin/stdout/stderr, empty signal mask, `execve`.
+//! own stack: reset signal handlers, move into the attempt's cgroup (when
+//! cgroup v2 limits are in force: write `0`, "this process", to its
+//! `cgroup.procs`), new process group, `PR_SET_PDEATHSIG`, working directory,
+//! stdin/stdout/stderr, empty signal mask, `execve`.
 
 use std::{
     ffi::{c_int, c_void, CString, OsString},
@@ -68,6 +70,8 @@ struct ChildArgs {
     envp: *const *const libc::c_char,
     cwd: *const libc::c_char,
     fds: [c_int; 3],
+    /// The attempt's `cgroup.procs`, open for writing, or -1.
+    cgroup_procs: c_int,
     parent: libc::pid_t,
     /// The errno of the step that failed, written by the child.
     error: AtomicI32,
@@ -78,8 +82,14 @@ pub(crate) const CHILD_STACK: usize = 64 * 1024;
 
 /// Starts `program` in its own process group with stdin, stdout and stderr
 /// from `fds`, and SIGKILL as its parent-death signal (the calling thread is
-/// its parent). `stack` is scratch memory of at least [`CHILD_STACK`] bytes.
-pub(crate) fn spawn(program: &Program, fds: [BorrowedFd<'_>; 3], stack: &mut [u8]) -> io::Result<u32> {
+/// its parent), in the cgroup whose `cgroup.procs` is `cgroup_procs` if given.
+/// `stack` is scratch memory of at least [`CHILD_STACK`] bytes.
+pub(crate) fn spawn(
+    program: &Program,
+    fds: [BorrowedFd<'_>; 3],
+    cgroup_procs: Option<BorrowedFd<'_>>,
+    stack: &mut [u8],
+) -> io::Result<u32> {
     let argv: Vec<*const libc::c_char> =
         program.argv.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
     let envp: Vec<*const libc::c_char> =
@@ -90,6 +100,7 @@ pub(crate) fn spawn(program: &Program, fds: [BorrowedFd<'_>; 3], stack: &mut [u8
         envp: envp.as_ptr(),
         cwd: program.cwd.as_ptr(),
         fds: fds.map(|fd| fd.as_raw_fd()),
+        cgroup_procs: cgroup_procs.map_or(-1, |fd| fd.as_raw_fd()),
         parent: libc::pid_t::try_from(std::process::id()).unwrap_or(0),
         error: AtomicI32::new(0),
     };
@@ -163,6 +174,10 @@ extern "C" fn child_main(arg: *mut c_void) -> c_int {
                 libc::sigaction(sig, &dfl, std::ptr::null_mut());
             }
         }
+        // Into the attempt's cgroup before anything of the job runs ("0": the writer).
+        if args.cgroup_procs >= 0 && libc::write(args.cgroup_procs, b"0".as_ptr().cast::<c_void>(), 1) != 1 {
+            fail();
+        }
         if libc::setpgid(0, 0) != 0 {
             fail();
         }
@@ -211,7 +226,7 @@ mod tests {
         let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
         let program = Program::new(Path::new(&argv[0]), &argv, env, cwd)?;
         let null = File::open("/dev/null")?;
-        spawn(&program, [null.as_fd(), out.as_fd(), out.as_fd()], &mut vec![0; CHILD_STACK])
+        spawn(&program, [null.as_fd(), out.as_fd(), out.as_fd()], None, &mut vec![0; CHILD_STACK])
     }
 
     #[test]
@@ -231,6 +246,26 @@ mod tests {
         assert_eq!(stat.pgid, pid, "the child leads its own process group");
         assert!(lines[1].trim().parse::<u32>().unwrap() <= 3, "only ONLY (and what sh adds): {}", lines[1]);
         assert_eq!(Path::new(lines[3]), cwd.canonicalize().unwrap(), "it runs in the given directory");
+    }
+
+    #[test]
+    fn the_child_moves_itself_into_the_given_cgroup_before_exec() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file standing in for the attempt group's cgroup.procs.
+        let procs = File::create(dir.path().join("cgroup.procs")).unwrap();
+        let out = tempfile::tempfile().unwrap();
+        let program = Program::new(Path::new("/bin/true"), &["true".into()], vec![], Path::new("/")).unwrap();
+        let null = File::open("/dev/null").unwrap();
+        let fds = [null.as_fd(), out.as_fd(), out.as_fd()];
+        let pid = spawn(&program, fds, Some(procs.as_fd()), &mut vec![0; CHILD_STACK]).unwrap();
+        assert_eq!(sys::wait_blocking(pid).unwrap(), 0);
+        assert_eq!(std::fs::read_to_string(dir.path().join("cgroup.procs")).unwrap(), "0");
+
+        // A group that refuses the move: the start fails, nothing of the job runs.
+        let refused = File::open(dir.path().join("cgroup.procs")).unwrap();
+        let fds = [null.as_fd(), out.as_fd(), out.as_fd()];
+        let err = spawn(&program, fds, Some(refused.as_fd()), &mut vec![0; CHILD_STACK]).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF), "{err}");
     }
 
     #[test]

@@ -13,13 +13,17 @@ use batchfan::{
 };
 use serde_json::{json, Value};
 
-const FIXTURES: [&str; 5] = [
-    "aws_doc_runnable",
-    "aws_failed_child",
-    "aws_array_parent_failed",
-    "aws_dependency_failed",
-    "aws_retried_succeeded",
-];
+/// Every `*.json` of the fixtures directory (all of them, not a list that could miss one).
+fn fixtures() -> Vec<String> {
+    let dir = format!("{}/tests/fixtures/batch_events", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("fixtures directory")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(str::to_owned))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 5, "the fixtures of {dir}: {names:?}");
+    names
+}
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/batch_events/{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -44,7 +48,8 @@ async fn replay(detail: Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fixture_reads_alike_through_the_event_and_the_aws_adapter() {
-    for name in FIXTURES {
+    for name in fixtures() {
+        let name = name.as_str();
         let raw = fixture(name);
         let event: Envelope<JobStateChange> = serde_json::from_value(raw.clone()).expect(name);
         let e = event.detail;
@@ -53,6 +58,7 @@ async fn every_fixture_reads_alike_through_the_event_and_the_aws_adapter() {
         let adapter = AwsClients::from_sdk_config(&config, AwsSettings::default()).unwrap().batch();
         let d = adapter.describe_jobs(std::slice::from_ref(&e.job_id)).await.expect(name).remove(0);
         assert_eq!((&d.job_id, &d.job_name, d.status), (&e.job_id, &e.job_name, e.status), "{name}");
+        assert_eq!(d.job_queue, e.job_queue, "{name}");
         assert_eq!(d.status_reason, e.status_reason, "{name}");
         assert_eq!(d.attempts, e.attempts, "{name}: attempts[].container");
         assert_eq!(Some(d.created_at), e.created_at, "{name}");
@@ -63,5 +69,10 @@ async fn every_fixture_reads_alike_through_the_event_and_the_aws_adapter() {
         assert_eq!(d.job_definition, e.job_definition, "{name}");
         assert_eq!(Some(d.retry_strategy.attempts), e.retry_strategy.map(|r| r.attempts), "{name}");
         assert_eq!(d.container.command, e.container.command, "{name}");
+        assert_eq!(
+            Some(d.container.image.as_str()).filter(|i| !i.is_empty()),
+            e.container.image.as_deref(),
+            "{name}"
+        );
     }
 }

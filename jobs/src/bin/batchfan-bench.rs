@@ -1,9 +1,12 @@
 //! Benchmarks that print figures (never timed tests):
 //! - `orders` end to end for generated inputs, phase by phase, beside the
 //!   single-process baseline;
-//! - FANOUT-N: wall time and engine overhead per task beside a plain loop.
+//! - FANOUT-N: wall time and engine overhead per task beside a plain loop;
+//! - with `--isolation both`, each run also with the engine's isolation off
+//!   (jobs inherit the engine's environment and directory, no memory
+//!   watchdog or cgroup), to show what isolation costs per task.
 //!
-//! `cargo build --release --workspace && target/release/batchfan-bench [--rows 100000,1000000,2000000] [--fanout 1000,10000] [--work DIR]`
+//! `cargo build --release --workspace && target/release/batchfan-bench [--rows 100000,1000000,2000000] [--fanout 1000,10000] [--isolation on|off|both] [--work DIR]`
 
 use std::{
     path::{Path, PathBuf},
@@ -20,6 +23,21 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 fn list(v: Option<String>, default: &[u64]) -> Vec<u64> {
     v.map(|s| s.split(',').filter_map(|x| x.trim().replace('_', "").parse().ok()).collect())
         .unwrap_or_else(|| default.to_vec())
+}
+
+/// The engine's benchmark-only switch (`engine::container::ISOLATION_OFF_FOR_BENCH`).
+const ISOLATION_OFF: &str = "BATCHFAN_BENCH_ISOLATION_OFF";
+
+/// `batchfan run --quiet --output json --state STATE`, with isolation on or off.
+fn batchfan_run(bin: &Path, state: &Path, isolation: bool) -> Command {
+    let mut cmd = Command::new(bin.join("batchfan"));
+    cmd.args(["run", "--quiet", "--output", "json", "--state"]).arg(state);
+    if isolation {
+        cmd.env_remove(ISOLATION_OFF);
+    } else {
+        cmd.env(ISOLATION_OFF, "1");
+    }
+    cmd
 }
 
 fn run(cmd: &mut Command) -> Result<(String, f64), String> {
@@ -59,13 +77,23 @@ fn main() {
     let fanout = list(arg(&args, "--fanout"), &[1_000, 10_000]);
     let work = PathBuf::from(arg(&args, "--work").unwrap_or_else(|| "bench-data".into()));
     let specs = PathBuf::from(arg(&args, "--specs").unwrap_or_else(|| "jobs".into()));
+    let modes: &[bool] = match arg(&args, "--isolation").as_deref() {
+        None | Some("on") => &[true],
+        Some("off") => &[false],
+        Some("both") => &[true, false],
+        Some(other) => {
+            eprintln!("error: --isolation {other:?} is not on, off or both");
+            std::process::exit(2);
+        }
+    };
     let bin =
         std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
     let _ = std::fs::create_dir_all(&work);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("machine: {cores} cores; binaries: {}", bin.display());
     tidy(&work);
-    let result = orders(&bin, &work, &specs, &rows).and_then(|()| fanout_bench(&bin, &work, &specs, &fanout));
+    let result = orders(&bin, &work, &specs, &rows, modes)
+        .and_then(|()| fanout_bench(&bin, &work, &specs, &fanout, modes));
     tidy(&work);
     if let Err(e) = result {
         eprintln!("error: {e}");
@@ -73,24 +101,22 @@ fn main() {
     }
 }
 
-fn orders(bin: &Path, work: &Path, specs: &Path, rows: &[u64]) -> Result<(), String> {
+fn orders(bin: &Path, work: &Path, specs: &Path, rows: &[u64], modes: &[bool]) -> Result<(), String> {
     if rows.is_empty() {
         return Ok(());
     }
     println!("\norders end to end (embedded backend) vs single-process baseline");
     println!(
-        "{:>9} {:>8} {:>10} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8}",
-        "rows", "e2e s", "rows/s", "plan", "confirm", "aggr", "cleanup", "baseline", "speedup"
+        "{:>9} {:>9} {:>8} {:>10} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8}",
+        "rows", "isolation", "e2e s", "rows/s", "plan", "confirm", "aggr", "cleanup", "baseline", "speedup"
     );
-    for &n in rows {
+    for (&n, &isolation) in rows.iter().flat_map(|n| modes.iter().map(move |m| (n, m))) {
         let data = work.join(format!("orders-{n}.csv"));
         if !data.exists() {
             run(Command::new(bin.join("orders-gen")).args(["--rows", &n.to_string(), "--out"]).arg(&data))?;
         }
         let state = fresh(&work.join(format!("state-orders-{n}")));
-        let (json, secs) = run(Command::new(bin.join("batchfan"))
-            .args(["run", "--quiet", "--output", "json", "--state"])
-            .arg(&state)
+        let (json, secs) = run(batchfan_run(bin, &state, isolation)
             .arg(specs.join("orders.toml"))
             .arg("--input")
             .arg(&data))?;
@@ -107,7 +133,8 @@ fn orders(bin: &Path, work: &Path, specs: &Path, rows: &[u64]) -> Result<(), Str
             return Err(format!("orders run processed {items} rows, expected {n}"));
         }
         println!(
-            "{n:>9} {secs:>8.2} {:>10.0} {:>7} {:>8} {:>8} {:>8} {base_secs:>9.2} {:>7.2}x",
+            "{n:>9} {:>9} {secs:>8.2} {:>10.0} {:>7} {:>8} {:>8} {:>8} {base_secs:>9.2} {:>7.2}x",
+            if isolation { "on" } else { "off" },
             n as f64 / secs,
             phase("plan"),
             phase("stage:confirm"),
@@ -119,20 +146,19 @@ fn orders(bin: &Path, work: &Path, specs: &Path, rows: &[u64]) -> Result<(), Str
     Ok(())
 }
 
-fn fanout_bench(bin: &Path, work: &Path, specs: &Path, sizes: &[u64]) -> Result<(), String> {
+fn fanout_bench(bin: &Path, work: &Path, specs: &Path, sizes: &[u64], modes: &[bool]) -> Result<(), String> {
     if sizes.is_empty() {
         return Ok(());
     }
     println!("\nFANOUT-N (2N + 2 tasks) vs the same work in a plain loop");
     println!(
-        "{:>7} {:>15} {:>9} {:>9} {:>9} {:>16}",
-        "N", "items/child", "children", "wall s", "loop s", "overhead/task ms"
+        "{:>7} {:>15} {:>9} {:>9} {:>9} {:>9} {:>16}",
+        "N", "items/child", "isolation", "children", "wall s", "loop s", "overhead/task ms"
     );
-    for (&n, per_child) in sizes.iter().flat_map(|n| [(n, 1u64), (n, 10)]) {
+    let runs = sizes.iter().flat_map(|n| [(n, 1u64), (n, 10)]);
+    for ((&n, per_child), &isolation) in runs.flat_map(|r| modes.iter().map(move |m| (r, m))) {
         let state = fresh(&work.join(format!("state-fanout-{n}")));
-        let (json, secs) = run(Command::new(bin.join("batchfan"))
-            .args(["run", "--quiet", "--output", "json", "--state"])
-            .arg(&state)
+        let (json, secs) = run(batchfan_run(bin, &state, isolation)
             .arg(specs.join("fanout.toml"))
             .args(["--param", &format!("count={n}")])
             .args(["--param", &format!("items_per_child={per_child}")]))?;
@@ -148,7 +174,10 @@ fn fanout_bench(bin: &Path, work: &Path, specs: &Path, sizes: &[u64]) -> Result<
         }
         let overhead = (secs - loop_secs) * 1000.0 / (2 * n + 2) as f64;
         let children = v["children"].as_u64().unwrap_or(0);
-        println!("{n:>7} {per_child:>15} {children:>9} {secs:>9.2} {loop_secs:>9.2} {overhead:>16.3}");
+        let mode = if isolation { "on" } else { "off" };
+        println!(
+            "{n:>7} {per_child:>15} {mode:>9} {children:>9} {secs:>9.2} {loop_secs:>9.2} {overhead:>16.3}"
+        );
     }
     Ok(())
 }
