@@ -139,8 +139,13 @@ provider "aws" {
   }
 }
 TF
-export TF_VAR_region="$region" TF_VAR_alert_email=alerts@example.com TF_VAR_lambda_package_dir="$lambda_dir" \
-  TF_VAR_lambda_architecture="${BATCHFAN_TF_ARCH:-x86_64}"
+# In a file, not TF_VAR_*: `destroy WORK` (another process) needs them too.
+python3 - "$example/ci.auto.tfvars.json" "$region" "$lambda_dir" "${BATCHFAN_TF_ARCH:-x86_64}" <<'PY'
+import json, sys
+path, region, lambda_dir, arch = sys.argv[1:]
+json.dump({"region": region, "alert_email": "alerts@example.com", "lambda_package_dir": lambda_dir,
+           "lambda_architecture": arch}, open(path, "w"))
+PY
 
 phase "init"
 rm -rf "$example/.terraform" "$example/.terraform.lock.hcl"
