@@ -1,20 +1,33 @@
 #!/usr/bin/env bash
-# Terraform for real, offline: `terraform validate` of the module and of the
-# example; then the orders example with EVERY trigger on (schedule, S3 upload,
-# webhook, alert e-mail) is applied to moto server (every AWS service but
-# Batch) and `batchfan batch-api` (AWS Batch): init -> plan -> apply -> plan
-# -detailed-exitcode shows no changes -> destroy -> an empty state.
+# Terraform for real, offline, in three modes:
 #
-# Runs on a temporary copy of terraform/ with two additions: the provider's
-# endpoints (written below: fake credentials, path-style S3, no metadata or
-# account look-ups) and terraform/examples/orders/ci/moto_override.tf, which
-# masks, with a comment each, the places where moto differs from AWS.
-# The Lambda packages are placeholder zips: nothing runs them here.
+#   43-terraform-apply.sh                 the check (scripts/test.sh): `terraform
+#                                         validate` of the module and of the example
+#   43-terraform-apply.sh apply WORK      the orders example with EVERY trigger on
+#                                         (schedule, S3 upload, webhook, alert e-mail)
+#                                         applied to moto server (every AWS service but
+#                                         Batch) and `batchfan batch-api` (AWS Batch):
+#                                         init -> plan -> apply -> plan -detailed-exitcode
+#                                         shows no changes; `terraform output -json` in
+#                                         WORK/outputs.json
+#   43-terraform-apply.sh destroy WORK    destroy -> an empty state
+#
+# `apply` and `destroy` are run ONCE per test command, by the deployed pipeline's
+# test (tests/deployed.rs, scripts/deployed-e2e.sh), which starts the servers,
+# packages the real Lambdas and runs its scenarios between the two; it sets
+#   BATCHFAN_TF_MOTO, BATCHFAN_TF_BATCH   the servers' endpoints (http://127.0.0.1:PORT)
+#   BATCHFAN_TF_LAMBDA_DIR                the zips: DIR/{trigger,submit,alert}/bootstrap.zip
+#   BATCHFAN_TF_REGION                    the region (default us-east-1)
+#   BATCHFAN_TF_ARCH                      the zips' lambda_architecture (default x86_64)
+#
+# `apply` runs on a copy of terraform/ in WORK with two additions: the
+# provider's endpoints (written below: fake credentials, path-style S3, no
+# metadata or account look-ups) and terraform/examples/orders/ci/moto_override.tf,
+# which masks, with a comment each, the places where moto differs from AWS.
 #
 # Needs: terraform (>= 1.11), the hashicorp/aws provider in a local plugin
 # directory (BATCHFAN_TF_PLUGIN_DIR, default /opt/tf-plugins: the directory
-# above registry.terraform.io), moto (BATCHFAN_MOTO_SERVER, set by
-# scripts/setup/20-moto.sh) and target/debug/batchfan (cargo build).
+# above registry.terraform.io) and, for apply, target/debug/batchfan.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -25,37 +38,62 @@ batchfan=${BATCHFAN_BIN:-$ROOT/target/debug/batchfan}
 command -v terraform >/dev/null || die "terraform is missing: install Terraform >= 1.11 and put it on PATH"
 [ -d "$plugins/registry.terraform.io/hashicorp/aws" ] \
   || die "no hashicorp/aws provider under $plugins: set BATCHFAN_TF_PLUGIN_DIR to the directory above registry.terraform.io (find / -name 'terraform-provider-aws_*')"
-[ -x "${BATCHFAN_MOTO_SERVER:-}" ] || die "BATCHFAN_MOTO_SERVER is not an executable moto_server: run scripts/setup/20-moto.sh (scripts/test.sh sources it)"
-[ -x "$batchfan" ] || die "$batchfan is missing: run cargo build --workspace first"
 
 export TF_CLI_CONFIG_FILE=/dev/null TF_IN_AUTOMATION=1 TF_INPUT=0 AWS_EC2_METADATA_DISABLED=true
-work=$(mktemp -d)
-moto_pid='' api_pid=''
-cleanup() {
-  for pid in $api_pid $moto_pid; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
+tf() { terraform -chdir="$1" "${@:2}" -no-color; }
 timings=()
 phase_start=0
 phase() { phase_start=$(date +%s); echo "== $*"; }
 phase_end() { timings+=("$1 $(( $(date +%s) - phase_start ))s"); }
-tf() { terraform -chdir="$1" "${@:2}" -no-color; }
 
-cp -r terraform "$work/terraform"
-module="$work/terraform/modules/pipeline"
+mode=${1:-validate}
+case "$mode" in
+  validate)
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+    cp -r terraform "$work/terraform"
+    phase "validate: the module and the example (as committed)"
+    for dir in "$work/terraform/modules/pipeline" "$work/terraform/examples/orders"; do
+      tf "$dir" init -backend=false -plugin-dir="$plugins" >/dev/null || die "terraform init failed in ${dir#"$work/"}"
+      tf "$dir" validate
+    done
+    phase_end validate
+    echo "timings: ${timings[*]}"
+    echo "apply, re-plan and destroy of the example: tests/deployed.rs (cargo nextest; scripts/deployed-e2e.sh)"
+    exit 0
+    ;;
+  apply | destroy)
+    work=${2:?"$mode needs the work directory: 43-terraform-apply.sh $mode WORK"}
+    ;;
+  *) die "unknown mode $mode: give none (validate), apply WORK or destroy WORK" ;;
+esac
 example="$work/terraform/examples/orders"
 
-phase "validate: the module and the example (as committed)"
-for dir in "$module" "$example"; do
-  tf "$dir" init -backend=false -plugin-dir="$plugins" >/dev/null || die "terraform init failed in ${dir#"$work/"}"
-  tf "$dir" validate
+if [ "$mode" = destroy ]; then
+  [ -d "$example/.terraform" ] || die "$example was never applied: run 43-terraform-apply.sh apply $work first"
+  phase "destroy"
+  tf "$example" destroy -auto-approve >"$work/destroy.txt" 2>&1 || { tail -60 "$work/destroy.txt"; die "terraform destroy failed"; }
+  grep -E '^Destroy complete' "$work/destroy.txt"
+  left=$(tf "$example" state list)
+  [ -z "$left" ] || die "the state still lists, after destroy: $left"
+  echo "the state is empty"
+  phase_end destroy
+  echo "timings: ${timings[*]}"
+  exit 0
+fi
+
+moto=${BATCHFAN_TF_MOTO:?apply needs BATCHFAN_TF_MOTO, moto server\'s endpoint}
+batch=${BATCHFAN_TF_BATCH:?apply needs BATCHFAN_TF_BATCH, batchfan batch-api\'s endpoint}
+lambda_dir=${BATCHFAN_TF_LAMBDA_DIR:?apply needs BATCHFAN_TF_LAMBDA_DIR, the packaged zips (scripts/package-lambdas.sh --out)}
+region=${BATCHFAN_TF_REGION:-us-east-1}
+[ -x "$batchfan" ] || die "$batchfan is missing: run cargo build --workspace first"
+for f in trigger submit alert; do
+  [ -f "$lambda_dir/$f/bootstrap.zip" ] || die "$lambda_dir/$f/bootstrap.zip is missing: package it with scripts/package-lambdas.sh --out $lambda_dir"
 done
-phase_end validate
+mkdir -p "$work"
+rm -rf "$work/terraform"
+cp -r terraform "$work/terraform"
+module="$work/terraform/modules/pipeline"
 
 # The spec: jobs/orders.toml with every trigger on, rendered like a user would.
 cat jobs/orders.toml terraform/examples/orders/ci/triggers.toml > "$work/orders.toml"
@@ -68,42 +106,10 @@ if off:
     sys.exit(f"the check's spec leaves {off} off: every trigger must be on (terraform/examples/orders/ci/triggers.toml)")
 PY
 
-# Placeholder Lambda packages: a zip with an executable bootstrap each.
-python3 - "$work/lambda" <<'PY'
-import os, sys, zipfile
-for name in ("trigger", "submit", "alert"):
-    os.makedirs(f"{sys.argv[1]}/{name}", exist_ok=True)
-    with zipfile.ZipFile(f"{sys.argv[1]}/{name}/bootstrap.zip", "w") as z:
-        info = zipfile.ZipInfo("bootstrap")
-        info.external_attr = 0o755 << 16
-        z.writestr(info, "#!/bin/sh\necho placeholder: the check never invokes it\n")
-PY
-
-phase "servers: moto and batch-api on free ports"
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-moto_port=$(free_port)
-"$BATCHFAN_MOTO_SERVER" -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
-moto_pid=$!
-"$batchfan" batch-api --listen 127.0.0.1:0 --state "$work/batch-state" --region eu-west-1 \
-  >"$work/batch-api.out" 2>"$work/batch-api.log" &
-api_pid=$!
-moto="http://127.0.0.1:$moto_port"
-for _ in $(seq 1 300); do
-  curl -fsS -o /dev/null "$moto/moto-api/" 2>/dev/null && grep -q '^listening on ' "$work/batch-api.out" && break
-  kill -0 "$moto_pid" 2>/dev/null || die "moto server exited: $(tail -5 "$work/moto.log")"
-  kill -0 "$api_pid" 2>/dev/null || die "batch-api exited: $(tail -5 "$work/batch-api.log")"
-  sleep 0.1
-done
-curl -fsS -o /dev/null "$moto/moto-api/" || die "moto server did not answer on $moto within 30 s"
-batch=$(sed -n 's/^listening on \(http:[^ ]*\).*/\1/p' "$work/batch-api.out")
-[ -n "$batch" ] || die "batch-api did not print its address within 30 s: $(tail -5 "$work/batch-api.log")"
-echo "moto $moto, batch-api $batch"
-phase_end servers
-
 cp terraform/examples/orders/ci/moto_override.tf "$module/moto_override.tf"
-cat > "$example/endpoints_override.tf" <<EOF
+cat > "$example/endpoints_override.tf" <<TF
 provider "aws" {
-  region                      = "eu-west-1"
+  region                      = "$region"
   access_key                  = "testing"
   secret_key                  = "testing"
   s3_use_path_style           = true
@@ -132,8 +138,14 @@ provider "aws" {
     sts            = "$moto"
   }
 }
-EOF
-export TF_VAR_region=eu-west-1 TF_VAR_alert_email=alerts@example.com TF_VAR_lambda_package_dir="$work/lambda"
+TF
+# In a file, not TF_VAR_*: `destroy WORK` (another process) needs them too.
+python3 - "$example/ci.auto.tfvars.json" "$region" "$lambda_dir" "${BATCHFAN_TF_ARCH:-x86_64}" <<'PY'
+import json, sys
+path, region, lambda_dir, arch = sys.argv[1:]
+json.dump({"region": region, "alert_email": "alerts@example.com", "lambda_package_dir": lambda_dir,
+           "lambda_architecture": arch}, open(path, "w"))
+PY
 
 phase "init"
 rm -rf "$example/.terraform" "$example/.terraform.lock.hcl"
@@ -163,23 +175,15 @@ fi
 echo "no changes"
 phase_end re-plan
 
-phase "destroy"
-tf "$example" destroy -auto-approve >"$work/destroy.txt" 2>&1 || { tail -60 "$work/destroy.txt"; die "terraform destroy failed"; }
-grep -E '^Destroy complete' "$work/destroy.txt"
-left=$(tf "$example" state list)
-[ -z "$left" ] || die "the state still lists, after destroy: $left"
-echo "the state is empty"
-phase_end destroy
-
+tf "$example" output -json >"$work/outputs.json"
 echo "timings: ${timings[*]}"
 # Where the time goes: mostly the provider's own waits (a job queue is looked
 # at 30 s after each change; S3 lifecycle rules until 3 reads agree, 10 s apart).
-python3 - "$work/apply.txt" "$work/destroy.txt" <<'PY'
+python3 - "$work/apply.txt" <<'PY'
 import re, sys
 def seconds(t):
     return sum(int(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in re.findall(r"(\d+)([hms])", t))
-for path, verb in ((sys.argv[1], "Creation"), (sys.argv[2], "Destruction")):
-    steps = re.findall(rf"^(\S+): {verb} complete after (\S+)", open(path).read(), re.M)
-    slow = sorted(steps, key=lambda s: -seconds(s[1]))[:4]
-    print(f"slowest {verb.lower()}s: " + ", ".join(f"{r} {t}" for r, t in slow))
+steps = re.findall(r"^(\S+): Creation complete after (\S+)", open(sys.argv[1]).read(), re.M)
+slow = sorted(steps, key=lambda s: -seconds(s[1]))[:4]
+print("slowest creations: " + ", ".join(f"{r} {t}" for r, t in slow))
 PY

@@ -45,6 +45,12 @@ impl Server {
         Server::start_in(tempfile::tempdir().expect("temp dir"), args)
     }
 
+    /// Starts the server with extra options and these variables added to its
+    /// environment (what `--pass-env NAME` hands on to the jobs).
+    pub fn start_with_env(args: &[&str], vars: &[(&str, &str)]) -> Server {
+        Server::start_env(tempfile::tempdir().expect("temp dir"), args, vars)
+    }
+
     /// Kills the server (as `kill -9` would) and starts a new one on the same state directory.
     pub fn restart(mut self) -> Server {
         let _ = self.child.kill();
@@ -56,12 +62,17 @@ impl Server {
     }
 
     fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        Server::start_env(dir, extra, &[])
+    }
+
+    fn start_env(dir: tempfile::TempDir, extra: &[&str], vars: &[(&str, &str)]) -> Server {
         let state = dir.path().join("state");
         let stderr = std::fs::File::create(dir.path().join("server.log")).expect("log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_batchfan"))
             .args(["batch-api", "--listen", "127.0.0.1:0", "--vcpus", "4", "--memory", "4096", "--state"])
             .arg(&state)
             .args(extra)
+            .envs(vars.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)

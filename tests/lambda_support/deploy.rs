@@ -7,13 +7,16 @@
 //! [`create_function`] deploys a function as `terraform/modules/pipeline/lambdas.tf`
 //! does (until the tests apply the module itself, see `world.rs`).
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use serde_json::{json, Value};
+use sha2::Digest;
 
 use super::{
     aws_fixtures::Fixtures,
+    function::Function,
     moto::{Moto, ACCOUNT, REGION},
+    package,
 };
 
 /// A deployed function's configuration, as Lambda's API reports it.
@@ -41,13 +44,41 @@ pub struct FunctionConfig {
 
 /// One Lambda API call; returns the status and the JSON answer.
 pub fn lambda_api(moto: &Moto, method: &str, path: &str, body: &Value) -> (u16, Value) {
+    rest_api(moto, "lambda", method, path, body)
+}
+
+/// One restJson1 call to moto's `service` (e.g. `lambda`, `scheduler`):
+/// the service is named in the credential scope, as an SDK signs it.
+pub fn rest_api(moto: &Moto, service: &str, method: &str, path: &str, body: &Value) -> (u16, Value) {
+    call(moto, service, method, path, body, &[("Content-Type", "application/json")])
+}
+
+/// One awsJson1.1 call to moto's `service` (e.g. `events`, `ssm`): `target`
+/// is the operation's `X-Amz-Target`, e.g. `AWSEvents.ListRules`.
+pub fn json_api(moto: &Moto, service: &str, target: &str, body: &Value) -> Value {
+    let headers = [("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", target)];
+    let (status, answer) = call(moto, service, "POST", "/", body, &headers);
+    assert_eq!(status, 200, "{target} {body}: {answer}");
+    answer
+}
+
+fn call(
+    moto: &Moto,
+    service: &str,
+    method: &str,
+    path: &str,
+    body: &Value,
+    headers: &[(&str, &str)],
+) -> (u16, Value) {
     let auth = format!(
-        "AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/lambda/aws4_request, SignedHeaders=host, Signature=00"
+        "AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=00"
     );
     let body = if body.is_null() { String::new() } else { body.to_string() };
+    let mut all = vec![("Authorization", auth.as_str())];
+    all.extend(headers.iter().copied());
     let (status, answer) = moto
-        .request_with(method, path, &body, &[("Authorization", &auth), ("Content-Type", "application/json")])
-        .unwrap_or_else(|e| panic!("lambda {method} {path}: {e}"));
+        .request_with(method, path, &body, &all)
+        .unwrap_or_else(|e| panic!("{service} {method} {path}: {e}"));
     (status, serde_json::from_str(&answer).unwrap_or(Value::String(answer)))
 }
 
@@ -151,6 +182,27 @@ pub async fn read_function(moto: &Moto, fx: &Fixtures, name: &str) -> FunctionCo
         dead_letter_target,
         max_retry_attempts,
     }
+}
+
+/// Function `name` as deployed, ready to invoke: its configuration read back
+/// from moto, its code `zip` (checked to be the one moto holds: same SHA-256)
+/// unpacked into `task_root`, and `vars` (the endpoint variables that point
+/// the SDK at moto and batch-api) added to its environment; output to `log`.
+pub async fn deployed_function(
+    moto: &Moto,
+    fx: &Fixtures,
+    name: &str,
+    zip: &Path,
+    task_root: &Path,
+    vars: BTreeMap<String, String>,
+    log: &Path,
+) -> Function {
+    let config = read_function(moto, fx, name).await;
+    let bytes = std::fs::read(zip).unwrap_or_else(|e| panic!("{}: {e}", zip.display()));
+    let sha = aws_smithy_types::base64::encode(sha2::Sha256::digest(&bytes));
+    assert_eq!(config.code_sha256, sha, "{name}: the deployed code is not {}", zip.display());
+    package::unpack(zip, task_root);
+    Function::new(config, task_root, vars, log)
 }
 
 /// moto's GetFunctionConfiguration leaves out `DeadLetterConfig` (moto 5.2

@@ -1,7 +1,10 @@
 //! The Lambda harness: the dispatchers run as Lambda runs them, on one machine.
 //!
 //! - [`package`]: the zips of `scripts/package-lambdas.sh`, unpacked as Lambda unpacks them;
-//! - [`world`]: moto + `batchfan batch-api` with the pipeline deployed;
+//! - [`world`]: moto + `batchfan batch-api` with the functions created by hand;
+//! - [`deployed`]: the orders example applied by `terraform` to moto + batch-api;
+//! - [`routes`]: what invokes which function, read back from the deployment;
+//! - [`router`]: events delivered along those routes to the real functions;
 //! - [`deploy`]: the functions in moto's Lambda API, and their configuration read back;
 //! - [`runtime_api`]: the Lambda Runtime API each execution environment talks to;
 //! - [`function`]: cold starts, responses, handler errors, init errors, timeouts;
@@ -14,11 +17,14 @@ pub mod aws_fixtures;
 #[path = "../batch_api_support/mod.rs"]
 pub mod batch_api;
 pub mod deploy;
+pub mod deployed;
 pub mod function;
 pub mod invoker;
 #[path = "../support/moto.rs"]
 pub mod moto;
 pub mod package;
+pub mod router;
+pub mod routes;
 pub mod runtime_api;
 pub mod world;
 

@@ -14,8 +14,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use serde_json::{json, Value};
-use sha2::Digest;
+use serde_json::Value;
 
 use super::{
     aws_fixtures::{create_role, Fixtures},
@@ -181,20 +180,16 @@ impl World {
     /// task root, the SDK pointed at moto and batch-api, plus `endpoints`.
     pub async fn function(&self, function: &str, endpoints: &[(&str, &str)]) -> Function {
         let name = Self::function_name(function);
-        let config = deploy::read_function(&self.moto, &self.fx, &name).await;
         let zip = self.lambda_dir().join(function).join("bootstrap.zip");
-        let bytes = std::fs::read(&zip).unwrap_or_else(|e| panic!("{}: {e}", zip.display()));
-        let sha = aws_smithy_types::base64::encode(sha2::Sha256::digest(&bytes));
-        assert_eq!(config.code_sha256, sha, "{name}: the deployed code is not {}", zip.display());
         let task_root = self.dir.path().join("task").join(function);
-        package::unpack(&zip, &task_root);
         let mut vars: BTreeMap<String, String> = [
             ("AWS_ENDPOINT_URL".to_owned(), self.moto.endpoint()),
             ("AWS_ENDPOINT_URL_BATCH".to_owned(), self.batch.endpoint.clone()),
         ]
         .into();
         vars.extend(endpoints.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Function::new(config, &task_root, vars, &self.log_of(function))
+        deploy::deployed_function(&self.moto, &self.fx, &name, &zip, &task_root, vars, &self.log_of(function))
+            .await
     }
 
     fn log_of(&self, function: &str) -> PathBuf {
@@ -215,29 +210,7 @@ impl World {
 
     /// The SNS event Lambda gets for a message delivered on the plan topic.
     pub fn sns_event(&self, message_id: &str, message: &batchfan::topic::Message) -> Value {
-        let attributes: serde_json::Map<String, Value> = message
-            .attributes
-            .iter()
-            .map(|(k, v)| (k.clone(), json!({"Type": "String", "Value": v})))
-            .collect();
-        json!({"Records": [{
-            "EventSource": "aws:sns",
-            "EventVersion": "1.0",
-            "EventSubscriptionArn": format!("{}:{}", self.plan_topic, super::function::request_id()),
-            "Sns": {
-                "Type": "Notification",
-                "MessageId": message_id,
-                "TopicArn": self.plan_topic,
-                "Subject": message.subject,
-                "Message": message.body,
-                "Timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                "SignatureVersion": "1",
-                "Signature": "EXAMPLE",
-                "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem",
-                "UnsubscribeUrl": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
-                "MessageAttributes": attributes,
-            }
-        }]})
+        super::router::sns_event(&self.plan_topic, message_id, message)
     }
 }
 
