@@ -37,7 +37,8 @@ pub struct Component {
 
 /// Env vars the submitter sets in each job's container overrides (pointers,
 /// never data). Job definitions set the static ones: [`JOB_DEFINITION_ENV`].
-pub const JOB_OVERRIDE_ENV: &[&str] = &[env::PIPELINE, env::RUN, env::STAGE, env::ROLE, env::INDEX_OFFSET];
+pub const JOB_OVERRIDE_ENV: &[&str] =
+    &[env::PIPELINE, env::RUN, env::STAGE, env::ROLE, env::INDEX_OFFSET, env::RERUN];
 /// Env vars every job definition sets.
 pub const JOB_DEFINITION_ENV: &[&str] = &[env::BACKEND, env::TABLE, env::BUCKET];
 

@@ -31,6 +31,10 @@ pub const STAGE: &str = "BATCHFAN_STAGE";
 pub const ROLE: &str = "BATCHFAN_ROLE";
 /// Global index of the shard's child 0: global index = offset + array index.
 pub const INDEX_OFFSET: &str = "BATCHFAN_INDEX_OFFSET";
+/// Set on a retry attempt's jobs (`batchfan retry`): the attempt number. A stage
+/// child then runs the global index stored at position offset + array index
+/// of the stage's rerun list (see `run::retry`).
+pub const RERUN: &str = "BATCHFAN_RERUN";
 /// batchfan's table (work items, results, runs).
 pub const TABLE: &str = "BATCHFAN_TABLE";
 /// The run's scratch and output bucket.

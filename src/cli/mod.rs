@@ -9,6 +9,7 @@
 mod alerts;
 mod aws_args;
 mod batch_api;
+mod cancel;
 mod cost;
 pub(crate) mod inputs;
 pub(crate) mod out;
@@ -19,6 +20,7 @@ mod limits;
 mod logs;
 mod plan;
 mod private;
+mod retry;
 mod run;
 mod run_aws;
 mod serve;
@@ -92,6 +94,10 @@ enum Command {
     Trigger(trigger::Args),
     /// Show runs, or one run with its stages.
     Status(status::Args),
+    /// Stop a run: its jobs are cancelled or terminated, cleanup runs, it ends CANCELLED.
+    Cancel(cancel::Args),
+    /// Run again only what did not succeed in a FAILED or CANCELLED run (same run id, next attempt).
+    Retry(cancel::Args),
     /// Print the log of one child of a run.
     Logs(logs::Args),
     /// List the alerts published on a pipeline's alerts topic.
@@ -137,6 +143,8 @@ pub fn main() -> i32 {
             Command::Serve(a) => serve::run(a).await,
             Command::Trigger(a) => trigger::run(a).await,
             Command::Status(a) => status::run(a).await,
+            Command::Cancel(a) => cancel::run(a).await,
+            Command::Retry(a) => retry::run(a).await,
             Command::Logs(a) => logs::run(a).await,
             Command::Alerts(a) => alerts::run(a).await,
             Command::Tfvars(a) => tfvars::run(a),

@@ -70,6 +70,12 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
                 Output::Json => outln!("{}", serde_json::to_string(&rec)?),
                 Output::Text => {
                     outln!("run {} of {}: {}", rec.run_id, rec.pipeline, rec.state);
+                    if rec.attempt() > 1 {
+                        outln!("attempt {} (batchfan retry)", rec.attempt());
+                    }
+                    if let Some(c) = &rec.cancel {
+                        outln!("cancel requested by {}", c.by);
+                    }
                     outln!("trigger {:?} key {}", rec.trigger.source, rec.trigger.idempotency_key);
                     if let Some(i) = &rec.trigger.input {
                         outln!("input {i}");

@@ -5,10 +5,13 @@
 //! holds a lease on the run and reconciles by job name before submitting, the
 //! monitor claims the run's single alert with a conditional write.
 
+pub mod cancel;
 pub mod layout;
 pub mod monitor;
 pub mod planner;
 pub mod record;
+pub mod retry;
+mod retry_plan;
 pub mod submit;
 
 use std::sync::Arc;

@@ -22,12 +22,15 @@ use std::collections::BTreeMap;
 use serde_json::json;
 use tracing::{info, warn};
 
+mod attempts;
 mod cleanup;
 mod upstream;
 
 use self::upstream::Failed;
 use super::{
+    cancel,
     record::{now_ms, Failure, RunRecord, RunState, RunStore},
+    retry::job_prefix,
     submit::for_backend,
     Ports, RunError,
 };
@@ -86,6 +89,9 @@ impl Monitor {
         let Some(spec) = self.spec(pipeline) else { return Ok(()) };
         let role = ev.tags.get(TAG_ROLE).map(String::as_str).unwrap_or("");
         let is_parent = ev.array_properties.as_ref().is_some_and(|a| a.index.is_none() && a.size.is_some());
+        if ev.status.is_terminal() && self.of_earlier_attempt(spec, run_id, ev).await? {
+            return Ok(());
+        }
         match (ev.status, role) {
             (JobStatus::Failed, ROLE_FAILURE_CLEANUP) | (JobStatus::Succeeded, ROLE_FAILURE_CLEANUP) => {
                 self.finish(spec, run_id, RunState::Failed).await?;
@@ -134,7 +140,7 @@ impl Monitor {
         if record.failure.is_some() {
             return self.publish_pending_alert(spec, &record).await;
         }
-        if self.is_cascade(failed_job(ev)).await? {
+        if record.cancel.is_some() || self.is_cascade(failed_job(ev)).await? {
             return Ok(());
         }
         self.alert(spec, run_id, failed_from_event(ev, role)).await
@@ -151,11 +157,18 @@ impl Monitor {
         if record.failure.is_some() {
             return self.publish_pending_alert(spec, &record).await;
         }
+        if record.cancel.is_some() {
+            // Cancelled: the jobs it stopped are no failure; the cancelled notice says it.
+            return Ok(());
+        }
         let log_tail = match job.log_stream {
             Some(stream) => self.ports.logs.tail(stream, LOG_TAIL_LINES).await.unwrap_or_default(),
             None => String::new(),
         };
-        let index = job.array_index.map(|i| child_offset(spec, &record, job.job_name) + u64::from(i));
+        let index = match self.retry_index(spec, &record, job.job_name, job.array_index).await? {
+            Some(i) => Some(i),
+            None => job.array_index.map(|i| child_offset(spec, &record, job.job_name) + u64::from(i)),
+        };
         let failure = Failure {
             job_name: job.job_name.to_owned(),
             job_id: job.job_id.to_owned(),
@@ -192,9 +205,10 @@ impl Monitor {
         });
         let msg = Message::new(body.to_string())
             .with_subject(subject)
+            .with_attribute("kind", "failure")
             .with_attribute("pipeline", record.pipeline.as_str())
             .with_attribute("run_id", record.run_id.as_str())
-            .with_attribute("dedup_id", format!("alert#{}", record.run_id));
+            .with_attribute("dedup_id", format!("alert#{}#{}", record.run_id, record.attempt()));
         self.ports.topic.publish(&spec.alerts.topic, msg).await?;
         warn!(run_id = %record.run_id, at = %at, exit = %exit, "run failed: alert published");
         self.store(spec)
@@ -208,19 +222,22 @@ impl Monitor {
     }
 
     /// Marks the run terminal (once).
+    /// A run failed after a cancel was requested ends CANCELLED, with its notice.
     async fn finish(&self, spec: &PipelineSpec, run_id: &str, state: RunState) -> Result<(), RunError> {
-        self.store(spec)
+        let record = self
+            .store(spec)
             .update(run_id, |r| {
                 if r.state.is_terminal() {
                     return false;
                 }
-                r.state = state;
+                r.state =
+                    if state == RunState::Failed && r.cancel.is_some() { RunState::Cancelled } else { state };
                 r.times.insert("finished".into(), now_ms());
                 true
             })
             .await?;
-        info!(run_id, %state, "run finished");
-        Ok(())
+        info!(run_id, state = %record.state, "run finished");
+        cancel::publish_notice(&self.ports, spec, &record).await
     }
 
     /// Brings a run's record in line with its jobs: alerts a failure whose
@@ -229,10 +246,14 @@ impl Monitor {
         let Some(spec) = self.spec(pipeline) else { return Ok(None) };
         let store = self.store(spec);
         let Some(record) = store.get(run_id).await? else { return Ok(None) };
+        cancel::publish_notice(&self.ports, spec, &record).await?;
         if record.state != RunState::Submitted {
             return Ok(Some(record));
         }
-        let pattern = format!("{}-{run_id}-*", spec.name);
+        if record.cancel.is_some() {
+            cancel::apply(&self.ports, spec, run_id).await?;
+        }
+        let pattern = format!("{}*", job_prefix(&spec.name, run_id, record.attempt()));
         let jobs =
             self.ports.batch.list_jobs(&JobQuery::ByName { queue: spec.job_queue.clone(), pattern }).await?;
         let ids: Vec<String> = jobs.iter().map(|j| j.job_id.clone()).collect();

@@ -74,6 +74,9 @@ pub async fn plan(ports: &Ports, spec: &PipelineSpec, trigger: TriggerEvent) -> 
         updated_at: now,
         times: [("plan_start".to_owned(), now)].into(),
         version: 0,
+        attempt: 1,
+        retry: None,
+        cancel: None,
     };
     let record = store.create(&fresh).await?;
     let record = match record.state {

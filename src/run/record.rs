@@ -37,6 +37,8 @@ pub enum RunState {
     Succeeded,
     /// A job failed; the alert is out and cleanup ran.
     Failed,
+    /// Cancelled on request: its jobs were cancelled or terminated, cleanup ran, the notice is out.
+    Cancelled,
 }
 
 impl RunState {
@@ -47,10 +49,11 @@ impl RunState {
             RunState::Submitted => "SUBMITTED",
             RunState::Succeeded => "SUCCEEDED",
             RunState::Failed => "FAILED",
+            RunState::Cancelled => "CANCELLED",
         }
     }
     pub fn is_terminal(self) -> bool {
-        matches!(self, RunState::Succeeded | RunState::Failed)
+        matches!(self, RunState::Succeeded | RunState::Failed | RunState::Cancelled)
     }
 }
 
@@ -63,10 +66,17 @@ impl fmt::Display for RunState {
 impl FromStr for RunState {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [RunState::Planning, RunState::Planned, RunState::Submitted, RunState::Succeeded, RunState::Failed]
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| format!("unknown run state {s:?}"))
+        [
+            RunState::Planning,
+            RunState::Planned,
+            RunState::Submitted,
+            RunState::Succeeded,
+            RunState::Failed,
+            RunState::Cancelled,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+        .ok_or_else(|| format!("unknown run state {s:?}"))
     }
 }
 
@@ -184,6 +194,34 @@ pub struct RunRecord {
     pub times: BTreeMap<String, i64>,
     /// Optimistic concurrency: bumped by every update.
     pub version: u64,
+    /// Which attempt of the run this is: 0 or 1 the first, n after n-1 retries (`batchfan retry`).
+    #[serde(default)]
+    pub attempt: u32,
+    /// The retry attempt's plan: which children it runs (set by `batchfan retry`).
+    #[serde(default)]
+    pub retry: Option<super::retry::RetryPlan>,
+    /// Set by `batchfan cancel`: the run ends CANCELLED.
+    #[serde(default)]
+    pub cancel: Option<CancelRequest>,
+}
+
+impl RunRecord {
+    /// The attempt number, from 1.
+    pub fn attempt(&self) -> u32 {
+        self.attempt.max(1)
+    }
+}
+
+/// A cancel of a run, as requested.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelRequest {
+    /// Milliseconds since the epoch.
+    pub requested_at: i64,
+    /// Who asked (`cli`, `serve`, a user name).
+    pub by: String,
+    /// Whether the cancelled notice was published.
+    #[serde(default)]
+    pub notified: bool,
 }
 
 /// Milliseconds since the epoch.

@@ -38,8 +38,18 @@ pub async fn submit(
     }
     let sizing =
         record.sizing.ok_or_else(|| RunError::Invalid(format!("run {run_id} is PLANNED without sizing")))?;
-    let graph = graph::build(spec, run_id, &sizing)?;
-    let jobs = submit_graph(ports, spec, run_id, &graph).await?;
+    let graph = match &record.retry {
+        Some(plan) if record.attempt() > 1 => {
+            super::retry_plan::graph(spec, run_id, plan).map_err(RunError::Invalid)?
+        }
+        _ => graph::build(spec, run_id, &sizing)?,
+    };
+    let jobs = if record.cancel.is_some() {
+        // Cancelled before its jobs went out: submit nothing, the monitor ends it.
+        BTreeMap::new()
+    } else {
+        submit_graph(ports, spec, run_id, &graph).await?
+    };
     let record = store
         .update(run_id, |r| {
             r.lease = None;
@@ -47,12 +57,15 @@ pub async fn submit(
                 r.state = RunState::Submitted;
                 r.times.insert("submitted".into(), now_ms());
             }
-            r.jobs = jobs.clone();
+            r.jobs.extend(jobs.clone());
             true
         })
         .await?;
     info!(run_id, jobs = record.jobs.len(), "submitted");
-    Ok(record)
+    if record.cancel.is_some() {
+        super::cancel::apply(ports, spec, run_id).await?;
+    }
+    Ok(store.get(run_id).await?.unwrap_or(record))
 }
 
 /// Takes the run's lease, or fails with [`RunError::LeaseHeld`].
@@ -103,6 +116,9 @@ pub async fn submit_graph(
             continue;
         }
         let mut request = node.to_submit(spec, |name| ids.get(name).cloned())?;
+        if let Some(attempt) = node.env.get(crate::env::RERUN) {
+            request.tags.insert(super::retry::TAG_ATTEMPT.into(), attempt.clone());
+        }
         for_backend(ports.kind, spec, &mut request);
         let submitted = ports.batch.submit_job(request).await?;
         debug!(run_id, job = %submitted.job_name, id = %submitted.job_id, "submitted job");

@@ -1,13 +1,13 @@
 //! Jobs every pipeline can use: `concat` (aggregation), `cleanup`, `barrier`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tracing::info;
 
 use super::{JobContext, JobError};
 use crate::{
     objects::ObjectRef,
-    run::{layout, ChildResult, RunStore},
+    run::{layout, retry, ChildResult, RunStore},
 };
 
 /// What a pipeline's own aggregation changes in [`concat`]'s work.
@@ -93,15 +93,44 @@ pub async fn concat_amended(ctx: &JobContext, amend: &Amendments) -> Result<(), 
 }
 
 /// Cleanup: deletes the run's work items, results and scratch objects; keeps the output and rejects.
+///
+/// As the failure cleanup (`BATCHFAN_ROLE=failure-cleanup`, after a failure or
+/// a cancel) it keeps what `batchfan retry` reuses — the work items, every
+/// stored result and those children's objects — and deletes only the objects
+/// of children that stored no result (partial writes of failed children).
 pub async fn cleanup(ctx: &JobContext) -> Result<(), JobError> {
     let run = ctx.run().await?.clone();
     let store = RunStore::new(ctx.table(), &ctx.env.table);
-    let rows = store.delete_scratch(&run.run_id, &run.stages).await?;
     let prefix = layout::run_prefix(&run.pipeline, &run.run_id);
+    if ctx.env.role == crate::run::monitor::ROLE_FAILURE_CLEANUP {
+        let mut done = BTreeMap::new();
+        for stage in &run.stages {
+            let results = store.results(&run.run_id, stage).await?;
+            done.insert(stage.clone(), results.into_iter().map(|(i, _)| i).collect::<BTreeSet<u64>>());
+        }
+        let mut objects = 0;
+        for meta in ctx.objects().list(&ctx.env.bucket, &prefix).await? {
+            let rest = meta.key.strip_prefix(&prefix).unwrap_or(&meta.key);
+            let child = rest.strip_prefix("rejects/").unwrap_or(rest).split_once('/');
+            let partial = child.is_some_and(|(stage, i)| {
+                let i = i.parse::<u64>().ok();
+                done.get(stage).is_some_and(|d| i.is_some_and(|i| !d.contains(&i)))
+            });
+            if partial {
+                ctx.objects().delete(&ObjectRef::new(&ctx.env.bucket, &meta.key)).await?;
+                objects += 1;
+            }
+        }
+        let kept: usize = done.values().map(BTreeSet::len).sum();
+        info!(run_id = %run.run_id, objects, kept, "failure cleanup: kept the stored results for a retry");
+        return Ok(());
+    }
+    let rows =
+        store.delete_scratch(&run.run_id, &run.stages).await? + retry::delete_lists(&store, &run).await?;
     let mut objects = 0;
     for meta in ctx.objects().list(&ctx.env.bucket, &prefix).await? {
         if !layout::is_final(&run.pipeline, &run.run_id, &meta.key) {
-            ctx.objects().delete(&crate::objects::ObjectRef::new(&ctx.env.bucket, &meta.key)).await?;
+            ctx.objects().delete(&ObjectRef::new(&ctx.env.bucket, &meta.key)).await?;
             objects += 1;
         }
     }

@@ -37,8 +37,21 @@ impl JobContext {
     }
 
     /// Builds the context for the backend the environment names.
-    pub async fn connect(env: JobEnv) -> Result<JobContext, JobError> {
+    pub async fn connect(mut env: JobEnv) -> Result<JobContext, JobError> {
         let (table, objects, calls) = crate::backend::job_ports(&env).await?;
+        if let (Some(attempt), Some(stage), "stage") = (env.rerun, env.stage.clone(), env.role.as_str()) {
+            // A retry's child: its global index is stored at its position in the rerun list.
+            let position = env.index();
+            let index = crate::run::retry::global_index(table.as_ref(), &env.table, &env.run_id, attempt, &stage, position)
+                .await?
+                .ok_or_else(|| {
+                    JobError::permanent(format!(
+                        "no rerun entry {position} of stage {stage} for attempt {attempt} of run {}: was the run retried again or cleaned up?",
+                        env.run_id
+                    ))
+                })?;
+            (env.index_offset, env.array_index) = (index, 0);
+        }
         Ok(JobContext { calls, ..JobContext::new(env, table, objects) })
     }
 

@@ -47,6 +47,8 @@ pub struct JobEnv {
     pub bucket: String,
     /// Run parameters (`BATCHFAN_PARAM_*`, names lowercased).
     pub params: BTreeMap<String, String>,
+    /// The retry attempt whose rerun list maps this child to its global index (`BATCHFAN_RERUN`).
+    pub rerun: Option<u32>,
 }
 
 impl JobEnv {
@@ -107,6 +109,10 @@ impl JobEnv {
             table: need(env::TABLE)?,
             bucket: need(env::BUCKET)?,
             params,
+            rerun: match vars.get(env::RERUN) {
+                None => None,
+                Some(_) => Some(num(env::RERUN, 1)? as u32),
+            },
         })
     }
 

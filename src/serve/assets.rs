@@ -21,7 +21,7 @@ h1{font-size:1.3em;margin:0 0 .8em}h1 a{color:inherit;text-decoration:none}h2{fo
 table{border-collapse:collapse;width:100%;background:#fff}td,th{border-bottom:1px solid #e3e6ea;padding:.35em .5em;text-align:left;vertical-align:top}
 th{font-weight:600;color:#555;font-size:.9em}code,.mono{font-family:ui-monospace,monospace;font-size:.92em}
 .state{display:inline-block;padding:.05em .5em;border-radius:3px;font-size:.85em;font-weight:600;color:#fff;background:#8a94a6}
-.state-SUCCEEDED{background:#1f9d55}.state-FAILED{background:#d64545}.state-SUBMITTED,.state-PLANNED{background:#3b7dd8}.state-PLANNING{background:#a0a8b8}
+.state-SUCCEEDED{background:#1f9d55}.state-FAILED{background:#d64545}.state-CANCELLED{background:#6b6f7a}.state-SUBMITTED,.state-PLANNED{background:#3b7dd8}.state-PLANNING{background:#a0a8b8}
 .grid{display:flex;flex-wrap:wrap;gap:2px;margin:.3em 0 .8em;max-width:100%}
 .grid i{display:block;width:12px;height:12px;border-radius:2px;background:#e3e6ea}
 .s-SUCCEEDED{background:#1f9d55!important}.s-FAILED{background:#d64545!important}.s-RUNNING{background:#3b7dd8!important}

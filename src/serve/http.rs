@@ -36,6 +36,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
+    actions,
     app::{App, TriggerError},
     assets, guard, jobs_http, page, view,
 };
@@ -71,6 +72,7 @@ pub fn router(app: Shared) -> Router {
         .route("/api/pipelines/{name}/runs", post(api_trigger))
         .route("/healthz", get(|| async { "ok" }))
         .merge(jobs_http::routes())
+        .merge(actions::routes())
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard::guard))
         .with_state(app)
 }
@@ -80,7 +82,7 @@ fn json_error(status: u16, message: impl Into<String>) -> Response {
     (code, Json(json!({ "error": message.into() }))).into_response()
 }
 
-fn html_error(status: u16, message: &str) -> Response {
+pub(super) fn html_error(status: u16, message: &str) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (code, Html(page::error_page(status, message))).into_response()
 }
@@ -114,16 +116,21 @@ async fn home_fragment(State(app): State<Shared>) -> Response {
 
 async fn run_page(State(app): State<Shared>, Path(id): Path<String>) -> Response {
     match view::run(&app, &id).await {
-        Some(v) => Html(page::run_page(&v, &page::run_fragment(&v))).into_response(),
+        Some(v) => Html(page::run_page(&v, &run_fragment_with_buttons(&app, &v))).into_response(),
         None => html_error(404, &format!("run {id} is not a run of the pipelines served here")),
     }
 }
 
 async fn run_fragment(State(app): State<Shared>, Path(id): Path<String>) -> Response {
     match view::run(&app, &id).await {
-        Some(v) => Html(page::run_fragment(&v)).into_response(),
+        Some(v) => Html(run_fragment_with_buttons(&app, &v)).into_response(),
         None => html_error(404, &format!("run {id} not found")),
     }
+}
+
+/// The run's live part, with its Cancel or Retry button ([`actions::buttons`]).
+fn run_fragment_with_buttons(app: &App, v: &view::RunView) -> String {
+    actions::buttons(&app.csrf, &v.row.run_id, v.row.state) + &page::run_fragment(v)
 }
 
 /// The Run button's form.
@@ -141,7 +148,7 @@ struct RunForm {
 /// the SameSite=Strict cookie already keeps other sites out; the form's token
 /// and the origin checks also keep out other origins of this site (another
 /// port of 127.0.0.1), and protect `--no-auth`.
-fn refuse_cross_site(app: &App, headers: &HeaderMap, token: &str) -> Option<Response> {
+pub(super) fn refuse_cross_site(app: &App, headers: &HeaderMap, token: &str) -> Option<Response> {
     if let Some(site) = header_str(headers, "sec-fetch-site") {
         if site != "same-origin" && site != "none" {
             return Some(html_error(403, &format!("cross-site request refused (Sec-Fetch-Site: {site})")));

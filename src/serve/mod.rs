@@ -18,6 +18,7 @@
 //! | [`jobs`], [`jobs_page`], [`jobs_http`] | the Jobs view: jobs submitted through `--batch-api`, their attempts and logs |
 //! | [`app`] | the shared state and the one place triggers go through; [`app::lifecycle`]: start, serve, drain |
 
+pub mod actions;
 pub mod app;
 pub mod assets;
 pub mod cron;

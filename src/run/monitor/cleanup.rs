@@ -15,8 +15,9 @@ use tracing::{info, warn};
 use super::{for_backend, Monitor, CLEANUP_WAITING, ROLE_FAILURE_CLEANUP, TAG_ROLE};
 use crate::{
     batch::JobQuery,
+    env,
     graph::{self, Role},
-    run::{record::now_ms, RunError},
+    run::{record::now_ms, retry, RunError},
     spec::PipelineSpec,
     table::{Condition, Item, Key},
 };
@@ -72,7 +73,7 @@ impl Monitor {
     ) -> Result<(), RunError> {
         let Some(record) = self.store(spec).get(run_id).await? else { return Ok(()) };
         let Some(sizing) = record.sizing else { return Ok(()) };
-        let name = graph::job_name(&spec.name, run_id, "cleanup-onfailure");
+        let name = failure_cleanup_name(spec, run_id, record.attempt());
         if self.failure_cleanup_exists(spec, run_id).await? {
             self.store(spec).update(run_id, |r| r.times.remove(CLEANUP_WAITING).is_some()).await?;
             return self.unlist_waiting(spec, run_id).await;
@@ -84,6 +85,11 @@ impl Monitor {
         let mut request = node.to_submit(spec, |_| None)?;
         request.job_name = name;
         request.tags.insert(TAG_ROLE.into(), ROLE_FAILURE_CLEANUP.into());
+        // The job keeps what a retry reuses (`runtime::builtin::cleanup`).
+        request.container.environment.insert(env::ROLE.into(), ROLE_FAILURE_CLEANUP.into());
+        if record.attempt() > 1 {
+            request.tags.insert(retry::TAG_ATTEMPT.into(), record.attempt().to_string());
+        }
         for_backend(self.ports.kind, spec, &mut request);
         let job = self.ports.batch.submit_job(request).await?;
         self.store(spec)
@@ -130,8 +136,14 @@ impl Monitor {
         spec: &PipelineSpec,
         run_id: &str,
     ) -> Result<bool, RunError> {
-        let pattern = graph::job_name(&spec.name, run_id, "cleanup-onfailure");
+        let attempt = self.store(spec).get(run_id).await?.map_or(1, |r| r.attempt());
+        let pattern = failure_cleanup_name(spec, run_id, attempt);
         let q = JobQuery::ByName { queue: spec.job_queue.clone(), pattern };
         Ok(!self.ports.batch.list_jobs(&q).await?.is_empty())
     }
+}
+
+/// The failure cleanup's name in `attempt` of a run.
+pub(super) fn failure_cleanup_name(spec: &PipelineSpec, run_id: &str, attempt: u32) -> String {
+    format!("{}cleanup-onfailure", retry::job_prefix(&spec.name, run_id, attempt))
 }

@@ -69,12 +69,13 @@ impl Monitor {
 
     /// Whether every job of the run but its cleanups, and every child of its array jobs, has ended.
     pub(super) async fn upstream_ended(&self, spec: &PipelineSpec, run_id: &str) -> Result<bool, RunError> {
-        let pattern = format!("{}-{run_id}-*", spec.name);
+        let attempt = self.store(spec).get(run_id).await?.map_or(1, |r| r.attempt());
+        let prefix = crate::run::retry::job_prefix(&spec.name, run_id, attempt);
+        let pattern = format!("{prefix}*");
         let jobs =
             self.ports.batch.list_jobs(&JobQuery::ByName { queue: spec.job_queue.clone(), pattern }).await?;
         // The cleanups run after the others: they are not upstream.
-        let cleanups =
-            [format!("{}-{run_id}-cleanup", spec.name), format!("{}-{run_id}-cleanup-onfailure", spec.name)];
+        let cleanups = [format!("{prefix}cleanup"), format!("{prefix}cleanup-onfailure")];
         for job in jobs.iter().filter(|j| !cleanups.contains(&j.job_name)) {
             if !job.status.is_terminal() {
                 debug!(run_id, job = %job.job_name, status = %job.status, "upstream still active");
