@@ -10,6 +10,7 @@ pub mod monitor;
 pub mod planner;
 pub mod record;
 pub mod submit;
+pub mod timings;
 
 use std::sync::Arc;
 
