@@ -11,19 +11,25 @@ use crate::{
     run::timings::ChildTime,
 };
 
+/// The engine's database, read-only; `None` when the state directory has no engine.
+fn open(state_dir: &Path) -> Result<Option<Connection>, rusqlite::Error> {
+    let path = state_dir.join("engine.sqlite");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(Some(conn))
+}
+
 /// Children per status of each job (a plain job counts as one), by job id.
 /// Unknown ids are omitted; a state directory without an engine gives nothing.
 pub fn status_counts(
     state_dir: &Path,
     job_ids: &[String],
 ) -> Result<BTreeMap<String, BTreeMap<JobStatus, u64>>, rusqlite::Error> {
-    let path = state_dir.join("engine.sqlite");
     let mut out = BTreeMap::new();
-    if !path.exists() {
-        return Ok(out);
-    }
-    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let Some(conn) = open(state_dir)? else { return Ok(out) };
     let mut seq_of = conn.prepare("SELECT seq FROM jobs WHERE job_id = ?1")?;
     let mut counts = conn.prepare("SELECT status, COUNT(*) FROM units WHERE seq = ?1 GROUP BY status")?;
     for id in job_ids {
@@ -48,13 +54,8 @@ pub fn child_times(
     state_dir: &Path,
     job_ids: &[String],
 ) -> Result<BTreeMap<String, Vec<ChildTime>>, rusqlite::Error> {
-    let path = state_dir.join("engine.sqlite");
     let mut out = BTreeMap::new();
-    if !path.exists() {
-        return Ok(out);
-    }
-    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let Some(conn) = open(state_dir)? else { return Ok(out) };
     let mut job = conn.prepare("SELECT seq, created_at FROM jobs WHERE job_id = ?1")?;
     let mut units = conn.prepare(
         "SELECT idx, status, started_at, stopped_at, attempts FROM units WHERE seq = ?1 ORDER BY idx",

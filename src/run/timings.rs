@@ -195,6 +195,9 @@ pub struct StageTimings {
     pub slowest: Vec<SlowChild>,
 }
 
+/// A child and its global index.
+type Placed<'a> = (u64, &'a ChildTime);
+
 /// Per stage timings of a run's jobs, in the order of `jobs`; `now` measures what still runs.
 pub fn stage_timings(
     jobs: &[RunJob],
@@ -202,7 +205,7 @@ pub fn stage_timings(
     now: i64,
 ) -> Vec<StageTimings> {
     let mut order: Vec<&str> = Vec::new();
-    let mut by_stage: BTreeMap<&str, (u64, Vec<(u64, &ChildTime)>)> = BTreeMap::new();
+    let mut by_stage: BTreeMap<&str, (u64, Vec<Placed<'_>>)> = BTreeMap::new();
     for job in jobs {
         if !by_stage.contains_key(job.stage.as_str()) {
             order.push(&job.stage);

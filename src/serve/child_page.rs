@@ -76,7 +76,7 @@ pub fn fragment(v: &ChildView) -> String {
             opt_when(a.stopped_at),
             between(a.started_at, a.stopped_at)
         );
-        if let Some(stream) = &a.log_stream {
+        if let Some(stream) = &a.log_stream_name {
             let _ = write!(
                 b,
                 "<p class=muted>log <span class=mono>{}</span> · <a class=full-log href=\"{href}?log={}\">the whole log</a></p>",

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{
     app::App,
-    jobs::local_log,
+    jobs::{local_log, AttemptView},
     view::{find_run, ViewError},
 };
 use crate::{
@@ -22,20 +22,6 @@ use crate::{
 const TAIL_LINES: usize = 50;
 /// Bytes of a whole log shown at most (its end is kept).
 pub const FULL_LOG_LIMIT: usize = 4 * 1024 * 1024;
-
-/// One attempt of a child.
-#[derive(Debug, Clone, Serialize)]
-pub struct AttemptView {
-    /// From 1.
-    pub number: usize,
-    pub exit_code: Option<i32>,
-    pub reason: Option<String>,
-    pub status_reason: Option<String>,
-    pub started_at: Option<i64>,
-    pub stopped_at: Option<i64>,
-    pub log_stream: Option<String>,
-    pub log_tail: String,
-}
 
 /// One attempt's whole log, as asked with `?log=N`.
 #[derive(Debug, Clone, Serialize)]
@@ -113,13 +99,13 @@ pub async fn child(
             status_reason: a.status_reason.clone(),
             started_at: a.started_at,
             stopped_at: a.stopped_at,
-            log_stream: a.log_stream_name.clone(),
+            log_stream_name: a.log_stream_name.clone(),
             log_tail,
         });
     }
     let (mut full, mut log_note) = (None, None);
     if let Some(n) = full_log {
-        let stream = attempts.iter().find(|a| a.number == n).and_then(|a| a.log_stream.clone());
+        let stream = attempts.iter().find(|a| a.number == n).and_then(|a| a.log_stream_name.clone());
         let root = &app.service.backend.layout.root;
         match stream.as_deref().and_then(|s| local_log(root, s)) {
             Some(path) => full = Some(read_whole(&path, n).await),

@@ -10,27 +10,15 @@
 //   node run-pages.mjs URL LOGIN_URL OK_RUN FAILED_RUN SHOTS_DIR
 //
 // Run by tests/serve_browser.rs; Chromium comes from scripts/setup/30-chromium.sh.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch } from './launch.mjs';
 
 const [url, loginUrl, okRun, failedRun, shots] = process.argv.slice(2);
 if (!url || !loginUrl || !okRun || !failedRun || !shots) {
   console.error('usage: node run-pages.mjs URL LOGIN_URL OK_RUN FAILED_RUN SHOTS_DIR');
   process.exit(2);
 }
-const executablePath = process.env.BATCHFAN_CHROMIUM || '/usr/bin/chromium';
-const userDataDir = mkdtempSync(join(tmpdir(), 'batchfan-chromium-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath,
-  headless: true,
-  viewport: { width: 1200, height: 800 },
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const { context, close } = await launch({ width: 1200, height: 800 });
 const shot = (page, name) => page.screenshot({ path: join(shots, name), fullPage: true });
 const cspViolations = [];
 try {
@@ -151,6 +139,5 @@ try {
     pausedText, fetchedWhileHidden, errors, statusClass, runsStillShown, recovered, cspViolations,
   }));
 } finally {
-  await context.close();
-  rmSync(userDataDir, { recursive: true, force: true });
+  await close();
 }
