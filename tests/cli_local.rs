@@ -329,3 +329,41 @@ fn validate_warns_about_pairs_fargate_does_not_run() {
     let out = batchfan(&["validate", ec2.to_str().unwrap()], &[]);
     assert!(out.status.success() && !stderr(&out).contains("warning"), "{}", stderr(&out));
 }
+
+/// Issue 14 item 4: `status RUN` shows each stage's duration, queue wait and
+/// slowest children, from the engine's created/started/stopped times (read
+/// without the engine's lock), in text and in `--output json`.
+#[test]
+fn status_shows_each_stages_duration_queue_wait_and_slowest_children() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = range_spec(dir.path(), 3, "[ \"$AWS_BATCH_JOB_ARRAY_INDEX\" = 2 ] && sleep 1.5; true");
+    let state = dir.path().join("state");
+    let (st, sp) = (state.to_str().unwrap(), spec.to_str().unwrap());
+    let out = batchfan(&["run", sp, "--state", st, "--output", "json", "--request-id", "timed-1"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let run_id = json_out(&out)["run_id"].as_str().unwrap().to_owned();
+
+    let v = json_out(&batchfan(&["status", &run_id, "--state", st, "--output", "json"], &[]));
+    assert_eq!(v["run_id"], run_id.as_str(), "the record is still there, timings beside it: {v}");
+    let stages: Vec<&str> =
+        v["timings"].as_array().unwrap().iter().map(|t| t["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["work", "aggregation", "cleanup"], "{v}");
+    let work = &v["timings"][0];
+    assert_eq!((work["children"].as_u64(), work["started"].as_u64()), (Some(3), Some(3)), "{work}");
+    let (first, last) =
+        (work["first_started_at"].as_i64().unwrap(), work["last_stopped_at"].as_i64().unwrap());
+    assert_eq!(work["duration_ms"].as_i64(), Some(last - first));
+    assert!(work["run_time"]["max_ms"].as_i64().unwrap() >= 1500, "child 2 slept 1.5 s: {work}");
+    assert!(work["queue_wait"]["max_ms"].as_i64().unwrap() >= 0, "{work}");
+    let slowest: Vec<u64> =
+        work["slowest"].as_array().unwrap().iter().map(|s| s["index"].as_u64().unwrap()).collect();
+    assert_eq!(slowest.len(), 3, "{work}");
+    assert_eq!(slowest[0], 2, "the child that slept is the slowest: {work}");
+
+    let text = batchfan(&["status", &run_id, "--state", st], &[]);
+    let shown = String::from_utf8_lossy(&text.stdout);
+    assert!(shown.contains("timings (queue wait = started - created"), "{shown}");
+    assert!(shown.contains("  work (3 of 3 started): took "), "{shown}");
+    assert!(shown.contains("    slowest: [2] "), "{shown}");
+    assert!(shown.contains("  aggregation (1 of 1 started): took "), "{shown}");
+}

@@ -231,3 +231,139 @@ async fn the_jobs_view_shows_api_jobs_their_array_progress_and_a_failed_childs_l
     assert_png(&shot);
     assert!(serve.stop().success());
 }
+
+/// Starts a manual run of `pipeline` through the JSON API; returns its id.
+async fn trigger(serve: &Serve, pipeline: &str, request_id: &str, params: Value) -> String {
+    let r = serve
+        .client()
+        .post(format!("{}/api/pipelines/{pipeline}/runs", serve.url))
+        .bearer_auth(&serve.token)
+        .json(&serde_json::json!({ "request_id": request_id, "params": params }))
+        .send()
+        .await
+        .expect("POST a run");
+    assert_eq!(r.status().as_u16(), 202, "trigger {request_id}");
+    r.json::<Value>().await.expect("JSON")["run_id"].as_str().expect("run id").to_owned()
+}
+
+/// Issue 14 item 5: the history grid, a run's timings and timeline, failed
+/// children past the first five on paged pages, a child's page (attempts,
+/// log tail, whole log), a grid cell's link, the refresh paused in a hidden
+/// tab and backing off with a visible error. Screenshots in
+/// `target/test-artifacts/`: history.png, run-timeline.png, run-failed.png,
+/// run-failed-children.png, child.png, home-refresh-error.png.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_pages_show_history_timings_timeline_failed_children_and_a_childs_log() {
+    let shots = artifact("history.png").parent().unwrap().to_path_buf();
+    let dir = tempfile::tempdir().unwrap();
+    // 14 children; with fail=yes, children 1..=12 print 80 lines and exit 3 (512 MiB: under
+    // load, 64 MiB was seen to kill a child of `batchfan job exec` with 137).
+    let work = "i=$AWS_BATCH_JOB_ARRAY_INDEX; \
+                if [ \"$BATCHFAN_PARAM_FAIL\" = yes ] && [ $i -ge 1 ] && [ $i -le 12 ]; then \
+                for n in $(seq 1 80); do echo \"log line $n of child $i\"; done; exit 3; fi; sleep 0.1";
+    let spec = write_spec(
+        dir.path(),
+        "pages",
+        &format!(
+            "name = \"pages\"\n[params]\nfail = \"no\"\n[planner]\nstrategy = \"range\"\ncount = 14\n\
+             [[stages]]\nname = \"work\"\ncommand = {}\nvcpus = 1\nmemory = 512\n\
+             [[stages]]\nname = \"check\"\ncommand = {}\nvcpus = 1\nmemory = 512\n",
+            sh_stage(work),
+            sh_stage("true")
+        ),
+    );
+    let serve = Serve::start(&dir.path().join("state"), &[&spec], &[], &[]);
+    let ok = trigger(&serve, "pages", "ok-1", serde_json::json!({})).await;
+    assert_eq!(serve.wait_run(&ok).await["state"], "SUCCEEDED");
+    let failed = trigger(&serve, "pages", "failed-1", serde_json::json!({"fail": "yes"})).await;
+    assert_eq!(serve.wait_run(&failed).await["state"], "FAILED");
+    let login = serve.login_url.clone().expect("a login URL");
+    let r = browse("run-pages.mjs", &[&serve.url, &login, &ok, &failed, shots.to_str().unwrap()], &serve);
+
+    // History: runs oldest first, a row per stage, aggregation and cleanup.
+    assert_eq!(r["history"]["runs"], serde_json::json!([ok, failed]), "{r}");
+    let rows: Vec<(String, Vec<String>)> = r["history"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let cells = row["cells"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned());
+            (row["stage"].as_str().unwrap().to_owned(), cells.collect())
+        })
+        .collect();
+    let row = |stage: &str, a: &str, b: &str| (stage.to_owned(), vec![a.to_owned(), b.to_owned()]);
+    assert_eq!(
+        rows,
+        [
+            row("work", "SUCCEEDED", "FAILED"),
+            row("check", "SUCCEEDED", "FAILED"),
+            row("aggregation", "SUCCEEDED", "FAILED"),
+            row("cleanup", "SUCCEEDED", "SUCCEEDED")
+        ],
+        "the failed run's planned cleanup fails by cascade; its cleanup after the failure succeeded: {r}"
+    );
+
+    // The succeeded run: timings per stage, a bar per child that ran, the slot for Cancel/Retry.
+    assert_eq!((r["ok"]["state"].as_str(), r["ok"]["actionsSlot"].as_u64()), (Some("SUCCEEDED"), Some(1)));
+    let timed: Vec<&str> =
+        r["ok"]["timings"].as_array().unwrap().iter().map(|t| t["stage"].as_str().unwrap()).collect();
+    assert_eq!(timed, ["work", "check", "aggregation", "cleanup"], "{r}");
+    assert!(r["ok"]["timings"].as_array().unwrap().iter().all(|t| t["duration"] != "-"), "{r}");
+    assert_eq!(r["ok"]["timings"][0]["slowestLinks"], 5, "the five slowest children, linked: {r}");
+    let bars = r["ok"]["bars"].as_array().unwrap();
+    assert_eq!(bars.len(), 14 + 14 + 2, "{r}");
+    assert!(bars.iter().all(|b| b == "t-SUCCEEDED"), "{r}");
+    assert!(r["ok"]["barWidths"].as_array().unwrap().iter().all(|w| w.as_f64().unwrap() > 0.0), "{r}");
+
+    // The failed run: 12 failed children, 5 on its page, all 12 on two pages.
+    assert_eq!(r["failed"]["state"], "FAILED");
+    assert_eq!(
+        (r["failed"]["shown"].as_u64(), r["failed"]["heading"].as_str()),
+        (Some(5), Some("Failed children (12)"))
+    );
+    let pages = r["pages"].as_array().unwrap();
+    let labels: Vec<&str> = pages.iter().map(|p| p["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["page 1 of 2 (12 failed)", "page 2 of 2 (12 failed)"], "{r}");
+    let listed: Vec<String> = pages
+        .iter()
+        .flat_map(|p| p["children"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()))
+        .collect();
+    let expected: Vec<String> = (1..=12).map(|i| format!("work[{i}]")).collect();
+    assert_eq!(listed, expected, "every failed child once, in order: {r}");
+    assert_eq!(pages[0]["tails"].as_u64().unwrap() + pages[1]["tails"].as_u64().unwrap(), 12, "{r}");
+
+    // The child's page, reached by clicking its cell.
+    let child = &r["child"];
+    assert_eq!(child["url"], format!("/runs/{failed}/children/work/1"));
+    assert_eq!(child["state"], "FAILED");
+    assert_eq!(child["attempts"], serde_json::json!(["attempt 1: exit 3"]), "{r}");
+    assert_eq!(
+        (child["tailHasLast"].as_bool(), child["tailHasFirst"].as_bool()),
+        (Some(true), Some(false)),
+        "a 50-line tail: {r}"
+    );
+    let full = &r["fullLog"];
+    assert_eq!((full["first"].as_bool(), full["last"].as_bool()), (Some(true), Some(true)), "{r}");
+    assert!(full["lines"].as_u64().unwrap() >= 80, "the whole log: {r}");
+
+    // The refresh: paused while hidden, backing off with the error shown, then back.
+    assert_eq!(r["pausedText"], "updates paused while this tab is hidden");
+    assert_eq!(r["fetchedWhileHidden"], 0, "{r}");
+    let errors: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    assert_eq!(
+        errors,
+        [
+            "cannot refresh (HTTP 503: cannot read the run records); retrying in 4 s",
+            "cannot refresh (HTTP 503: cannot read the run records); retrying in 8 s"
+        ]
+    );
+    assert_eq!((r["statusClass"].as_str(), r["runsStillShown"].as_u64()), (Some("error"), Some(1)), "{r}");
+    assert_eq!(r["recovered"], "");
+    assert_eq!(r["cspViolations"], serde_json::json!([]), "{r}");
+    for name in
+        ["history", "run-timeline", "run-failed", "run-failed-children", "child", "home-refresh-error"]
+    {
+        assert_png(&shots.join(format!("{name}.png")));
+    }
+    assert!(serve.stop().success());
+}

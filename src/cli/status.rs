@@ -12,7 +12,11 @@ use super::{
 use crate::{
     backend::{self, LocalLayout},
     batch::{Batch, JobStatus},
-    run::RunStore,
+    run::{
+        record::now_ms,
+        timings::{self, human_ms, StageTimings},
+        RunStore,
+    },
     spec::DEFAULT_TABLE,
     table::{sqlite::SqliteTable, Table},
 };
@@ -66,8 +70,21 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
             let rec = store.get(run_id).await?.ok_or_else(|| {
                 UsageError(format!("run {run_id} not found in {place}: list runs with `batchfan status`"))
             })?;
+            let jobs = timings::run_jobs(&rec);
+            let times = match &batch {
+                None => {
+                    let ids: Vec<String> = jobs.iter().map(|j| j.job_id.clone()).collect();
+                    crate::engine::peek::child_times(&args.state.dir, &ids)?
+                }
+                Some(batch) => timings::collect(batch.as_ref(), &jobs).await?,
+            };
+            let stage_times = timings::stage_timings(&jobs, &times, now_ms());
             match args.output {
-                Output::Json => outln!("{}", serde_json::to_string(&rec)?),
+                Output::Json => {
+                    let mut v = serde_json::to_value(&rec)?;
+                    v["timings"] = json!(stage_times);
+                    outln!("{v}");
+                }
                 Output::Text => {
                     outln!("run {} of {}: {}", rec.run_id, rec.pipeline, rec.state);
                     if rec.attempt() > 1 {
@@ -101,6 +118,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
                     if let Some(f) = &rec.failure {
                         outln!("{}", f.summary_line());
                     }
+                    print_timings(&stage_times);
                 }
             }
         }
@@ -140,4 +158,32 @@ async fn aws_counts(batch: &dyn Batch, ids: &[String]) -> anyhow::Result<Counts>
         out.insert(d.job_id, by_status);
     }
     Ok(out)
+}
+
+/// Per stage: how long it ran, its queue wait (started − created) and its slowest children.
+fn print_timings(stages: &[StageTimings]) {
+    if stages.is_empty() {
+        return;
+    }
+    outln!("timings (queue wait = started - created; run = stopped - started):");
+    for t in stages {
+        let span = match (t.duration_ms, t.last_stopped_at) {
+            (None, _) => "not started".to_owned(),
+            (Some(d), Some(_)) => format!("took {}", human_ms(d)),
+            (Some(d), None) => format!("running for {}", human_ms(d)),
+        };
+        let mut line = format!("  {} ({} of {} started): {span}", t.stage, t.started, t.children);
+        if let Some(w) = t.queue_wait {
+            line += &format!(", queue wait median {} max {}", human_ms(w.median_ms), human_ms(w.max_ms));
+        }
+        if let Some(r) = t.run_time {
+            line += &format!(", run median {} max {}", human_ms(r.median_ms), human_ms(r.max_ms));
+        }
+        outln!("{line}");
+        if t.children > 1 && !t.slowest.is_empty() {
+            let slow: Vec<String> =
+                t.slowest.iter().map(|s| format!("[{}] {}", s.index, human_ms(s.run_ms))).collect();
+            outln!("    slowest: {}", slow.join(", "));
+        }
+    }
 }

@@ -6,7 +6,21 @@ use std::{collections::BTreeMap, path::Path};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use crate::batch::JobStatus;
+use crate::{
+    batch::{Attempt, JobStatus},
+    run::timings::ChildTime,
+};
+
+/// The engine's database, read-only; `None` when the state directory has no engine.
+fn open(state_dir: &Path) -> Result<Option<Connection>, rusqlite::Error> {
+    let path = state_dir.join("engine.sqlite");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(Some(conn))
+}
 
 /// Children per status of each job (a plain job counts as one), by job id.
 /// Unknown ids are omitted; a state directory without an engine gives nothing.
@@ -14,13 +28,8 @@ pub fn status_counts(
     state_dir: &Path,
     job_ids: &[String],
 ) -> Result<BTreeMap<String, BTreeMap<JobStatus, u64>>, rusqlite::Error> {
-    let path = state_dir.join("engine.sqlite");
     let mut out = BTreeMap::new();
-    if !path.exists() {
-        return Ok(out);
-    }
-    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let Some(conn) = open(state_dir)? else { return Ok(out) };
     let mut seq_of = conn.prepare("SELECT seq FROM jobs WHERE job_id = ?1")?;
     let mut counts = conn.prepare("SELECT status, COUNT(*) FROM units WHERE seq = ?1 GROUP BY status")?;
     for id in job_ids {
@@ -34,6 +43,61 @@ pub fn status_counts(
             }
         }
         out.insert(id.clone(), by_status);
+    }
+    Ok(out)
+}
+
+/// Each job's children (one entry for a plain job) with their times, by job
+/// id, as [`crate::run::timings::collect`] gets them from the Batch port.
+/// Unknown ids are omitted; a state directory without an engine gives nothing.
+pub fn child_times(
+    state_dir: &Path,
+    job_ids: &[String],
+) -> Result<BTreeMap<String, Vec<ChildTime>>, rusqlite::Error> {
+    let mut out = BTreeMap::new();
+    let Some(conn) = open(state_dir)? else { return Ok(out) };
+    let mut job = conn.prepare("SELECT seq, created_at FROM jobs WHERE job_id = ?1")?;
+    let mut units = conn.prepare(
+        "SELECT idx, status, started_at, stopped_at, attempts FROM units WHERE seq = ?1 ORDER BY idx",
+    )?;
+    for id in job_ids {
+        let Some((seq, created_at)) =
+            job.query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).optional()?
+        else {
+            continue;
+        };
+        let rows = units.query_map([seq], |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?;
+        let mut children = Vec::new();
+        for row in rows {
+            let (index, status, started_at, stopped_at, attempts) = row?;
+            let Ok(status) = status.parse::<JobStatus>() else { continue };
+            let attempts: Vec<Attempt> =
+                attempts.and_then(|a| serde_json::from_str(&a).ok()).unwrap_or_default();
+            children.push(ChildTime {
+                job_id: id.clone(),
+                index,
+                status,
+                created_at,
+                started_at,
+                stopped_at,
+                exit_code: attempts.last().and_then(|a| a.exit_code),
+            });
+        }
+        // An array has 2 or more children (AWS's minimum size): name them `parent:index`.
+        if children.len() > 1 {
+            for c in &mut children {
+                c.job_id = format!("{id}:{}", c.index);
+            }
+        }
+        out.insert(id.clone(), children);
     }
     Ok(out)
 }

@@ -13,6 +13,7 @@ pub mod record;
 pub mod retry;
 mod retry_plan;
 pub mod submit;
+pub mod timings;
 
 use std::sync::Arc;
 

@@ -38,18 +38,42 @@ nav{margin:-.4em 0 1em}nav a{margin-right:1em}
 .progress{font-size:.85em;color:#555;white-space:nowrap}form.filter{display:flex;gap:1em;align-items:center;margin:0 0 1em}
 form.filter select{font:inherit;padding:.15em .3em}table.props{width:auto}table.props th{padding-right:2em}
 h3{font-size:.95em;margin:1em 0 .3em}
+.state-CANCELLED{background:#6b5b95}.s-CANCELLED{background:#6b5b95!important}.t-CANCELLED{fill:#6b5b95}
+.grid i{cursor:pointer}.run-actions{display:flex;gap:.5em;margin:0 0 .5em}.run-actions:empty{display:none}
+#timeline{background:#fff;border:1px solid #e3e6ea;max-width:1100px}.tl-label,.tl-axis{font-size:10px;fill:#555}
+.t-SUCCEEDED{fill:#1f9d55}.t-FAILED{fill:#d64545}.t-RUNNING{fill:#3b7dd8}.t-STARTING{fill:#7fb0ef}.t-span{fill:#8a94a6}
+table.history{width:auto}table.history td,table.history th{padding:.15em .25em;text-align:center}table.history tr th:first-child{text-align:right}
+a.h{display:inline-block;width:16px;height:16px;border-radius:2px;background:#e3e6ea}
+#full-log{max-height:none}.attempt{border-left:3px solid #e3e6ea;padding-left:.6em;margin:.6em 0}
 "#;
 
-/// The live part's refresher: re-fetches `#live`'s fragment until the page
-/// shows a final state; a 401 (the session ended: serve restarted) reloads the
-/// page, which then shows how to log in.
+/// The pages' script. The live part's refresher re-fetches `#live`'s fragment
+/// every `data-every` ms until the page shows a final state; it pauses while
+/// the tab is hidden (`visibilitychange`) and fetches at once when it is
+/// shown again; after a failed fetch it keeps the last content, says so in
+/// `#live-status`, and waits twice as long each time (up to a minute); a 401
+/// (the session ended: serve restarted) reloads the page, which then shows how
+/// to log in. A click on a grid cell opens that child's page.
 pub const LIVE_JS: &str = r#"
-(function(){const live=document.getElementById('live');if(!live)return;const every=+live.dataset.every||2000;
-async function tick(){if(live.querySelector('[data-terminal="true"]'))return;
+(function(){
+document.addEventListener('click',function(e){const c=e.target.closest&&e.target.closest('.grid i');if(!c)return;
+const st=c.closest('.stage');if(!st||!st.dataset.child)return;location.href=st.dataset.child+[...c.parentNode.children].indexOf(c);});
+const live=document.getElementById('live');if(!live)return;const every=+live.dataset.every||2000;
+const status=document.createElement('p');status.id='live-status';status.className='muted';live.before(status);
+let timer=null,failures=0;
+function show(state,text){live.dataset.live=state;status.textContent=text;status.className=state==='error'?'error':'muted';}
+function schedule(ms){clearTimeout(timer);timer=setTimeout(tick,ms);}
+async function tick(){timer=null;if(document.hidden){show('paused','updates paused while this tab is hidden');return;}
+if(live.querySelector('[data-terminal="true"]')){show('done','');return;}
 try{const r=await fetch(live.dataset.src,{cache:'no-store',headers:{'Accept':'text/html'}});
-if(r.status===401){location.reload();return;}if(r.ok){live.innerHTML=await r.text();}}catch(e){}
-setTimeout(tick,every);}
-setTimeout(tick,every);})();
+if(r.status===401){location.reload();return;}
+if(!r.ok){const t=(await r.text()).slice(0,300);throw new Error('HTTP '+r.status+(t?': '+t:''));}
+live.innerHTML=await r.text();failures=0;show('ok','');schedule(every);}
+catch(e){failures++;const wait=Math.min(every*Math.pow(2,failures),60000);
+show('error','cannot refresh ('+e.message+'); retrying in '+Math.round(wait/1000)+' s');schedule(wait);}}
+document.addEventListener('visibilitychange',function(){if(document.hidden){clearTimeout(timer);timer=null;show('paused','updates paused while this tab is hidden');}
+else if(!timer){show('ok','');schedule(0);}});
+show('ok','');schedule(every);})();
 "#;
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

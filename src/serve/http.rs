@@ -4,12 +4,12 @@
 //! | --- | --- |
 //! | `GET /login?token=T`, `POST /login` | the login: sets the session cookie, redirects to `/` ([`guard`]) |
 //! | `GET /` | status page: pipelines (next slot, Run button), runs, alerts, notices |
-//! | `GET /runs/{id}` | a run: each stage's children as a grid, failed children, alert |
+//! | `GET /runs/…`, `/history` | a run, its failed children, a child, the history grid ([`super::runs_http`]) |
 //! | `GET /fragments/...` | the live parts of those pages (HTML), re-fetched by the page |
 //! | `POST /pipelines/{name}/run` | the Run button (form with the page's CSRF token, same origin only) |
 //! | `POST /hooks/{name}` | the signed webhook ([`crate::trigger::webhook`]) |
 //! | `GET /api/service` | when this process started, whether it takes triggers |
-//! | `GET /api/pipelines`, `/api/runs`, `/api/runs/{id}`, `/api/alerts`, `/api/notices` | the same data as JSON |
+//! | `GET /api/pipelines`, `/api/runs`, `/api/alerts`, `/api/notices` | the same data as JSON |
 //! | `POST /api/pipelines/{name}/runs` | a manual run |
 //! | `GET /jobs…`, `/api/jobs…` | the Jobs view of `--batch-api` ([`super::jobs_http`]) |
 //! | `GET /static/...` | the pages' stylesheet and script ([`assets`]) |
@@ -38,7 +38,7 @@ use serde_json::json;
 use super::{
     actions,
     app::{App, TriggerError},
-    assets, guard, jobs_http, page, view,
+    assets, guard, jobs_http, page, runs_http, view,
 };
 use crate::{
     cli::inputs,
@@ -59,20 +59,18 @@ pub fn router(app: Shared) -> Router {
         .route(assets::JS_PATH, get(assets::js))
         .route("/", get(home))
         .route("/fragments/home", get(home_fragment))
-        .route("/runs/{id}", get(run_page))
-        .route("/fragments/runs/{id}", get(run_fragment))
         .route("/pipelines/{name}/run", post(run_button))
         .route("/hooks/{name}", post(hook))
         .route("/api/service", get(api_service))
         .route("/api/pipelines", get(api_pipelines))
         .route("/api/runs", get(api_runs))
-        .route("/api/runs/{id}", get(api_run))
         .route("/api/alerts", get(api_alerts))
         .route("/api/notices", get(api_notices))
         .route("/api/pipelines/{name}/runs", post(api_trigger))
         .route("/healthz", get(|| async { "ok" }))
         .merge(jobs_http::routes())
         .merge(actions::routes())
+        .merge(runs_http::routes())
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard::guard))
         .with_state(app)
 }
@@ -112,25 +110,6 @@ async fn home_html(app: &App) -> String {
 
 async fn home_fragment(State(app): State<Shared>) -> Response {
     Html(home_html(&app).await).into_response()
-}
-
-async fn run_page(State(app): State<Shared>, Path(id): Path<String>) -> Response {
-    match view::run(&app, &id).await {
-        Some(v) => Html(page::run_page(&v, &run_fragment_with_buttons(&app, &v))).into_response(),
-        None => html_error(404, &format!("run {id} is not a run of the pipelines served here")),
-    }
-}
-
-async fn run_fragment(State(app): State<Shared>, Path(id): Path<String>) -> Response {
-    match view::run(&app, &id).await {
-        Some(v) => Html(run_fragment_with_buttons(&app, &v)).into_response(),
-        None => html_error(404, &format!("run {id} not found")),
-    }
-}
-
-/// The run's live part, with its Cancel or Retry button ([`actions::buttons`]).
-fn run_fragment_with_buttons(app: &App, v: &view::RunView) -> String {
-    actions::buttons(&app.csrf, &v.row.run_id, v.row.state) + &page::run_fragment(v)
 }
 
 /// The Run button's form.
@@ -337,13 +316,11 @@ struct RunsQuery {
 
 async fn api_runs(State(app): State<Shared>, Query(q): Query<RunsQuery>) -> Response {
     let limit = q.limit.unwrap_or(RUNS_SHOWN).clamp(1, 1000);
-    Json(view::runs(&app, q.pipeline.as_deref(), limit).await).into_response()
-}
-
-async fn api_run(State(app): State<Shared>, Path(id): Path<String>) -> Response {
-    match view::run(&app, &id).await {
-        Some(v) => Json(v).into_response(),
-        None => json_error(404, format!("run {id} is not a run of the pipelines served here")),
+    let listing = view::runs(&app, q.pipeline.as_deref(), limit).await;
+    match listing.errors.first() {
+        // Some runs, or none and no error: the list. No runs because the store failed: the error.
+        Some(e) if listing.runs.is_empty() => json_error(503, e.clone()),
+        _ => Json(listing.runs).into_response(),
     }
 }
 

@@ -14,6 +14,7 @@
 //! | [`guard`] | the middleware in front of it: `Host` check, login, security headers |
 //! | [`input`] | which inputs the pages and the API may name (`--allow-input`) |
 //! | [`view`], [`page`], [`assets`] | what the pages and the JSON API show, the HTML, its stylesheet and script |
+//! | [`run_view`], [`run_page`], [`timeline`], [`child_view`], [`child_page`], [`history`], [`runs_http`] | a run's page (grids, timings, timeline, failed children), a child's page, the history grid, their routes |
 //! | [`discovery`] | `serve.json` in the state directory: how `batchfan trigger` finds the service |
 //! | [`jobs`], [`jobs_page`], [`jobs_http`] | the Jobs view: jobs submitted through `--batch-api`, their attempts and logs |
 //! | [`app`] | the shared state and the one place triggers go through; [`app::lifecycle`]: start, serve, drain |
@@ -21,16 +22,23 @@
 pub mod actions;
 pub mod app;
 pub mod assets;
+pub mod child_page;
+pub mod child_view;
 pub mod cron;
 pub mod discovery;
 pub mod guard;
+pub mod history;
 pub mod http;
 pub mod input;
 pub mod jobs;
 pub mod jobs_http;
 pub mod jobs_page;
 pub mod page;
+pub mod run_page;
+pub mod run_view;
+pub mod runs_http;
 pub mod scheduler;
+pub mod timeline;
 pub mod view;
 pub mod watch;
 pub mod watcher;

@@ -13,11 +13,8 @@ use crate::trigger::refusals::RefusalsView;
 use super::{
     app::Notice,
     assets::{CSS_PATH, JS_PATH},
-    view::{AlertView, FailedChild, PipelineView, RunRow, RunView, StageView},
+    view::{AlertView, PipelineView, RunsListing},
 };
-
-/// Cells above this many per stage are drawn without a tooltip (keeps the page small).
-const TITLE_LIMIT: usize = 2000;
 
 /// Escapes text for HTML content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -40,18 +37,19 @@ pub(super) fn when_ms(ms: i64) -> String {
         .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
 }
 
-fn when(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
-
 pub(super) fn layout(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
          <title>{}</title><link rel=stylesheet href=\"{CSS_PATH}\"></head><body><h1><a href=\"/\">batchfan serve</a></h1>\
-         <nav><a href=\"/\">Pipelines</a> <a href=\"/jobs\" id=nav-jobs>Jobs</a></nav>{body}\
+         <nav><a href=\"/\">Pipelines</a> <a href=\"/history\" id=nav-history>History</a> <a href=\"/jobs\" id=nav-jobs>Jobs</a></nav>{body}\
          <script src=\"{JS_PATH}\"></script></body></html>",
         esc(title)
     )
+}
+
+/// `2026-12-02 19:20:01 UTC`.
+pub(super) fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 pub(super) fn state_badge(state: &str, id: Option<&str>) -> String {
@@ -136,11 +134,19 @@ pub fn home(pipelines: &[PipelineView], csrf: &str, fragment: &str, input_hint: 
 }
 
 /// The live part of the home page.
-pub fn home_fragment(runs: &[RunRow], notices: &[Notice], alerts: &[AlertView]) -> String {
+pub fn home_fragment(listing: &RunsListing, notices: &[Notice], alerts: &[AlertView]) -> String {
     let mut b = String::from("<h2>Runs</h2>");
-    if runs.is_empty() {
+    let runs = &listing.runs;
+    if !listing.errors.is_empty() {
+        b.push_str("<div class=error id=store-error>");
+        for e in &listing.errors {
+            let _ = write!(b, "<p>{}</p>", esc(e));
+        }
+        b.push_str("</div>");
+    }
+    if runs.is_empty() && listing.errors.is_empty() {
         b.push_str("<p class=muted>No runs yet.</p>");
-    } else {
+    } else if !runs.is_empty() {
         b.push_str("<table id=runs><tr><th>run</th><th>pipeline</th><th>state</th><th>trigger</th><th>children</th><th>started</th></tr>");
         for r in runs {
             let _ = write!(
@@ -208,113 +214,6 @@ pub fn refused_webhooks(v: &RefusalsView) -> String {
     )
 }
 
-/// A run's page.
-pub fn run_page(view: &RunView, fragment: &str) -> String {
-    let body = format!(
-        "<h2>Run <span class=mono>{0}</span> of {1}</h2><div id=live data-src=\"/fragments/runs/{0}\" data-every=1000>{fragment}</div>",
-        esc(&view.row.run_id),
-        esc(&view.row.pipeline)
-    );
-    layout(&format!("run {}", view.row.run_id), &body)
-}
-
-fn grid(b: &mut String, stage: &StageView) {
-    let counts: Vec<String> = stage.counts.iter().map(|(k, v)| format!("{v} {}", k.to_lowercase())).collect();
-    let _ = write!(
-        b,
-        "<div class=stage data-stage=\"{0}\"><b>{0}</b> <span class=counts>{1} child(ren): {2}</span><div class=grid>",
-        esc(&stage.name),
-        stage.children.len(),
-        esc(&counts.join(", "))
-    );
-    let titles = stage.children.len() <= TITLE_LIMIT;
-    for (i, c) in stage.children.iter().enumerate() {
-        if titles {
-            let _ = write!(b, "<i class=\"s-{0}\" title=\"{1}[{i}] {0}\"></i>", esc(c), esc(&stage.name));
-        } else {
-            let _ = write!(b, "<i class=s-{}></i>", esc(c));
-        }
-    }
-    b.push_str("</div></div>");
-}
-
-fn failed_child(b: &mut String, f: &FailedChild) {
-    let _ = write!(
-        b,
-        "<div class=failed-child><b>{}[{}]</b> <span class=mono>{}</span>: exit {} — {}",
-        esc(&f.stage),
-        f.index,
-        esc(&f.job_id),
-        f.exit_code.map_or_else(|| "none".into(), |c| c.to_string()),
-        esc(f.status_reason.as_deref().unwrap_or("no reason given"))
-    );
-    if !f.log_tail.is_empty() {
-        let _ = write!(b, "<pre>{}</pre>", esc(&f.log_tail));
-    }
-    b.push_str("</div>");
-}
-
-/// The live part of a run's page.
-pub fn run_fragment(v: &RunView) -> String {
-    let terminal = v.row.state.is_terminal();
-    let mut b = format!(
-        "<div data-terminal=\"{terminal}\"><p>{} ",
-        state_badge(v.row.state.as_str(), Some("run-state"))
-    );
-    let _ = write!(
-        b,
-        "triggered by {:?} <span class=\"mono muted\">{}</span> at {}",
-        v.row.source,
-        esc(&v.row.key),
-        when_ms(v.row.created_at)
-    );
-    if let Some(i) = &v.row.input {
-        let _ = write!(b, " · input <code>{}</code>", esc(i));
-    }
-    if !v.params.is_empty() {
-        let p: Vec<String> = v.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let _ = write!(b, " · params <code>{}</code>", esc(&p.join(" ")));
-    }
-    b.push_str("</p>");
-    if let Some(items) = v.items {
-        let _ = write!(
-            b,
-            "<p>{items} item(s), {} failed · output <code>{}</code></p>",
-            v.failed_items.unwrap_or(0),
-            esc(&v.output)
-        );
-    }
-    b.push_str("<p class=legend>");
-    for s in ["SUCCEEDED", "RUNNING", "STARTING", "RUNNABLE", "PENDING", "FAILED", "NOT_SUBMITTED"] {
-        let _ = write!(b, "<i class=s-{s}></i>{}", s.to_lowercase().replace('_', " "));
-    }
-    b.push_str("</p><h2>Stages</h2>");
-    if v.stages.iter().all(|s| s.children.is_empty()) {
-        b.push_str("<p class=muted>Not planned yet.</p>");
-    }
-    for s in v.stages.iter().chain(v.finish.iter()) {
-        grid(&mut b, s);
-    }
-    if v.failed_count > 0 {
-        let _ = write!(b, "<h2>Failed children ({})</h2>", v.failed_count);
-        for f in &v.failed_children {
-            failed_child(&mut b, f);
-        }
-    }
-    if let Some(f) = &v.failure {
-        let at = f.at();
-        let _ = write!(
-            b,
-            "<h2>Alert</h2><p class=error>failed at {} (exit {}): {}</p>",
-            esc(&at),
-            f.exit_code.map_or_else(|| "none".into(), |c| c.to_string()),
-            esc(f.status_reason.as_deref().unwrap_or("-"))
-        );
-    }
-    b.push_str("</div>");
-    b
-}
-
 /// A small page for errors of the forms.
 pub fn error_page(status: u16, message: &str) -> String {
     layout(
@@ -331,17 +230,22 @@ mod tests {
     fn escapes_markup_and_quotes() {
         assert_eq!(esc("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
     }
+}
+
+#[cfg(test)]
+mod listing_tests {
+    use super::*;
 
     #[test]
-    fn a_grid_has_one_cell_per_child_in_its_state() {
-        let stage = StageView {
-            name: "a".into(),
-            children: vec!["SUCCEEDED".into(), "FAILED".into(), "NOT_SUBMITTED".into()],
-            counts: [("SUCCEEDED".into(), 1), ("FAILED".into(), 1), ("NOT_SUBMITTED".into(), 1)].into(),
+    fn a_store_that_cannot_be_read_shows_its_error_not_no_runs_yet() {
+        let listing = RunsListing {
+            runs: Vec::new(),
+            errors: vec!["cannot read the run records in table batchfan: database is locked".into()],
         };
-        let mut b = String::new();
-        grid(&mut b, &stage);
-        assert_eq!(b.matches("<i class=").count(), 3);
-        assert!(b.contains("class=\"s-FAILED\" title=\"a[1] FAILED\""), "{b}");
+        let html = home_fragment(&listing, &[], &[]);
+        assert!(html.contains("id=store-error") && html.contains("database is locked"), "{html}");
+        assert!(!html.contains("No runs yet"), "{html}");
+        let html = home_fragment(&RunsListing::default(), &[], &[]);
+        assert!(html.contains("No runs yet") && !html.contains("store-error"), "{html}");
     }
 }

@@ -10,27 +10,15 @@
 //   node jobs-view.mjs URL LOGIN_URL ARRAY_JOB_ID FAILED_INDEX RUNNING_JOB_ID RELEASE_FILE SCREENSHOT.png
 //
 // Run by tests/serve_browser.rs; Chromium comes from scripts/setup/30-chromium.sh.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { writeFileSync } from 'node:fs';
+import { launch } from './launch.mjs';
 
 const [url, loginUrl, arrayJob, failedIndex, runningJob, releaseFile, screenshot] = process.argv.slice(2);
 if (!url || !loginUrl || !arrayJob || !failedIndex || !runningJob || !releaseFile || !screenshot) {
   console.error('usage: node jobs-view.mjs URL LOGIN_URL ARRAY_JOB_ID FAILED_INDEX RUNNING_JOB_ID RELEASE_FILE SCREENSHOT.png');
   process.exit(2);
 }
-const executablePath = process.env.BATCHFAN_CHROMIUM || '/usr/bin/chromium';
-const userDataDir = mkdtempSync(join(tmpdir(), 'batchfan-chromium-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath,
-  headless: true,
-  viewport: { width: 1200, height: 800 },
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const { context, close } = await launch({ width: 1200, height: 800 });
 const rows = (selector) => [...document.querySelectorAll(selector)].map((tr) => ({
   id: tr.dataset.job,
   name: tr.querySelector('a')?.textContent ?? null,
@@ -88,6 +76,5 @@ try {
     deniedStatus, deniedRows, listed, failedColour, liveUpdate, filtered, parentStatus, children, childPage, cspErrors,
   }));
 } finally {
-  await context.close();
-  rmSync(userDataDir, { recursive: true, force: true });
+  await close();
 }

@@ -9,27 +9,14 @@
 //   node status-page.mjs URL LOGIN_URL PIPELINE SCREENSHOT.png
 //
 // Run by tests/serve_browser.rs; Chromium comes from scripts/setup/30-chromium.sh.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch } from './launch.mjs';
 
 const [url, loginUrl, pipeline, screenshot] = process.argv.slice(2);
 if (!url || !loginUrl || !pipeline || !screenshot) {
   console.error('usage: node status-page.mjs URL LOGIN_URL PIPELINE SCREENSHOT.png');
   process.exit(2);
 }
-const executablePath = process.env.BATCHFAN_CHROMIUM || '/usr/bin/chromium';
-const userDataDir = mkdtempSync(join(tmpdir(), 'batchfan-chromium-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath,
-  headless: true,
-  viewport: { width: 1100, height: 760 },
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const { context, close } = await launch({ width: 1100, height: 760 });
 try {
   const page = context.pages()[0] ?? (await context.newPage());
   const denied = await page.goto(url);
@@ -93,6 +80,5 @@ try {
     runId, firstState, states: [...seen], sameDocument, grids, listed, frameRefusal, framedRunButtons,
   }));
 } finally {
-  await context.close();
-  rmSync(userDataDir, { recursive: true, force: true });
+  await close();
 }

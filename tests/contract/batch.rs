@@ -26,7 +26,12 @@ macro_rules! batch_scenarios {
 #[allow(unused_macros)] // not on moto
 macro_rules! batch_scenarios_that_run_jobs {
     ($run:ident) => {
-        $run!(dependency_failure_cascades, exit_75_is_retried, a_job_past_its_timeout_fails);
+        $run!(
+            dependency_failure_cascades,
+            exit_75_is_retried,
+            a_job_past_its_timeout_fails,
+            timings_of_a_stage_come_from_the_children
+        );
     };
 }
 
@@ -274,4 +279,40 @@ pub async fn a_job_past_its_timeout_fails(batch: &dyn Batch, fx: &Fixture) {
     assert_eq!(done.attempts.len(), 1, "{:?}", done.attempts);
     let reason = done.status_reason.as_deref().unwrap_or_default();
     assert!(reason.contains("Job attempt duration exceeded timeout"), "status reason {reason:?}");
+}
+
+/// Issue 14 item 4: every child's created/started/stopped times, read as
+/// `batchfan status` and the status page read them (`run::timings::collect`:
+/// ListJobs of the array's children, DescribeJobs of a plain job), in order,
+/// and a stage's span covers each of its children's runs.
+#[allow(dead_code)] // not on moto
+pub async fn timings_of_a_stage_come_from_the_children(batch: &dyn Batch, fx: &Fixture) {
+    use batchfan::run::timings::{collect, stage_timings, RunJob};
+    let array = SubmitJob { array_size: Some(3), ..fx.job("timed", &["sleep", "0.2"]) };
+    let array = batch.submit_job(array).await.expect("submit").job_id;
+    let plain = SubmitJob { depends_on: vec![JobDependency::on(&array)], ..fx.job("after", &["true"]) };
+    let plain = batch.submit_job(plain).await.expect("submit").job_id;
+    wait_terminal(batch, &plain).await;
+    let jobs = [
+        RunJob { stage: "timed".into(), job_id: array.clone(), first_child: 0, children: 3 },
+        RunJob { stage: "after".into(), job_id: plain.clone(), first_child: 0, children: 1 },
+    ];
+    let times = collect(batch, &jobs).await.expect("collect");
+    let children = &times[&array];
+    assert_eq!(children.iter().map(|c| c.index).collect::<Vec<_>>(), [0, 1, 2], "{children:?}");
+    for c in children.iter().chain(&times[&plain]) {
+        assert_eq!(c.status, JobStatus::Succeeded, "{c:?}");
+        let (started, stopped) = (c.started_at.expect("started"), c.stopped_at.expect("stopped"));
+        assert!(c.created_at <= started && started <= stopped, "{c:?}");
+    }
+    assert_eq!(children[1].job_id, format!("{array}:1"));
+    let last_child_stop = children.iter().filter_map(|c| c.stopped_at).max().unwrap();
+    assert!(times[&plain][0].started_at.unwrap() >= last_child_stop, "the dependent started after the array");
+    let stages = stage_timings(&jobs, &times, i64::MAX);
+    let timed = &stages[0];
+    assert_eq!((timed.stage.as_str(), timed.children, timed.started), ("timed", 3, 3));
+    let longest = children.iter().map(|c| c.stopped_at.unwrap() - c.started_at.unwrap()).max().unwrap();
+    assert!(timed.duration_ms.unwrap() >= longest, "{timed:?}");
+    assert_eq!(timed.slowest.len(), 3);
+    assert_eq!(timed.run_time.unwrap().max_ms, longest);
 }

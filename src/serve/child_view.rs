@@ -1,0 +1,164 @@
+//! What a child's page (`/runs/{id}/children/{stage}/{index}`) shows: its
+//! status and times, every attempt (exit code, reasons, duration, log stream)
+//! with the tail of its log, and on request one attempt's whole log.
+//!
+//! Logs are read through the run's [`crate::run::LogTail`] port for tails; a
+//! whole log is read from the local copy under `STATE/logs/` only (nothing
+//! outside it is ever read), up to [`FULL_LOG_LIMIT`] bytes.
+
+use serde::Serialize;
+
+use super::{
+    app::App,
+    jobs::{local_log, AttemptView},
+    view::{find_run, ViewError},
+};
+use crate::{
+    batch::JobStatus,
+    run::timings::{self, RunJob},
+};
+
+/// Lines of each attempt's log shown on the page.
+const TAIL_LINES: usize = 50;
+/// Bytes of a whole log shown at most (its end is kept).
+pub const FULL_LOG_LIMIT: usize = 4 * 1024 * 1024;
+
+/// One attempt's whole log, as asked with `?log=N`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FullLog {
+    pub attempt: usize,
+    pub text: String,
+    /// Bytes left out at the start (the log was over [`FULL_LOG_LIMIT`]).
+    pub skipped: u64,
+}
+
+/// A child's page.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChildView {
+    pub run_id: String,
+    pub pipeline: String,
+    pub run_state: String,
+    pub stage: String,
+    /// Global child index.
+    pub index: u64,
+    pub job_id: String,
+    pub status: JobStatus,
+    pub status_reason: Option<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub stopped_at: Option<i64>,
+    pub attempts: Vec<AttemptView>,
+    pub full_log: Option<FullLog>,
+    /// The attempt whose whole log was asked for (`?log=N`).
+    pub log_asked: Option<usize>,
+    /// Where a whole log comes from when it cannot be shown here.
+    pub log_note: Option<String>,
+}
+
+/// The job of `stage[index]` in a run: `parent:i` for an array child.
+pub fn child_job(jobs: &[RunJob], stage: &str, index: u64) -> Option<String> {
+    let job = jobs
+        .iter()
+        .find(|j| j.stage == stage && (j.first_child..j.first_child + j.children).contains(&index))?;
+    Some(if job.is_array() {
+        format!("{}:{}", job.job_id, index - job.first_child)
+    } else {
+        job.job_id.clone()
+    })
+}
+
+/// The page of `stage[index]` of a run; `Ok(None)` when there is no such run or child (yet).
+pub async fn child(
+    app: &App,
+    run_id: &str,
+    stage: &str,
+    index: u64,
+    full_log: Option<usize>,
+) -> Result<Option<ChildView>, ViewError> {
+    let Some(rec) = find_run(app, run_id).await? else { return Ok(None) };
+    let Some(job_id) = child_job(&timings::run_jobs(&rec), stage, index) else { return Ok(None) };
+    let ports = &app.service.backend.ports;
+    let described = ports
+        .batch
+        .describe_jobs(std::slice::from_ref(&job_id))
+        .await
+        .map_err(|source| ViewError::Batch { run_id: rec.run_id.clone(), source })?;
+    let Some(d) = described.into_iter().next() else { return Ok(None) };
+    let mut attempts = Vec::new();
+    for (i, a) in d.attempts.iter().enumerate() {
+        let log_tail = match a.log_stream_name.as_deref() {
+            Some(s) => {
+                ports.logs.tail(s, TAIL_LINES).await.unwrap_or_else(|e| format!("(log unreadable: {e})"))
+            }
+            None => String::new(),
+        };
+        attempts.push(AttemptView {
+            number: i + 1,
+            exit_code: a.exit_code,
+            reason: a.reason.clone(),
+            status_reason: a.status_reason.clone(),
+            started_at: a.started_at,
+            stopped_at: a.stopped_at,
+            log_stream_name: a.log_stream_name.clone(),
+            log_tail,
+        });
+    }
+    let (mut full, mut log_note) = (None, None);
+    if let Some(n) = full_log {
+        let stream = attempts.iter().find(|a| a.number == n).and_then(|a| a.log_stream_name.clone());
+        let root = &app.service.backend.layout.root;
+        match stream.as_deref().and_then(|s| local_log(root, s)) {
+            Some(path) => full = Some(read_whole(&path, n).await),
+            None => {
+                log_note = Some(format!(
+                "attempt {n} has no log under {}: `batchfan logs {} {stage} {index} --attempt {n}` prints it",
+                root.join("logs").display(),
+                rec.run_id
+            ))
+            }
+        }
+    }
+    Ok(Some(ChildView {
+        run_id: rec.run_id.clone(),
+        pipeline: rec.pipeline.clone(),
+        run_state: rec.state.as_str().to_owned(),
+        stage: stage.to_owned(),
+        index,
+        job_id,
+        status: d.status,
+        status_reason: d.status_reason.clone(),
+        created_at: d.created_at,
+        started_at: d.started_at,
+        stopped_at: d.stopped_at,
+        attempts,
+        full_log: full,
+        log_asked: full_log,
+        log_note,
+    }))
+}
+
+/// A whole log file, or its last [`FULL_LOG_LIMIT`] bytes.
+async fn read_whole(path: &std::path::Path, attempt: usize) -> FullLog {
+    let bytes = tokio::fs::read(path).await.unwrap_or_default();
+    let from = bytes.len().saturating_sub(FULL_LOG_LIMIT);
+    FullLog { attempt, text: String::from_utf8_lossy(&bytes[from..]).into_owned(), skipped: from as u64 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_global_index_maps_to_its_shard_and_array_index() {
+        let jobs = [
+            RunJob { stage: "a".into(), job_id: "A0".into(), first_child: 0, children: 3 },
+            RunJob { stage: "a".into(), job_id: "A1".into(), first_child: 3, children: 1 },
+            RunJob { stage: "aggregation".into(), job_id: "G".into(), first_child: 0, children: 1 },
+        ];
+        assert_eq!(child_job(&jobs, "a", 2).as_deref(), Some("A0:2"));
+        assert_eq!(child_job(&jobs, "a", 3).as_deref(), Some("A1"), "a one-child shard is a plain job");
+        assert_eq!(child_job(&jobs, "aggregation", 0).as_deref(), Some("G"));
+        assert_eq!(child_job(&jobs, "a", 4), None);
+        assert_eq!(child_job(&jobs, "b", 0), None);
+    }
+}
