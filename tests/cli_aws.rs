@@ -5,6 +5,9 @@
 
 #[path = "support/aws_fixtures.rs"]
 mod aws_fixtures;
+mod batch_api_support;
+#[path = "cli_aws/logs.rs"]
+mod logs;
 #[path = "support/moto.rs"]
 mod moto;
 
@@ -33,8 +36,8 @@ struct Deployed {
     alerts_topic: String,
 }
 
-async fn deploy(stages: &[&str]) -> Deployed {
-    let moto = Moto::start();
+/// The table, bucket and topics on `moto`, for jobs on `queue` and definitions named `{prefix}{what}`.
+async fn deploy_stores(moto: Moto, queue: Option<&str>) -> Deployed {
     let fx = Fixtures::new(&moto.sdk_config());
     let suffix = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
     let (table, bucket) = (format!("batchfan-{suffix}"), format!("runs-{suffix}"));
@@ -42,17 +45,25 @@ async fn deploy(stages: &[&str]) -> Deployed {
     fx.create_bucket(&bucket).await;
     let plan_topic = fx.create_topic(&format!("cli-plan-{suffix}")).await;
     let alerts_topic = fx.create_topic(&format!("cli-alerts-{suffix}")).await;
-    let (queue, _) = fx.batch_queue(&moto).await;
+    let queue = match queue {
+        Some(q) => q.to_owned(),
+        None => fx.batch_queue(&moto).await.0,
+    };
     let prefix = format!("cli-{suffix}-");
+    Deployed { moto, fx, table, bucket, queue, prefix, plan_topic, alerts_topic }
+}
+
+async fn deploy(stages: &[&str]) -> Deployed {
+    let d = deploy_stores(Moto::start(), None).await;
     let roles = ["aggregation", "cleanup", "barrier"];
     for what in stages.iter().chain(roles.iter()) {
         use aws_sdk_batch::types::{
             ContainerProperties, JobDefinitionType, ResourceRequirement, ResourceType,
         };
         let res = |t, v: &str| ResourceRequirement::builder().r#type(t).value(v).build();
-        fx.batch
+        d.fx.batch
             .register_job_definition()
-            .job_definition_name(batchfan::deploy::job_definition_name(&prefix, what))
+            .job_definition_name(batchfan::deploy::job_definition_name(&d.prefix, what))
             .r#type(JobDefinitionType::Container)
             .container_properties(
                 ContainerProperties::builder()
@@ -66,7 +77,7 @@ async fn deploy(stages: &[&str]) -> Deployed {
             .await
             .expect("register job definition");
     }
-    Deployed { moto, fx, table, bucket, queue, prefix, plan_topic, alerts_topic }
+    d
 }
 
 impl Deployed {
@@ -87,6 +98,11 @@ impl Deployed {
 
     /// Runs `batchfan ARGS` with the SDK pointed at the moto server.
     fn batchfan(&self, args: &[String]) -> Output {
+        finish(self.command(args).spawn().expect("run batchfan"), args)
+    }
+
+    /// `batchfan ARGS` with the SDK pointed at the moto server, stdout and stderr piped.
+    fn command(&self, args: &[String]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_batchfan"));
         cmd.args(args)
             .env("AWS_ENDPOINT_URL", self.moto.endpoint())
@@ -100,17 +116,21 @@ impl Deployed {
             .env_remove("BATCHFAN_JOB_QUEUE")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("run batchfan");
-        let start = Instant::now();
-        while child.try_wait().expect("wait").is_none() {
-            if start.elapsed() > GUARD {
-                let _ = child.kill();
-                panic!("batchfan {args:?} did not finish within {GUARD:?}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        child.wait_with_output().expect("output")
+        cmd
     }
+}
+
+/// Waits for `child` (`batchfan ARGS`) to end, killing it after [`GUARD`].
+fn finish(mut child: std::process::Child, args: &[String]) -> Output {
+    let start = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > GUARD {
+            let _ = child.kill();
+            panic!("batchfan {args:?} did not finish within {GUARD:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().expect("output")
 }
 
 fn write_pipeline(dir: &Path) -> (String, String) {

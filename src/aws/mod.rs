@@ -7,6 +7,7 @@
 //! | [`crate::topic::Topic`] | [`SnsTopic`] | SNS (`topic` = an ARN, or a name mapped in [`AwsSettings::topic_arns`]) |
 //! | [`crate::batch::Batch`] | [`AwsBatch`] | AWS Batch |
 //! | [`crate::run::LogTail`] | [`CloudWatchPointer`] | names the CloudWatch Logs stream (it does not read it) |
+//! | (`batchfan logs --backend aws`) | [`job_logs::CloudWatchLogs`] | reads a job attempt's stream from CloudWatch Logs |
 //!
 //! Clients are built once per process ([`connect`] or
 //! [`AwsClients::from_sdk_config`]) and shared by every adapter; SDK types
@@ -35,6 +36,7 @@ mod batch;
 pub mod calls;
 mod dynamo;
 pub(crate) mod error;
+pub mod job_logs;
 pub mod limiter;
 mod s3;
 mod sns;
@@ -113,12 +115,17 @@ pub struct AwsClients {
 /// overrides from the environment and profile) and builds the clients.
 /// Fails when no region is configured.
 pub async fn connect(settings: AwsSettings) -> PortResult<AwsClients> {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if let Some(region) = &settings.region {
-        loader = loader.region(Region::new(region.clone()));
-    }
-    let config = loader.load().await;
+    let config = load_sdk_config(settings.region.as_deref()).await;
     AwsClients::from_sdk_config(&config, settings)
+}
+
+/// The SDK's configuration from the environment and profile, in `region` when given.
+pub async fn load_sdk_config(region: Option<&str>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(region) = region {
+        loader = loader.region(Region::new(region.to_owned()));
+    }
+    loader.load().await
 }
 
 impl AwsClients {

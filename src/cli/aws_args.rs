@@ -54,3 +54,15 @@ impl AwsArgs {
         }
     }
 }
+
+/// Where a command finds runs: `--backend`, and for AWS batchfan's table and
+/// region (`status`, `logs`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunsAt {
+    /// Where the runs are: the embedded backend's state (--state), or AWS (DynamoDB and Batch).
+    #[arg(long, value_enum, default_value_t, env = "BATCHFAN_BACKEND")]
+    pub backend: BackendArg,
+    /// --table is batchfan's table (default batchfan); --region for AWS.
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}

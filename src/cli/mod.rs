@@ -6,10 +6,22 @@
 //! A reader of stdout that leaves early ends the command quietly with its
 //! normal exit code ([`out`]).
 
+// Every module below prints diagnostics with this `eprintln!` (it shadows
+// std's): a closed stderr drops the line instead of panicking ([`out::err_fmt`]).
+macro_rules! eprintln {
+    () => {
+        $crate::cli::out::err_fmt(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::out::err_fmt(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod alerts;
 mod aws_args;
 mod batch_api;
 mod cancel;
+mod completions;
 mod cost;
 pub(crate) mod inputs;
 pub(crate) mod out;
@@ -18,8 +30,10 @@ pub(crate) mod snapshot;
 mod job;
 mod limits;
 mod logs;
+mod logs_source;
 mod plan;
 mod private;
+pub(crate) mod progress;
 mod retry;
 mod run;
 mod run_aws;
@@ -108,8 +122,10 @@ enum Command {
     Cost(cost::Args),
     /// Serve the AWS Batch API over the local engine (SigV4 is not checked).
     BatchApi(batch_api::Args),
+    /// Print a shell completion script: `batchfan completions bash > /etc/bash_completion.d/batchfan`.
+    Completions(completions::Args),
     /// Commands that run inside jobs (set up by batchfan; not for interactive use).
-    #[command(subcommand)]
+    #[command(subcommand, hide = true)]
     Job(job::JobCommand),
 }
 
@@ -125,7 +141,10 @@ pub fn main() -> i32 {
     init_tracing(verbose);
     // Commands that write into the state directory (or run jobs that do); not the ones
     // that write files for the user to share (tfvars) or write nothing.
-    if !matches!(cli.command, Command::Validate(_) | Command::Tfvars(_) | Command::Cost(_)) {
+    if !matches!(
+        cli.command,
+        Command::Validate(_) | Command::Tfvars(_) | Command::Cost(_) | Command::Completions(_)
+    ) {
         private::owner_only_files();
     }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -150,6 +169,7 @@ pub fn main() -> i32 {
             Command::Tfvars(a) => tfvars::run(a),
             Command::Cost(a) => cost::run(a),
             Command::BatchApi(a) => batch_api::run(a).await,
+            Command::Completions(a) => completions::run(a),
             Command::Job(c) => job::run(c).await,
         }
     });
@@ -186,7 +206,7 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("BATCHFAN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !progress::no_color();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)

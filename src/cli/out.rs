@@ -6,6 +6,10 @@
 //! what it wanted, so the rest is dropped without a word and the command ends
 //! with its normal exit code. Any other write error (a full disk behind a
 //! redirection) is kept and reported once by [`finish`] (exit 3).
+//!
+//! Diagnostics on stderr go through [`err_fmt`] (the `eprintln!` of the
+//! command modules, see `cli/mod.rs`): `batchfan run ... 2>&1 | head -1`
+//! closes stderr too, and a diagnostic nobody can read is dropped.
 
 use std::{
     fmt,
@@ -30,6 +34,13 @@ pub fn write_fmt(args: fmt::Arguments<'_>) {
     if let Err(e) = result {
         record(e);
     }
+}
+
+/// Writes formatted diagnostics to stderr, dropping them when it cannot be
+/// written (a reader that left, a closed descriptor): there is nowhere left to
+/// report that, and `eprintln!` would panic.
+pub fn err_fmt(args: fmt::Arguments<'_>) {
+    let _ = io::stderr().lock().write_fmt(args);
 }
 
 fn record(e: io::Error) {

@@ -8,7 +8,9 @@ use serde_json::json;
 use super::{
     aws_args::{AwsArgs, BackendArg},
     inputs::{self, OnMismatch},
-    limits, run_aws, Output, RunInputArgs, StateArgs, UsageError, EXIT_RUN_FAILED,
+    limits,
+    progress::{Mode, Progress},
+    run_aws, Output, RunInputArgs, StateArgs, UsageError, EXIT_RUN_FAILED,
 };
 use crate::{
     backend::{LocalBackend, LocalOptions},
@@ -115,13 +117,15 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         eprintln!("run {} ({}) {}", record.run_id, spec.name, record.state);
     }
     let ports = service.backend.ports.clone();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     let ticker = (!args.quiet).then(|| {
         let (ports, spec, run_id) = (ports.clone(), spec.clone(), record.run_id.clone());
-        tokio::spawn(async move { progress(ports, spec, run_id).await })
+        tokio::spawn(async move { progress(ports, spec, run_id, stopped).await })
     });
     let done = service.wait(&spec.name, &record.run_id, Duration::from_millis(100), |_| {}).await;
     if let Some(t) = ticker {
-        t.abort();
+        let _ = stop.send(true);
+        let _ = t.await; // the display ends cleanly before the result is printed
     }
     let done = match done {
         Ok(d) => d,
@@ -156,11 +160,18 @@ fn announce_pass_env(names: &[String]) {
     eprintln!("{line}");
 }
 
-/// Prints per-stage progress on stderr whenever it changes.
-async fn progress(ports: crate::run::Ports, spec: crate::spec::PipelineSpec, run_id: String) {
+/// Shows per-stage progress on stderr ([`Progress`]) until `stop` turns true.
+async fn progress(
+    ports: crate::run::Ports,
+    spec: crate::spec::PipelineSpec,
+    run_id: String,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let store = crate::run::RunStore::new(ports.table.as_ref(), &spec.storage.table);
-    let mut last = BTreeMap::<String, String>::new();
+    let mut display = Progress::new(Mode::detect(false));
     loop {
+        // Read before the stop flag: the last look shows the run as it ended.
+        let stopping = *stop.borrow();
         if let Ok(Some(rec)) = store.get(&run_id).await {
             let mut lines = BTreeMap::new();
             let planned = match rec.sizing {
@@ -200,18 +211,20 @@ async fn progress(ports: crate::run::Ports, spec: crate::spec::PipelineSpec, run
                     lines.insert(label, text);
                 }
             }
-            for (label, text) in &lines {
-                if last.get(label) != Some(text) {
-                    eprintln!(
-                        "  {:<14} {text}",
-                        label.trim_start_matches(|c: char| c == '~' || c.is_ascii_digit() || c == ' ')
-                    );
-                }
-            }
-            last = lines;
+            let sort_key = |c: char| c == '~' || c.is_ascii_digit() || c == ' ';
+            display.update(
+                lines.into_iter().map(|(l, t)| (l.trim_start_matches(sort_key).to_owned(), t)).collect(),
+            );
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        if stopping {
+            break;
+        }
+        tokio::select! {
+            changed = stop.changed() => if changed.is_err() { break },
+            _ = tokio::time::sleep(Duration::from_millis(250)) => display.tick(),
+        }
     }
+    display.finish();
 }
 
 /// Wall time of each phase, in milliseconds.

@@ -16,6 +16,7 @@ use serde_json::json;
 use super::{
     aws_args::AwsArgs,
     inputs::{self, OnMismatch},
+    progress::{Mode, Progress},
     Output, RunInputArgs, UsageError, EXIT_RUN_FAILED,
 };
 use crate::{
@@ -94,22 +95,40 @@ pub async fn run(args: AwsRun<'_>) -> anyhow::Result<i32> {
     }
     let monitor = Monitor::new(ports.clone(), [spec.clone()]);
     let mut last = record.state;
+    let mut display = Progress::new(Mode::detect(args.quiet));
     let done = loop {
         let rec = match monitor.reconcile(&spec.name, &record.run_id).await? {
             Some(r) => r,
             None => return Err(RunError::UnknownRun(record.run_id.clone()).into()),
         };
-        if rec.state != last && !args.quiet {
-            eprintln!("run {} {}", rec.run_id, rec.state);
+        if rec.state != last {
+            display.println(&format!("run {} {}", rec.run_id, rec.state));
         }
         last = rec.state;
         if rec.state.is_terminal() {
             break rec;
         }
-        tokio::time::sleep(args.poll).await;
+        if display.is_live() {
+            display.update(vec![(
+                format!("run {}", rec.run_id),
+                format!("{}, {} job(s)", rec.state, rec.jobs.len()),
+            )]);
+        }
+        wait_ticking(&mut display, args.poll).await;
     };
+    display.finish();
     print_result(args.output, &done, &clients.api_calls(), args.quiet);
     Ok(if done.state == RunState::Failed { EXIT_RUN_FAILED } else { 0 })
+}
+
+/// Sleeps `poll`, moving the live display's spinner meanwhile.
+async fn wait_ticking(display: &mut Progress, poll: Duration) {
+    let step = Duration::from_millis(250);
+    let until = tokio::time::Instant::now() + poll;
+    while tokio::time::Instant::now() < until {
+        tokio::time::sleep(step.min(until - tokio::time::Instant::now())).await;
+        display.tick();
+    }
 }
 
 /// Prints the run; `calls` are the AWS API calls this command made (on

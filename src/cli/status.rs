@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use serde_json::json;
 
 use super::{
-    aws_args::{AwsArgs, BackendArg},
+    aws_args::{BackendArg, RunsAt},
     Output, StateArgs, UsageError,
 };
 use crate::{
@@ -32,20 +32,16 @@ pub struct Args {
     state: StateArgs,
     #[arg(long, value_enum, default_value_t)]
     output: Output,
-    /// Where the runs are: the embedded backend's state, or AWS (DynamoDB and Batch).
-    #[arg(long, value_enum, default_value_t, env = "BATCHFAN_BACKEND")]
-    backend: BackendArg,
-    /// --table is batchfan's table (default batchfan); --region for AWS.
     #[command(flatten)]
-    aws: AwsArgs,
+    at: RunsAt,
 }
 
 /// Children per status of each job, by job id.
 type Counts = BTreeMap<String, BTreeMap<JobStatus, u64>>;
 
 pub async fn run(args: Args) -> anyhow::Result<i32> {
-    let table_name = args.aws.table.clone().unwrap_or_else(|| DEFAULT_TABLE.to_owned());
-    let (table, batch, place): (Arc<dyn Table>, Option<Arc<dyn Batch>>, String) = match args.backend {
+    let table_name = args.at.aws.table.clone().unwrap_or_else(|| DEFAULT_TABLE.to_owned());
+    let (table, batch, place): (Arc<dyn Table>, Option<Arc<dyn Batch>>, String) = match args.at.backend {
         BackendArg::Local => {
             let layout = LocalLayout::new(&args.state.dir);
             if !layout.tables().exists() {
@@ -58,7 +54,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
             (Arc::new(SqliteTable::open(&layout.tables())?), None, layout.root.display().to_string())
         }
         BackendArg::Aws => {
-            let (ports, _) = backend::aws_ports(&args.aws.target(), None)
+            let (ports, _) = backend::aws_ports(&args.at.aws.target(), None)
                 .await
                 .map_err(|e| UsageError(format!("cannot use AWS: {e}")))?;
             (ports.table, Some(ports.batch), format!("DynamoDB table {table_name}"))

@@ -109,3 +109,29 @@ pub fn attempt_logs(state_dir: &Path, job_id: &str) -> Vec<(u32, std::path::Path
         .filter(|(_, p)| p.exists())
         .collect()
 }
+
+/// The status of one job or array child (`parent:index`), as the engine last
+/// committed it; `None` when the engine does not know it (yet).
+pub fn unit_status(state_dir: &Path, job_id: &str) -> Result<Option<JobStatus>, rusqlite::Error> {
+    let path = state_dir.join("engine.sqlite");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let (parent, index) = match job_id.split_once(':') {
+        Some((parent, index)) => match index.parse::<i64>() {
+            Ok(i) => (parent, i),
+            Err(_) => return Ok(None),
+        },
+        None => (job_id, 0),
+    };
+    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let status: Option<String> = conn
+        .query_row(
+            "SELECT u.status FROM units u JOIN jobs j ON j.seq = u.seq WHERE j.job_id = ?1 AND u.idx = ?2",
+            rusqlite::params![parent, index],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(status.and_then(|s| s.parse().ok()))
+}

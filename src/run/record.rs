@@ -144,6 +144,12 @@ impl Failure {
     pub fn summary_line(&self) -> String {
         format!("failed at {}: {}: {}", self.at(), self.exit(), self.status_reason.as_deref().unwrap_or("-"))
     }
+
+    /// The command that prints the failed attempt's whole log (the alert names it).
+    pub fn logs_command(&self, run_id: &str, backend: super::BackendKind) -> String {
+        let aws = if backend == super::BackendKind::Aws { " --backend aws" } else { "" };
+        format!("batchfan logs {run_id} {} {}{aws}", self.stage, self.index.unwrap_or(0))
+    }
 }
 
 /// A submitter's hold on a run.
