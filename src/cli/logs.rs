@@ -74,11 +74,20 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
             ports.table
         }
     };
-    let rec = RunStore::new(table.as_ref(), &table_name)
-        .get(&args.run)
-        .await?
-        .ok_or_else(|| UsageError(format!("run {} not found: list runs with `batchfan status`", args.run)))?;
-    let job_id = child_job_id(&rec, &args.stage, args.index)?;
+    let store = RunStore::new(table.as_ref(), &table_name);
+    let job_id = loop {
+        let rec = store.get(&args.run).await?.ok_or_else(|| {
+            UsageError(format!("run {} not found: list runs with `batchfan status`", args.run))
+        })?;
+        match child_job_id(&rec, &args.stage, args.index) {
+            Ok(id) => break id,
+            // --follow on a run still planning or submitting waits for the child's job.
+            Err(Lookup::NotYet(_)) if args.follow && !rec.state.is_terminal() => {
+                tokio::time::sleep(Duration::from_secs_f64(args.poll)).await
+            }
+            Err(Lookup::NotYet(e) | Lookup::Bad(e)) => return Err(e.into()),
+        }
+    };
     let mut source: Box<dyn Source> = match args.at.backend {
         BackendArg::Local => Box::new(LocalSource::new(args.state.dir.clone(), job_id.clone())),
         BackendArg::Aws => {
@@ -194,13 +203,19 @@ impl Sink {
     }
 }
 
+/// Why [`child_job_id`] has no job id: not yet (the run is still planning or
+/// submitting), or never (the stage or index is wrong).
+enum Lookup {
+    NotYet(UsageError),
+    Bad(UsageError),
+}
+
 /// The job id of child `index` of `stage` (`parent:local` for array children).
-fn child_job_id(rec: &RunRecord, stage: &str, index: u64) -> Result<String, UsageError> {
+fn child_job_id(rec: &RunRecord, stage: &str, index: u64) -> Result<String, Lookup> {
     let id_of = |name: &str| {
-        rec.jobs
-            .get(name)
-            .cloned()
-            .ok_or_else(|| UsageError(format!("job {name} was not submitted (run {})", rec.state)))
+        rec.jobs.get(name).cloned().ok_or_else(|| {
+            Lookup::NotYet(UsageError(format!("job {name} was not submitted (run {})", rec.state)))
+        })
     };
     let suffix = match stage {
         "aggregation" => Some("aggregate"),
@@ -211,18 +226,20 @@ fn child_job_id(rec: &RunRecord, stage: &str, index: u64) -> Result<String, Usag
         return id_of(&job_name(&rec.pipeline, &rec.run_id, suffix));
     }
     rec.stages.iter().position(|s| s == stage).ok_or_else(|| {
-        UsageError(format!(
+        Lookup::Bad(UsageError(format!(
             "run {} has no stage {stage:?}: its stages are {}",
             rec.run_id,
             rec.stages.join(", ")
-        ))
+        )))
     })?;
-    let sizing = rec.sizing.ok_or_else(|| UsageError(format!("run {} is not planned yet", rec.run_id)))?;
+    let sizing = rec
+        .sizing
+        .ok_or_else(|| Lookup::NotYet(UsageError(format!("run {} is not planned yet", rec.run_id))))?;
     if index >= sizing.children {
-        return Err(UsageError(format!(
+        return Err(Lookup::Bad(UsageError(format!(
             "index {index} is out of range: stage {stage} has {} children",
             sizing.children
-        )));
+        ))));
     }
     let shard = index / sizing.shard_size.max(1);
     let range = sizing.shard_range(shard);

@@ -62,9 +62,10 @@ pub async fn submit(
         })
         .await?;
     info!(run_id, jobs = record.jobs.len(), "submitted");
-    if record.cancel.is_some() {
-        super::cancel::apply(ports, spec, run_id).await?;
+    if record.cancel.is_none() {
+        return Ok(record);
     }
+    super::cancel::apply(ports, spec, run_id).await?;
     Ok(store.get(run_id).await?.unwrap_or(record))
 }
 
