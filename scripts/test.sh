@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 export ROOT
 
-step() { printf '\n== %s\n' "$*" >&2; }
+# Each step is printed with the time since the start, so that a slow step shows.
+START=$(date +%s)
+step() { printf '\n== [%4ss] %s\n' "$(( $(date +%s) - START ))" "$*" >&2; }
 
 step "toolchain"
 command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup" >&2; exit 1; }
