@@ -17,7 +17,7 @@ done
 command -v terraform >/dev/null || { echo "deployed-e2e: terraform is missing: install Terraform >= 1.11" >&2; exit 1; }
 cargo build --workspace --all-targets --locked
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-capture -E 'binary(deployed)'
+  cargo nextest run -p batchfan --locked --no-capture -E 'binary(integration) & test(/^deployed::/)'
 else
-  cargo test --locked --test deployed -- --nocapture
+  cargo test -p batchfan --locked --test integration -- --nocapture deployed::
 fi

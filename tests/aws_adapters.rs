@@ -3,10 +3,8 @@
 //! duplicate keys in a batch, multipart uploads leaving nothing pending, and
 //! what SubmitJob sends as AWS Batch records it.
 
-#[path = "support/aws_fixtures.rs"]
-mod aws_fixtures;
-#[path = "support/moto.rs"]
-mod moto;
+use crate::aws_fixtures;
+use crate::moto;
 
 use std::{collections::BTreeMap, io::Write, time::Duration};
 

@@ -5,7 +5,7 @@
 //! The conformance scenarios ([`clients::SCENARIOS`]) are tests here, and run
 //! through boto3 and the AWS CLI too (`batch_api_support/scenarios.py`).
 
-mod batch_api_support;
+use crate::batch_api_support;
 #[path = "batch_api_support/capacity.rs"]
 mod capacity;
 #[path = "batch_api_support/clients.rs"]

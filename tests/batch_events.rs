@@ -3,15 +3,13 @@
 //! fixtures (`tests/fixtures/batch_events/`) read alike by the event type and
 //! by the AWS adapter.
 
-mod batch_api_support;
-#[path = "support/event_shape.rs"]
-mod event_shape;
+use crate::batch_api_support;
+use crate::event_shape;
 #[path = "batch_events/fixtures.rs"]
 mod fixtures;
 #[path = "batch_events/logs.rs"]
 mod logs;
-#[path = "support/moto.rs"]
-mod moto;
+use crate::moto;
 
 use std::{collections::BTreeMap, path::Path, time::Instant};
 

@@ -3,13 +3,11 @@
 //! submission from "a laptop", jobs on (moto's) AWS Batch, the run followed
 //! to its end and read back.
 
-#[path = "support/aws_fixtures.rs"]
-mod aws_fixtures;
-mod batch_api_support;
+use crate::aws_fixtures;
+use crate::batch_api_support;
 #[path = "cli_aws/logs.rs"]
 mod logs;
-#[path = "support/moto.rs"]
-mod moto;
+use crate::moto;
 
 use std::{
     collections::BTreeMap,

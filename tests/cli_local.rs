@@ -2,7 +2,7 @@
 //! backend: input snapshots, a closed stdout, arguments checked up front,
 //! and how a failed run is reported.
 
-mod serve_support;
+use crate::serve_support;
 
 use std::{
     io::{Seek, Write},

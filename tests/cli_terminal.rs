@@ -5,7 +5,7 @@
 //! of `validate` and `logs`, `logs --follow` and `--attempt`, and the alert
 //! naming the command that prints the whole log.
 
-mod serve_support;
+use crate::serve_support;
 
 use std::{
     path::{Path, PathBuf},

@@ -4,11 +4,9 @@
 //! created through the SDK, never through the adapters under test. Deliveries
 //! are observed through an SQS queue subscribed to the SNS topic.
 
-#[path = "support/aws_fixtures.rs"]
-mod aws_fixtures;
-mod contract;
-#[path = "support/moto.rs"]
-mod moto;
+use crate::aws_fixtures;
+use crate::contract;
+use crate::moto;
 
 use std::{collections::VecDeque, time::Duration};
 
@@ -113,13 +111,13 @@ impl TopicEnv for AwsEnv {
 }
 
 mod table {
-    crate::contract::table_contract!(crate::aws_env());
+    crate::contract::table_contract!(super::aws_env());
 }
 
 mod objects {
-    crate::contract::objects_contract!(crate::aws_env());
+    crate::contract::objects_contract!(super::aws_env());
 }
 
 mod topic {
-    crate::contract::topic_contract!(crate::aws_env());
+    crate::contract::topic_contract!(super::aws_env());
 }

@@ -3,11 +3,8 @@
 //! (`src/aws/batch.rs`) pointed at `batchfan batch-api` with `endpoint_url`:
 //! the production adapter through the real API, on the local engine.
 
-#[path = "batch_api_support/mod.rs"]
-mod batch_api_support;
-#[macro_use]
-#[path = "contract/batch.rs"]
-mod contract;
+use crate::batch_api_support;
+use crate::contract_batch as contract;
 
 use batch_api_support::{register_sh, Server, QUEUE};
 use batchfan::aws::{static_sdk_config, AwsClients, AwsSettings};

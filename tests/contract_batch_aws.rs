@@ -12,13 +12,9 @@
 //! running, state-change events — is covered by the local engine's tests
 //! (`engine_*`), which implement AWS's rules, and cannot be observed on moto.
 
-#[path = "support/aws_fixtures.rs"]
-mod aws_fixtures;
-#[macro_use]
-#[path = "contract/batch.rs"]
-mod contract;
-#[path = "support/moto.rs"]
-mod moto;
+use crate::aws_fixtures;
+use crate::contract_batch as contract;
+use crate::moto;
 
 use aws_fixtures::Fixtures;
 use batchfan::aws::AwsClients;

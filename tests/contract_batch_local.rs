@@ -1,8 +1,6 @@
 //! The Batch port's contract scenarios, run against the local engine.
 
-#[macro_use]
-#[path = "contract/batch.rs"]
-mod contract;
+use crate::contract_batch as contract;
 
 use batchfan::engine::{EngineConfig, LocalEngine, ShutdownMode};
 

@@ -1,7 +1,7 @@
 //! The contract suites against the local adapters: SQLite table, directory
 //! objects, in-process bus. Each test gets its own temp directory.
 
-mod contract;
+use crate::contract;
 
 use std::{sync::Arc, time::Duration};
 
@@ -110,13 +110,13 @@ impl TopicEnv for LocalTopic {
 }
 
 mod table {
-    crate::contract::table_contract!(crate::local_table());
+    crate::contract::table_contract!(super::local_table());
 }
 
 mod objects {
-    crate::contract::objects_contract!(crate::local_objects());
+    crate::contract::objects_contract!(super::local_objects());
 }
 
 mod topic {
-    crate::contract::topic_contract!(crate::local_topic().await);
+    crate::contract::topic_contract!(super::local_topic().await);
 }

@@ -8,7 +8,7 @@
 //! the destroy at the end leaves an empty state. `scripts/deployed-e2e.sh`
 //! runs only this.
 
-mod lambda_support;
+use crate::lambda_support;
 
 #[path = "deployed/scenarios.rs"]
 mod scenarios;

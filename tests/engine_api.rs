@@ -1,7 +1,7 @@
 //! The local engine's API surface: events, cancel and terminate, submit
 //! limits, and the state directory lock.
 
-mod engine_support;
+use crate::engine_support;
 
 use std::collections::BTreeMap;
 

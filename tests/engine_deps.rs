@@ -1,7 +1,7 @@
 //! Dependencies on the local engine: N_TO_N, SEQUENTIAL and standard ordering,
 //! and the dependency-failure cascade.
 
-mod engine_support;
+use crate::engine_support;
 
 use batchfan::batch::{JobDependency, JobStatus, SubmitJob};
 use engine_support::{sh, stamp, Harness};

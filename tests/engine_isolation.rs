@@ -3,8 +3,8 @@
 //! `memory` enforced as AWS's OOM killer would. Each test pins one way a job
 //! used to pass locally and fail on AWS.
 
-mod batch_api_support;
-mod engine_support;
+use crate::batch_api_support;
+use crate::engine_support;
 
 use std::{
     collections::{BTreeMap, BTreeSet},

@@ -3,7 +3,7 @@
 //! lost: it is retried (once whatever is left of it is gone) only if attempts
 //! remain and the retry rules allow it, else the job FAILS with AWS's reason.
 
-mod engine_support;
+use crate::engine_support;
 
 use std::{path::Path, process::Command, time::Duration};
 
@@ -87,7 +87,7 @@ async fn restart_helper_engine() {
 async fn killed_engine_under_a_single_attempt_job_fails_it_as_a_lost_host() {
     let dir = tempfile::tempdir().unwrap();
     let mut helper = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "restart_helper_engine", "--ignored", "--nocapture"])
+        .args(["--exact", test_name("restart_helper_engine").as_str(), "--ignored", "--nocapture"])
         .env(HELPER_ENV, dir.path())
         .spawn()
         .unwrap();
@@ -136,4 +136,11 @@ async fn jobs_survive_a_drained_shutdown_and_continue_after_reopen() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].job_id, arr.job_id);
     engine.shutdown(ShutdownMode::Drain).await;
+}
+
+/// The libtest name of `test` in this file (`FILE::test`: each file is a
+/// module of the one integration-test binary).
+fn test_name(test: &str) -> String {
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    format!("{module}::{test}")
 }

@@ -1,7 +1,7 @@
 //! Running attempts on the local engine: retry rules, timeouts, the AWS_BATCH_*
 //! environment, capacity, per-attempt logs, and commands that cannot start.
 
-mod engine_support;
+use crate::engine_support;
 
 use std::collections::BTreeMap;
 

@@ -5,7 +5,7 @@
 //! succeeding, given to the alert function (twice: events are at-least-once),
 //! ends A and starts the held slot's run, once.
 
-mod lambda_support;
+use crate::lambda_support;
 
 use std::time::Duration;
 

@@ -7,7 +7,7 @@
 //! init errors, timeouts, and the async invoker's retries ending in the
 //! dead-letter queue behave as on Lambda.
 
-mod lambda_support;
+use crate::lambda_support;
 
 use std::{collections::BTreeMap, time::Duration};
 

@@ -100,7 +100,7 @@ async fn processes_writing_one_table_lose_nothing() {
     for w in 0..4 {
         let worker = format!("proc{w}");
         let child = Command::new(&exe)
-            .args(["child_writer", "--exact", "--nocapture", "--test-threads=1"])
+            .args([test_name("child_writer").as_str(), "--exact", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, format!("{}|{worker}", dir.path().display()))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -251,4 +251,11 @@ fn handles_are_cheap_to_share_across_tasks() {
     shareable::<SqliteTable>();
     shareable::<batchfan::objects::dir::DirObjects>();
     shareable::<batchfan::topic::bus::Bus>();
+}
+
+/// The libtest name of `test` in this file (`FILE::test`: each file is a
+/// module of the one integration-test binary).
+fn test_name(test: &str) -> String {
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    format!("{module}::{test}")
 }

@@ -23,8 +23,6 @@ use batchfan::{
     spec::{self, PipelineSpec},
 };
 
-#[path = "support/parent_fails_early.rs"]
-mod parent_fails_early;
 #[path = "run_lifecycle/upstream.rs"]
 mod upstream;
 

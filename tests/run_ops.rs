@@ -1,7 +1,7 @@
 //! Issue 14 items 1 and 2 on the real binary and the embedded backend:
 //! `batchfan cancel` and `batchfan retry`.
 
-mod serve_support;
+use crate::serve_support;
 
 use std::{
     path::{Path, PathBuf},

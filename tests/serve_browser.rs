@@ -12,7 +12,7 @@
 //! Needs `scripts/setup/30-chromium.sh` (run by `scripts/test.sh`): a missing
 //! Chromium or Playwright fails this test, it never skips.
 
-mod serve_support;
+use crate::serve_support;
 
 use std::{
     path::{Path, PathBuf},

@@ -7,7 +7,7 @@
 mod batch_api;
 #[path = "serve_cli/security.rs"]
 mod security;
-mod serve_support;
+use crate::serve_support;
 
 use std::path::{Path, PathBuf};
 

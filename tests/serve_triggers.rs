@@ -4,7 +4,7 @@
 //! and the signed webhook's answers and its quiet refusals
 //! (`serve_triggers/webhook.rs`).
 
-mod serve_support;
+use crate::serve_support;
 #[path = "serve_triggers/skipped.rs"]
 mod skipped;
 #[path = "serve_triggers/webhook.rs"]

@@ -4,12 +4,9 @@
 //! type and into the alert function's input, and have every key and type of
 //! AWS's documented sample. The API runs in this process, over the engine.
 
-#[path = "../../tests/support/batch_queue.rs"]
-mod batch_queue;
-#[path = "../../tests/support/event_shape.rs"]
-mod event_shape;
-#[path = "../../tests/support/moto.rs"]
-mod moto;
+use crate::batch_queue;
+use crate::event_shape;
+use crate::moto;
 
 use std::{sync::Arc, time::Duration};
 

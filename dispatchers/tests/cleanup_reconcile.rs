@@ -8,11 +8,9 @@
 //! over the engine) runs the jobs; the parent's early FAILED is what AWS may
 //! report ([`ParentFailsEarly`]).
 
-#[path = "../../tests/support/batch_queue.rs"]
-mod batch_queue;
-mod common;
-#[path = "../../tests/support/parent_fails_early.rs"]
-mod parent_fails_early;
+use crate::batch_queue;
+use crate::common;
+use crate::parent_fails_early;
 
 use std::sync::Arc;
 

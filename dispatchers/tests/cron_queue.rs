@@ -4,7 +4,7 @@
 //! function starts it when an event ends that run (once, whatever the
 //! redeliveries of that event).
 
-mod common;
+use crate::common;
 
 use batchfan::{run::RunState, serve::cron::Held, table::Table};
 use batchfan_dispatchers::{

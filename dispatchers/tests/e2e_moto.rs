@@ -4,7 +4,7 @@
 //! same deliveries repeated, a submitter killed mid-graph and retried, and the
 //! alert path with recorded `aws.batch` events.
 
-mod common;
+use crate::common;
 
 use std::{
     collections::BTreeMap,

@@ -1,7 +1,7 @@
 //! The recorded payloads parse into `aws_lambda_events` types, survive a serde
 //! round trip, and each reaches the right handler path (or a clear error).
 
-mod common;
+use crate::common;
 
 use aws_lambda_events::{
     eventbridge::EventBridgeEvent, lambda_function_urls::LambdaFunctionUrlRequest, s3::S3Event, sns::SnsEvent,

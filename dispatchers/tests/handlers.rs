@@ -2,7 +2,7 @@
 //! DynamoDB, on SNS), and for every bad event, a clear error or HTTP status,
 //! and no run.
 
-mod common;
+use crate::common;
 
 use aws_lambda_events::sns::SnsEvent;
 use base64::Engine as _;

@@ -5,11 +5,9 @@
 //! the DynamoDB `Orders` table (BatchWriteItem through the Table port),
 //! outputs in S3, the work items are gone afterwards.
 
-#[path = "../../tests/support/aws_fixtures.rs"]
-mod aws_fixtures;
-mod common;
-#[path = "../../tests/support/moto.rs"]
-mod moto;
+use crate::aws_fixtures;
+use crate::common;
+use crate::moto;
 
 use std::process::Command;
 

@@ -1,6 +1,6 @@
 //! End to end: the CLI's other commands, and FANOUT on the embedded backend.
 
-mod common;
+use crate::common;
 
 use common::*;
 

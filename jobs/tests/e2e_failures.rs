@@ -1,6 +1,6 @@
 //! End to end: failures, resume after kill -9, jobs in any language.
 
-mod common;
+use crate::common;
 
 use std::{process::Command, time::Duration};
 

@@ -1,6 +1,6 @@
 //! End to end: the `orders` pipeline on the embedded backend, through the real CLI.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

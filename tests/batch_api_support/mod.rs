@@ -5,8 +5,7 @@
 
 #![allow(dead_code)]
 
-#[path = "../support/batch_queue.rs"]
-mod batch_queue;
+use crate::batch_queue;
 
 use std::{
     io::{BufRead, BufReader},

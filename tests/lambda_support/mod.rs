@@ -12,16 +12,13 @@
 
 #![allow(dead_code)]
 
-#[path = "../support/aws_fixtures.rs"]
-pub mod aws_fixtures;
-#[path = "../batch_api_support/mod.rs"]
-pub mod batch_api;
+pub(crate) use crate::aws_fixtures;
+pub(crate) use crate::batch_api_support as batch_api;
 pub mod deploy;
 pub mod deployed;
 pub mod function;
 pub mod invoker;
-#[path = "../support/moto.rs"]
-pub mod moto;
+pub(crate) use crate::moto;
 pub mod package;
 pub mod router;
 pub mod routes;

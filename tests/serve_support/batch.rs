@@ -2,8 +2,7 @@
 //! aws-sdk-batch: its URL from `serve.json`, a compute environment and queue,
 //! `sh -c` job definitions, and waits on DescribeJobs.
 
-#[path = "../support/batch_queue.rs"]
-mod batch_queue;
+use crate::batch_queue;
 
 use std::time::Instant;
 

@@ -3,6 +3,5 @@
 #[path = "../../../tests/support/aws_fixtures.rs"]
 pub mod aws_fixtures;
 pub mod fixtures;
-#[path = "../../../tests/support/moto.rs"]
-pub mod moto;
+pub(crate) use crate::moto;
 pub mod world;
