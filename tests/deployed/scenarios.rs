@@ -38,13 +38,23 @@ pub async fn wiring(r: &Router<'_>) -> Wiring {
             "the plan topic {plan_topic} has lambda subscribers {other:?}: expected the submit function"
         ),
     };
-    let [rule] = r.routes.rules.as_slice() else {
-        panic!("one EventBridge rule expected: {:?}", r.routes.rules)
+    let (patterns, ticks): (Vec<_>, Vec<_>) = r.routes.rules.iter().partition(|r| !r.pattern.is_empty());
+    let [rule] = patterns.as_slice() else {
+        panic!("one EventBridge rule with an event pattern expected: {:?}", r.routes.rules)
     };
     let alert = match rule.targets.as_slice() {
         [one] => one.clone(),
         other => panic!("rule {} targets {other:?}: expected the alert function", rule.name),
     };
+    let [tick] = ticks.as_slice() else { panic!("one schedule rule (the reconcile tick): {ticks:?}") };
+    assert_eq!(tick.schedule, "rate(5 minutes)", "the module's default reconcile_minutes: {tick:?}");
+    assert_eq!(
+        tick.targets,
+        std::slice::from_ref(&alert),
+        "the reconcile tick invokes the alert function: {tick:?}"
+    );
+    let input: Value = serde_json::from_str(&tick.inputs[&alert]).expect("the tick's input is JSON");
+    assert_eq!(input, serde_json::json!({"batchfan": "reconcile"}), "{tick:?}");
     for (arn, role) in [(&trigger, "trigger"), (&submit, "submit"), (&alert, "alert")] {
         assert!(r.routes.functions[arn].ends_with(&format!("-{role}")), "{arn} is not the {role} function");
     }
