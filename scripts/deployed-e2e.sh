@@ -2,7 +2,7 @@
 # The deployed pipeline, end to end, on one machine: `terraform apply` of
 # terraform/examples/orders (every trigger on, the real Lambda zips) to moto
 # server and `batchfan batch-api`, then the scenarios (a 100,000-row upload,
-# a failed child, duplicated events) through
+# a failed child, duplicated events, signed webhooks, schedule ticks) through
 # the deployed wiring, then `terraform destroy`: tests/deployed.rs.
 #
 # scripts/test.sh runs the same test with every other one (cargo nextest);

@@ -115,6 +115,8 @@ pub const COMPONENTS: &[Component] = &[
             env::ALERTS_TOPIC_ARN,
             // Plans held schedule slots (cron overlap = "queue").
             env::PLAN_TOPIC_ARN,
+            // The alert's log pointer: the job definitions' `awslogs-group`.
+            env::JOB_LOG_GROUP,
         ],
         iam_actions: &[
             "s3:GetObject",

@@ -70,3 +70,7 @@ pub const PLAN_TOPIC_ARN: &str = "BATCHFAN_PLAN_TOPIC_ARN";
 pub const ALERTS_TOPIC_ARN: &str = "BATCHFAN_ALERTS_TOPIC_ARN";
 /// Name of the SSM Parameter Store SecureString holding the webhook secret.
 pub const WEBHOOK_SECRET_PARAMETER: &str = "BATCHFAN_WEBHOOK_SECRET_PARAMETER";
+/// The CloudWatch Logs group the job definitions send job logs to
+/// (`awslogs-group`): the alert's log pointer names it (AWS Batch's
+/// `/aws/batch/job` when unset).
+pub const JOB_LOG_GROUP: &str = "BATCHFAN_JOB_LOG_GROUP";

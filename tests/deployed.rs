@@ -12,11 +12,13 @@ use crate::lambda_support;
 
 #[path = "deployed/scenarios.rs"]
 mod scenarios;
+#[path = "deployed/triggers.rs"]
+mod triggers;
 
 use lambda_support::{deployed::Deployment, router::Router};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_deployed_orders_example_runs_an_upload_a_failed_child_and_duplicated_events() {
+async fn the_deployed_orders_example_runs_uploads_failures_duplicates_webhooks_and_schedules() {
     let started = std::time::Instant::now();
     let d = Deployment::apply().await;
     let applied = started.elapsed();
@@ -34,6 +36,12 @@ async fn the_deployed_orders_example_runs_an_upload_a_failed_child_and_duplicate
     let t = std::time::Instant::now();
     scenarios::duplicated_events_start_one_run(&mut r, &wiring).await;
     figures.push(("duplicated events run", t.elapsed()));
+    let t = std::time::Instant::now();
+    triggers::signed_webhooks_start_one_run_and_bad_ones_none(&mut r, &wiring).await;
+    figures.push(("webhook run", t.elapsed()));
+    let t = std::time::Instant::now();
+    triggers::a_tick_starts_a_run_and_the_next_is_skipped_while_it_runs(&mut r, &wiring).await;
+    figures.push(("schedule runs", t.elapsed()));
     let dead: Vec<_> = r.invocations.iter().filter(|(_, i)| i.dead_letter.is_some()).collect();
     assert!(dead.is_empty(), "no event may end in a dead-letter queue: {dead:#?}");
     drop(r);

@@ -22,12 +22,15 @@ pub struct Config {
     pub target: AwsTarget,
     /// `BATCHFAN_WEBHOOK_SECRET_PARAMETER`: the SSM SecureString holding the webhook secret.
     pub webhook_secret_parameter: Option<String>,
+    /// `BATCHFAN_JOB_LOG_GROUP`: the job logs' CloudWatch Logs group (the
+    /// alert's log pointer names it; AWS Batch's `/aws/batch/job` when unset).
+    pub job_log_group: Option<String>,
 }
 
 impl Config {
     /// Reads the variables `component` reads (per [`deploy::COMPONENTS`]) through
-    /// `var`; every one but the webhook secret parameter is required, and a
-    /// missing one is an error naming it.
+    /// `var`; every one but the webhook secret parameter and the job log
+    /// group is required, and a missing one is an error naming it.
     pub fn from_vars(component: &str, var: impl Fn(&str) -> Option<String>) -> Result<Config, DispatchError> {
         let c = deploy::component(component).ok_or_else(|| {
             DispatchError::Config(format!("{component:?} is not a batchfan component (see batchfan::deploy)"))
@@ -38,7 +41,7 @@ impl Config {
                 return None;
             }
             let v = var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-            if v.is_none() && name != env::WEBHOOK_SECRET_PARAMETER {
+            if v.is_none() && name != env::WEBHOOK_SECRET_PARAMETER && name != env::JOB_LOG_GROUP {
                 missing.push(name);
             }
             v
@@ -54,6 +57,7 @@ impl Config {
             alerts_topic_arn: get(env::ALERTS_TOPIC_ARN),
         };
         let webhook_secret_parameter = get(env::WEBHOOK_SECRET_PARAMETER);
+        let job_log_group = get(env::JOB_LOG_GROUP);
         if !missing.is_empty() {
             return Err(DispatchError::Config(format!(
                 "the {component} function needs {} set: the pipeline's Terraform module sets them",
@@ -66,7 +70,7 @@ impl Config {
             })?),
             None => None,
         };
-        Ok(Config { spec_uri, target, webhook_secret_parameter })
+        Ok(Config { spec_uri, target, webhook_secret_parameter, job_log_group })
     }
 
     /// Reads the process environment for `component`.
@@ -118,7 +122,11 @@ impl Dispatcher {
     pub async fn from_env(component: &str) -> Result<ColdStart, DispatchError> {
         let config = Config::from_env(component)?;
         let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-        let clients = batchfan::aws::AwsClients::from_sdk_config(&sdk_config, Default::default())
+        let mut settings = batchfan::aws::AwsSettings::default();
+        if let Some(group) = &config.job_log_group {
+            settings.log_group = group.clone();
+        }
+        let clients = batchfan::aws::AwsClients::from_sdk_config(&sdk_config, settings)
             .map_err(|e| DispatchError::Config(e.to_string()))?;
         let dispatcher = Dispatcher::load(config, batchfan::aws::ports(&clients)).await?;
         Ok(ColdStart { dispatcher, sdk_config, clients })

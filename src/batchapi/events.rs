@@ -148,7 +148,7 @@ async fn run(
         let mut envelopes = Vec::with_capacity(batch.len());
         for ev in &batch {
             if let Some(logs) = sinks.logs.as_mut() {
-                logs.on_event(ev).await;
+                logs.on_event(ev, &api.log_target(&ev.job_definition)).await;
             }
             match api.envelope(ev).await {
                 Ok(env) => envelopes.push((ev.job_id.clone(), env)),
@@ -270,7 +270,7 @@ impl BatchApi {
         let mut detail = self.detail_json(&d)?;
         if let (Some(file), JobStatus::Running) = (&ev.container.log_stream_name, ev.status) {
             // The attempt in flight has its stream from RUNNING on, as on AWS.
-            let stream = super::logs::stream_name(&d.job_definition, file);
+            let stream = self.log_target(&d.job_definition).stream(file);
             detail["container"]["logStreamName"] = Value::String(stream);
         }
         let arn = detail["jobArn"].clone();

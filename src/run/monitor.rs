@@ -202,7 +202,7 @@ impl Monitor {
             "pipeline": record.pipeline, "run_id": record.run_id, "stage": f.stage, "index": f.index,
             "exit_code": f.exit_code, "status_reason": f.status_reason, "job_name": f.job_name,
             "job_id": f.job_id, "log_tail": f.log_tail,
-            "logs_command": f.logs_command(&record.run_id, self.ports.kind),
+            "logs_command": f.logs_command(&record.run_id, self.ports.kind, &spec.storage.table),
         });
         let msg = Message::new(body.to_string())
             .with_subject(subject)

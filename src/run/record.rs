@@ -145,9 +145,15 @@ impl Failure {
         format!("failed at {}: {}: {}", self.at(), self.exit(), self.status_reason.as_deref().unwrap_or("-"))
     }
 
-    /// The command that prints the failed attempt's whole log (the alert names it).
-    pub fn logs_command(&self, run_id: &str, backend: super::BackendKind) -> String {
-        let aws = if backend == super::BackendKind::Aws { " --backend aws" } else { "" };
+    /// The command that prints the failed attempt's whole log (the alert
+    /// names it); on AWS it names the run's table (`--table`), which the
+    /// command would otherwise take from `BATCHFAN_TABLE` or default to `batchfan`.
+    pub fn logs_command(&self, run_id: &str, backend: super::BackendKind, table: &str) -> String {
+        let aws = if backend == super::BackendKind::Aws {
+            format!(" --backend aws --table {table}")
+        } else {
+            String::new()
+        };
         format!("batchfan logs {run_id} {} {}{aws}", self.stage, self.index.unwrap_or(0))
     }
 }

@@ -10,6 +10,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::lambda_support::{
+    deploy::json_api,
     deployed::{bin_dir, Deployment},
     router::Router,
 };
@@ -38,13 +39,23 @@ pub async fn wiring(r: &Router<'_>) -> Wiring {
             "the plan topic {plan_topic} has lambda subscribers {other:?}: expected the submit function"
         ),
     };
-    let [rule] = r.routes.rules.as_slice() else {
-        panic!("one EventBridge rule expected: {:?}", r.routes.rules)
+    let (patterns, ticks): (Vec<_>, Vec<_>) = r.routes.rules.iter().partition(|r| !r.pattern.is_empty());
+    let [rule] = patterns.as_slice() else {
+        panic!("one EventBridge rule with an event pattern expected: {:?}", r.routes.rules)
     };
     let alert = match rule.targets.as_slice() {
         [one] => one.clone(),
         other => panic!("rule {} targets {other:?}: expected the alert function", rule.name),
     };
+    let [tick] = ticks.as_slice() else { panic!("one schedule rule (the reconcile tick): {ticks:?}") };
+    assert_eq!(tick.schedule, "rate(5 minutes)", "the module's default reconcile_minutes: {tick:?}");
+    assert_eq!(
+        tick.targets,
+        std::slice::from_ref(&alert),
+        "the reconcile tick invokes the alert function: {tick:?}"
+    );
+    let input: Value = serde_json::from_str(&tick.inputs[&alert]).expect("the tick's input is JSON");
+    assert_eq!(input, serde_json::json!({"batchfan": "reconcile"}), "{tick:?}");
     for (arn, role) in [(&trigger, "trigger"), (&submit, "submit"), (&alert, "alert")] {
         assert!(r.routes.functions[arn].ends_with(&format!("-{role}")), "{arn} is not the {role} function");
     }
@@ -229,7 +240,85 @@ pub async fn a_failed_child_fails_the_run_with_one_alert(r: &mut Router<'_>, w: 
     );
     let tail = alert["log_tail"].as_str().unwrap_or_default();
     assert!(!tail.is_empty() && tail == failure.log_tail, "the alert carries the log tail: {alert}");
+    let (group, stream) = log_of(r.d, &failure.job_id).await;
+    assert_eq!(group, "/aws/batch/batchfan/orders", "the job definition's awslogs-group");
+    assert!(stream.starts_with("orders/default/"), "awslogs-stream-prefix orders: {stream}");
+    assert!(
+        tail.contains(&format!("group {group}, stream {stream}")),
+        "the alert points at the child's log group and stream: {tail}"
+    );
+    let logged = log_events(r.d, &group, &stream);
+    assert!(!logged.is_empty(), "batch-api shipped the child's log to {group} {stream}");
+    let command = alert["logs_command"].as_str().unwrap_or_else(|| panic!("no logs_command: {alert}"));
+    assert_eq!(
+        command,
+        format!("batchfan logs {run_id} confirm 1 --backend aws --table {}", w.table),
+        "{alert}"
+    );
+    let printed = run_logs_command(r.d, command);
+    assert_eq!(printed.lines().collect::<Vec<_>>(), logged, "`{command}` prints the child's log");
     assert!(r.d.fx.receive(alerts, std::time::Duration::from_secs(1)).await.is_empty(), "one alert only");
+}
+
+/// The log group and stream of job `job_id`'s last attempt, read back from
+/// batch-api: the stream from DescribeJobs, the group from its job
+/// definition's `logConfiguration` (DescribeJobDefinitions).
+async fn log_of(d: &Deployment, job_id: &str) -> (String, String) {
+    let client = d.batch.client();
+    let jobs = client.describe_jobs().jobs(job_id).send().await.expect("describe the failed job");
+    let job = jobs.jobs().first().unwrap_or_else(|| panic!("no job {job_id}"));
+    let stream = job
+        .attempts()
+        .last()
+        .and_then(|a| a.container()?.log_stream_name())
+        .unwrap_or_else(|| panic!("job {job_id} has no attempt with a log stream: {job:?}"))
+        .to_owned();
+    let definition = job.job_definition().expect("its job definition");
+    let defs = client.describe_job_definitions().job_definitions(definition).send().await.expect("describe");
+    let group = defs
+        .job_definitions()
+        .first()
+        .and_then(|def| def.container_properties()?.log_configuration()?.options()?.get("awslogs-group"))
+        .unwrap_or_else(|| panic!("{definition} has no awslogs-group: {defs:?}"))
+        .to_owned();
+    (group, stream)
+}
+
+/// The messages of `group`/`stream` in moto's CloudWatch Logs.
+fn log_events(d: &Deployment, group: &str, stream: &str) -> Vec<String> {
+    let body = serde_json::json!({"logGroupName": group, "logStreamName": stream, "startFromHead": true});
+    let got = json_api(&d.moto, "logs", "Logs_20140328.GetLogEvents", &body);
+    got["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Runs the alert's `batchfan logs … --backend aws` as a user would, with the
+/// SDK pointed at moto and batch-api; returns what it printed on stdout.
+fn run_logs_command(d: &Deployment, command: &str) -> String {
+    let mut words = command.split_whitespace();
+    assert_eq!(words.next(), Some("batchfan"), "{command}");
+    let out = Command::new(env!("CARGO_BIN_EXE_batchfan"))
+        .args(words)
+        .env("AWS_ENDPOINT_URL", d.moto.endpoint())
+        .env("AWS_ENDPOINT_URL_BATCH", &d.batch.endpoint)
+        .env("AWS_REGION", super::lambda_support::moto::REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("BATCHFAN_TABLE")
+        .output()
+        .expect("batchfan logs");
+    assert!(
+        out.status.success(),
+        "`{command}` failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
 }
 
 /// The same S3 event three times, each plan message twice: one run, each job once.

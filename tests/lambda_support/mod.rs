@@ -5,6 +5,7 @@
 //! - [`deployed`]: the orders example applied by `terraform` to moto + batch-api;
 //! - [`routes`]: what invokes which function, read back from the deployment;
 //! - [`router`]: events delivered along those routes to the real functions;
+//! - [`frontdoor`]: a Function URL served over HTTP on 127.0.0.1;
 //! - [`deploy`]: the functions in moto's Lambda API, and their configuration read back;
 //! - [`runtime_api`]: the Lambda Runtime API each execution environment talks to;
 //! - [`function`]: cold starts, responses, handler errors, init errors, timeouts;
@@ -16,6 +17,7 @@ pub(crate) use crate::aws_fixtures;
 pub(crate) use crate::batch_api_support as batch_api;
 pub mod deploy;
 pub mod deployed;
+pub mod frontdoor;
 pub mod function;
 pub mod invoker;
 pub(crate) use crate::moto;

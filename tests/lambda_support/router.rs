@@ -156,7 +156,8 @@ impl<'a> Router<'a> {
         if fresh.is_empty() {
             return delivered;
         }
-        for rule in self.routes.rules.clone() {
+        // Schedule rules (the reconcile tick) match no event: they tick.
+        for rule in self.routes.rules.clone().into_iter().filter(|r| !r.pattern.is_empty()) {
             for (line, matched) in fresh.iter().zip(matches(&rule.pattern, &fresh)) {
                 if matched {
                     self.events_matched += 1;

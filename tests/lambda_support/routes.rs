@@ -42,12 +42,18 @@ impl S3Route {
     }
 }
 
-/// An EventBridge rule and the functions it targets.
+/// An EventBridge rule and the functions it targets: an event pattern, or
+/// a schedule (`rate(5 minutes)`) sending each target its constant input.
 #[derive(Debug, Clone)]
 pub struct RuleRoute {
     pub name: String,
+    /// Empty for a schedule rule.
     pub pattern: String,
+    /// Empty for a pattern rule.
+    pub schedule: String,
     pub targets: Vec<String>,
+    /// Target ARN → its constant input (`Input`), where it has one.
+    pub inputs: BTreeMap<String, String>,
 }
 
 /// An EventBridge Scheduler schedule.
@@ -86,7 +92,8 @@ impl Routes {
             let (name, arn) = (text(f, "FunctionName"), text(f, "FunctionArn"));
             let (status, url) =
                 lambda_api(&d.moto, "GET", &format!("/2021-10-31/functions/{name}/url"), &Value::Null);
-            if status == 200 {
+            // AWS answers GetFunctionUrlConfig 200; moto (5.1) answers 201.
+            if status == 200 || status == 201 {
                 routes.urls.insert(arn.clone(), text(&url, "FunctionUrl"));
             }
             routes.functions.insert(arn, name);
@@ -96,11 +103,16 @@ impl Routes {
         let rules = json_api(&d.moto, "events", "AWSEvents.ListRules", &json!({}));
         for rule in rules["Rules"].as_array().into_iter().flatten() {
             let name = text(rule, "Name");
-            let targets = json_api(&d.moto, "events", "AWSEvents.ListTargetsByRule", &json!({"Rule": name}));
-            let targets =
-                targets["Targets"].as_array().into_iter().flatten().map(|t| text(t, "Arn")).collect();
+            let listed = json_api(&d.moto, "events", "AWSEvents.ListTargetsByRule", &json!({"Rule": name}));
+            let listed = listed["Targets"].as_array().cloned().unwrap_or_default();
+            let targets = listed.iter().map(|t| text(t, "Arn")).collect();
+            let inputs = listed
+                .iter()
+                .filter_map(|t| Some((text(t, "Arn"), t["Input"].as_str()?.to_owned())))
+                .collect();
             let pattern = rule["EventPattern"].as_str().unwrap_or_default().to_owned();
-            routes.rules.push(RuleRoute { name, pattern, targets });
+            let schedule = rule["ScheduleExpression"].as_str().unwrap_or_default().to_owned();
+            routes.rules.push(RuleRoute { name, pattern, schedule, targets, inputs });
         }
         let (status, schedules) = rest_api(&d.moto, "scheduler", "GET", "/schedules", &Value::Null);
         assert_eq!(status, 200, "list schedules: {schedules}");

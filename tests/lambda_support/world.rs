@@ -148,6 +148,7 @@ impl World {
                 if function == "alert" {
                     env.push(("BATCHFAN_ALERTS_TOPIC_ARN", self.alerts_topic.clone()));
                     env.push(("BATCHFAN_PLAN_TOPIC_ARN", self.plan_topic.clone()));
+                    env.push(("BATCHFAN_JOB_LOG_GROUP", "/aws/batch/batchfan/orders".to_owned()));
                 }
             }
             other => panic!("{other} is not a dispatcher"),

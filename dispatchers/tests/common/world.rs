@@ -122,6 +122,7 @@ impl World {
                 alerts_topic_arn: Some(alerts_topic.clone()),
             },
             webhook_secret_parameter: Some(secret_parameter.clone()),
+            job_log_group: None,
         };
         let world = World {
             moto,

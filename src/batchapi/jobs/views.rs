@@ -58,13 +58,13 @@ fn vcpus_text(v: f64) -> String {
 
 impl BatchApi {
     /// An attempt's outcome in `AttemptContainerDetail`'s shape: its log file
-    /// named as AWS names the stream ([`logs::stream_name`]), its task ARN.
+    /// named as AWS names the stream ([`logs::LogTarget`] of its job definition), its task ARN.
     fn attempt_container(&self, a: &Attempt, job_definition: &str) -> AttemptContainer {
         let file = a.log_stream_name.as_deref();
         AttemptContainer {
             exit_code: a.exit_code,
             reason: a.reason.clone(),
-            log_stream_name: file.map(|f| logs::stream_name(job_definition, f)),
+            log_stream_name: file.map(|f| self.log_target(job_definition).stream(f)),
             task_arn: file.map(|f| {
                 let (region, account) = (&self.config.region, &self.config.account);
                 format!("arn:aws:ecs:{region}:{account}:task/batchfan/{}", logs::task_id(f))

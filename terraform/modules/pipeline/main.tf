@@ -119,6 +119,8 @@ locals {
       BATCHFAN_ALERTS_TOPIC_ARN      = aws_sns_topic.alerts.arn
       # Plans the schedule slots held while a run was going (overlap = "queue").
       BATCHFAN_PLAN_TOPIC_ARN = aws_sns_topic.plan.arn
+      # The alert's log pointer names the group the job definitions log to.
+      BATCHFAN_JOB_LOG_GROUP = aws_cloudwatch_log_group.jobs.name
     }
   }
 }
