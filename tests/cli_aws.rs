@@ -10,6 +10,8 @@ mod batch_api_support;
 mod logs;
 #[path = "support/moto.rs"]
 mod moto;
+#[path = "cli_aws/ops.rs"]
+mod ops;
 
 use std::{
     collections::BTreeMap,
