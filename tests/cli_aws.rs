@@ -8,6 +8,8 @@ use crate::batch_api_support;
 #[path = "cli_aws/logs.rs"]
 mod logs;
 use crate::moto;
+#[path = "cli_aws/ops.rs"]
+mod ops;
 
 use std::{
     collections::BTreeMap,

@@ -2,7 +2,8 @@
 //! (issue 14): press Cancel on a running run and see it CANCELLED, remove the
 //! cause, press Retry and see it SUCCEEDED — screenshots in
 //! `target/test-artifacts/run-cancelled.png` and `run-retried.png` — and the
-//! JSON API's refusals (no token, another site, a run that cannot be retried).
+//! page showing the current attempt after the retry, with a link to attempt 1
+//! (`run-attempt-1.png`) — and the JSON API's refusals (no token, another site, a run that cannot be retried).
 //!
 //! Needs `scripts/setup/30-chromium.sh` (run by `scripts/test.sh`): a missing
 //! Chromium or Playwright fails this test, it never skips.
@@ -26,6 +27,7 @@ fn artifact(name: &str) -> std::path::PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_then_retry_from_the_run_page() {
     let (cancelled, retried) = (artifact("run-cancelled.png"), artifact("run-retried.png"));
+    let attempt_one = artifact("run-attempt-1.png");
     let dir = tempfile::tempdir().unwrap();
     let slow = dir.path().join("slow");
     std::fs::write(&slow, "").unwrap();
@@ -84,7 +86,7 @@ async fn cancel_then_retry_from_the_run_page() {
     let mut node = Command::new("node")
         .arg(browser_dir.join("run-actions.mjs"))
         .args([&serve.url, serve.login_url.as_deref().expect("login URL"), &run_id])
-        .args([&cancelled, &retried, &flag])
+        .args([&cancelled, &retried, &flag, &attempt_one])
         .env("BATCHFAN_CHROMIUM", &chromium)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -124,12 +126,20 @@ async fn cancel_then_retry_from_the_run_page() {
     assert_eq!(r["violations"], serde_json::json!([]), "{r}");
     assert_eq!(r["towardSucceeded"].as_array().unwrap().last().unwrap(), "SUCCEEDED");
     assert_eq!(r["buttonsAtEnd"], 0, "no button on a SUCCEEDED run: {r}");
+    // After the retry the page shows the current attempt, and attempt 1 on request.
+    let attempts = r["attemptsText"].as_str().unwrap_or_default();
+    assert!(attempts.starts_with("Attempt 1 2 (current) of 2"), "{r}");
+    assert!(attempts.contains("attempt 2 reran 3 child(ren)"), "{r}");
+    assert_eq!(r["currentCounts"], "3 child(ren): 3 succeeded", "the current attempt's children: {r}");
+    assert_eq!(r["firstCounts"], "3 child(ren): 3 failed", "attempt 1 as it ran (cancelled): {r}");
+    assert_eq!(r["firstShown"], "1");
+    assert_eq!(r["firstCountsLater"], r["firstCounts"], "the refresh keeps the attempt shown: {r}");
     let run = serve.get(&format!("/api/runs/{run_id}")).await;
     assert_eq!(run["state"], "SUCCEEDED");
     let alerts = serve.get("/api/alerts").await;
     let alerts = alerts.as_array().cloned().unwrap_or_default();
     assert_eq!(alerts.len(), 1, "one cancelled notice, no failure alert: {alerts:?}");
-    for shot in [&cancelled, &retried] {
+    for shot in [&cancelled, &retried, &attempt_one] {
         let png = std::fs::read(shot).unwrap();
         assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000, "{}", shot.display());
     }

@@ -76,6 +76,7 @@ pub async fn plan(ports: &Ports, spec: &PipelineSpec, trigger: TriggerEvent) -> 
         version: 0,
         attempt: 1,
         retry: None,
+        past_retries: Vec::new(),
         cancel: None,
     };
     let record = store.create(&fresh).await?;

@@ -212,6 +212,10 @@ pub struct RunRecord {
     /// The retry attempt's plan: which children it runs (set by `batchfan retry`).
     #[serde(default)]
     pub retry: Option<super::retry::RetryPlan>,
+    /// The plans of earlier retry attempts (2 .. attempt-1), oldest first: the
+    /// status page shows any attempt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub past_retries: Vec<super::retry::RetryPlan>,
     /// Set by `batchfan cancel`: the run ends CANCELLED.
     #[serde(default)]
     pub cancel: Option<CancelRequest>,

@@ -98,6 +98,9 @@ pub async fn start(ports: &Ports, spec: &PipelineSpec, run_id: &str) -> Result<R
             }
             r.attempt = attempt;
             r.state = RunState::Planned;
+            if let Some(earlier) = r.retry.take() {
+                r.past_retries.push(earlier);
+            }
             r.retry = Some(plan.clone());
             r.failure = None;
             r.alerted = false;

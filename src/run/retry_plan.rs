@@ -45,6 +45,36 @@ pub struct RetryPlan {
     pub reruns: Vec<u64>,
     /// Every array of the attempt, stage by stage.
     pub shards: Vec<RetryShard>,
+    /// Per stage, the children it reruns as half-open ranges of global
+    /// indices (the rerun lists in short, for the status page); `None` when
+    /// more than [`MAX_RANGES_IN_RECORD`] ranges (the record stays small):
+    /// then only the table's rerun lists map positions to children.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranges: Option<Vec<Vec<(u64, u64)>>>,
+}
+
+/// Most rerun ranges a [`RetryPlan`] keeps in the run record.
+pub const MAX_RANGES_IN_RECORD: usize = 1000;
+
+impl RetryPlan {
+    /// The global index of each child of shard `shard`, position by position (`None`: not kept, see `ranges`).
+    pub fn globals(&self, shard: &RetryShard) -> Option<Vec<u64>> {
+        let ranges = self.ranges.as_ref()?.get(shard.stage)?;
+        let all = ranges.iter().flat_map(|&(a, b)| a..b);
+        Some(all.skip(shard.first as usize).take(shard.size as usize).collect())
+    }
+}
+
+/// Ascending indices as half-open ranges.
+pub fn to_ranges(list: &[u64]) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for &i in list {
+        match out.last_mut() {
+            Some(last) if last.1 == i => last.1 = i + 1,
+            _ => out.push((i, i + 1)),
+        }
+    }
+    out
 }
 
 /// The prefix of every job name of `attempt` of a run: attempt 1 keeps the
@@ -90,7 +120,9 @@ pub fn plan(spec: &PipelineSpec, run_id: &str, attempt: u32, reruns: &[Vec<u64>]
             shards.push(RetryShard { name, stage: k, first, size: per.min(n - first) });
         }
     }
-    RetryPlan { attempt, reruns: reruns.iter().map(|r| r.len() as u64).collect(), shards }
+    let ranges: Vec<Vec<(u64, u64)>> = reruns.iter().map(|r| to_ranges(r)).collect();
+    let ranges = (ranges.iter().map(Vec::len).sum::<usize>() <= MAX_RANGES_IN_RECORD).then_some(ranges);
+    RetryPlan { attempt, reruns: reruns.iter().map(|r| r.len() as u64).collect(), shards, ranges }
 }
 
 /// The job graph of a retry attempt: its arrays, then the aggregation and the cleanup.

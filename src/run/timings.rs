@@ -54,7 +54,7 @@ impl ChildTime {
 }
 
 /// One job of a run: a shard of a stage, the aggregation or the cleanup.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RunJob {
     /// Stage name, `aggregation`, `cleanup` or `cleanup after failure`.
     pub stage: String,
@@ -62,11 +62,88 @@ pub struct RunJob {
     /// Global index of its first child.
     pub first_child: u64,
     pub children: u64,
+    /// A retry attempt's array: the global index of each child (its rerun
+    /// list); `None`: children `first_child..first_child + children`.
+    pub globals: Option<Vec<u64>>,
+    /// The attempt that submitted it (from 1).
+    pub attempt: u32,
 }
 
 impl RunJob {
     pub fn is_array(&self) -> bool {
         self.children >= 2
+    }
+
+    /// The global index of its child `i`.
+    pub fn global(&self, i: u64) -> u64 {
+        match &self.globals {
+            Some(g) => g.get(i as usize).copied().unwrap_or(u64::MAX),
+            None => self.first_child + i,
+        }
+    }
+
+    /// Its child's position for global index `index`, if it runs that child.
+    pub fn position(&self, index: u64) -> Option<u64> {
+        match &self.globals {
+            Some(g) => g.iter().position(|&x| x == index).map(|p| p as u64),
+            None => (self.first_child..self.first_child + self.children)
+                .contains(&index)
+                .then(|| index - self.first_child),
+        }
+    }
+}
+
+/// The jobs of attempt `attempt` of a run (1: the first; see [`run_jobs`]):
+/// its retry arrays with their children's global indices (when the record
+/// keeps them, [`crate::run::retry::RetryPlan::ranges`]), its aggregation and cleanup.
+pub fn attempt_jobs(rec: &RunRecord, attempt: u32) -> Vec<RunJob> {
+    if attempt <= 1 {
+        return run_jobs(rec);
+    }
+    let Some(plan) = rec.retry.iter().chain(&rec.past_retries).find(|p| p.attempt == attempt) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for shard in &plan.shards {
+        let Some(id) = rec.jobs.get(&shard.name) else { continue };
+        let globals = plan.globals(shard);
+        out.push(RunJob {
+            stage: rec.stages.get(shard.stage).cloned().unwrap_or_default(),
+            job_id: id.clone(),
+            first_child: globals.as_ref().and_then(|g| g.first().copied()).unwrap_or(u64::MAX),
+            children: shard.size,
+            globals: Some(globals.unwrap_or_default()),
+            attempt,
+        });
+    }
+    let prefix = crate::run::retry::job_prefix(&rec.pipeline, &rec.run_id, attempt);
+    finish_jobs(rec, &prefix, attempt, &mut out);
+    out
+}
+
+/// Every attempt's jobs up to `attempt`, oldest first: what a later attempt
+/// ran replaces what an earlier one did for the same child.
+pub fn jobs_through(rec: &RunRecord, attempt: u32) -> Vec<RunJob> {
+    (1..=attempt.max(1)).flat_map(|a| attempt_jobs(rec, a)).collect()
+}
+
+fn finish_jobs(rec: &RunRecord, prefix: &str, attempt: u32, out: &mut Vec<RunJob>) {
+    let plain = |stage: &str, id: &String| RunJob {
+        stage: stage.to_owned(),
+        job_id: id.clone(),
+        first_child: 0,
+        children: 1,
+        globals: None,
+        attempt,
+    };
+    let name = |suffix: &str| format!("{prefix}{suffix}");
+    if let Some(id) = rec.jobs.get(&name("aggregate")) {
+        out.push(plain("aggregation", id));
+    }
+    match (rec.jobs.get(&name("cleanup-onfailure")), rec.jobs.get(&name("cleanup"))) {
+        (Some(id), _) => out.push(plain("cleanup after failure", id)),
+        (None, Some(id)) => out.push(plain("cleanup", id)),
+        (None, None) => {}
     }
 }
 
@@ -86,24 +163,13 @@ pub fn run_jobs(rec: &RunRecord) -> Vec<RunJob> {
                     job_id: id.clone(),
                     first_child: range.start,
                     children: range.end - range.start,
+                    globals: None,
+                    attempt: 1,
                 });
             }
         }
     }
-    let plain = |stage: &str, id: &String| RunJob {
-        stage: stage.to_owned(),
-        job_id: id.clone(),
-        first_child: 0,
-        children: 1,
-    };
-    if let Some(id) = rec.jobs.get(&name("aggregate")) {
-        out.push(plain("aggregation", id));
-    }
-    match (rec.jobs.get(&name("cleanup-onfailure")), rec.jobs.get(&name("cleanup"))) {
-        (Some(id), _) => out.push(plain("cleanup after failure", id)),
-        (None, Some(id)) => out.push(plain("cleanup", id)),
-        (None, None) => {}
-    }
+    finish_jobs(rec, &name(""), 1, &mut out);
     out
 }
 
@@ -213,7 +279,7 @@ pub fn stage_timings(
         let entry = by_stage.entry(&job.stage).or_default();
         entry.0 += job.children;
         for c in times.get(&job.job_id).into_iter().flatten() {
-            entry.1.push((job.first_child + u64::from(c.index), c));
+            entry.1.push((job.global(u64::from(c.index)), c));
         }
     }
     order

@@ -67,8 +67,8 @@ fn run_jobs_follow_stage_order_and_shards_and_prefer_the_cleanup_after_a_failure
 #[test]
 fn a_stage_spans_first_start_to_last_stop_across_shards_with_its_waits_and_slowest_children() {
     let jobs = vec![
-        RunJob { stage: "a".into(), job_id: "A0".into(), first_child: 0, children: 2 },
-        RunJob { stage: "a".into(), job_id: "A1".into(), first_child: 2, children: 2 },
+        RunJob { stage: "a".into(), job_id: "A0".into(), first_child: 0, children: 2, ..Default::default() },
+        RunJob { stage: "a".into(), job_id: "A1".into(), first_child: 2, children: 2, ..Default::default() },
     ];
     let ok = JobStatus::Succeeded;
     let times: BTreeMap<String, Vec<ChildTime>> = [
@@ -99,7 +99,13 @@ fn a_stage_spans_first_start_to_last_stop_across_shards_with_its_waits_and_slowe
 
 #[test]
 fn a_stage_still_running_is_measured_to_now_and_has_no_end() {
-    let jobs = vec![RunJob { stage: "a".into(), job_id: "A".into(), first_child: 0, children: 3 }];
+    let jobs = vec![RunJob {
+        stage: "a".into(),
+        job_id: "A".into(),
+        first_child: 0,
+        children: 3,
+        ..Default::default()
+    }];
     let times: BTreeMap<String, Vec<ChildTime>> = [(
         "A".to_owned(),
         vec![
@@ -117,7 +123,13 @@ fn a_stage_still_running_is_measured_to_now_and_has_no_end() {
 
 #[test]
 fn children_that_never_started_have_no_wait_and_no_duration() {
-    let jobs = vec![RunJob { stage: "b".into(), job_id: "B".into(), first_child: 0, children: 1 }];
+    let jobs = vec![RunJob {
+        stage: "b".into(),
+        job_id: "B".into(),
+        first_child: 0,
+        children: 1,
+        ..Default::default()
+    }];
     let times: BTreeMap<String, Vec<ChildTime>> =
         [("B".to_owned(), vec![child("B", 0, JobStatus::Failed, 5, None, Some(9))])].into();
     let t = &stage_timings(&jobs, &times, 100)[0];
@@ -132,4 +144,51 @@ fn durations_read_like_people_write_them() {
     assert_eq!(human_ms(185_000), "3 min 05 s");
     assert_eq!(human_ms(7_260_000), "2 h 01 min");
     assert_eq!(human_ms(-5), "0 ms");
+}
+
+#[test]
+fn a_retry_attempts_jobs_carry_the_global_index_of_each_child_and_its_own_finish() {
+    use crate::run::retry_plan::{self, RetryShard};
+    // 5 children; attempt 2 reruns a's children 1, 3, 4 (one array) and b's the same.
+    let mut rec = record(
+        Sizing::new(5, 1, 10),
+        &[("a-0", "A"), ("b-0", "B"), ("aggregate", "G"), ("cleanup-onfailure", "CF")],
+    );
+    let reruns = [vec![1, 3, 4], vec![1, 3, 4]];
+    let shard = |stage: usize| RetryShard {
+        name: format!("p-r1_a2-{}-0", ["a", "b"][stage]),
+        stage,
+        first: 0,
+        size: 3,
+    };
+    let plan = retry_plan::RetryPlan {
+        attempt: 2,
+        reruns: vec![3, 3],
+        shards: vec![shard(0), shard(1)],
+        ranges: Some(reruns.iter().map(|r| retry_plan::to_ranges(r)).collect()),
+    };
+    assert_eq!(plan.ranges.as_ref().unwrap()[0], [(1, 2), (3, 5)]);
+    for (name, id) in
+        [("p-r1_a2-a-0", "A2"), ("p-r1_a2-b-0", "B2"), ("p-r1_a2-aggregate", "G2"), ("p-r1_a2-cleanup", "C2")]
+    {
+        rec.jobs.insert(name.into(), id.into());
+    }
+    rec.retry = Some(plan);
+    rec.attempt = 2;
+    let two = attempt_jobs(&rec, 2);
+    let got: Vec<(&str, &str, u32, Option<Vec<u64>>)> =
+        two.iter().map(|j| (j.stage.as_str(), j.job_id.as_str(), j.attempt, j.globals.clone())).collect();
+    assert_eq!(
+        got,
+        [
+            ("a", "A2", 2, Some(vec![1, 3, 4])),
+            ("b", "B2", 2, Some(vec![1, 3, 4])),
+            ("aggregation", "G2", 2, None),
+            ("cleanup", "C2", 2, None),
+        ]
+    );
+    assert_eq!((two[0].global(2), two[0].position(3), two[0].position(2)), (4, Some(1), None));
+    let all = jobs_through(&rec, 2);
+    assert_eq!(all.len(), 4 + 4, "attempt 1's jobs, then attempt 2's");
+    assert_eq!((all[0].job_id.as_str(), all[0].attempt), ("A", 1));
 }

@@ -57,14 +57,10 @@ pub struct ChildView {
 
 /// The job of `stage[index]` in a run: `parent:i` for an array child.
 pub fn child_job(jobs: &[RunJob], stage: &str, index: u64) -> Option<String> {
-    let job = jobs
-        .iter()
-        .find(|j| j.stage == stage && (j.first_child..j.first_child + j.children).contains(&index))?;
-    Some(if job.is_array() {
-        format!("{}:{}", job.job_id, index - job.first_child)
-    } else {
-        job.job_id.clone()
-    })
+    // The last attempt that ran the child.
+    let (job, i) =
+        jobs.iter().rev().filter(|j| j.stage == stage).find_map(|j| Some((j, j.position(index)?)))?;
+    Some(if job.is_array() { format!("{}:{}", job.job_id, i) } else { job.job_id.clone() })
 }
 
 /// The page of `stage[index]` of a run; `Ok(None)` when there is no such run or child (yet).
@@ -76,7 +72,9 @@ pub async fn child(
     full_log: Option<usize>,
 ) -> Result<Option<ChildView>, ViewError> {
     let Some(rec) = find_run(app, run_id).await? else { return Ok(None) };
-    let Some(job_id) = child_job(&timings::run_jobs(&rec), stage, index) else { return Ok(None) };
+    let Some(job_id) = child_job(&timings::jobs_through(&rec, rec.attempt()), stage, index) else {
+        return Ok(None);
+    };
     let ports = &app.service.backend.ports;
     let described = ports
         .batch
@@ -151,9 +149,27 @@ mod tests {
     #[test]
     fn a_global_index_maps_to_its_shard_and_array_index() {
         let jobs = [
-            RunJob { stage: "a".into(), job_id: "A0".into(), first_child: 0, children: 3 },
-            RunJob { stage: "a".into(), job_id: "A1".into(), first_child: 3, children: 1 },
-            RunJob { stage: "aggregation".into(), job_id: "G".into(), first_child: 0, children: 1 },
+            RunJob {
+                stage: "a".into(),
+                job_id: "A0".into(),
+                first_child: 0,
+                children: 3,
+                ..Default::default()
+            },
+            RunJob {
+                stage: "a".into(),
+                job_id: "A1".into(),
+                first_child: 3,
+                children: 1,
+                ..Default::default()
+            },
+            RunJob {
+                stage: "aggregation".into(),
+                job_id: "G".into(),
+                first_child: 0,
+                children: 1,
+                ..Default::default()
+            },
         ];
         assert_eq!(child_job(&jobs, "a", 2).as_deref(), Some("A0:2"));
         assert_eq!(child_job(&jobs, "a", 3).as_deref(), Some("A1"), "a one-child shard is a plain job");

@@ -81,13 +81,19 @@ pub async fn history(app: &App) -> Result<Vec<PipelineHistory>, ViewError> {
 
 /// One run's column from its jobs' statuses.
 fn column(rec: &RunRecord, rows: &[String], status_of: impl Fn(&str) -> Option<JobStatus>) -> HistoryRun {
-    let jobs = timings::run_jobs(rec);
+    let jobs = timings::jobs_through(rec, rec.attempt());
     let cells = rows
         .iter()
         .map(|row| {
+            let of_row = |j: &&timings::RunJob| {
+                &j.stage == row || (row == "cleanup" && j.stage.starts_with("cleanup"))
+            };
+            // The latest attempt that ran the row.
+            let latest = jobs.iter().filter(of_row).map(|j| j.attempt).max().unwrap_or(1);
             let states: Vec<JobStatus> = jobs
                 .iter()
-                .filter(|j| &j.stage == row || (row == "cleanup" && j.stage.starts_with("cleanup")))
+                .filter(of_row)
+                .filter(|j| j.attempt == latest)
                 .filter_map(|j| status_of(&j.job_id))
                 .collect();
             combine(&states)

@@ -32,10 +32,11 @@ pub fn run_page(view: &RunView, fragment: &str) -> String {
     let body = format!(
         "<h2>Run <span class=mono>{0}</span> of {1}</h2>\
          <div class=run-actions data-run=\"{0}\" data-state=\"{2}\"></div>\
-         <div id=live data-src=\"/fragments/runs/{0}\" data-every=1000>{fragment}</div>",
+         <div id=live data-src=\"/fragments/runs/{0}{3}\" data-every=1000>{fragment}</div>",
         esc(&view.row.run_id),
         esc(&view.row.pipeline),
-        view.row.state.as_str()
+        view.row.state.as_str(),
+        if view.attempt < view.attempts { format!("?attempt={}", view.attempt) } else { String::new() }
     );
     layout(&format!("run {}", view.row.run_id), &body)
 }
@@ -151,6 +152,7 @@ pub fn run_fragment(v: &RunView) -> String {
         let _ = write!(b, " · params <code>{}</code>", esc(&p.join(" ")));
     }
     b.push_str("</p>");
+    attempts(&mut b, v);
     if let Some(items) = v.items {
         let _ = write!(
             b,
@@ -198,6 +200,37 @@ pub fn run_fragment(v: &RunView) -> String {
     }
     b.push_str("</div>");
     b
+}
+
+/// Which attempt the page shows, and links to the others (a run retried).
+fn attempts(b: &mut String, v: &RunView) {
+    if v.attempts <= 1 {
+        return;
+    }
+    let run_id = esc(&v.row.run_id);
+    let _ = write!(b, "<p class=attempts>Attempt ");
+    for a in 1..=v.attempts {
+        let current = if a == v.attempts { " (current)" } else { "" };
+        if a == v.attempt {
+            let _ = write!(b, "<b class=attempt-shown aria-current=page>{a}{current}</b> ");
+        } else {
+            let q = if a == v.attempts { String::new() } else { format!("?attempt={a}") };
+            let _ = write!(b, "<a class=attempt href=\"/runs/{run_id}{q}\">{a}{current}</a> ");
+        }
+    }
+    b.push_str("of ");
+    let _ = write!(b, "{}", v.attempts);
+    if v.attempt > 1 {
+        let reran: u64 = v.reruns.iter().sum();
+        let _ = write!(
+            b,
+            " · attempt {} reran {reran} child(ren); the other cells show how earlier attempts ran them",
+            v.attempt
+        );
+    } else if v.attempt < v.attempts {
+        b.push_str(" · showing the first attempt as it ran");
+    }
+    b.push_str("</p>");
 }
 
 /// `/runs/{id}/failed?page=N`: a page of failed children with their log tails.

@@ -104,30 +104,42 @@ pub struct RunView {
     pub timings: Vec<StageTimings>,
     /// When this view was made (ms), the timeline's right edge while the run goes on.
     pub now: i64,
+    /// The attempt shown (from 1): its jobs, over what earlier attempts ran
+    /// for the children it did not rerun.
+    pub attempt: u32,
+    /// The run's attempts so far (its current one).
+    pub attempts: u32,
+    /// Per attempt shown, the children it reran per stage (empty for attempt 1).
+    pub reruns: Vec<u64>,
 }
 
-/// One run with its grids; `Ok(None)` if no served pipeline has it.
-pub async fn run(app: &App, run_id: &str) -> Result<Option<RunView>, ViewError> {
+/// One run with its grids, as of `attempt` (default: its current one);
+/// `Ok(None)` if no served pipeline has it.
+pub async fn run(app: &App, run_id: &str, attempt: Option<u32>) -> Result<Option<RunView>, ViewError> {
     let Some(rec) = super::view::find_run(app, run_id).await? else { return Ok(None) };
-    let jobs = timings::run_jobs(&rec);
+    let attempt = attempt.unwrap_or(rec.attempt()).clamp(1, rec.attempt());
+    let jobs = timings::jobs_through(&rec, attempt);
     let batch = &app.service.backend.ports.batch;
     let times = timings::collect(batch.as_ref(), &jobs)
         .await
         .map_err(|source| ViewError::Batch { run_id: rec.run_id.clone(), source })?;
     let now = now_ms();
-    let mut view = assemble(&rec, &jobs, &times, now);
+    let mut view = assemble(&rec, &jobs, &times, now, attempt);
     for f in view.failed.iter().take(FAILED_ON_RUN_PAGE) {
         view.failed_children.push(failed_child(app, f).await);
     }
     Ok(Some(view))
 }
 
-/// The grids, spans and failed children of a run from its jobs' child times (pure).
+/// The grids, spans and failed children of a run as of `attempt` from the
+/// jobs of its attempts up to that one, oldest first, and their child times
+/// (pure): a child a later attempt reran shows how it ran there.
 pub fn assemble(
     rec: &RunRecord,
     jobs: &[RunJob],
     times: &BTreeMap<String, Vec<ChildTime>>,
     now: i64,
+    attempt: u32,
 ) -> RunView {
     let children = rec.sizing.map_or(0, |z| z.children);
     let mut stages: Vec<StageView> = rec.stages.iter().map(|s| StageView::new(s, children)).collect();
@@ -136,8 +148,12 @@ pub fn assemble(
         finish.push(StageView::new("aggregation", 1));
         finish.push(StageView::new("cleanup", 1));
     }
-    let mut failed = Vec::new();
+    let mut failed: Vec<FailedRef> = Vec::new();
     for job in jobs {
+        // The aggregation and cleanup rows are the shown attempt's own.
+        if job.attempt != attempt && !stages.iter().any(|s| s.name == job.stage) {
+            continue;
+        }
         let view = match stages.iter().position(|s| s.name == job.stage) {
             Some(i) => &mut stages[i],
             None => {
@@ -153,9 +169,13 @@ pub fn assemble(
             }
         };
         for c in times.get(&job.job_id).into_iter().flatten() {
-            let g = job.first_child + u64::from(c.index);
+            let g = job.global(u64::from(c.index));
             let Some(slot) = view.children.get_mut(g as usize) else { continue };
             *slot = c.status.as_str().to_owned();
+            if job.attempt > 1 {
+                failed.retain(|f| !(f.index == g && f.stage == job.stage));
+                view.spans.retain(|s| s.index != g);
+            }
             if c.ran() && c.status == JobStatus::Failed {
                 failed.push(FailedRef { stage: job.stage.clone(), index: g, job_id: c.job_id.clone() });
             }
@@ -164,6 +184,8 @@ pub fn assemble(
             }
         }
     }
+    // Timings are the shown attempt's own.
+    let shown: Vec<RunJob> = jobs.iter().filter(|j| j.attempt == attempt).cloned().collect();
     for v in stages.iter_mut().chain(finish.iter_mut()) {
         for c in &v.children {
             *v.counts.entry(c.clone()).or_default() += 1;
@@ -181,8 +203,17 @@ pub fn assemble(
         failed,
         failure: rec.failure.clone(),
         params: rec.trigger.params.clone(),
-        timings: timings::stage_timings(jobs, times, now),
+        timings: timings::stage_timings(&shown, times, now),
         now,
+        attempt,
+        attempts: rec.attempt(),
+        reruns: rec
+            .retry
+            .iter()
+            .chain(&rec.past_retries)
+            .find(|p| p.attempt == attempt)
+            .map(|p| p.reruns.clone())
+            .unwrap_or_default(),
     }
 }
 

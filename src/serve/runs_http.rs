@@ -64,8 +64,14 @@ fn unavailable(kind: Kind, e: &ViewError) -> Response {
     error(kind, StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
 }
 
-async fn run(app: &App, id: &str, kind: Kind) -> Response {
-    match run_view::run(app, id).await {
+/// `?attempt=N`: the run as of attempt N (default: its current one).
+#[derive(Debug, Deserialize)]
+struct AttemptQuery {
+    attempt: Option<u32>,
+}
+
+async fn run(app: &App, id: &str, kind: Kind, attempt: Option<u32>) -> Response {
+    match run_view::run(app, id, attempt).await {
         Ok(Some(v)) => match kind {
             Kind::Json => Json(v).into_response(),
             Kind::Fragment => Html(with_buttons(app, &v)).into_response(),
@@ -83,16 +89,28 @@ fn with_buttons(app: &App, v: &run_view::RunView) -> String {
     super::actions::buttons(&app.csrf, &v.row.run_id, v.row.state) + &run_page::run_fragment(v)
 }
 
-async fn run_html(State(app): State<Shared>, Path(id): Path<String>) -> Response {
-    run(&app, &id, Kind::Page).await
+async fn run_html(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<AttemptQuery>,
+) -> Response {
+    run(&app, &id, Kind::Page, q.attempt).await
 }
 
-async fn run_fragment(State(app): State<Shared>, Path(id): Path<String>) -> Response {
-    run(&app, &id, Kind::Fragment).await
+async fn run_fragment(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<AttemptQuery>,
+) -> Response {
+    run(&app, &id, Kind::Fragment, q.attempt).await
 }
 
-async fn run_json(State(app): State<Shared>, Path(id): Path<String>) -> Response {
-    run(&app, &id, Kind::Json).await
+async fn run_json(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<AttemptQuery>,
+) -> Response {
+    run(&app, &id, Kind::Json, q.attempt).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,7 +124,7 @@ async fn failed_html(
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    match run_view::run(&app, &id).await {
+    match run_view::run(&app, &id, None).await {
         Ok(Some(v)) => {
             let children = run_view::failed_page(&app, &v, q.page).await;
             Html(run_page::failed_page(&v, q.page, &children)).into_response()

@@ -2,9 +2,11 @@
 // logs in through the URL serve printed, opens the page of a running run,
 // presses Cancel and waits (no reload) until the page says CANCELLED; then
 // (the test has removed the cause) presses Retry what failed and waits until
-// SUCCEEDED. Saves a screenshot of each end. Prints a JSON summary on stdout.
+// SUCCEEDED. Then reads the attempt selector and the work stage's counts of
+// the current attempt, and follows the link to attempt 1 (as it ran).
+// Saves a screenshot of each end and of attempt 1. Prints a JSON summary on stdout.
 //
-//   node run-actions.mjs URL LOGIN_URL RUN_ID CANCELLED.png SUCCEEDED.png FLAG_FILE
+//   node run-actions.mjs URL LOGIN_URL RUN_ID CANCELLED.png SUCCEEDED.png FLAG_FILE [ATTEMPT1.png]
 //
 // FLAG_FILE is created once the cancelled run's page was seen: the test then
 // removes the cause of the slowness before Retry is pressed.
@@ -14,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const [url, loginUrl, runId, cancelledShot, succeededShot, flag] = process.argv.slice(2);
+const [url, loginUrl, runId, cancelledShot, succeededShot, flag, attemptOneShot] = process.argv.slice(2);
 if (!url || !loginUrl || !runId || !cancelledShot || !succeededShot || !flag) {
   console.error('usage: node run-actions.mjs URL LOGIN_URL RUN_ID CANCELLED.png SUCCEEDED.png FLAG_FILE');
   process.exit(2);
@@ -63,8 +65,19 @@ try {
   const towardSucceeded = await waitState(page, 'SUCCEEDED');
   const buttonsAtEnd = await page.locator('.run-action button').count();
   await page.screenshot({ path: succeededShot, fullPage: true });
+  const counts = () => page.textContent('.stage[data-stage="work"] .counts');
+  const attemptsText = (await page.textContent('.attempts'))?.trim();
+  const currentCounts = await counts();
+  await page.click('a.attempt >> text=1');
+  await page.waitForURL(`${url}/runs/${runId}?attempt=1`);
+  const firstCounts = await counts();
+  const firstShown = await page.textContent('.attempt-shown');
+  await page.waitForTimeout(1500); // two refreshes of the live part: it stays on attempt 1
+  const firstCountsLater = await counts();
+  if (attemptOneShot) await page.screenshot({ path: attemptOneShot, fullPage: true });
   console.log(JSON.stringify({
     before, retryBefore, towardCancelled, sameDocument, cancelButtonsAfter, towardSucceeded, buttonsAtEnd, violations,
+    attemptsText, currentCounts, firstCounts, firstShown, firstCountsLater,
   }));
 } finally {
   await context.close();

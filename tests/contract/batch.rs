@@ -294,8 +294,20 @@ pub async fn timings_of_a_stage_come_from_the_children(batch: &dyn Batch, fx: &F
     let plain = batch.submit_job(plain).await.expect("submit").job_id;
     wait_terminal(batch, &plain).await;
     let jobs = [
-        RunJob { stage: "timed".into(), job_id: array.clone(), first_child: 0, children: 3 },
-        RunJob { stage: "after".into(), job_id: plain.clone(), first_child: 0, children: 1 },
+        RunJob {
+            stage: "timed".into(),
+            job_id: array.clone(),
+            first_child: 0,
+            children: 3,
+            ..Default::default()
+        },
+        RunJob {
+            stage: "after".into(),
+            job_id: plain.clone(),
+            first_child: 0,
+            children: 1,
+            ..Default::default()
+        },
     ];
     let times = collect(batch, &jobs).await.expect("collect");
     let children = &times[&array];
