@@ -55,29 +55,40 @@ async fn deploy_stores(moto: Moto, queue: Option<&str>) -> Deployed {
 
 async fn deploy(stages: &[&str]) -> Deployed {
     let d = deploy_stores(Moto::start(), None).await;
-    let roles = ["aggregation", "cleanup", "barrier"];
-    for what in stages.iter().chain(roles.iter()) {
-        use aws_sdk_batch::types::{
-            ContainerProperties, JobDefinitionType, ResourceRequirement, ResourceType,
-        };
-        let res = |t, v: &str| ResourceRequirement::builder().r#type(t).value(v).build();
-        d.fx.batch
+    register_definitions(&d.fx.batch, &d.prefix, stages, None, "512").await;
+    d
+}
+
+/// Registers job definitions `{prefix}{what}` for each stage and the
+/// aggregation, cleanup and barrier: 1 vCPU, `memory` MiB, and `env` (the
+/// static variables the Terraform module's definitions carry) when given.
+pub(crate) async fn register_definitions(
+    client: &aws_sdk_batch::Client,
+    prefix: &str,
+    stages: &[&str],
+    env: Option<Vec<aws_sdk_batch::types::KeyValuePair>>,
+    memory: &str,
+) {
+    use aws_sdk_batch::types::{ContainerProperties, JobDefinitionType, ResourceRequirement, ResourceType};
+    let res = |t, v: &str| ResourceRequirement::builder().r#type(t).value(v).build();
+    for what in stages.iter().chain(&["aggregation", "cleanup", "barrier"]) {
+        client
             .register_job_definition()
-            .job_definition_name(batchfan::deploy::job_definition_name(&d.prefix, what))
+            .job_definition_name(batchfan::deploy::job_definition_name(prefix, what))
             .r#type(JobDefinitionType::Container)
             .container_properties(
                 ContainerProperties::builder()
                     .image("batchfan-jobs:latest")
                     .command("true")
+                    .set_environment(env.clone())
                     .resource_requirements(res(ResourceType::Vcpu, "1"))
-                    .resource_requirements(res(ResourceType::Memory, "512"))
+                    .resource_requirements(res(ResourceType::Memory, memory))
                     .build(),
             )
             .send()
             .await
             .expect("register job definition");
     }
-    d
 }
 
 impl Deployed {

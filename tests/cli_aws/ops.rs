@@ -15,11 +15,9 @@ use std::{
 
 use super::{
     batch_api_support::{describe, Server, DEADLINE, QUEUE},
-    deploy_stores, finish, json_of, Deployed,
+    deploy_stores, finish, json_of, register_definitions, Deployed,
 };
-use aws_sdk_batch::types::{
-    ContainerProperties, JobDefinitionType, JobStatus, KeyValuePair, ResourceRequirement, ResourceType,
-};
+use aws_sdk_batch::types::{JobStatus, KeyValuePair};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -57,29 +55,9 @@ async fn world(stages: &[&str]) -> (Deployed, Server) {
     let batch = Server::start_with_env(&args, &job_env);
     let client = batch.client();
     batch.setup(&client).await;
-    let rr = |t, v: &str| ResourceRequirement::builder().r#type(t).value(v).build();
-    for what in stages.iter().chain(&["aggregation", "cleanup", "barrier"]) {
-        client
-            .register_job_definition()
-            .job_definition_name(batchfan::deploy::job_definition_name(&d.prefix, what))
-            .r#type(JobDefinitionType::Container)
-            .container_properties(
-                ContainerProperties::builder()
-                    .image("batchfan-jobs:latest")
-                    .command("true")
-                    .set_environment(Some(kv(&[
-                        ("BATCHFAN_BACKEND", "aws"),
-                        ("BATCHFAN_TABLE", &d.table),
-                        ("BATCHFAN_BUCKET", &d.bucket),
-                    ])))
-                    .resource_requirements(rr(ResourceType::Vcpu, "1"))
-                    .resource_requirements(rr(ResourceType::Memory, "256"))
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("register job definition");
-    }
+    let env =
+        kv(&[("BATCHFAN_BACKEND", "aws"), ("BATCHFAN_TABLE", &d.table), ("BATCHFAN_BUCKET", &d.bucket)]);
+    register_definitions(&client, &d.prefix, stages, Some(env), "256").await;
     (d, batch)
 }
 

@@ -91,3 +91,41 @@ async fn an_array_parent_failed_while_children_run_makes_the_cleanup_wait() {
     assert!(!done.times.contains_key("cleanup_waiting"), "{:?}", done.times);
     backend.engine.shutdown(ShutdownMode::Abandon).await;
 }
+
+/// Issue 13: "a dependency failed" comes from the dependencies' own statuses
+/// (DescribeJobs), never from the words of a status reason. A job that FAILED
+/// without running, whose reason mentions a dependency while its dependency
+/// has not failed (here: stopped by someone), is the run's root failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_is_a_cascade_only_if_a_dependency_failed_whatever_its_reason_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = dir.path().join("gate-file");
+    let toml = GATED.replace("GATE", &gate.display().to_string()).replace("exit 1;", "true;");
+    let spec = spec::load_str(&toml, "gate.toml", dir.path()).expect("valid spec");
+    let options = LocalOptions { vcpus: Some(8.0), memory_mib: Some(8192), ..LocalOptions::default() };
+    let backend = LocalBackend::open(&dir.path().join("state"), options).await.unwrap();
+    let ports = backend.ports.clone();
+    let run_id = planner::plan(&ports, &spec, TriggerEvent { pipeline: "gate".into(), ..trigger("gate") })
+        .await
+        .unwrap()
+        .run_id;
+    let rec = submit::submit(&ports, &spec, &run_id, "s1").await.unwrap();
+    let agg =
+        rec.jobs.iter().find(|(name, _)| name.ends_with("-aggregate")).map(|(_, id)| id.clone()).unwrap();
+    let monitor = Monitor::new(ports.clone(), [spec.clone()]);
+
+    // The stage's children wait at the gate: the aggregation's dependency has not failed.
+    let pending = ports.batch.describe_jobs(std::slice::from_ref(&agg)).await.unwrap().remove(0);
+    assert!(pending.attempts.is_empty() && !pending.status.is_terminal(), "{:?}", pending.status);
+    let mut stopped = event(&pending);
+    stopped.status = JobStatus::Failed;
+    stopped.status_reason = Some("Dependent job stopped by an operator".into());
+    monitor.on_event(&stopped).await.unwrap();
+
+    let store = RunStore::new(ports.table.as_ref(), &spec.storage.table);
+    let failed = store.get(&run_id).await.unwrap().unwrap();
+    let failure = failed.failure.as_ref().expect("the stopped aggregation is the run's failure, alerted");
+    assert_eq!((failure.stage.as_str(), failure.job_id.as_str()), ("aggregation", agg.as_str()));
+    std::fs::write(&gate, "").unwrap();
+    backend.engine.shutdown(ShutdownMode::Abandon).await;
+}
