@@ -9,7 +9,13 @@
 //! [`super::cgroup`]) and no sweep runs.
 //!
 //! How: while attempts run, one sweep every [`SWEEP_EVERY`] reads
-//! `/proc/*/stat` once and sums the resident pages per process group. Not
+//! `/proc/*/stat` once to find each attempt's process group, and sums what
+//! its processes hold that the kernel cannot reclaim: anonymous and shared
+//! memory (`RssAnon` + `RssShmem` of `/proc/PID/status`). Pages of mapped
+//! files (the program itself, libraries, a read-only data file) are
+//! reclaimable and never make a container's OOM killer fire, so they do not
+//! count: a 160 MiB debug binary counted by its resident pages went over a
+//! 64 MiB limit while holding 3 MiB of its own. Not
 //! `RLIMIT_AS`/`RLIMIT_DATA`: they limit address space
 //! rather than memory (allocators that reserve address space fail at once,
 //! and a program over the limit sees a failed allocation and exits its own
@@ -34,17 +40,33 @@ pub(crate) const SWEEP_EVERY: Duration = Duration::from_millis(100);
 /// `attempts[].container.reason` of an attempt killed for its memory, as AWS writes it.
 pub(crate) const OUT_OF_MEMORY: &str = "OutOfMemoryError: Container killed due to memory usage";
 
-/// Resident bytes per process group, for the groups in `groups`, from one pass over `/proc`.
+/// Unreclaimable resident bytes per process group, for the groups in
+/// `groups`, from one pass over `/proc`.
 pub(crate) fn group_usage(groups: &HashMap<u32, u64>) -> HashMap<u32, u64> {
     let page = sys::page_size();
     let mut usage: HashMap<u32, u64> = HashMap::new();
     for pid in sys::all_pids() {
         let Some(stat) = sys::proc_stat(pid) else { continue };
         if groups.contains_key(&stat.pgid) && stat.state != b'Z' {
-            *usage.entry(stat.pgid).or_default() += stat.rss_pages * page;
+            // A process gone between the two reads holds nothing; one whose status
+            // cannot be parsed is counted by all its resident pages.
+            let held = match std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                Ok(status) => unreclaimable(&status).unwrap_or(stat.rss_pages * page),
+                Err(_) => 0,
+            };
+            *usage.entry(stat.pgid).or_default() += held;
         }
     }
     usage
+}
+
+/// `RssAnon` + `RssShmem` of a `/proc/PID/status` text, in bytes.
+fn unreclaimable(status: &str) -> Option<u64> {
+    let kib = |field: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(field))?;
+        line[field.len()..].split_whitespace().next()?.parse().ok()
+    };
+    Some((kib("RssAnon:")? + kib("RssShmem:")?) * 1024)
 }
 
 impl State {
@@ -106,5 +128,46 @@ mod tests {
         let usage = group_usage(&HashMap::from([(own_group, 0)]));
         assert!(usage[&own_group] > 1024 * 1024, "this test process holds more than 1 MiB: {usage:?}");
         assert!(group_usage(&HashMap::from([(u32::MAX, 0)])).is_empty());
+    }
+
+    // Regression: `batchfan job exec` of a debug build (a 160 MiB binary) was
+    // killed under `memory = 64` for the binary's own resident pages.
+    #[test]
+    fn pages_of_a_mapped_file_do_not_count_and_anonymous_memory_does() {
+        use std::io::{BufRead, BufReader};
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::write(&data, vec![7u8; 96 << 20]).unwrap();
+        let script = "import mmap, sys\n\
+             f = open(sys.argv[1], 'rb')\n\
+             m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\n\
+             total = sum(m[i] for i in range(0, len(m), 4096))\n\
+             held = bytearray(int(sys.argv[2]) << 20)\n\
+             print(total, flush=True)\n\
+             sys.stdin.read()\n";
+        let measure = |anon_mib: u64| {
+            let mut child = std::process::Command::new("python3")
+                .args(["-c", script, data.to_str().unwrap(), &anon_mib.to_string()])
+                .process_group(0)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("python3 runs");
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+            assert_eq!(line.trim(), (96u64 * 256 * 7).to_string(), "every page of the file was read");
+            let pid = child.id();
+            let resident = sys::proc_stat(pid).unwrap().rss_pages * sys::page_size();
+            let held = group_usage(&HashMap::from([(pid, 0)]))[&pid];
+            drop(child.stdin.take());
+            child.wait().unwrap();
+            (resident >> 20, held >> 20)
+        };
+        let (resident, held) = measure(0);
+        assert!(resident >= 96, "the file's pages are resident: {resident} MiB");
+        assert!(held < 32, "but they are not held: {held} MiB");
+        let (_, held) = measure(64);
+        assert!((64..96).contains(&held), "64 MiB of anonymous memory is: {held} MiB");
     }
 }
