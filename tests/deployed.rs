@@ -42,6 +42,9 @@ async fn the_deployed_orders_example_runs_uploads_failures_duplicates_webhooks_a
     let t = std::time::Instant::now();
     triggers::a_tick_starts_a_run_and_the_next_is_skipped_while_it_runs(&mut r, &wiring).await;
     figures.push(("schedule runs", t.elapsed()));
+    let t = std::time::Instant::now();
+    triggers::with_overlap_queue_a_tick_held_while_a_run_goes_starts_when_it_ends(&mut r, &wiring).await;
+    figures.push(("spec update + queued schedule runs", t.elapsed()));
     let dead: Vec<_> = r.invocations.iter().filter(|(_, i)| i.dead_letter.is_some()).collect();
     assert!(dead.is_empty(), "no event may end in a dead-letter queue: {dead:#?}");
     drop(r);

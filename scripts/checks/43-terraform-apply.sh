@@ -10,6 +10,10 @@
 #                                         init -> plan -> apply -> plan -detailed-exitcode
 #                                         shows no changes; `terraform output -json` in
 #                                         WORK/outputs.json
+#   43-terraform-apply.sh update WORK     after apply: the spec WORK/orders.toml (as
+#                                         edited since) rendered again with `batchfan
+#                                         tfvars`, then plan -> apply, as a user
+#                                         changing their spec does
 #   43-terraform-apply.sh destroy WORK    destroy -> an empty state
 #
 # `apply` and `destroy` are run ONCE per test command, by the deployed pipeline's
@@ -62,10 +66,10 @@ case "$mode" in
     echo "apply, re-plan and destroy of the example: tests/deployed.rs (cargo nextest; scripts/deployed-e2e.sh)"
     exit 0
     ;;
-  apply | destroy)
+  apply | update | destroy)
     work=${2:?"$mode needs the work directory: 43-terraform-apply.sh $mode WORK"}
     ;;
-  *) die "unknown mode $mode: give none (validate), apply WORK or destroy WORK" ;;
+  *) die "unknown mode $mode: give none (validate), apply WORK, update WORK or destroy WORK" ;;
 esac
 example="$work/terraform/examples/orders"
 
@@ -78,6 +82,21 @@ if [ "$mode" = destroy ]; then
   [ -z "$left" ] || die "the state still lists, after destroy: $left"
   echo "the state is empty"
   phase_end destroy
+  echo "timings: ${timings[*]}"
+  exit 0
+fi
+
+if [ "$mode" = update ]; then
+  [ -d "$example/.terraform" ] || die "$example was never applied: run 43-terraform-apply.sh apply $work first"
+  "$batchfan" tfvars "$work/orders.toml" --out "$example/orders.auto.tfvars.json"
+  phase "update: plan"
+  tf "$example" plan -out="$work/update.tfplan" >"$work/update-plan.txt" || { cat "$work/update-plan.txt"; die "terraform plan (update) failed"; }
+  grep -E '^Plan:' "$work/update-plan.txt"
+  phase_end update-plan
+  phase "update: apply"
+  tf "$example" apply "$work/update.tfplan" >"$work/update.txt" 2>&1 || { tail -60 "$work/update.txt"; die "terraform apply (update) failed"; }
+  grep -E '^Apply complete' "$work/update.txt"
+  phase_end update-apply
   echo "timings: ${timings[*]}"
   exit 0
 fi

@@ -91,37 +91,83 @@ pub async fn signed_webhooks_start_one_run_and_bad_ones_none(r: &mut Router<'_>,
     assert_eq!(r.runs().await.len(), before + 1, "one run");
 }
 
+/// The event the deployed schedule sends for the slot at `time` (its
+/// target's input with the scheduler's placeholders filled in).
+fn tick(r: &Router<'_>, w: &Wiring, time: &str) -> Value {
+    let [schedule] = r.routes.schedules.as_slice() else { panic!("one schedule: {:?}", r.routes.schedules) };
+    assert_eq!(schedule.target, w.trigger, "the schedule invokes the trigger");
+    let input = schedule
+        .input
+        .replace("<aws.scheduler.scheduled-time>", time)
+        .replace("<aws.scheduler.execution-id>", &super::lambda_support::function::request_id())
+        .replace("<aws.scheduler.schedule-arn>", &schedule.arn);
+    serde_json::from_str(&input).unwrap_or_else(|e| panic!("the schedule's input is not JSON ({e}): {input}"))
+}
+
+/// The trigger's answer to the last invocation.
+fn last_answer(r: &Router<'_>) -> Value {
+    let (_, last) = r.invocations.last().expect("an invocation");
+    last.attempts.last().expect("an attempt").response().clone()
+}
+
 /// A tick starts a run; the next tick, while it runs, is skipped
 /// (`overlap = "skip"`); a tick after it ended starts a run again.
 pub async fn a_tick_starts_a_run_and_the_next_is_skipped_while_it_runs(r: &mut Router<'_>, w: &Wiring) {
     put_input(r, w, SCHEDULED_INPUT_KEY).await;
-    let [schedule] = r.routes.schedules.as_slice() else { panic!("one schedule: {:?}", r.routes.schedules) };
-    let schedule = schedule.clone();
-    assert_eq!(schedule.target, w.trigger, "the schedule invokes the trigger");
-    let tick = |time: &str| -> Value {
-        let input = schedule
-            .input
-            .replace("<aws.scheduler.scheduled-time>", time)
-            .replace("<aws.scheduler.execution-id>", &super::lambda_support::function::request_id())
-            .replace("<aws.scheduler.schedule-arn>", &schedule.arn);
-        serde_json::from_str(&input)
-            .unwrap_or_else(|e| panic!("the schedule's input is not JSON ({e}): {input}"))
-    };
     let before = r.runs().await.len();
-    r.invoke(&w.trigger, &tick("2026-12-01T01:30:00Z")).await;
+    r.invoke(&w.trigger, &tick(r, w, "2026-12-01T01:30:00Z")).await;
     let first = last_run(r);
-    r.invoke(&w.trigger, &tick("2026-12-02T01:30:00Z")).await;
-    let (_, skipped) = r.invocations.last().expect("the second tick");
-    let answer = skipped.attempts.last().expect("an attempt").response().clone();
+    r.invoke(&w.trigger, &tick(r, w, "2026-12-02T01:30:00Z")).await;
+    let answer = last_answer(r);
     assert_eq!(answer["runs"], json!([]), "the second tick starts nothing while {first} runs: {answer}");
     assert!(answer["reason"].as_str().is_some_and(|s| s.contains(&first)), "{answer}");
     let run = r.settle(&first).await;
     assert_eq!(run.state, RunState::Succeeded, "{:?}", run.failure);
     assert_eq!(r.runs().await.len(), before + 1, "one run for two ticks");
 
-    r.invoke(&w.trigger, &tick("2026-12-03T01:30:00Z")).await;
+    r.invoke(&w.trigger, &tick(r, w, "2026-12-03T01:30:00Z")).await;
     let third = last_run(r);
     assert_ne!(third, first);
     let run = r.settle(&third).await;
     assert_eq!(run.state, RunState::Succeeded, "{:?}", run.failure);
+}
+
+/// Issue 12 item 5: the spec changed to `overlap = "queue"` and applied again
+/// (an update in place, as a user changing their spec makes); a tick while a
+/// run goes is held in the table, delivered twice it is held once, and the
+/// alert function starts it when that run ends — one run for it.
+pub async fn with_overlap_queue_a_tick_held_while_a_run_goes_starts_when_it_ends(
+    r: &mut Router<'_>,
+    w: &Wiring,
+) {
+    let printed = r.d.update_spec(|spec| spec.replace("overlap = \"skip\"", "overlap = \"queue\""));
+    let plan =
+        printed.lines().find(|l| l.starts_with("Plan:")).unwrap_or_else(|| panic!("no plan: {printed}"));
+    assert!(plan.contains(" 0 to add") && plan.contains(" 0 to destroy"), "changed in place: {plan}");
+    r.reload().await;
+    let before = r.runs().await;
+    r.invoke(&w.trigger, &tick(r, w, "2026-12-08T01:30:00Z")).await;
+    let first = last_run(r);
+    let held = tick(r, w, "2026-12-09T01:30:00Z");
+    for _ in 0..2 {
+        r.invoke(&w.trigger, &held).await;
+        let answer = last_answer(r);
+        assert_eq!(answer["held"], "cron:2026-12-09T01:30:00Z", "held while {first} runs: {answer}");
+        assert_eq!(answer["runs"], json!([]), "{answer}");
+    }
+    let run = r.settle(&first).await;
+    assert_eq!(run.state, RunState::Succeeded, "{:?}", run.failure);
+    let started: Vec<String> =
+        r.runs().await.into_iter().filter(|id| !before.contains(id) && *id != first).collect();
+    let [second] = started.as_slice() else {
+        panic!("one run for the held slot, started when {first} ended: {started:?}")
+    };
+    let run = r.settle(second).await;
+    assert_eq!(run.state, RunState::Succeeded, "{:?}", run.failure);
+    assert_eq!(run.trigger.idempotency_key, "cron:2026-12-09T01:30:00Z");
+    let started_by_alert = r.invocations.iter().filter(|(name, i)| {
+        let answer = i.attempts.last().map(|a| a.response());
+        name.ends_with("-alert") && answer.is_some_and(|a| a["started"]["run_id"] == second.as_str())
+    });
+    assert_eq!(started_by_alert.count(), 1, "the alert function started {second}, once");
 }

@@ -133,14 +133,28 @@ impl Deployment {
         self.dir.path().join(format!("{role}.log"))
     }
 
+    /// The spec changed as `edit` changes it, then `terraform plan` and
+    /// `apply` again, as a user changing their spec does; returns what
+    /// Terraform printed (its `Plan:` line included).
+    pub fn update_spec(&self, edit: impl FnOnce(&str) -> String) -> String {
+        let work = self.dir.path().join("terraform");
+        let spec = work.join("orders.toml");
+        let text = std::fs::read_to_string(&spec).unwrap_or_else(|e| panic!("{}: {e}", spec.display()));
+        let changed = edit(&text);
+        assert_ne!(changed, text, "the edit changes the spec");
+        std::fs::write(&spec, changed).expect("write the spec");
+        terraform("update", &work, &[])
+    }
+
     /// `terraform destroy`: the state ends empty.
     pub fn destroy(&self) {
         terraform("destroy", &self.dir.path().join("terraform"), &[]);
     }
 }
 
-/// `scripts/checks/43-terraform-apply.sh MODE WORK` with `vars`; panics with its output on failure.
-fn terraform(mode: &str, work: &Path, vars: &[(&str, String)]) {
+/// `scripts/checks/43-terraform-apply.sh MODE WORK` with `vars`; panics with
+/// its output on failure, else returns it.
+fn terraform(mode: &str, work: &Path, vars: &[(&str, String)]) -> String {
     let script = workspace_root().join("scripts/checks/43-terraform-apply.sh");
     let output = Command::new("bash")
         .arg(&script)
@@ -154,4 +168,5 @@ fn terraform(mode: &str, work: &Path, vars: &[(&str, String)]) {
         format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "terraform {mode} failed ({}):\n{printed}", output.status);
     eprintln!("terraform {mode}:\n{printed}");
+    printed
 }

@@ -52,10 +52,7 @@ impl<'a> Router<'a> {
     /// Reads the routes and readies every deployed function.
     pub async fn new(d: &'a Deployment) -> Router<'a> {
         let routes = Routes::read(d).await;
-        let mut functions = BTreeMap::new();
-        for (arn, name) in &routes.functions {
-            functions.insert(arn.clone(), Arc::new(Mutex::new(d.function(name).await)));
-        }
+        let functions = functions_of(d, &routes).await;
         let mut taps = BTreeMap::new();
         for topic in routes.topics.keys() {
             taps.insert(topic.clone(), d.fx.subscribe_queue(topic).await);
@@ -69,6 +66,19 @@ impl<'a> Router<'a> {
             events_read: 0,
             invocations: Vec::new(),
             events_matched: 0,
+        }
+    }
+
+    /// Reads the routes and the functions' configurations again (after an
+    /// update of the deployment); what was delivered so far stays delivered.
+    pub async fn reload(&mut self) {
+        self.routes = Routes::read(self.d).await;
+        self.functions = functions_of(self.d, &self.routes).await;
+        let untapped: Vec<String> =
+            self.routes.topics.keys().filter(|t| !self.taps.contains_key(*t)).cloned().collect();
+        for topic in untapped {
+            let queue = self.d.fx.subscribe_queue(&topic).await;
+            self.taps.insert(topic, queue);
         }
     }
 
@@ -233,6 +243,15 @@ impl<'a> Router<'a> {
             }
         }
     }
+}
+
+/// Every function the routes name, ready to invoke, by ARN.
+async fn functions_of(d: &Deployment, routes: &Routes) -> BTreeMap<String, Arc<Mutex<Function>>> {
+    let mut functions = BTreeMap::new();
+    for (arn, name) in &routes.functions {
+        functions.insert(arn.clone(), Arc::new(Mutex::new(d.function(name).await)));
+    }
+    functions
 }
 
 /// Whether EventBridge rule `pattern` matches each of `events`, decided by
