@@ -118,6 +118,13 @@ fn retry_reruns_only_the_failed_orders_child_and_the_output_is_the_clean_runs_by
     let status_text = String::from_utf8_lossy(&status.stdout);
     assert!(status_text.contains(&format!("job orders-{run}_a2-confirm-0 ")), "{status_text}");
     assert!(status_text.contains("1 SUCCEEDED"), "{status_text}");
+    // Its timings are the current attempt's: one confirm child (child 2), the aggregation, the cleanup.
+    assert!(status_text.contains("timings of attempt 2 "), "{status_text}");
+    assert!(status_text.contains("confirm (1 of 1 started)"), "{status_text}");
+    let status = batchfan(&["status", &run, "--state", s(&a), "--output", "json"], &[]);
+    let timings = &json_out(&status)["timings"];
+    assert_eq!(timings[0]["slowest"][0]["index"], 2, "the rerun child by its index in the run: {timings}");
+    assert!(!status_text.contains("cleanup after failure"), "{status_text}");
 
     // The same request on a clean state directory: same run id, no failure.
     let args_b = run_args(&b);

@@ -66,7 +66,8 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
             let rec = store.get(run_id).await?.ok_or_else(|| {
                 UsageError(format!("run {run_id} not found in {place}: list runs with `batchfan status`"))
             })?;
-            let jobs = timings::run_jobs(&rec);
+            // The current attempt's own jobs, as the run page shows them by default.
+            let jobs = timings::attempt_jobs(&rec, rec.attempt());
             let times = match &batch {
                 None => {
                     let ids: Vec<String> = jobs.iter().map(|j| j.job_id.clone()).collect();
@@ -114,7 +115,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
                     if let Some(f) = &rec.failure {
                         outln!("{}", f.summary_line());
                     }
-                    print_timings(&stage_times);
+                    print_timings(&stage_times, rec.attempt());
                 }
             }
         }
@@ -156,12 +157,13 @@ async fn aws_counts(batch: &dyn Batch, ids: &[String]) -> anyhow::Result<Counts>
     Ok(out)
 }
 
-/// Per stage: how long it ran, its queue wait (started − created) and its slowest children.
-fn print_timings(stages: &[StageTimings]) {
+/// Per stage of `attempt`: how long it ran, its queue wait (started − created) and its slowest children.
+fn print_timings(stages: &[StageTimings], attempt: u32) {
     if stages.is_empty() {
         return;
     }
-    outln!("timings (queue wait = started - created; run = stopped - started):");
+    let of = if attempt > 1 { format!(" of attempt {attempt}") } else { String::new() };
+    outln!("timings{of} (queue wait = started - created; run = stopped - started):");
     for t in stages {
         let span = match (t.duration_ms, t.last_stopped_at) {
             (None, _) => "not started".to_owned(),
