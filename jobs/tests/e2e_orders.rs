@@ -277,3 +277,33 @@ fn duplicate_order_ids_are_rejected_with_both_lines() {
         assert_eq!(item.str("Region"), Some(lines[2].split(',').next().unwrap()), "the first copy wins");
     });
 }
+
+/// `orders-gen`'s Order IDs: unique, in random order by default (as real
+/// exports have them: the benchmark must not flatter B-tree appends), in
+/// ascending runs with `--ascending`.
+#[test]
+fn generated_order_ids_are_unique_and_random_unless_ascending() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = |extra: &[&str]| -> Vec<u64> {
+        let path = dir.path().join("gen.csv");
+        let status = std::process::Command::new(bin_dir().join("orders-gen"))
+            .args(["--rows", "20000", "--out"])
+            .arg(&path)
+            .args(extra)
+            .status()
+            .expect("orders-gen runs");
+        assert!(status.success());
+        let text = std::fs::read_to_string(&path).unwrap();
+        text.lines().skip(1).map(|l| l.split(',').nth(6).unwrap().parse().unwrap()).collect()
+    };
+    let descents = |v: &[u64]| v.windows(2).filter(|w| w[1] < w[0]).count();
+    for (shape, v) in [("random", ids(&[])), ("ascending", ids(&["--ascending"]))] {
+        assert_eq!(v.iter().collect::<HashSet<_>>().len(), v.len(), "{shape}: unique Order IDs");
+        assert!(v.iter().all(|id| (100_000_000..1_000_000_000).contains(id)), "{shape}: nine digits");
+        let d = descents(&v);
+        match shape {
+            "random" => assert!((8_000..12_000).contains(&d), "about half the steps go down: {d}"),
+            _ => assert_eq!(d, 0, "20,000 rows are one ascending run"),
+        }
+    }
+}

@@ -1,12 +1,15 @@
 //! Benchmarks that print figures (never timed tests):
 //! - `orders` end to end for generated inputs, phase by phase, beside the
-//!   single-process baseline;
+//!   single-process baseline, with Order IDs in random order (as real exports
+//!   have them) and ascending (`--ids`);
 //! - FANOUT-N: wall time and engine overhead per task beside a plain loop;
 //! - with `--isolation both`, each run also with the engine's isolation off
 //!   (jobs inherit the engine's environment and directory, no memory
 //!   watchdog or cgroup), to show what isolation costs per task.
 //!
-//! `cargo build --release --workspace && target/release/batchfan-bench [--rows 100000,1000000,2000000] [--fanout 1000,10000] [--isolation on|off|both] [--work DIR]`
+//! Beside each figure with a target (issue 15), the target and whether it is met.
+//!
+//! `cargo build --release --workspace && target/release/batchfan-bench [--rows 100000,1000000,2000000] [--ids random|ascending|both] [--fanout 1000,10000] [--isolation on|off|both] [--work DIR]`
 
 use std::{
     path::{Path, PathBuf},
@@ -77,6 +80,15 @@ fn main() {
     let fanout = list(arg(&args, "--fanout"), &[1_000, 10_000]);
     let work = PathBuf::from(arg(&args, "--work").unwrap_or_else(|| "bench-data".into()));
     let specs = PathBuf::from(arg(&args, "--specs").unwrap_or_else(|| "jobs".into()));
+    let ids: &[&str] = match arg(&args, "--ids").as_deref() {
+        None | Some("both") => &["random", "ascending"],
+        Some("random") => &["random"],
+        Some("ascending") => &["ascending"],
+        Some(other) => {
+            eprintln!("error: --ids {other:?} is not random, ascending or both");
+            std::process::exit(2);
+        }
+    };
     let modes: &[bool] = match arg(&args, "--isolation").as_deref() {
         None | Some("on") => &[true],
         Some("off") => &[false],
@@ -92,7 +104,7 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("machine: {cores} cores; binaries: {}", bin.display());
     tidy(&work);
-    let result = orders(&bin, &work, &specs, &rows, modes)
+    let result = orders(&bin, &work, &specs, &rows, ids, modes)
         .and_then(|()| fanout_bench(&bin, &work, &specs, &fanout, modes));
     tidy(&work);
     if let Err(e) = result {
@@ -101,19 +113,52 @@ fn main() {
     }
 }
 
-fn orders(bin: &Path, work: &Path, specs: &Path, rows: &[u64], modes: &[bool]) -> Result<(), String> {
+/// Issue 15's targets for `orders` with Order IDs in random order: rows → (seconds, speed-up).
+fn orders_target(rows: u64, ids: &str) -> Option<(f64, f64)> {
+    match (rows, ids) {
+        (1_000_000, "random") => Some((3.0, 1.5)),
+        (2_000_000, "random") => Some((6.0, 1.6)),
+        _ => None,
+    }
+}
+
+fn orders(
+    bin: &Path,
+    work: &Path,
+    specs: &Path,
+    rows: &[u64],
+    ids: &[&str],
+    modes: &[bool],
+) -> Result<(), String> {
     if rows.is_empty() {
         return Ok(());
     }
     println!("\norders end to end (embedded backend) vs single-process baseline");
     println!(
-        "{:>9} {:>9} {:>8} {:>10} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8}",
-        "rows", "isolation", "e2e s", "rows/s", "plan", "confirm", "aggr", "cleanup", "baseline", "speedup"
+        "{:>9} {:>9} {:>9} {:>8} {:>10} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8}  target",
+        "rows",
+        "order ids",
+        "isolation",
+        "e2e s",
+        "rows/s",
+        "plan",
+        "confirm",
+        "aggr",
+        "cleanup",
+        "baseline",
+        "speedup"
     );
-    for (&n, &isolation) in rows.iter().flat_map(|n| modes.iter().map(move |m| (n, m))) {
-        let data = work.join(format!("orders-{n}.csv"));
+    let cases =
+        rows.iter().flat_map(|n| ids.iter().flat_map(move |i| modes.iter().map(move |m| (*n, *i, *m))));
+    for (n, order, isolation) in cases {
+        let data = work.join(format!("orders-{n}-{order}.csv"));
         if !data.exists() {
-            run(Command::new(bin.join("orders-gen")).args(["--rows", &n.to_string(), "--out"]).arg(&data))?;
+            let mut gen = Command::new(bin.join("orders-gen"));
+            gen.args(["--rows", &n.to_string(), "--out"]).arg(&data);
+            if order == "ascending" {
+                gen.arg("--ascending");
+            }
+            run(&mut gen)?;
         }
         let state = fresh(&work.join(format!("state-orders-{n}")));
         let (json, secs) = run(batchfan_run(bin, &state, isolation)
@@ -132,8 +177,12 @@ fn orders(bin: &Path, work: &Path, specs: &Path, rows: &[u64], modes: &[bool]) -
         if items != n {
             return Err(format!("orders run processed {items} rows, expected {n}"));
         }
+        let target = orders_target(n, order).map_or(String::new(), |(t, x)| {
+            let met = secs <= t && base_secs / secs >= x;
+            format!("<= {t} s and >= {x}x: {}", if met { "met" } else { "NOT met" })
+        });
         println!(
-            "{n:>9} {:>9} {secs:>8.2} {:>10.0} {:>7} {:>8} {:>8} {:>8} {base_secs:>9.2} {:>7.2}x",
+            "{n:>9} {order:>9} {:>9} {secs:>8.2} {:>10.0} {:>7} {:>8} {:>8} {:>8} {base_secs:>9.2} {:>7.2}x  {target}",
             if isolation { "on" } else { "off" },
             n as f64 / secs,
             phase("plan"),
@@ -146,13 +195,22 @@ fn orders(bin: &Path, work: &Path, specs: &Path, rows: &[u64], modes: &[bool]) -
     Ok(())
 }
 
+/// Issue 15's targets for FANOUT-N with one process per item: N → (seconds, ms of overhead per task).
+fn fanout_target(n: u64, per_child: u64) -> Option<(f64, Option<f64>)> {
+    match (n, per_child) {
+        (10_000, 1) => Some((20.0, Some(1.0))),
+        (1_000, 1) => Some((2.5, None)),
+        _ => None,
+    }
+}
+
 fn fanout_bench(bin: &Path, work: &Path, specs: &Path, sizes: &[u64], modes: &[bool]) -> Result<(), String> {
     if sizes.is_empty() {
         return Ok(());
     }
     println!("\nFANOUT-N (2N + 2 tasks) vs the same work in a plain loop");
     println!(
-        "{:>7} {:>15} {:>9} {:>9} {:>9} {:>9} {:>16}",
+        "{:>7} {:>15} {:>9} {:>9} {:>9} {:>9} {:>16}  target",
         "N", "items/child", "isolation", "children", "wall s", "loop s", "overhead/task ms"
     );
     let runs = sizes.iter().flat_map(|n| [(n, 1u64), (n, 10)]);
@@ -175,8 +233,13 @@ fn fanout_bench(bin: &Path, work: &Path, specs: &Path, sizes: &[u64], modes: &[b
         let overhead = (secs - loop_secs) * 1000.0 / (2 * n + 2) as f64;
         let children = v["children"].as_u64().unwrap_or(0);
         let mode = if isolation { "on" } else { "off" };
+        let target = fanout_target(n, per_child).map_or(String::new(), |(t, per_task)| {
+            let met = secs <= t && per_task.is_none_or(|ms| overhead <= ms);
+            let per_task = per_task.map_or(String::new(), |ms| format!(" and <= {ms} ms/task"));
+            format!("<= {t} s{per_task}: {}", if met { "met" } else { "NOT met" })
+        });
         println!(
-            "{n:>7} {per_child:>15} {mode:>9} {children:>9} {secs:>9.2} {loop_secs:>9.2} {overhead:>16.3}"
+            "{n:>7} {per_child:>15} {mode:>9} {children:>9} {secs:>9.2} {loop_secs:>9.2} {overhead:>16.3}  {target}"
         );
     }
     Ok(())

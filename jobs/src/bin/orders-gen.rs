@@ -1,6 +1,11 @@
 //! Generates the `orders` sales CSV (seed 001's 14 columns, unique Order IDs).
 //!
-//! `orders-gen --rows N --out FILE [--seed S] [--malformed-every K]`
+//! `orders-gen --rows N --out FILE [--seed S] [--malformed-every K] [--ascending]`
+//!
+//! Order IDs are in random order, as in real exports (seed 001's sample rows:
+//! 669165933, 963881480, 341417157, …); `--ascending` writes them in long
+//! ascending runs instead (the old shape: every table insert appends at the
+//! end of the B-tree), for comparison.
 
 use std::{
     fs::File,
@@ -23,6 +28,38 @@ const ITEMS: [(&str, f64, f64); 6] = [
     ("Household", 668.27, 502.54),
 ];
 
+/// Order IDs are `100_000_000 + slot`, with slots a bijection of the row
+/// number onto `0..SLOTS`: unique for up to 900M rows.
+const SLOTS: u64 = 900_000_000;
+
+/// Ascending runs of ~113,000 rows (7919 is coprime with [`SLOTS`]).
+fn ascending_slot(i: u64, seed: u64) -> u64 {
+    (i.wrapping_mul(7919) % SLOTS + seed * 104_729) % SLOTS
+}
+
+/// A pseudo-random permutation: a 4-round Feistel network on 30 bits (a
+/// bijection of `0..2^30`), walked until it lands below [`SLOTS`] (which keeps
+/// it a bijection of `0..SLOTS`).
+fn random_slot(i: u64, seed: u64) -> u64 {
+    let round = |half: u64, k: u64| -> u64 {
+        let mut z = half ^ (k << 15) ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) & 0x7FFF
+    };
+    let mut x = i % SLOTS;
+    loop {
+        let (mut l, mut r) = (x >> 15, x & 0x7FFF);
+        for k in 0..4 {
+            (l, r) = (r, l ^ round(r, k));
+        }
+        x = (l << 15) | r;
+        if x < SLOTS {
+            return x;
+        }
+    }
+}
+
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
 }
@@ -30,12 +67,13 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let Some(rows) = arg(&args, "--rows").and_then(|v| v.parse::<u64>().ok()) else {
-        eprintln!("usage: orders-gen --rows N --out FILE [--seed S] [--malformed-every K]");
+        eprintln!("usage: orders-gen --rows N --out FILE [--seed S] [--malformed-every K] [--ascending]");
         std::process::exit(2);
     };
     let out = arg(&args, "--out").unwrap_or_else(|| "orders.csv".into());
     let seed = arg(&args, "--seed").and_then(|v| v.parse::<u64>().ok()).unwrap_or(1);
     let malformed = arg(&args, "--malformed-every").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ascending = args.iter().any(|a| a == "--ascending");
     let mut w = BufWriter::with_capacity(1 << 20, File::create(&out)?);
     writeln!(w, "{}", batchfan_jobs::orders::COLUMNS.join(","))?;
     let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -57,8 +95,7 @@ fn main() -> std::io::Result<()> {
         let channel = if (r >> 20) & 1 == 0 { "Online" } else { "Offline" };
         let priority = ["H", "M", "L", "C"][((r >> 21) % 4) as usize];
         let (m, d, y) = (1 + (r >> 24) % 12, 1 + (r >> 28) % 28, 2010 + (r >> 33) % 8);
-        // A bijection on 0..900M (7919 is coprime with it): Order IDs are unique.
-        let order_id = 100_000_000 + (i.wrapping_mul(7919) + seed * 104_729) % 900_000_000;
+        let order_id = 100_000_000 + if ascending { ascending_slot(i, seed) } else { random_slot(i, seed) };
         let units = 1 + (r >> 40) % 10_000;
         let revenue = units as f64 * price;
         let total_cost = units as f64 * cost;
