@@ -163,14 +163,16 @@ async fn an_object_put_starts_exactly_one_run_and_partial_files_wait() {
     let b = wait_for("a run for in/b.csv", || run_for(&serve, "in/b.csv")).await;
     assert_eq!(b["children"], 10, "a partial file was planned");
 
-    // A temp name is never picked up; the rename into place is.
+    // A temp name is never picked up; the rename into place is. The run of a
+    // put made after it says the watcher has listed the temp file.
     std::fs::write(bucket_dir.join("c.csv.part"), lines(4)).unwrap();
-    tokio::time::sleep(Duration::from_millis(1800)).await;
+    objects.put(&ObjectRef::new("inbox", "in/marker.csv"), lines(1)).await.unwrap();
+    let marker = wait_for("a run for in/marker.csv", || run_for(&serve, "in/marker.csv")).await;
     assert!(serve.runs("inbox").await.iter().all(|r| !r["input"].as_str().unwrap_or("").contains("c.csv")));
     std::fs::rename(bucket_dir.join("c.csv.part"), bucket_dir.join("c.csv")).unwrap();
     let c = wait_for("a run for in/c.csv", || run_for(&serve, "in/c.csv")).await;
     assert_eq!(c["children"], 4);
-    for r in [&b, &c] {
+    for r in [&b, &marker, &c] {
         serve.wait_run(r["run_id"].as_str().unwrap()).await;
     }
     assert!(serve.stop_with(libc::SIGTERM).success());
@@ -185,7 +187,13 @@ async fn an_object_put_starts_exactly_one_run_and_partial_files_wait() {
     inputs.sort_unstable();
     assert_eq!(
         inputs,
-        ["s3://inbox/in/a.csv", "s3://inbox/in/b.csv", "s3://inbox/in/c.csv", "s3://inbox/in/d.csv"]
+        [
+            "s3://inbox/in/a.csv",
+            "s3://inbox/in/b.csv",
+            "s3://inbox/in/c.csv",
+            "s3://inbox/in/d.csv",
+            "s3://inbox/in/marker.csv"
+        ]
     );
     assert!(serve.stop().success());
 }
