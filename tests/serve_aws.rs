@@ -96,6 +96,18 @@ impl DeployedServe {
         (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
     }
 
+    /// The median time of 5 GETs of `path` in ms (a figure printed, never asserted).
+    async fn median_ms(&self, path: &str) -> f64 {
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let start = std::time::Instant::now();
+            assert_eq!(self.page(path).await.0, 200, "{path}");
+            times.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        times[2]
+    }
+
     /// A page with the bearer token: (status, HTML).
     async fn page(&self, path: &str) -> (u16, String) {
         let r = self.http.get(format!("{}{path}", self.url)).bearer_auth(&self.token).send().await.unwrap();
@@ -195,6 +207,15 @@ async fn serve_backend_aws_shows_the_deployed_runs_read_only_in_chromium() {
     }
     let (_, runs) = serve.get("/api/runs").await;
     assert_eq!(runs.as_array().unwrap().len(), 2, "no run was made");
+
+    for path in
+        ["/".to_owned(), format!("/runs/{bad}"), format!("/runs/{bad}/children/work/1"), "/history".into()]
+    {
+        let ms = serve.median_ms(&path).await;
+        eprintln!(
+            "figure: serve --backend aws (debug build, moto + batch-api) GET {path}: median of 5 {ms:.1} ms"
+        );
+    }
 
     let shots = artifact("deployed-home.png").parent().unwrap().to_owned();
     let names = ["deployed-home.png", "deployed-history.png", "deployed-run.png", "deployed-child.png"];

@@ -97,17 +97,22 @@ impl Site for DeployedView {
     }
 
     fn run_actions(&self, run_id: &str, state: RunState) -> String {
-        let (what, command) = match state {
-            RunState::Failed | RunState::Cancelled => ("retry what failed", "retry"),
-            s if !s.is_terminal() => ("cancel it", "cancel"),
-            _ => return String::new(),
-        };
-        format!(
-            "<p class=\"run-action-note warn\" id=read-only-actions>read-only view: {what} with \
-             <code>batchfan {command} {} --spec SPEC --backend aws</code></p>",
-            page::esc(run_id)
-        )
+        actions_note(run_id, state)
     }
+}
+
+/// The note in a run page's `run-actions` slot: the command that cancels or retries the run.
+fn actions_note(run_id: &str, state: RunState) -> String {
+    let (what, command) = match state {
+        RunState::Failed | RunState::Cancelled => ("retry what failed", "retry"),
+        s if !s.is_terminal() => ("cancel it", "cancel"),
+        _ => return String::new(),
+    };
+    format!(
+        "<p class=\"run-action-note warn\" id=read-only-actions>read-only view: {what} with \
+             <code>batchfan {command} {} --spec SPEC --backend aws</code></p>",
+        page::esc(run_id)
+    )
 }
 
 type Shared = Arc<DeployedView>;
@@ -203,4 +208,40 @@ pub async fn run(config: DeployedConfig, on_ready: impl FnOnce(Ready<'_>)) -> an
         })
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::view::PipelineView;
+
+    #[test]
+    fn a_run_page_names_the_command_instead_of_a_button() {
+        let failed = actions_note("r1", RunState::Failed);
+        assert!(failed.contains("<code>batchfan retry r1 --spec SPEC --backend aws</code>"), "{failed}");
+        let running = actions_note("r1", RunState::Submitted);
+        assert!(running.contains("batchfan cancel r1 --spec SPEC --backend aws"), "{running}");
+        assert!(!running.contains("<form") && !failed.contains("<button"), "{running}");
+        assert_eq!(actions_note("r1", RunState::Succeeded), "");
+    }
+
+    #[test]
+    fn the_home_page_has_the_note_and_no_run_form() {
+        let p = PipelineView {
+            name: "dep".into(),
+            description: String::new(),
+            manual: true,
+            needs_input: true,
+            params: [("day".to_owned(), "today".to_owned())].into(),
+            cron: None,
+            s3: None,
+            webhook: true,
+        };
+        let html = page::home(std::slice::from_ref(&p), &page::RunControl::Note(READ_ONLY_NOTE), "");
+        assert!(html.contains("id=read-only>read-only view of the deployed pipeline"), "{html}");
+        assert!(!html.contains("<form") && !html.contains("<button"), "{html}");
+        assert!(html.contains("webhook (the Lambda's Function URL)") && !html.contains("/hooks/"), "{html}");
+        let local = page::home(&[p], &page::RunControl::Button { csrf: "c", input_hint: "s3://b/k" }, "");
+        assert!(local.contains("<form class=run") && !local.contains("id=read-only"), "{local}");
+    }
 }
