@@ -304,5 +304,21 @@ async fn serve_backend_aws_shows_an_unreadable_table_as_an_error_and_refuses_loc
     assert_eq!(status, 503);
     let (status, run) = serve.get("/api/runs/r0123").await;
     assert_eq!(status, 503, "a run that cannot be looked up is not a 404: {run}");
+    // The local serve's guard: no page without the login, no foreign Host, the headers on every answer.
+    let bare = |path: &str| serve.http.get(format!("{}{path}", serve.url));
+    let host = serve.url.trim_start_matches("http://").to_owned();
+    for (request, want) in [
+        (bare("/"), 401),
+        (bare("/api/runs"), 401),
+        (bare("/history").bearer_auth("wrong"), 401),
+        (bare("/").bearer_auth(&serve.token).header("Host", "evil.example"), 421),
+        (bare("/healthz"), 200),
+    ] {
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), want, "{host}: {r:?}");
+        for (name, value) in batchfan::serve::guard::SECURITY_HEADERS {
+            assert_eq!(r.headers().get(name).and_then(|v| v.to_str().ok()), Some(value), "{name}: {r:?}");
+        }
+    }
     drop(serve);
 }
