@@ -25,19 +25,19 @@ use serde_json::Value;
 /// Longest a command may take before the test gives up on it (a guard, not an assertion on time).
 const GUARD: Duration = Duration::from_secs(240);
 
-struct Deployed {
-    moto: Moto,
-    fx: Fixtures,
-    table: String,
+pub(crate) struct Deployed {
+    pub(crate) moto: Moto,
+    pub(crate) fx: Fixtures,
+    pub(crate) table: String,
     bucket: String,
     queue: String,
-    prefix: String,
+    pub(crate) prefix: String,
     plan_topic: String,
     alerts_topic: String,
 }
 
 /// The table, bucket and topics on `moto`, for jobs on `queue` and definitions named `{prefix}{what}`.
-async fn deploy_stores(moto: Moto, queue: Option<&str>) -> Deployed {
+pub(crate) async fn deploy_stores(moto: Moto, queue: Option<&str>) -> Deployed {
     let fx = Fixtures::new(&moto.sdk_config());
     let suffix = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
     let (table, bucket) = (format!("batchfan-{suffix}"), format!("runs-{suffix}"));
@@ -92,7 +92,7 @@ pub(crate) async fn register_definitions(
 }
 
 impl Deployed {
-    fn flags(&self) -> Vec<String> {
+    pub(crate) fn flags(&self) -> Vec<String> {
         [
             ("--backend", "aws"),
             ("--table", &self.table),
@@ -113,7 +113,7 @@ impl Deployed {
     }
 
     /// `batchfan ARGS` with the SDK pointed at the moto server, stdout and stderr piped.
-    fn command(&self, args: &[String]) -> Command {
+    pub(crate) fn command(&self, args: &[String]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_batchfan"));
         cmd.args(args)
             .env("AWS_ENDPOINT_URL", self.moto.endpoint())
@@ -132,7 +132,7 @@ impl Deployed {
 }
 
 /// Waits for `child` (`batchfan ARGS`) to end, killing it after [`GUARD`].
-fn finish(mut child: std::process::Child, args: &[String]) -> Output {
+pub(crate) fn finish(mut child: std::process::Child, args: &[String]) -> Output {
     let start = Instant::now();
     while child.try_wait().expect("wait").is_none() {
         if start.elapsed() > GUARD {
@@ -158,7 +158,7 @@ fn write_pipeline(dir: &Path) -> (String, String) {
     (spec.to_string_lossy().into_owned(), input.to_string_lossy().into_owned())
 }
 
-fn json_of(out: &Output) -> Value {
+pub(crate) fn json_of(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
         panic!("stdout is not JSON ({e}): {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr))

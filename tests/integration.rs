@@ -50,6 +50,7 @@ mod local_table;
 mod run_lifecycle;
 mod run_ops;
 mod run_ops_browser;
+mod serve_aws;
 mod serve_browser;
 mod serve_cli;
 mod serve_triggers;

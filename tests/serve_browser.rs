@@ -25,6 +25,11 @@ use serve_support::{batch, sh_stage, write_spec, Serve};
 /// Runs `node tests/browser/SCRIPT ARGS` in headless Chromium and returns the
 /// JSON it prints; fails (never skips) when Chromium or Playwright is missing.
 fn browse(script: &str, args: &[&str], serve: &Serve) -> Value {
+    browse_with(script, args, || serve.log_text())
+}
+
+/// [`browse`], with `server_log` telling what the server logged when the script fails.
+pub(crate) fn browse_with(script: &str, args: &[&str], server_log: impl FnOnce() -> String) -> Value {
     let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(
         browser_dir.join("node_modules/playwright-core/package.json").exists(),
@@ -46,13 +51,13 @@ fn browse(script: &str, args: &[&str], serve: &Serve) -> Value {
         "browser script {script} failed:\n{}\n{}\nserve log:\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
-        serve.log_text()
+        server_log()
     );
     serde_json::from_slice(&out.stdout).expect("the script prints JSON")
 }
 
 /// `target/test-artifacts/NAME`, with any old file removed.
-fn artifact(name: &str) -> PathBuf {
+pub(crate) fn artifact(name: &str) -> PathBuf {
     let artifacts =
         Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").join("test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
@@ -61,7 +66,7 @@ fn artifact(name: &str) -> PathBuf {
     shot
 }
 
-fn assert_png(path: &Path) {
+pub(crate) fn assert_png(path: &Path) {
     let png = std::fs::read(path).unwrap_or_else(|e| panic!("screenshot {}: {e}", path.display()));
     assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000, "{} bytes", png.len());
 }

@@ -156,4 +156,25 @@ impl CloudWatchLogs {
         }
         Ok(page)
     }
+
+    /// The last `lines` events of `stream` in `group` (GetLogEvents from the
+    /// end, one call), oldest first. A stream not created yet has none.
+    pub async fn tail(&self, group: &str, stream: &str, lines: usize) -> PortResult<Vec<String>> {
+        let limit = i32::try_from(lines.clamp(1, 10_000)).unwrap_or(10_000);
+        let answer = self
+            .logs
+            .get_log_events()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .start_from_head(false)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| port_error(&format!("logs GetLogEvents of {group} {stream}"), e));
+        match answer {
+            Ok(out) => Ok(out.events().iter().map(|e| e.message().unwrap_or_default().to_owned()).collect()),
+            Err(PortError::NotFound(_)) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
 }

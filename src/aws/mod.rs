@@ -7,7 +7,7 @@
 //! | [`crate::topic::Topic`] | [`SnsTopic`] | SNS (`topic` = an ARN, or a name mapped in [`AwsSettings::topic_arns`]) |
 //! | [`crate::batch::Batch`] | [`AwsBatch`] | AWS Batch |
 //! | [`crate::run::LogTail`] | [`CloudWatchPointer`] | names the CloudWatch Logs stream (it does not read it) |
-//! | (`batchfan logs --backend aws`) | [`job_logs::CloudWatchLogs`] | reads a job attempt's stream from CloudWatch Logs |
+//! | (`batchfan logs` and `serve --backend aws`) | [`job_logs::CloudWatchLogs`] | reads a job attempt's stream from CloudWatch Logs |
 //!
 //! Clients are built once per process ([`connect`] or
 //! [`AwsClients::from_sdk_config`]) and shared by every adapter; SDK types

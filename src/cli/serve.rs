@@ -1,10 +1,16 @@
 //! `batchfan serve SPEC...`: one long-lived process for the given pipelines —
 //! cron schedules, object puts, signed webhooks, and a status page with Run buttons;
-//! with `--batch-api`, the AWS Batch API over the same engine.
+//! with `--batch-api`, the AWS Batch API over the same engine. With
+//! `--backend aws`, the same pages for the pipelines deployed on AWS, read-only
+//! ([`serve::deployed`]).
 
 use std::{collections::BTreeMap, io::Write, net::SocketAddr, path::PathBuf, time::Duration};
 
-use super::{batch_api::EventSinkArgs, inputs, StateArgs, UsageError};
+use super::{
+    aws_args::{BackendArg, RunsAt},
+    batch_api::EventSinkArgs,
+    inputs, StateArgs, UsageError,
+};
 use crate::{
     backend::LocalOptions,
     batchapi::{server, BatchApiConfig},
@@ -34,12 +40,12 @@ pub struct Args {
     #[arg(long)]
     no_auth: bool,
     /// Seconds a shutdown waits for running children before stopping them (each counts as a lost
-    /// attempt: the next start retries it if attempts remain and the retry rules allow it).
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
-    drain_timeout: u64,
-    /// Milliseconds between two listings of a watched bucket.
-    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
-    poll_ms: u64,
+    /// attempt: the next start retries it if attempts remain and the retry rules allow it). Default 30.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    drain_timeout: Option<u64>,
+    /// Milliseconds between two listings of a watched bucket. Default 500.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    poll_ms: Option<u64>,
     /// vCPUs the local engine may use (default: this machine's).
     #[arg(long, value_parser = super::limits::vcpus)]
     vcpus: Option<f64>,
@@ -70,6 +76,37 @@ pub struct Args {
     /// Keep each job attempt's working directory (STATE/work/JOB.ATTEMPT) after it ends, for debugging.
     #[arg(long)]
     keep_workdirs: bool,
+    /// --backend aws: show the runs of the pipelines deployed on AWS (their DynamoDB table, Batch
+    /// and CloudWatch Logs), read-only: no engine, no triggers, no Run, Cancel or Retry button.
+    #[command(flatten)]
+    at: Box<RunsAt>,
+}
+
+/// Refuses the options of the embedded backend with `--backend aws`, naming them.
+fn refuse_local_options(args: &Args) -> Result<(), UsageError> {
+    let sinks = args.batch_api_sinks.options()?;
+    let given: Vec<&str> = [
+        (args.batch_api.is_some(), "--batch-api"),
+        (args.batch_api_public, "--batch-api-public"),
+        (sinks.any(), "--events-file/--events-url/--logs-url"),
+        (args.vcpus.is_some(), "--vcpus"),
+        (args.memory.is_some(), "--memory"),
+        (!args.allow_inputs.is_empty(), "--allow-input"),
+        (args.keep_workdirs, "--keep-workdirs"),
+        (args.drain_timeout.is_some(), "--drain-timeout"),
+        (args.poll_ms.is_some(), "--poll-ms"),
+    ]
+    .into_iter()
+    .filter_map(|(given, flag)| given.then_some(flag))
+    .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(UsageError(format!(
+        "{} cannot be used with --backend aws: it shows the deployed pipelines' runs read-only (no local engine, triggers or Batch API): drop {}",
+        given.join(", "),
+        if given.len() == 1 { "it" } else { "them" }
+    )))
 }
 
 /// The `--batch-api` options, checked.
@@ -124,6 +161,23 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         ))
         .into());
     }
+    if args.at.backend == BackendArg::Aws {
+        refuse_local_options(&args)?;
+        let target = args.at.aws.target();
+        specs.iter_mut().for_each(|spec| target.apply(spec));
+        let tables: std::collections::BTreeSet<&str> =
+            specs.iter().map(|s| s.storage.table.as_str()).collect();
+        let place = format!("AWS, table {}, read-only", tables.into_iter().collect::<Vec<_>>().join(", "));
+        let config = serve::deployed::DeployedConfig {
+            specs,
+            target,
+            listen: args.listen,
+            allowed_hosts: args.allow_hosts,
+            no_auth: args.no_auth,
+        };
+        serve::deployed::run(config, |ready| announce(ready, &place)).await?;
+        return Ok(0);
+    }
     serve::input::InputPolicy::new(&args.allow_inputs, &args.state.dir.join("buckets"))
         .map_err(|e| UsageError(e.to_string()))?;
     let batch_api = batch_api_door(&args)?;
@@ -140,34 +194,38 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         spec_files: files,
         state_dir: args.state.dir.clone(),
         listen: args.listen,
-        drain_timeout: Duration::from_secs(args.drain_timeout),
+        drain_timeout: Duration::from_secs(args.drain_timeout.unwrap_or(30)),
         allowed_hosts: args.allow_hosts,
-        poll_interval: Duration::from_millis(args.poll_ms),
+        poll_interval: Duration::from_millis(args.poll_ms.unwrap_or(500)),
         no_auth: args.no_auth,
         allow_inputs: args.allow_inputs,
         batch_api,
     };
-    let state = args.state.dir.display().to_string();
-    serve::run(config, |ready| {
-        let addr = ready.addr;
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "listening on http://{addr} (state {state})");
-        match ready.login_url {
-            Some(url) => {
-                let _ = writeln!(out, "log in: {url}");
-            }
-            None => eprintln!("no login (--no-auth): anyone who can reach http://{addr} can start runs"),
-        }
-        if let Some(api) = ready.batch_api {
-            let _ = writeln!(
-                out,
-                "batch api: http://{api} (no login, SigV4 not checked: endpoint_url for AWS clients)"
-            );
-        }
-        let _ = out.flush();
-    })
-    .await?;
+    let state = format!("state {}", args.state.dir.display());
+    serve::run(config, |ready| announce(ready, &state)).await?;
     Ok(0)
+}
+
+/// Prints where serve listens (`place`: its state directory, or AWS) and the login URL.
+fn announce(ready: serve::Ready<'_>, place: &str) {
+    let addr = ready.addr;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on http://{addr} ({place})");
+    match ready.login_url {
+        Some(url) => {
+            let _ = writeln!(out, "log in: {url}");
+        }
+        None => eprintln!(
+            "no login (--no-auth): anyone who can reach http://{addr} can use the pages and the API"
+        ),
+    }
+    if let Some(api) = ready.batch_api {
+        let _ = writeln!(
+            out,
+            "batch api: http://{api} (no login, SigV4 not checked: endpoint_url for AWS clients)"
+        );
+    }
+    let _ = out.flush();
 }
 
 /// Every `[local] pass_env` name of `specs`, once each.

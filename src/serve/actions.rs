@@ -99,7 +99,7 @@ async fn act(app: &Shared, run_id: &str, action: &'static str) -> Result<RunReco
 }
 
 async fn button(app: Shared, headers: HeaderMap, id: String, csrf: String, action: &'static str) -> Response {
-    if let Some(r) = http::refuse_cross_site(&app, &headers, &csrf) {
+    if let Some(r) = http::refuse_cross_site(&app.gate, &headers, &csrf) {
         return r;
     }
     match act(&app, &id, action).await {

@@ -21,11 +21,16 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use super::{cron::Schedule, input::InputPolicy};
+use super::{
+    cron::Schedule,
+    input::InputPolicy,
+    site::{Gate, Site},
+    source::Source,
+};
 use crate::{
     backend::LocalOptions,
     batchapi::BatchApi,
-    run::{RunError, RunRecord, RunStore, TriggerEvent, TriggerSource},
+    run::{RunError, RunRecord, RunState, RunStore, TriggerEvent, TriggerSource},
     service::Service,
     spec::{PipelineSpec, SecretSource},
     trigger::refusals::{Refusals, RefusalsView, Summary},
@@ -127,28 +132,19 @@ impl TriggerError {
 pub struct App {
     pub service: Service,
     pub schedules: BTreeMap<String, Schedule>,
-    /// Per-process token the status page's forms carry (cross-site request protection).
-    pub csrf: String,
-    /// The login token, new at each start: the session cookie's value, and the
-    /// API's bearer token (in `serve.json` for `batchfan trigger`).
-    pub api_token: String,
+    /// The login and form tokens (the login token is in `serve.json` for `batchfan trigger`).
+    pub gate: Gate,
+    /// What the pages read runs from: the service's backend.
+    pub source: Source,
     pub started_at: DateTime<Utc>,
-    pub allowed_hosts: Vec<String>,
-    /// Whether pages and the API need the token (off with `--no-auth`).
-    pub auth: bool,
     /// The inputs the Run button and the API may name.
     pub inputs: InputPolicy,
-    addr: OnceLock<SocketAddr>,
     batch_api: OnceLock<(Arc<BatchApi>, SocketAddr)>,
     accepting: AtomicBool,
     next_slots: Mutex<BTreeMap<String, Option<DateTime<Utc>>>>,
     notices: Mutex<VecDeque<Notice>>,
     refusals: Mutex<Refusals>,
     active: Mutex<BTreeSet<(String, String)>>,
-}
-
-fn random_token() -> String {
-    hex::encode(rand::random::<[u8; 24]>())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -164,16 +160,14 @@ impl App {
         auth: bool,
         inputs: InputPolicy,
     ) -> App {
+        let source = Source::local(service.specs().cloned(), &service.backend);
         App {
             service,
             schedules,
-            csrf: random_token(),
-            api_token: random_token(),
+            gate: Gate::new(allowed_hosts, auth),
+            source,
             started_at: Utc::now(),
-            allowed_hosts,
-            auth,
             inputs,
-            addr: OnceLock::new(),
             batch_api: OnceLock::new(),
             accepting: AtomicBool::new(true),
             next_slots: Mutex::new(BTreeMap::new()),
@@ -189,11 +183,6 @@ impl App {
 
     pub fn specs(&self) -> impl Iterator<Item = &PipelineSpec> {
         self.service.specs()
-    }
-
-    /// The address the server listens on (set once bound).
-    pub fn addr(&self) -> Option<SocketAddr> {
-        self.addr.get().copied()
     }
 
     /// The Batch API served beside the pages (`--batch-api`), if any.
@@ -328,6 +317,20 @@ impl App {
                 lock(&self.active).remove(&(pipeline, run_id));
             }
         }
+    }
+}
+
+impl Site for App {
+    fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    fn source(&self) -> &Source {
+        &self.source
+    }
+
+    fn run_actions(&self, run_id: &str, state: RunState) -> String {
+        super::actions::buttons(&self.gate.csrf, run_id, state)
     }
 }
 

@@ -2,15 +2,17 @@
 //! status and times, every attempt (exit code, reasons, duration, log stream)
 //! with the tail of its log, and on request one attempt's whole log.
 //!
-//! Logs are read through the run's [`crate::run::LogTail`] port for tails; a
-//! whole log is read from the local copy under `STATE/logs/` only (nothing
-//! outside it is ever read), up to [`FULL_LOG_LIMIT`] bytes.
+//! Logs are read where the [`Source`] keeps them ([`super::source::JobLogs`]):
+//! locally a whole log from the copy under `STATE/logs/` only (nothing
+//! outside it is ever read), on AWS from CloudWatch Logs; up to
+//! [`FULL_LOG_LIMIT`] bytes.
 
 use serde::Serialize;
 
+pub use super::source::{FullLog, FULL_LOG_LIMIT};
 use super::{
-    app::App,
-    jobs::{local_log, AttemptView},
+    jobs::AttemptView,
+    source::Source,
     view::{find_run, ViewError},
 };
 use crate::{
@@ -20,17 +22,6 @@ use crate::{
 
 /// Lines of each attempt's log shown on the page.
 const TAIL_LINES: usize = 50;
-/// Bytes of a whole log shown at most (its end is kept).
-pub const FULL_LOG_LIMIT: usize = 4 * 1024 * 1024;
-
-/// One attempt's whole log, as asked with `?log=N`.
-#[derive(Debug, Clone, Serialize)]
-pub struct FullLog {
-    pub attempt: usize,
-    pub text: String,
-    /// Bytes left out at the start (the log was over [`FULL_LOG_LIMIT`]).
-    pub skipped: u64,
-}
 
 /// A child's page.
 #[derive(Debug, Clone, Serialize)]
@@ -65,18 +56,17 @@ pub fn child_job(jobs: &[RunJob], stage: &str, index: u64) -> Option<String> {
 
 /// The page of `stage[index]` of a run; `Ok(None)` when there is no such run or child (yet).
 pub async fn child(
-    app: &App,
+    source: &Source,
     run_id: &str,
     stage: &str,
     index: u64,
     full_log: Option<usize>,
 ) -> Result<Option<ChildView>, ViewError> {
-    let Some(rec) = find_run(app, run_id).await? else { return Ok(None) };
+    let Some(rec) = find_run(source, run_id).await? else { return Ok(None) };
     let Some(job_id) = child_job(&timings::jobs_through(&rec, rec.attempt()), stage, index) else {
         return Ok(None);
     };
-    let ports = &app.service.backend.ports;
-    let described = ports
+    let described = source
         .batch
         .describe_jobs(std::slice::from_ref(&job_id))
         .await
@@ -85,9 +75,11 @@ pub async fn child(
     let mut attempts = Vec::new();
     for (i, a) in d.attempts.iter().enumerate() {
         let log_tail = match a.log_stream_name.as_deref() {
-            Some(s) => {
-                ports.logs.tail(s, TAIL_LINES).await.unwrap_or_else(|e| format!("(log unreadable: {e})"))
-            }
+            Some(s) => source
+                .logs
+                .tail(&d.job_definition, s, TAIL_LINES)
+                .await
+                .unwrap_or_else(|e| format!("(log unreadable: {e})")),
             None => String::new(),
         };
         attempts.push(AttemptView {
@@ -104,16 +96,12 @@ pub async fn child(
     let (mut full, mut log_note) = (None, None);
     if let Some(n) = full_log {
         let stream = attempts.iter().find(|a| a.number == n).and_then(|a| a.log_stream_name.clone());
-        let root = &app.service.backend.layout.root;
-        match stream.as_deref().and_then(|s| local_log(root, s)) {
-            Some(path) => full = Some(read_whole(&path, n).await),
-            None => {
-                log_note = Some(format!(
-                "attempt {n} has no log under {}: `batchfan logs {} {stage} {index} --attempt {n}` prints it",
-                root.join("logs").display(),
-                rec.run_id
-            ))
-            }
+        full = match stream {
+            Some(s) => source.logs.whole(&d.job_definition, &s, n).await,
+            None => None,
+        };
+        if full.is_none() {
+            log_note = Some(source.logs.missing(&rec.run_id, stage, index, n));
         }
     }
     Ok(Some(ChildView {
@@ -133,13 +121,6 @@ pub async fn child(
         log_asked: full_log,
         log_note,
     }))
-}
-
-/// A whole log file, or its last [`FULL_LOG_LIMIT`] bytes.
-async fn read_whole(path: &std::path::Path, attempt: usize) -> FullLog {
-    let bytes = tokio::fs::read(path).await.unwrap_or_default();
-    let from = bytes.len().saturating_sub(FULL_LOG_LIMIT);
-    FullLog { attempt, text: String::from_utf8_lossy(&bytes[from..]).into_owned(), skipped: from as u64 }
 }
 
 #[cfg(test)]

@@ -11,8 +11,6 @@
 //! `--no-auth` turns the login off (the `Host` check and the headers stay).
 //! The token is never in a page served without it.
 
-use std::sync::Arc;
-
 use axum::{
     extract::{Query, Request, State},
     http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode},
@@ -24,9 +22,10 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{app::App, assets};
-
-type Shared = Arc<App>;
+use super::{
+    assets,
+    site::{Gate, SharedSite},
+};
 
 /// The page's policy: scripts and styles only from this server (no inline
 /// script), no framing by anyone, forms posted only here.
@@ -68,15 +67,15 @@ fn json_error(code: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// Refuses a request whose `Host` is not one of this server's names.
-fn refuse_host(app: &App, headers: &HeaderMap) -> Option<Response> {
-    let addr = app.addr()?;
+fn refuse_host(gate: &Gate, headers: &HeaderMap) -> Option<Response> {
+    let addr = gate.addr()?;
     let host = header_str(headers, header::HOST.as_str()).unwrap_or("");
     let port = addr.port();
     let ok = host == addr.to_string()
         || host == format!("localhost:{port}")
         || host == format!("127.0.0.1:{port}")
         || host == format!("[::1]:{port}")
-        || app
+        || gate
             .allowed_hosts
             .iter()
             .any(|h| h == host || *h == host.rsplit_once(':').map_or(host, |(n, _)| n));
@@ -89,8 +88,8 @@ fn refuse_host(app: &App, headers: &HeaderMap) -> Option<Response> {
 }
 
 /// The session cookie's value, if the request has one.
-fn session_cookie<'a>(app: &App, headers: &'a HeaderMap) -> Option<&'a str> {
-    let name = cookie_name(app.addr()?.port());
+fn session_cookie<'a>(gate: &Gate, headers: &'a HeaderMap) -> Option<&'a str> {
+    let name = cookie_name(gate.addr()?.port());
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -102,9 +101,12 @@ fn session_cookie<'a>(app: &App, headers: &'a HeaderMap) -> Option<&'a str> {
 }
 
 /// Whether the request carries the token: the session cookie, or `Authorization: Bearer`.
-fn authorized(app: &App, headers: &HeaderMap) -> bool {
+fn authorized(gate: &Gate, headers: &HeaderMap) -> bool {
     let bearer = header_str(headers, header::AUTHORIZATION.as_str()).and_then(|v| v.strip_prefix("Bearer "));
-    [session_cookie(app, headers), bearer].into_iter().flatten().any(|t| same_token(t.trim(), &app.api_token))
+    [session_cookie(gate, headers), bearer]
+        .into_iter()
+        .flatten()
+        .any(|t| same_token(t.trim(), &gate.api_token))
 }
 
 /// Paths that need neither the login nor the `Host` check.
@@ -113,13 +115,14 @@ fn open_path(method: &axum::http::Method, path: &str) -> bool {
 }
 
 /// The middleware: `Host` check, login, security headers.
-pub async fn guard(State(app): State<Shared>, req: Request, next: Next) -> Response {
+pub async fn guard(State(site): State<SharedSite>, req: Request, next: Next) -> Response {
+    let gate = site.gate();
     let path = req.uri().path().to_owned();
     let mut response = if open_path(req.method(), &path) {
         next.run(req).await
-    } else if let Some(refused) = refuse_host(&app, req.headers()) {
+    } else if let Some(refused) = refuse_host(gate, req.headers()) {
         refused
-    } else if !app.auth || path == "/login" || authorized(&app, req.headers()) {
+    } else if !gate.auth || path == "/login" || authorized(gate, req.headers()) {
         next.run(req).await
     } else if path.starts_with("/api/") {
         let mut r = json_error(
@@ -146,20 +149,20 @@ pub struct LoginForm {
     token: Option<String>,
 }
 
-fn login_with(app: &App, token: Option<&str>) -> Response {
+fn login_with(gate: &Gate, token: Option<&str>) -> Response {
     let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) else {
         return (StatusCode::UNAUTHORIZED, Html(assets::login_page(None))).into_response();
     };
-    if !app.auth || !same_token(token, &app.api_token) {
-        let why = if app.auth {
+    if !gate.auth || !same_token(token, &gate.api_token) {
+        let why = if gate.auth {
             "that token is not this server's (it restarts with a new one): use the URL it printed last"
         } else {
             "this server runs with --no-auth: there is nothing to log in to"
         };
         return (StatusCode::UNAUTHORIZED, Html(assets::login_page(Some(why)))).into_response();
     }
-    let port = app.addr().map_or(0, |a| a.port());
-    let cookie = format!("{}={}; HttpOnly; SameSite=Strict; Path=/", cookie_name(port), app.api_token);
+    let port = gate.addr().map_or(0, |a| a.port());
+    let cookie = format!("{}={}; HttpOnly; SameSite=Strict; Path=/", cookie_name(port), gate.api_token);
     let mut response = Redirect::to("/").into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
@@ -168,13 +171,13 @@ fn login_with(app: &App, token: Option<&str>) -> Response {
 }
 
 /// `GET /login?token=T`: the URL serve prints on start.
-pub async fn login(State(app): State<Shared>, Query(q): Query<LoginForm>) -> Response {
-    login_with(&app, q.token.as_deref())
+pub async fn login(State(site): State<SharedSite>, Query(q): Query<LoginForm>) -> Response {
+    login_with(site.gate(), q.token.as_deref())
 }
 
 /// `POST /login`: the login page's form (a token pasted from `serve.json`).
-pub async fn login_form(State(app): State<Shared>, Form(f): Form<LoginForm>) -> Response {
-    login_with(&app, f.token.as_deref())
+pub async fn login_form(State(site): State<SharedSite>, Form(f): Form<LoginForm>) -> Response {
+    login_with(site.gate(), f.token.as_deref())
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::{
-    app::App,
     page::{esc, layout, state_badge, when_ms},
     run_view::NOT_SUBMITTED,
+    source::Source,
     view::ViewError,
 };
 use crate::{
@@ -53,11 +53,11 @@ pub fn combine(states: &[JobStatus]) -> String {
 }
 
 /// The grid of every served pipeline.
-pub async fn history(app: &App) -> Result<Vec<PipelineHistory>, ViewError> {
-    let batch = &app.service.backend.ports.batch;
+pub async fn history(source: &Source) -> Result<Vec<PipelineHistory>, ViewError> {
+    let batch = &source.batch;
     let mut out = Vec::new();
-    for spec in app.specs() {
-        let store = RunStore::new(&app.service.backend.table, &spec.storage.table);
+    for spec in source.specs() {
+        let store = RunStore::new(source.table.as_ref(), &spec.storage.table);
         let store_error = |source| ViewError::Store { table: spec.storage.table.clone(), source };
         let ids = store.list_runs(Some(&spec.name)).await.map_err(store_error)?;
         let mut rows: Vec<String> = spec.stages.iter().map(|s| s.name.clone()).collect();

@@ -38,7 +38,9 @@ use serde_json::json;
 use super::{
     actions,
     app::{App, TriggerError},
-    assets, guard, jobs_http, page, runs_http, view,
+    assets, guard, jobs_http, page, runs_http,
+    site::{Gate, SharedSite},
+    view,
 };
 use crate::{
     cli::inputs,
@@ -51,27 +53,37 @@ type Shared = Arc<App>;
 /// Runs listed on the home page and by default in `/api/runs`.
 const RUNS_SHOWN: usize = 50;
 
-/// The whole router.
-pub fn router(app: Shared) -> Router {
+/// The routes every serve has, the embedded one and `--backend aws`'s
+/// ([`super::deployed`]): the login, the static files, the runs' pages and
+/// their JSON ([`runs_http`]), `/api/runs`, `/healthz`.
+pub fn shared_routes<S: Clone + Send + Sync + 'static>(site: SharedSite) -> Router<S> {
     Router::new()
         .route("/login", get(guard::login).post(guard::login_form))
         .route(assets::CSS_PATH, get(assets::css))
         .route(assets::JS_PATH, get(assets::js))
+        .route("/api/runs", get(api_runs))
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(runs_http::routes())
+        .with_state(site)
+}
+
+/// The whole router.
+pub fn router(app: Shared) -> Router {
+    let site: SharedSite = app.clone();
+    Router::new()
         .route("/", get(home))
         .route("/fragments/home", get(home_fragment))
         .route("/pipelines/{name}/run", post(run_button))
         .route("/hooks/{name}", post(hook))
         .route("/api/service", get(api_service))
         .route("/api/pipelines", get(api_pipelines))
-        .route("/api/runs", get(api_runs))
         .route("/api/alerts", get(api_alerts))
         .route("/api/notices", get(api_notices))
         .route("/api/pipelines/{name}/runs", post(api_trigger))
-        .route("/healthz", get(|| async { "ok" }))
         .merge(jobs_http::routes())
         .merge(actions::routes())
-        .merge(runs_http::routes())
-        .layer(axum::middleware::from_fn_with_state(app.clone(), guard::guard))
+        .merge(shared_routes(site.clone()))
+        .layer(axum::middleware::from_fn_with_state(site, guard::guard))
         .with_state(app)
 }
 
@@ -99,13 +111,15 @@ fn run_json(rec: &RunRecord) -> serde_json::Value {
 
 async fn home(State(app): State<Shared>) -> Response {
     let fragment = home_html(&app).await;
-    Html(page::home(&view::pipelines(&app), &app.csrf, &fragment, &app.inputs.hint())).into_response()
+    let pipelines = view::pipelines(app.specs(), |p| app.next_slot(p));
+    let run = page::RunControl::Button { csrf: &app.gate.csrf, input_hint: &app.inputs.hint() };
+    Html(page::home(&pipelines, &run, &fragment)).into_response()
 }
 
 async fn home_html(app: &App) -> String {
-    let runs = view::runs(app, None, RUNS_SHOWN).await;
-    let alerts = view::alerts(app, 20).await;
-    page::home_fragment(&runs, &app.notices(), &alerts) + &page::refused_webhooks(&app.refusals())
+    let runs = view::runs(&app.source, None, RUNS_SHOWN).await;
+    let alerts = view::alerts(&app.source, 20).await;
+    page::home_fragment(&runs, &app.notices(), Some(&alerts)) + &page::refused_webhooks(&app.refusals())
 }
 
 async fn home_fragment(State(app): State<Shared>) -> Response {
@@ -127,7 +141,7 @@ struct RunForm {
 /// the SameSite=Strict cookie already keeps other sites out; the form's token
 /// and the origin checks also keep out other origins of this site (another
 /// port of 127.0.0.1), and protect `--no-auth`.
-pub(super) fn refuse_cross_site(app: &App, headers: &HeaderMap, token: &str) -> Option<Response> {
+pub(super) fn refuse_cross_site(gate: &Gate, headers: &HeaderMap, token: &str) -> Option<Response> {
     if let Some(site) = header_str(headers, "sec-fetch-site") {
         if site != "same-origin" && site != "none" {
             return Some(html_error(403, &format!("cross-site request refused (Sec-Fetch-Site: {site})")));
@@ -142,7 +156,7 @@ pub(super) fn refuse_cross_site(app: &App, headers: &HeaderMap, token: &str) -> 
             ));
         }
     }
-    (!guard::same_token(token, &app.csrf)).then(|| {
+    (!guard::same_token(token, &gate.csrf)).then(|| {
         html_error(
             403,
             "the form's token is not this server's (it restarted?): reload the page and press Run again",
@@ -192,7 +206,7 @@ async fn run_button(
     Path(name): Path<String>,
     Form(form): Form<RunForm>,
 ) -> Response {
-    if let Some(r) = refuse_cross_site(&app, &headers, &form.csrf) {
+    if let Some(r) = refuse_cross_site(&app.gate, &headers, &form.csrf) {
         return r;
     }
     let params: Vec<String> =
@@ -305,7 +319,7 @@ async fn api_service(State(app): State<Shared>) -> Response {
 }
 
 async fn api_pipelines(State(app): State<Shared>) -> Response {
-    Json(view::pipelines(&app)).into_response()
+    Json(view::pipelines(app.specs(), |p| app.next_slot(p))).into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -314,9 +328,9 @@ struct RunsQuery {
     limit: Option<usize>,
 }
 
-async fn api_runs(State(app): State<Shared>, Query(q): Query<RunsQuery>) -> Response {
+async fn api_runs(State(site): State<SharedSite>, Query(q): Query<RunsQuery>) -> Response {
     let limit = q.limit.unwrap_or(RUNS_SHOWN).clamp(1, 1000);
-    let listing = view::runs(&app, q.pipeline.as_deref(), limit).await;
+    let listing = view::runs(site.source(), q.pipeline.as_deref(), limit).await;
     match listing.errors.first() {
         // Some runs, or none and no error: the list. No runs because the store failed: the error.
         Some(e) if listing.runs.is_empty() => json_error(503, e.clone()),
@@ -325,7 +339,7 @@ async fn api_runs(State(app): State<Shared>, Query(q): Query<RunsQuery>) -> Resp
 }
 
 async fn api_alerts(State(app): State<Shared>) -> Response {
-    Json(view::alerts(&app, 100).await).into_response()
+    Json(view::alerts(&app.source, 100).await).into_response()
 }
 
 async fn api_notices(State(app): State<Shared>) -> Response {

@@ -18,6 +18,8 @@
 //! | [`discovery`] | `serve.json` in the state directory: how `batchfan trigger` finds the service |
 //! | [`jobs`], [`jobs_page`], [`jobs_http`] | the Jobs view: jobs submitted through `--batch-api`, their attempts and logs |
 //! | [`app`] | the shared state and the one place triggers go through; [`app::lifecycle`]: start, serve, drain |
+//! | [`site`], [`source`] | what every serve's pages need: the login ([`site::Gate`]) and where runs, jobs and logs are read from |
+//! | [`deployed`] | `--backend aws`: the same pages, read-only, over DynamoDB, Batch and CloudWatch Logs |
 
 pub mod actions;
 pub mod app;
@@ -25,6 +27,7 @@ pub mod assets;
 pub mod child_page;
 pub mod child_view;
 pub mod cron;
+pub mod deployed;
 pub mod discovery;
 pub mod guard;
 pub mod history;
@@ -38,6 +41,8 @@ pub mod run_page;
 pub mod run_view;
 pub mod runs_http;
 pub mod scheduler;
+pub mod site;
+pub mod source;
 pub mod timeline;
 pub mod view;
 pub mod watch;

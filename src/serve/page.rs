@@ -57,10 +57,22 @@ pub(super) fn state_badge(state: &str, id: Option<&str>) -> String {
     format!("<span class=\"state state-{0}\"{id}>{0}</span>", esc(state))
 }
 
-/// The home page: pipelines with their Run buttons, then the live runs, notices
-/// and alerts. `input_hint` says which inputs the Run button takes.
-pub fn home(pipelines: &[PipelineView], csrf: &str, fragment: &str, input_hint: &str) -> String {
-    let mut b = String::from("<h2>Pipelines</h2><table><tr><th>pipeline</th><th>triggers</th><th>next scheduled</th><th>run now</th></tr>");
+/// What the home page offers to start a run of a pipeline.
+pub enum RunControl<'a> {
+    /// The Run button: a form with the page's token; `input_hint` says which inputs it takes.
+    Button { csrf: &'a str, input_hint: &'a str },
+    /// No button: this note instead (a read-only view of a deployed pipeline).
+    Note(&'a str),
+}
+
+/// The home page: pipelines with their Run buttons (or the note in their
+/// place), then the live runs, notices and alerts.
+pub fn home(pipelines: &[PipelineView], run: &RunControl<'_>, fragment: &str) -> String {
+    let mut b = String::from("<h2>Pipelines</h2>");
+    if let RunControl::Note(note) = run {
+        let _ = write!(b, "<p class=warn id=read-only>{}</p>", esc(note));
+    }
+    b.push_str("<table><tr><th>pipeline</th><th>triggers</th><th>next scheduled</th><th>run now</th></tr>");
     for p in pipelines {
         let mut triggers = Vec::new();
         if let Some(c) = &p.cron {
@@ -76,7 +88,10 @@ pub fn home(pipelines: &[PipelineView], csrf: &str, fragment: &str, input_hint: 
             triggers.push(format!("put <code>{}</code>", esc(s)));
         }
         if p.webhook {
-            triggers.push(format!("webhook <code>POST /hooks/{}</code>", esc(&p.name)));
+            triggers.push(match run {
+                RunControl::Button { .. } => format!("webhook <code>POST /hooks/{}</code>", esc(&p.name)),
+                RunControl::Note(_) => "webhook (the Lambda's Function URL)".to_owned(),
+            });
         }
         if p.manual {
             triggers.push("manual".into());
@@ -94,32 +109,10 @@ pub fn home(pipelines: &[PipelineView], csrf: &str, fragment: &str, input_hint: 
             },
             None => "<span class=muted>-</span>".into(),
         };
-        let request_id = hex::encode(rand::random::<[u8; 12]>());
-        let mut form = format!(
-            "<form class=run method=post action=\"/pipelines/{0}/run\"><input type=hidden name=csrf value=\"{1}\">\
-             <input type=hidden name=request_id value=\"{request_id}\">",
-            esc(&p.name),
-            esc(csrf)
-        );
-        if p.needs_input {
-            let _ = write!(
-                form,
-                "<input name=input required placeholder=\"{0}\" title=\"{0}\">",
-                esc(input_hint)
-            );
-        }
-        if !p.params.is_empty() {
-            let hint: Vec<String> = p.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let _ = write!(form, "<input name=params placeholder=\"{}\">", esc(&hint.join(" ")));
-        }
-        if p.manual {
-            let _ =
-                write!(form, "<button type=submit data-pipeline=\"{}\">Run</button></form>", esc(&p.name));
-        } else {
-            form.push_str(
-                "<button type=submit disabled title=\"manual = false in the spec\">Run</button></form>",
-            );
-        }
+        let form = match run {
+            RunControl::Button { csrf, input_hint } => run_form(p, csrf, input_hint),
+            RunControl::Note(_) => "<span class=muted>-</span>".to_owned(),
+        };
         let _ = write!(
             b,
             "<tr><td><b>{}</b><div class=muted>{}</div></td><td>{}</td><td>{next}</td><td>{form}</td></tr>",
@@ -133,8 +126,36 @@ pub fn home(pipelines: &[PipelineView], csrf: &str, fragment: &str, input_hint: 
     layout("batchfan serve", &b)
 }
 
-/// The live part of the home page.
-pub fn home_fragment(listing: &RunsListing, notices: &[Notice], alerts: &[AlertView]) -> String {
+/// The Run button's form of one pipeline.
+fn run_form(p: &PipelineView, csrf: &str, input_hint: &str) -> String {
+    let request_id = hex::encode(rand::random::<[u8; 12]>());
+    let mut form = format!(
+            "<form class=run method=post action=\"/pipelines/{0}/run\"><input type=hidden name=csrf value=\"{1}\">\
+             <input type=hidden name=request_id value=\"{request_id}\">",
+            esc(&p.name),
+            esc(csrf)
+        );
+    if p.needs_input {
+        let _ =
+            write!(form, "<input name=input required placeholder=\"{0}\" title=\"{0}\">", esc(input_hint));
+    }
+    if !p.params.is_empty() {
+        let hint: Vec<String> = p.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = write!(form, "<input name=params placeholder=\"{}\">", esc(&hint.join(" ")));
+    }
+    if p.manual {
+        let _ = write!(form, "<button type=submit data-pipeline=\"{}\">Run</button></form>", esc(&p.name));
+    } else {
+        form.push_str(
+            "<button type=submit disabled title=\"manual = false in the spec\">Run</button></form>",
+        );
+    }
+    form
+}
+
+/// The live part of the home page; `alerts` is `None` where they cannot be
+/// read back (SNS keeps no messages).
+pub fn home_fragment(listing: &RunsListing, notices: &[Notice], alerts: Option<&[AlertView]>) -> String {
     let mut b = String::from("<h2>Runs</h2>");
     let runs = &listing.runs;
     if !listing.errors.is_empty() {
@@ -164,24 +185,10 @@ pub fn home_fragment(listing: &RunsListing, notices: &[Notice], alerts: &[AlertV
         b.push_str("</table>");
     }
     b.push_str("<h2>Alerts</h2>");
-    if alerts.is_empty() {
-        b.push_str("<p class=muted>No alerts.</p>");
-    } else {
-        b.push_str("<table id=alerts><tr><th>when</th><th>pipeline</th><th>alert</th></tr>");
-        for a in alerts {
-            let link = a
-                .run_id
-                .as_deref()
-                .map_or_else(String::new, |r| format!(" <a class=mono href=\"/runs/{0}\">{0}</a>", esc(r)));
-            let _ = write!(
-                b,
-                "<tr><td>{}</td><td>{}</td><td>{}{link}</td></tr>",
-                when_ms(a.published_at),
-                esc(&a.pipeline),
-                esc(a.subject.as_deref().unwrap_or("alert"))
-            );
-        }
-        b.push_str("</table>");
+    match alerts {
+        None => b.push_str("<p class=muted id=alerts-elsewhere>Alerts go to the pipeline's alerts topic (SNS), which keeps no messages to list here: subscribe to it (e-mail, SQS) to receive them.</p>"),
+        Some([]) => b.push_str("<p class=muted>No alerts.</p>"),
+        Some(alerts) => alerts_table(&mut b, alerts),
     }
     if !notices.is_empty() {
         b.push_str("<h2>Trigger notices</h2><table id=notices><tr><th>when</th><th>pipeline</th><th>source</th><th>notice</th></tr>");
@@ -199,6 +206,25 @@ pub fn home_fragment(listing: &RunsListing, notices: &[Notice], alerts: &[AlertV
         b.push_str("</table>");
     }
     b
+}
+
+/// The alerts, newest first.
+fn alerts_table(b: &mut String, alerts: &[AlertView]) {
+    b.push_str("<table id=alerts><tr><th>when</th><th>pipeline</th><th>alert</th></tr>");
+    for a in alerts {
+        let link = a
+            .run_id
+            .as_deref()
+            .map_or_else(String::new, |r| format!(" <a class=mono href=\"/runs/{0}\">{0}</a>", esc(r)));
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}{link}</td></tr>",
+            when_ms(a.published_at),
+            esc(&a.pipeline),
+            esc(a.subject.as_deref().unwrap_or("alert"))
+        );
+    }
+    b.push_str("</table>");
 }
 
 /// One line about refused webhook requests (counted, never listed one by one), or nothing.
@@ -242,10 +268,10 @@ mod listing_tests {
             runs: Vec::new(),
             errors: vec!["cannot read the run records in table batchfan: database is locked".into()],
         };
-        let html = home_fragment(&listing, &[], &[]);
+        let html = home_fragment(&listing, &[], Some(&[]));
         assert!(html.contains("id=store-error") && html.contains("database is locked"), "{html}");
         assert!(!html.contains("No runs yet"), "{html}");
-        let html = home_fragment(&RunsListing::default(), &[], &[]);
+        let html = home_fragment(&RunsListing::default(), &[], Some(&[]));
         assert!(html.contains("No runs yet") && !html.contains("store-error"), "{html}");
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{
-    app::App,
+    source::Source,
     view::{RunRow, ViewError},
 };
 use crate::{
@@ -115,18 +115,17 @@ pub struct RunView {
 
 /// One run with its grids, as of `attempt` (default: its current one);
 /// `Ok(None)` if no served pipeline has it.
-pub async fn run(app: &App, run_id: &str, attempt: Option<u32>) -> Result<Option<RunView>, ViewError> {
-    let Some(rec) = super::view::find_run(app, run_id).await? else { return Ok(None) };
+pub async fn run(source: &Source, run_id: &str, attempt: Option<u32>) -> Result<Option<RunView>, ViewError> {
+    let Some(rec) = super::view::find_run(source, run_id).await? else { return Ok(None) };
     let attempt = attempt.unwrap_or(rec.attempt()).clamp(1, rec.attempt());
     let jobs = timings::jobs_through(&rec, attempt);
-    let batch = &app.service.backend.ports.batch;
-    let times = timings::collect(batch.as_ref(), &jobs)
+    let times = timings::collect(source.batch.as_ref(), &jobs)
         .await
         .map_err(|source| ViewError::Batch { run_id: rec.run_id.clone(), source })?;
     let now = now_ms();
     let mut view = assemble(&rec, &jobs, &times, now, attempt);
     for f in view.failed.iter().take(FAILED_ON_RUN_PAGE) {
-        view.failed_children.push(failed_child(app, f).await);
+        view.failed_children.push(failed_child(source, f).await);
     }
     Ok(Some(view))
 }
@@ -218,22 +217,23 @@ pub fn assemble(
 }
 
 /// Page `page` (from 0) of a run's failed children, with their log tails.
-pub async fn failed_page(app: &App, view: &RunView, page: usize) -> Vec<FailedChild> {
+pub async fn failed_page(source: &Source, view: &RunView, page: usize) -> Vec<FailedChild> {
     let mut out = Vec::new();
     for f in view.failed.iter().skip(page * FAILED_PER_PAGE).take(FAILED_PER_PAGE) {
-        out.push(failed_child(app, f).await);
+        out.push(failed_child(source, f).await);
     }
     out
 }
 
-async fn failed_child(app: &App, f: &FailedRef) -> FailedChild {
-    let ports = &app.service.backend.ports;
+async fn failed_child(source: &Source, f: &FailedRef) -> FailedChild {
     let detail =
-        ports.batch.describe_jobs(std::slice::from_ref(&f.job_id)).await.ok().and_then(|mut d| d.pop());
+        source.batch.describe_jobs(std::slice::from_ref(&f.job_id)).await.ok().and_then(|mut d| d.pop());
     let last = detail.as_ref().and_then(|d| d.attempts.last());
-    let log_tail = match last.and_then(|a| a.log_stream_name.as_deref()) {
-        Some(stream) => ports.logs.tail(stream, LOG_TAIL_LINES).await.unwrap_or_default(),
-        None => String::new(),
+    let log_tail = match (&detail, last.and_then(|a| a.log_stream_name.as_deref())) {
+        (Some(d), Some(stream)) => {
+            source.logs.tail(&d.job_definition, stream, LOG_TAIL_LINES).await.unwrap_or_default()
+        }
+        _ => String::new(),
     };
     FailedChild {
         stage: f.stage.clone(),

@@ -12,8 +12,6 @@
 //! A store or Batch that cannot be read is a 503 naming what failed, never an
 //! empty page.
 
-use std::sync::Arc;
-
 use axum::{
     extract::{Path, Query, State},
     http::StatusCode,
@@ -24,12 +22,14 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{app::App, child_page, child_view, history, page, run_page, run_view, view::ViewError};
-
-type Shared = Arc<App>;
+use super::{
+    child_page, child_view, history, page, run_page, run_view,
+    site::{SharedSite, Site},
+    view::ViewError,
+};
 
 /// The routes, to merge in front of the guard.
-pub fn routes() -> Router<Shared> {
+pub fn routes() -> Router<SharedSite> {
     Router::new()
         .route("/runs/{id}", get(run_html))
         .route("/fragments/runs/{id}", get(run_fragment))
@@ -70,8 +70,8 @@ struct AttemptQuery {
     attempt: Option<u32>,
 }
 
-async fn run(app: &App, id: &str, kind: Kind, attempt: Option<u32>) -> Response {
-    match run_view::run(app, id, attempt).await {
+async fn run(app: &dyn Site, id: &str, kind: Kind, attempt: Option<u32>) -> Response {
+    match run_view::run(app.source(), id, attempt).await {
         Ok(Some(v)) => match kind {
             Kind::Json => Json(v).into_response(),
             Kind::Fragment => Html(with_buttons(app, &v)).into_response(),
@@ -84,33 +84,33 @@ async fn run(app: &App, id: &str, kind: Kind, attempt: Option<u32>) -> Response 
     }
 }
 
-/// The run's live part, with its Cancel or Retry button ([`super::actions::buttons`]).
-fn with_buttons(app: &App, v: &run_view::RunView) -> String {
-    super::actions::buttons(&app.csrf, &v.row.run_id, v.row.state) + &run_page::run_fragment(v)
+/// The run's live part, with its Cancel or Retry button or the note in their place ([`Site::run_actions`]).
+fn with_buttons(app: &dyn Site, v: &run_view::RunView) -> String {
+    app.run_actions(&v.row.run_id, v.row.state) + &run_page::run_fragment(v)
 }
 
 async fn run_html(
-    State(app): State<Shared>,
+    State(app): State<SharedSite>,
     Path(id): Path<String>,
     Query(q): Query<AttemptQuery>,
 ) -> Response {
-    run(&app, &id, Kind::Page, q.attempt).await
+    run(app.as_ref(), &id, Kind::Page, q.attempt).await
 }
 
 async fn run_fragment(
-    State(app): State<Shared>,
+    State(app): State<SharedSite>,
     Path(id): Path<String>,
     Query(q): Query<AttemptQuery>,
 ) -> Response {
-    run(&app, &id, Kind::Fragment, q.attempt).await
+    run(app.as_ref(), &id, Kind::Fragment, q.attempt).await
 }
 
 async fn run_json(
-    State(app): State<Shared>,
+    State(app): State<SharedSite>,
     Path(id): Path<String>,
     Query(q): Query<AttemptQuery>,
 ) -> Response {
-    run(&app, &id, Kind::Json, q.attempt).await
+    run(app.as_ref(), &id, Kind::Json, q.attempt).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,13 +120,13 @@ struct PageQuery {
 }
 
 async fn failed_html(
-    State(app): State<Shared>,
+    State(app): State<SharedSite>,
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    match run_view::run(&app, &id, None).await {
+    match run_view::run(app.source(), &id, None).await {
         Ok(Some(v)) => {
-            let children = run_view::failed_page(&app, &v, q.page).await;
+            let children = run_view::failed_page(app.source(), &v, q.page).await;
             Html(run_page::failed_page(&v, q.page, &children)).into_response()
         }
         Ok(None) => error(Kind::Page, StatusCode::NOT_FOUND, &format!("run {id} is not served here")),
@@ -140,12 +140,12 @@ struct LogQuery {
 }
 
 async fn child(
-    app: &App,
+    app: &dyn Site,
     (id, stage, index): (String, String, u64),
     log: Option<usize>,
     kind: Kind,
 ) -> Response {
-    match child_view::child(app, &id, &stage, index, log).await {
+    match child_view::child(app.source(), &id, &stage, index, log).await {
         Ok(Some(v)) => match kind {
             Kind::Json => Json(v).into_response(),
             Kind::Fragment => Html(child_page::fragment(&v)).into_response(),
@@ -161,42 +161,42 @@ async fn child(
 }
 
 async fn child_html(
-    State(app): State<Shared>,
+    State(app): State<SharedSite>,
     Path(p): Path<(String, String, u64)>,
     Query(q): Query<LogQuery>,
 ) -> Response {
-    child(&app, p, q.log, Kind::Page).await
+    child(app.as_ref(), p, q.log, Kind::Page).await
 }
 
 async fn child_fragment(
-    State(app): State<Shared>,
+    State(app): State<SharedSite>,
     Path(p): Path<(String, String, u64)>,
     Query(q): Query<LogQuery>,
 ) -> Response {
-    child(&app, p, q.log, Kind::Fragment).await
+    child(app.as_ref(), p, q.log, Kind::Fragment).await
 }
 
 async fn child_json(
-    State(app): State<Shared>,
+    State(app): State<SharedSite>,
     Path(p): Path<(String, String, u64)>,
     Query(q): Query<LogQuery>,
 ) -> Response {
-    child(&app, p, q.log, Kind::Json).await
+    child(app.as_ref(), p, q.log, Kind::Json).await
 }
 
-async fn history_html(State(app): State<Shared>) -> Response {
-    Html(history::page(&history::fragment(&history::history(&app).await))).into_response()
+async fn history_html(State(app): State<SharedSite>) -> Response {
+    Html(history::page(&history::fragment(&history::history(app.source()).await))).into_response()
 }
 
-async fn history_fragment(State(app): State<Shared>) -> Response {
-    match history::history(&app).await {
+async fn history_fragment(State(app): State<SharedSite>) -> Response {
+    match history::history(app.source()).await {
         Ok(h) => Html(history::fragment(&Ok(h))).into_response(),
         Err(e) => unavailable(Kind::Fragment, &e),
     }
 }
 
-async fn history_json(State(app): State<Shared>) -> Response {
-    match history::history(&app).await {
+async fn history_json(State(app): State<SharedSite>) -> Response {
+    match history::history(app.source()).await {
         Ok(h) => Json(h).into_response(),
         Err(e) => unavailable(Kind::Json, &e),
     }

@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::app::App;
+use super::source::Source;
 use crate::{
     error::PortError,
     run::{RunRecord, RunState, RunStore},
-    spec::{OverlapPolicy, Planner},
+    spec::{OverlapPolicy, PipelineSpec, Planner},
 };
 
 /// Why a page cannot show what the store holds (shown on the page, never as "No runs yet").
@@ -103,8 +103,12 @@ pub struct AlertView {
     pub body: serde_json::Value,
 }
 
-pub fn pipelines(app: &App) -> Vec<PipelineView> {
-    app.specs()
+/// The served pipelines, `next` giving a cron pipeline's next slot.
+pub fn pipelines<'a>(
+    specs: impl Iterator<Item = &'a PipelineSpec>,
+    next: impl Fn(&str) -> Option<DateTime<Utc>>,
+) -> Vec<PipelineView> {
+    specs
         .map(|s| PipelineView {
             name: s.name.clone(),
             description: s.description.clone(),
@@ -116,7 +120,7 @@ pub fn pipelines(app: &App) -> Vec<PipelineView> {
                 timezone: c.timezone.clone(),
                 overlap: c.overlap,
                 catch_up: c.catch_up,
-                next: app.next_slot(&s.name),
+                next: next(&s.name),
             }),
             s3: s.triggers.s3.as_ref().map(|t| format!("s3://{}/{}*{}", t.bucket, t.prefix, t.suffix)),
             webhook: s.triggers.webhook.as_ref().is_some_and(|w| w.enabled),
@@ -124,20 +128,12 @@ pub fn pipelines(app: &App) -> Vec<PipelineView> {
         .collect()
 }
 
-/// The tables that hold the served pipelines' runs.
-fn tables(app: &App) -> Vec<&str> {
-    let mut tables: Vec<&str> = app.specs().map(|s| s.storage.table.as_str()).collect();
-    tables.sort_unstable();
-    tables.dedup();
-    tables
-}
-
 /// Runs of the served pipelines (of `pipeline` only, if given), newest first,
 /// with what could not be read.
-pub async fn runs(app: &App, pipeline: Option<&str>, limit: usize) -> RunsListing {
+pub async fn runs(source: &Source, pipeline: Option<&str>, limit: usize) -> RunsListing {
     let mut out = RunsListing::default();
-    for table in tables(app) {
-        let store = RunStore::new(&app.service.backend.table, table);
+    for table in source.tables() {
+        let store = RunStore::new(source.table.as_ref(), table);
         let ids = match store.list_runs(pipeline).await {
             Ok(ids) => ids,
             Err(source) => {
@@ -147,7 +143,7 @@ pub async fn runs(app: &App, pipeline: Option<&str>, limit: usize) -> RunsListin
         };
         for id in ids.into_iter().take(limit * 4) {
             match store.get(&id).await {
-                Ok(Some(rec)) if app.spec(&rec.pipeline).is_some() => out.runs.push(RunRow::from(&rec)),
+                Ok(Some(rec)) if source.spec(&rec.pipeline).is_some() => out.runs.push(RunRow::from(&rec)),
                 Ok(_) => {}
                 Err(e) => out.errors.push(format!("run {id} in table {table} cannot be read: {e}")),
             }
@@ -159,11 +155,11 @@ pub async fn runs(app: &App, pipeline: Option<&str>, limit: usize) -> RunsListin
 }
 
 /// A run record by id, whichever served pipeline it belongs to.
-pub async fn find_run(app: &App, run_id: &str) -> Result<Option<RunRecord>, ViewError> {
-    for table in tables(app) {
-        let store = RunStore::new(&app.service.backend.table, table);
+pub async fn find_run(source: &Source, run_id: &str) -> Result<Option<RunRecord>, ViewError> {
+    for table in source.tables() {
+        let store = RunStore::new(source.table.as_ref(), table);
         match store.get(run_id).await {
-            Ok(Some(rec)) if app.spec(&rec.pipeline).is_some() => return Ok(Some(rec)),
+            Ok(Some(rec)) if source.spec(&rec.pipeline).is_some() => return Ok(Some(rec)),
             Ok(_) => {}
             Err(source) => return Err(ViewError::Store { table: table.to_owned(), source }),
         }
@@ -171,12 +167,13 @@ pub async fn find_run(app: &App, run_id: &str) -> Result<Option<RunRecord>, View
     Ok(None)
 }
 
-/// Alerts of the served pipelines, newest first.
-pub async fn alerts(app: &App, limit: usize) -> Vec<AlertView> {
-    let topics: std::collections::BTreeSet<&str> = app.specs().map(|s| s.alerts.topic.as_str()).collect();
+/// Alerts of the served pipelines, newest first (none where the topic keeps no messages: SNS).
+pub async fn alerts(source: &Source, limit: usize) -> Vec<AlertView> {
+    let Some(bus) = &source.alerts else { return Vec::new() };
+    let topics: std::collections::BTreeSet<&str> = source.specs().map(|s| s.alerts.topic.as_str()).collect();
     let mut out = Vec::new();
     for topic in topics {
-        for m in app.service.backend.bus.messages(topic).await.unwrap_or_default() {
+        for m in bus.messages(topic).await.unwrap_or_default() {
             out.push(AlertView {
                 pipeline: m.message.attributes.get("pipeline").cloned().unwrap_or_default(),
                 published_at: m.published_at,

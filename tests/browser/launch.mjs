@@ -1,6 +1,7 @@
 // Starts Debian's headless Chromium for the browser tests (BATCHFAN_CHROMIUM,
 // default /usr/bin/chromium) in a fresh profile; `close()` stops it and
-// removes the profile. Shared by every script of tests/browser/.
+// removes the profile. Shared by every script of tests/browser/, with
+// `args` (a script's arguments) and `firstPage` (its page, CSP violations kept).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,4 +24,21 @@ export async function launch(viewport) {
     rmSync(userDataDir, { recursive: true, force: true });
   };
   return { context, close };
+}
+
+// The script's first `count` arguments, or its usage on stderr and exit 2.
+export function args(usage, count) {
+  const given = process.argv.slice(2);
+  if (given.length < count || given.slice(0, count).some((a) => !a)) {
+    console.error(`usage: ${usage}`);
+    process.exit(2);
+  }
+  return given;
+}
+
+// The context's first page; each Content-Security-Policy violation the console reports goes to `violations`.
+export async function firstPage(context, violations) {
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (m) => { if (/Content.Security.Policy/i.test(m.text())) violations.push(m.text()); });
+  return page;
 }

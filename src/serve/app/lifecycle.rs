@@ -70,6 +70,13 @@ async fn bind_batch_api(
     Ok(server::bind(engine.clone(), config, door.listen, "--batch-api").await?)
 }
 
+/// The listener of the pages (port 0: any free port).
+pub(crate) async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(listen).await.with_context(|| {
+        format!("cannot listen on {listen}: pick a free port with --listen 127.0.0.1:PORT (0 for any)")
+    })
+}
+
 /// Runs `batchfan serve` until SIGTERM or SIGINT. `on_ready` is told the bound
 /// addresses and the login URL once everything listens.
 pub async fn run(config: ServeConfig, on_ready: impl FnOnce(Ready<'_>)) -> anyhow::Result<()> {
@@ -77,16 +84,11 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(Ready<'_>)) -> anyho
     let backend = LocalBackend::open(&config.state_dir, config.options.clone()).await?;
     let root = backend.layout.root.clone();
     let service = Service::start(backend, config.specs.clone()).await?;
-    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| {
-        format!(
-            "cannot listen on {}: pick a free port with --listen 127.0.0.1:PORT (0 for any)",
-            config.listen
-        )
-    })?;
+    let listener = bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let inputs = InputPolicy::new(&config.allow_inputs, &root.join("buckets"))?;
     let app = Arc::new(App::new(service, schedules, config.allowed_hosts.clone(), !config.no_auth, inputs));
-    let _ = app.addr.set(addr);
+    app.gate.set_addr(addr);
     let mut publisher = None;
     let batch_api = match &config.batch_api {
         Some(door) => {
@@ -168,7 +170,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(Ready<'_>)) -> anyho
             let _ = stop.changed().await;
         }))
     });
-    let mut info = discovery::ServeInfo::new(addr, &app.api_token, app.auth, config.specs.iter());
+    let mut info = discovery::ServeInfo::new(addr, &app.gate.api_token, app.gate.auth, config.specs.iter());
     info.batch_api_url = app.batch_api_addr().map(|a| format!("http://{a}"));
     discovery::write_pipelines(&root, &config.spec_files)?;
     discovery::write(&root, &info)?;
@@ -216,13 +218,13 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(Ready<'_>)) -> anyho
 }
 
 /// SIGTERM and SIGINT.
-struct Signals {
+pub(crate) struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
 }
 
 impl Signals {
-    fn new() -> anyhow::Result<Signals> {
+    pub(crate) fn new() -> anyhow::Result<Signals> {
         use tokio::signal::unix::{signal, SignalKind};
         Ok(Signals {
             term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
@@ -230,7 +232,7 @@ impl Signals {
         })
     }
 
-    async fn next(&mut self) -> &'static str {
+    pub(crate) async fn next(&mut self) -> &'static str {
         tokio::select! {
             _ = self.term.recv() => "SIGTERM",
             _ = self.int.recv() => "SIGINT",
