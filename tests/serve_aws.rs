@@ -1,9 +1,10 @@
 //! `batchfan serve --backend aws` (issue 14 item 5): the status pages of a
-//! pipeline deployed on AWS, read-only — run records in DynamoDB (moto), jobs
+//! pipeline deployed on AWS — no Run button, but Cancel and Retry — run records in DynamoDB (moto), jobs
 //! in `batchfan batch-api` (AWS Batch's API, which runs them and ships their
 //! logs to moto's CloudWatch Logs), runs made by `batchfan run --backend aws`.
 //! The pages in headless Chromium (screenshots `target/test-artifacts/deployed-*.png`),
-//! the JSON API, the refused actions and options, and a table that cannot be
+//! the JSON API, the Retry button rerunning the failed child, the refused
+//! actions and options, and a table that cannot be
 //! read shown as an error, never as "No runs yet".
 //!
 //! Needs moto (`scripts/setup/20-moto.sh`) and `scripts/setup/30-chromium.sh`:
@@ -158,7 +159,7 @@ fn run_on_aws(d: &Deployed, batch: &Server, spec: &Path, request_id: &str) -> Ou
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_backend_aws_shows_the_deployed_runs_read_only_in_chromium() {
+async fn serve_backend_aws_shows_the_deployed_runs_and_retries_the_failed_one_in_chromium() {
     let d = deploy_stores(Moto::start(), Some(QUEUE)).await;
     let batch = Server::start_with(&["--logs-url", &d.moto.endpoint()]);
     let client = batch.client();
@@ -197,16 +198,24 @@ async fn serve_backend_aws_shows_the_deployed_runs_read_only_in_chromium() {
     assert_eq!(child["attempts"][0]["exit_code"], 3, "{child}");
     let tail = child["attempts"][0]["log_tail"].as_str().unwrap_or_default();
     assert!(tail.contains("child 1 says hello") && tail.contains("boom: child 1 cannot go on"), "{child}");
-    // Nothing starts, cancels or retries a run from here: 403 naming the way to do it.
+    // No run starts from here: 403 naming the way to do it.
     let post = |path: &str| serve.http.post(format!("{}{path}", serve.url)).bearer_auth(&serve.token);
-    for path in ["/api/pipelines/dep/runs".to_owned(), format!("/api/runs/{bad}/retry")] {
-        let r = post(&path).json(&json!({"request_id": "x"})).send().await.unwrap();
-        assert_eq!(r.status(), 403, "{path}");
-        let why: Value = r.json().await.unwrap();
-        assert!(why["error"].as_str().unwrap().contains("read-only view of the deployed pipeline"), "{why}");
-    }
+    let r = post("/api/pipelines/dep/runs").json(&json!({"request_id": "x"})).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let why: Value = r.json().await.unwrap();
+    assert!(why["error"].as_str().unwrap().contains("read-only view of the deployed pipeline"), "{why}");
     let (_, runs) = serve.get("/api/runs").await;
     assert_eq!(runs.as_array().unwrap().len(), 2, "no run was made");
+    // Cancel and retry are refused where they make no sense, naming why.
+    for (path, why) in [
+        (format!("/api/runs/{good}/retry"), "is SUCCEEDED"),
+        (format!("/api/runs/{bad}/cancel"), "already ended FAILED"),
+    ] {
+        let r = post(&path).send().await.unwrap();
+        assert_eq!(r.status(), 409, "{path}");
+        let answer: Value = r.json().await.unwrap();
+        assert!(answer["error"].as_str().unwrap().contains(why), "{path}: {answer}");
+    }
 
     for path in
         ["/".to_owned(), format!("/runs/{bad}"), format!("/runs/{bad}/children/work/1"), "/history".into()]
@@ -218,7 +227,13 @@ async fn serve_backend_aws_shows_the_deployed_runs_read_only_in_chromium() {
     }
 
     let shots = artifact("deployed-home.png").parent().unwrap().to_owned();
-    let names = ["deployed-home.png", "deployed-history.png", "deployed-run.png", "deployed-child.png"];
+    let names = [
+        "deployed-home.png",
+        "deployed-history.png",
+        "deployed-run.png",
+        "deployed-child.png",
+        "deployed-retried.png",
+    ];
     names.iter().for_each(|n| drop(artifact(n)));
     let r = browse_with(
         "deployed-pages.mjs",
@@ -246,9 +261,8 @@ async fn serve_backend_aws_shows_the_deployed_runs_read_only_in_chromium() {
     let run = &r["run"];
     assert_eq!(run["state"], "FAILED");
     assert_eq!(run["cells"], json!(["SUCCEEDED", "FAILED", "SUCCEEDED"]), "{r}");
-    assert_eq!(run["buttons"], 0, "{r}");
-    let note = run["actionNote"].as_str().unwrap_or_default();
-    assert!(note.contains(&format!("batchfan retry {bad} --spec SPEC --backend aws")), "{r}");
+    assert_eq!(run["buttons"], 1, "the Retry button: {r}");
+    assert!(run["actionNote"].is_null(), "{r}");
     let failed = run["failed"].as_array().unwrap();
     assert_eq!(failed.len(), 1, "{r}");
     let failed = failed[0].as_str().unwrap();
@@ -263,6 +277,19 @@ async fn serve_backend_aws_shows_the_deployed_runs_read_only_in_chromium() {
     assert!(r["fullLog"]["text"].as_str().unwrap_or_default().contains("boom: child 1 cannot go on"), "{r}");
     assert_eq!(r["ok"]["cells"], json!(["SUCCEEDED", "SUCCEEDED", "SUCCEEDED"]), "{r}");
     assert!(r["ok"]["actionNote"].is_null(), "nothing to do on a SUCCEEDED run: {r}");
+    // The Retry button: attempt 2 ran through batch-api, followed by this serve
+    // (no Lambda here moves the run). The stage's command is a plain `sh`,
+    // which stores no result (only the job runtime does), so the retry reruns
+    // the stage's 3 children; that only the failed child reruns when results
+    // are stored is `cli_aws::ops::retry_backend_aws_reruns_only_the_failed_orders_child_…`.
+    let retried = &r["retried"];
+    assert_eq!(retried["state"], "SUCCEEDED", "{r}\n{}", serve.log_text());
+    assert_eq!(retried["cells"], json!(["SUCCEEDED", "SUCCEEDED", "SUCCEEDED"]), "{r}");
+    let attempts = retried["attempts"].as_str().unwrap_or_default();
+    assert!(attempts.starts_with("Attempt 1 2 (current) of 2 · attempt 2 reran 3 child(ren)"), "{r}");
+    assert_eq!(retried["buttons"], 0, "nothing to do on a SUCCEEDED run: {r}");
+    let (_, after) = serve.get(&format!("/api/runs/{bad}")).await;
+    assert_eq!(after["attempt"], 2, "{after}");
     assert_eq!(r["cspViolations"], json!([]), "{r}");
     for name in names {
         assert_png(&shots.join(name));

@@ -8,8 +8,12 @@
 //!
 //! Both need the login ([`super::guard`]). A cancel of a run that has ended
 //! or a retry of a run that has not failed is refused with 409, naming why.
-//! The run is then followed in the background until it ends (the engine's
-//! events, plus a reconciliation every 2 s that also applies the cancel).
+//! The run is then followed in the background until it ends ([`Actor::follow`]:
+//! on the embedded backend the engine's events plus a reconciliation every
+//! 2 s that also applies the cancel; on AWS, `batchfan serve --backend aws`,
+//! the retry's jobs submitted from here as `batchfan retry --backend aws`
+//! does, then a reconciliation every few seconds — the deployed alert Lambda
+//! moves the run too, and whichever looks first applies each change once).
 
 use std::sync::Arc;
 
@@ -24,18 +28,28 @@ use serde::Deserialize;
 use serde_json::json;
 use tracing::warn;
 
-use super::{app::App, http, page::esc};
-use crate::run::{cancel, retry, RunRecord, RunState, RunStore};
+use super::{http, page::esc, site::Site, view};
+use crate::{
+    run::{cancel, retry, Ports, RunRecord, RunState, RunStore},
+    spec::PipelineSpec,
+};
 
-type Shared = Arc<App>;
+/// A serving process that can cancel and retry its pipelines' runs.
+pub trait Actor: Site {
+    /// The ports that act on `pipeline`'s runs, and its spec.
+    fn acting(&self, pipeline: &str) -> Option<(Ports, PipelineSpec)>;
+    /// After `action` was recorded on run `run_id`: moves the run forward
+    /// until it ends, in the background.
+    fn follow(self: Arc<Self>, spec: PipelineSpec, run_id: String, action: &'static str);
+}
 
-/// The buttons' routes (merged into [`super::http::router`]).
-pub fn routes() -> Router<Shared> {
+/// The buttons' routes (merged into the serving process's router).
+pub fn routes<S: Actor>() -> Router<Arc<S>> {
     Router::new()
-        .route("/runs/{id}/cancel", post(cancel_button))
-        .route("/runs/{id}/retry", post(retry_button))
-        .route("/api/runs/{id}/cancel", post(api_cancel))
-        .route("/api/runs/{id}/retry", post(api_retry))
+        .route("/runs/{id}/cancel", post(cancel_button::<S>))
+        .route("/runs/{id}/retry", post(retry_button::<S>))
+        .route("/api/runs/{id}/cancel", post(api_cancel::<S>))
+        .route("/api/runs/{id}/retry", post(api_retry::<S>))
 }
 
 /// The buttons for a run in `state`: Cancel while it runs, Retry once it FAILED or was CANCELLED.
@@ -62,16 +76,14 @@ struct ActionForm {
 /// Why an action was refused.
 struct Refused(u16, String);
 
-async fn act(app: &Shared, run_id: &str, action: &'static str) -> Result<RunRecord, Refused> {
-    let rec = app
-        .find_run(run_id)
+async fn act<S: Actor>(site: &Arc<S>, run_id: &str, action: &'static str) -> Result<RunRecord, Refused> {
+    let rec = view::find_run(site.source(), run_id)
         .await
+        .map_err(|e| Refused(503, e.to_string()))?
         .ok_or_else(|| Refused(404, format!("run {run_id} is not a run of the pipelines served here")))?;
-    let spec = app
-        .spec(&rec.pipeline)
-        .ok_or_else(|| Refused(404, format!("pipeline {} is not served here", rec.pipeline)))?
-        .clone();
-    let ports = app.service.backend.ports.clone();
+    let (ports, spec) = site
+        .acting(&rec.pipeline)
+        .ok_or_else(|| Refused(404, format!("pipeline {} is not served here", rec.pipeline)))?;
     let rec = if action == "cancel" {
         if rec.state.is_terminal() && rec.cancel.is_none() {
             return Err(Refused(409, format!("run {run_id} already ended {}: nothing to cancel", rec.state)));
@@ -84,22 +96,18 @@ async fn act(app: &Shared, run_id: &str, action: &'static str) -> Result<RunReco
             e => Refused(500, e.to_string()),
         })?
     };
-    // Follow the run until it ends: resume applies the cancel, the submitter takes the retry.
-    let (app, id) = (app.clone(), run_id.to_owned());
-    tokio::spawn(async move {
-        if let Err(e) = app.service.resume(&spec, &id).await {
-            warn!(run_id = %id, "after the {action} button: {e}");
-        }
-        if let Err(e) = app.service.wait(&spec.name, &id, std::time::Duration::from_millis(100), |_| {}).await
-        {
-            warn!(run_id = %id, "following the run: {e}");
-        }
-    });
+    site.clone().follow(spec, run_id.to_owned(), action);
     Ok(rec)
 }
 
-async fn button(app: Shared, headers: HeaderMap, id: String, csrf: String, action: &'static str) -> Response {
-    if let Some(r) = http::refuse_cross_site(&app.gate, &headers, &csrf) {
+async fn button<S: Actor>(
+    app: Arc<S>,
+    headers: HeaderMap,
+    id: String,
+    csrf: String,
+    action: &'static str,
+) -> Response {
+    if let Some(r) = http::refuse_cross_site(app.gate(), &headers, &csrf) {
         return r;
     }
     match act(&app, &id, action).await {
@@ -108,8 +116,8 @@ async fn button(app: Shared, headers: HeaderMap, id: String, csrf: String, actio
     }
 }
 
-async fn cancel_button(
-    State(app): State<Shared>,
+async fn cancel_button<S: Actor>(
+    State(app): State<Arc<S>>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(f): Form<ActionForm>,
@@ -117,8 +125,8 @@ async fn cancel_button(
     button(app, headers, id, f.csrf, "cancel").await
 }
 
-async fn retry_button(
-    State(app): State<Shared>,
+async fn retry_button<S: Actor>(
+    State(app): State<Arc<S>>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(f): Form<ActionForm>,
@@ -126,7 +134,7 @@ async fn retry_button(
     button(app, headers, id, f.csrf, "retry").await
 }
 
-async fn api(app: Shared, headers: HeaderMap, id: String, action: &'static str) -> Response {
+async fn api<S: Actor>(app: Arc<S>, headers: HeaderMap, id: String, action: &'static str) -> Response {
     let cross_site = headers
         .get("sec-fetch-site")
         .and_then(|v| v.to_str().ok())
@@ -153,10 +161,38 @@ async fn api(app: Shared, headers: HeaderMap, id: String, action: &'static str) 
     }
 }
 
-async fn api_cancel(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+async fn api_cancel<S: Actor>(
+    State(app): State<Arc<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     api(app, headers, id, "cancel").await
 }
 
-async fn api_retry(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+async fn api_retry<S: Actor>(
+    State(app): State<Arc<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     api(app, headers, id, "retry").await
+}
+
+/// The embedded service: its own ports; the service follows the run.
+impl Actor for super::App {
+    fn acting(&self, pipeline: &str) -> Option<(Ports, PipelineSpec)> {
+        Some((self.service.backend.ports.clone(), self.spec(pipeline)?.clone()))
+    }
+
+    fn follow(self: Arc<Self>, spec: PipelineSpec, run_id: String, action: &'static str) {
+        // Resume applies the cancel, the submitter takes the retry; then wait for the end.
+        tokio::spawn(async move {
+            if let Err(e) = self.service.resume(&spec, &run_id).await {
+                warn!(run_id = %run_id, "after the {action} button: {e}");
+            }
+            let every = std::time::Duration::from_millis(100);
+            if let Err(e) = self.service.wait(&spec.name, &run_id, every, |_| {}).await {
+                warn!(run_id = %run_id, "following the run: {e}");
+            }
+        });
+    }
 }

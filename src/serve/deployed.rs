@@ -1,16 +1,20 @@
 //! `batchfan serve SPEC... --backend aws`: the status pages of pipelines
-//! deployed on AWS, read-only. The runs list, a run's page (grids, timings,
-//! timeline, failed children, attempts), a child's page, the history grid and
-//! their JSON are the embedded serve's own handlers ([`super::http::shared_routes`])
+//! deployed on AWS. The runs list, a run's page (grids, timings, timeline,
+//! failed children, attempts), a child's page, the history grid and their
+//! JSON are the embedded serve's own handlers ([`super::http::shared_routes`])
 //! over a [`Source`] on AWS: the run records in DynamoDB, the jobs from
 //! DescribeJobs/ListJobs, the logs from CloudWatch Logs.
 //!
-//! Nothing here starts or changes a run: there is no engine, no schedule,
-//! bucket watch or webhook (the deployed pipeline has its own: EventBridge,
-//! S3 notifications, the trigger Lambda's Function URL). Where the embedded
-//! pages have the Run, Cancel and Retry buttons these say which command does
-//! it; their routes answer 403 with the same note. The login, the `Host`
-//! check and the security headers are the embedded serve's ([`super::guard`]).
+//! No run starts here: there is no engine, no schedule, bucket watch or
+//! webhook (the deployed pipeline has its own: EventBridge, S3
+//! notifications, the trigger Lambda's Function URL); where the embedded
+//! pages have the Run button they say so, and its routes answer 403. The
+//! Cancel and Retry buttons work as `batchfan cancel|retry --backend aws`
+//! does ([`super::actions`]): the change is recorded in the run's record
+//! (and a retry's jobs submitted from here), then this process reconciles
+//! the run every [`FOLLOW_EVERY`] until it ends, beside the deployed alert
+//! Lambda. The login, the `Host` check and the security headers are the
+//! embedded serve's ([`super::guard`]).
 
 use std::{collections::BTreeMap, net::SocketAddr, sync::Arc};
 
@@ -24,9 +28,10 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::{
+    actions::{self, Actor},
     app::lifecycle::{self, Ready, Signals},
     cron::Schedule,
     discovery, guard, http, page,
@@ -37,13 +42,16 @@ use super::{
 use crate::{
     aws::job_logs::CloudWatchLogs,
     backend::{self, AwsTarget},
-    run::RunState,
+    run::{monitor::Monitor, record::now_ms, submit, Ports, RunError, RunState, RunStore},
     spec::PipelineSpec,
 };
 
 /// What the pages say where the embedded ones have a Run button or a trigger.
 pub const READ_ONLY_NOTE: &str = "read-only view of the deployed pipeline: runs start from its triggers \
      (its schedule, S3 puts, the trigger Lambda's Function URL) or `batchfan run SPEC --backend aws`";
+
+/// How often a run cancelled or retried from here is reconciled until it ends.
+pub const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Runs listed on the home page.
 const RUNS_SHOWN: usize = 50;
@@ -60,26 +68,39 @@ pub struct DeployedConfig {
     pub no_auth: bool,
 }
 
-/// The read-only pages of deployed pipelines.
+/// The pages of deployed pipelines.
 pub struct DeployedView {
     gate: Gate,
     source: Source,
     schedules: BTreeMap<String, Schedule>,
+    /// Per pipeline: the ports that cancel and retry its runs (its topics routed) and its spec.
+    acting: BTreeMap<String, (Ports, PipelineSpec)>,
     started_at: DateTime<Utc>,
 }
 
 impl DeployedView {
-    /// The pages of `specs` over `source`; a cron trigger that does not parse is an error.
-    pub fn new(specs: &[PipelineSpec], source: Source, gate: Gate) -> anyhow::Result<DeployedView> {
+    /// The pages of `specs` over `source`, acting through `ports` (routed to
+    /// each pipeline's topics by `target`); a cron trigger that does not parse is an error.
+    pub fn new(
+        specs: &[PipelineSpec],
+        source: Source,
+        gate: Gate,
+        ports: &Ports,
+        target: &AwsTarget,
+    ) -> anyhow::Result<DeployedView> {
         let mut schedules = BTreeMap::new();
+        let mut acting = BTreeMap::new();
         for spec in specs {
             if let Some(c) = &spec.triggers.cron {
                 let s =
                     Schedule::from_trigger(c).map_err(|e| anyhow::anyhow!("pipeline {}: {e}", spec.name))?;
                 schedules.insert(spec.name.clone(), s);
             }
+            let mut routed = ports.clone();
+            target.route_topics(spec, &mut routed);
+            acting.insert(spec.name.clone(), (routed, spec.clone()));
         }
-        Ok(DeployedView { gate, source, schedules, started_at: Utc::now() })
+        Ok(DeployedView { gate, source, schedules, acting, started_at: Utc::now() })
     }
 
     fn next_slot(&self, pipeline: &str) -> Option<DateTime<Utc>> {
@@ -97,22 +118,43 @@ impl Site for DeployedView {
     }
 
     fn run_actions(&self, run_id: &str, state: RunState) -> String {
-        actions_note(run_id, state)
+        actions::buttons(&self.gate.csrf, run_id, state)
     }
 }
 
-/// The note in a run page's `run-actions` slot: the command that cancels or retries the run.
-fn actions_note(run_id: &str, state: RunState) -> String {
-    let (what, command) = match state {
-        RunState::Failed | RunState::Cancelled => ("retry what failed", "retry"),
-        s if !s.is_terminal() => ("cancel it", "cancel"),
-        _ => return String::new(),
-    };
-    format!(
-        "<p class=\"run-action-note warn\" id=read-only-actions>read-only view: {what} with \
-             <code>batchfan {command} {} --spec SPEC --backend aws</code></p>",
-        page::esc(run_id)
-    )
+impl Actor for DeployedView {
+    fn acting(&self, pipeline: &str) -> Option<(Ports, PipelineSpec)> {
+        self.acting.get(pipeline).cloned()
+    }
+
+    fn follow(self: Arc<Self>, spec: PipelineSpec, run_id: String, action: &'static str) {
+        let Some((ports, _)) = self.acting.get(&spec.name).cloned() else { return };
+        tokio::spawn(async move {
+            if action == "retry" {
+                // As `batchfan retry --backend aws`: the submitter's lease keeps the Lambda and us from both submitting.
+                let owner = format!("serve-{}-{}", std::process::id(), now_ms());
+                match submit::submit(&ports, &spec, &run_id, &owner).await {
+                    Ok(_) | Err(RunError::LeaseHeld { .. }) => {}
+                    Err(e) => warn!(run_id = %run_id, "submitting the retry's jobs: {e}"),
+                }
+            }
+            let monitor = Monitor::new(ports.clone(), [spec.clone()]);
+            let store = RunStore::new(ports.table.as_ref(), &spec.storage.table);
+            loop {
+                if let Err(e) = monitor.reconcile(&spec.name, &run_id).await {
+                    warn!(run_id = %run_id, "after the {action} button: {e}");
+                }
+                match store.get(&run_id).await {
+                    Ok(Some(rec)) if !rec.state.is_terminal() => tokio::time::sleep(FOLLOW_EVERY).await,
+                    Ok(_) => return,
+                    Err(e) => {
+                        warn!(run_id = %run_id, "following the run: {e}");
+                        tokio::time::sleep(FOLLOW_EVERY).await;
+                    }
+                }
+            }
+        });
+    }
 }
 
 type Shared = Arc<DeployedView>;
@@ -129,10 +171,7 @@ pub fn router(pages: Shared) -> Router {
         .route("/pipelines/{name}/run", post(read_only))
         .route("/api/pipelines/{name}/runs", post(read_only))
         .route("/hooks/{name}", post(read_only))
-        .route("/runs/{id}/cancel", post(read_only))
-        .route("/runs/{id}/retry", post(read_only))
-        .route("/api/runs/{id}/cancel", post(read_only))
-        .route("/api/runs/{id}/retry", post(read_only))
+        .merge(actions::routes::<DeployedView>())
         .merge(http::shared_routes(site.clone()))
         .layer(axum::middleware::from_fn_with_state(site, guard::guard))
         .with_state(pages)
@@ -173,16 +212,14 @@ async fn jobs() -> Response {
     (StatusCode::NOT_FOUND, Html(page::layout("jobs", body))).into_response()
 }
 
-/// What the embedded serve does on these routes (start, cancel, retry a run) needs the deployed pipeline's own doors.
+/// Starting a run needs the deployed pipeline's own doors.
 async fn read_only(uri: Uri) -> Response {
-    let message = format!(
-        "{READ_ONLY_NOTE}; cancel or retry a run with `batchfan cancel|retry RUN --spec SPEC --backend aws`"
-    );
+    let message = READ_ONLY_NOTE;
     let path = uri.path();
     if path.starts_with("/api/") || path.starts_with("/hooks/") {
         (StatusCode::FORBIDDEN, Json(json!({ "error": message }))).into_response()
     } else {
-        http::html_error(403, &message)
+        http::html_error(403, message)
     }
 }
 
@@ -191,9 +228,9 @@ async fn read_only(uri: Uri) -> Response {
 pub async fn run(config: DeployedConfig, on_ready: impl FnOnce(Ready<'_>)) -> anyhow::Result<()> {
     let (ports, _clients) = backend::aws_ports(&config.target, None).await.context("cannot use AWS")?;
     let logs = JobLogs::cloudwatch(CloudWatchLogs::connect(config.target.region.clone()).await);
-    let source = Source::new(config.specs.clone(), ports.table, ports.batch, logs, None);
+    let source = Source::new(config.specs.clone(), ports.table.clone(), ports.batch.clone(), logs, None);
     let gate = Gate::new(config.allowed_hosts.clone(), !config.no_auth);
-    let pages = Arc::new(DeployedView::new(&config.specs, source, gate)?);
+    let pages = Arc::new(DeployedView::new(&config.specs, source, gate, &ports, &config.target)?);
     let listener = lifecycle::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     pages.gate.set_addr(addr);
@@ -214,16 +251,6 @@ pub async fn run(config: DeployedConfig, on_ready: impl FnOnce(Ready<'_>)) -> an
 mod tests {
     use super::*;
     use crate::serve::view::PipelineView;
-
-    #[test]
-    fn a_run_page_names_the_command_instead_of_a_button() {
-        let failed = actions_note("r1", RunState::Failed);
-        assert!(failed.contains("<code>batchfan retry r1 --spec SPEC --backend aws</code>"), "{failed}");
-        let running = actions_note("r1", RunState::Submitted);
-        assert!(running.contains("batchfan cancel r1 --spec SPEC --backend aws"), "{running}");
-        assert!(!running.contains("<form") && !failed.contains("<button"), "{running}");
-        assert_eq!(actions_note("r1", RunState::Succeeded), "");
-    }
 
     #[test]
     fn the_home_page_has_the_note_and_no_run_form() {

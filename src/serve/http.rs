@@ -81,7 +81,7 @@ pub fn router(app: Shared) -> Router {
         .route("/api/notices", get(api_notices))
         .route("/api/pipelines/{name}/runs", post(api_trigger))
         .merge(jobs_http::routes())
-        .merge(actions::routes())
+        .merge(actions::routes::<App>())
         .merge(shared_routes(site.clone()))
         .layer(axum::middleware::from_fn_with_state(site, guard::guard))
         .with_state(app)

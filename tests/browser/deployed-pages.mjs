@@ -54,7 +54,7 @@ try {
   });
   await shot('deployed-history.png');
 
-  // The failed run: its grid, its failed child, the note instead of Retry.
+  // The failed run: its grid, its failed child, the Retry button.
   await page.goto(`${url}/runs/${failedRun}`);
   const run = await page.evaluate(() => ({
     state: document.querySelector('#run-state').textContent,
@@ -92,7 +92,27 @@ try {
     actionNote: document.querySelector('#read-only-actions')?.textContent ?? null,
   }));
 
-  console.log(JSON.stringify({ deniedStatus, landed, home, history, run, child, fullLog, ok, cspViolations }));
+  // Retry what failed, with the button (the fault is gone by now): the page
+  // follows the run — this serve reconciles it — until it SUCCEEDS.
+  await page.goto(`${url}/runs/${failedRun}`);
+  await page.click('#retry-button');
+  await page.waitForURL(new RegExp(`/runs/${failedRun}$`));
+  const deadline = Date.now() + 240000;
+  let retried;
+  for (;;) {
+    retried = await page.evaluate(() => ({
+      state: document.querySelector('#run-state').textContent,
+      cells: [...document.querySelectorAll('.stage[data-stage="work"] .grid i')].map((i) => i.className.replace('s-', '')),
+      attempts: document.querySelector('p.attempts')?.textContent ?? null,
+      buttons: document.querySelectorAll('#retry-button, #cancel-button').length,
+    }));
+    if (retried.state === 'SUCCEEDED' || retried.state === 'FAILED' || Date.now() > deadline) break;
+    await page.waitForTimeout(1000);
+    await page.reload();
+  }
+  await shot('deployed-retried.png');
+
+  console.log(JSON.stringify({ deniedStatus, landed, home, history, run, child, fullLog, ok, retried, cspViolations }));
 } finally {
   await close();
 }
