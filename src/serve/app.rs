@@ -30,7 +30,7 @@ use super::{
 use crate::{
     backend::LocalOptions,
     batchapi::BatchApi,
-    run::{RunError, RunRecord, RunState, RunStore, TriggerEvent, TriggerSource},
+    run::{RunError, RunRecord, RunStore, TriggerEvent, TriggerSource},
     service::Service,
     spec::{PipelineSpec, SecretSource},
     trigger::refusals::{Refusals, RefusalsView, Summary},
@@ -327,10 +327,6 @@ impl Site for App {
 
     fn source(&self) -> &Source {
         &self.source
-    }
-
-    fn run_actions(&self, run_id: &str, state: RunState) -> String {
-        super::actions::buttons(&self.gate.csrf, run_id, state)
     }
 }
 

@@ -42,7 +42,7 @@ use super::{
 use crate::{
     aws::job_logs::CloudWatchLogs,
     backend::{self, AwsTarget},
-    run::{monitor::Monitor, record::now_ms, submit, Ports, RunError, RunState, RunStore},
+    run::{monitor::Monitor, record::now_ms, submit, Ports, RunError, RunStore},
     spec::PipelineSpec,
 };
 
@@ -115,10 +115,6 @@ impl Site for DeployedView {
 
     fn source(&self) -> &Source {
         &self.source
-    }
-
-    fn run_actions(&self, run_id: &str, state: RunState) -> String {
-        actions::buttons(&self.gate.csrf, run_id, state)
     }
 }
 

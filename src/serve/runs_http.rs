@@ -84,9 +84,9 @@ async fn run(app: &dyn Site, id: &str, kind: Kind, attempt: Option<u32>) -> Resp
     }
 }
 
-/// The run's live part, with its Cancel or Retry button or the note in their place ([`Site::run_actions`]).
+/// The run's live part, with its Cancel or Retry button ([`super::actions::buttons`]).
 fn with_buttons(app: &dyn Site, v: &run_view::RunView) -> String {
-    app.run_actions(&v.row.run_id, v.row.state) + &run_page::run_fragment(v)
+    super::actions::buttons(&app.gate().csrf, &v.row.run_id, v.row.state) + &run_page::run_fragment(v)
 }
 
 async fn run_html(

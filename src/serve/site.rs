@@ -1,8 +1,7 @@
 //! What the pages every `batchfan serve` shows need from the process serving
 //! them: the [`Gate`] (login token, form token, host names, `--no-auth`) that
-//! [`super::guard`] checks, the [`Source`] the runs are read from, and what a
-//! run's page offers in its `run-actions` slot. The embedded service
-//! ([`super::App`]) and the read-only view of a pipeline deployed on AWS
+//! [`super::guard`] checks and the [`Source`] the runs are read from. The embedded service
+//! ([`super::App`]) and the view of a pipeline deployed on AWS
 //! ([`super::deployed`]) are both a [`Site`], so the runs' pages, the login
 //! and the JSON API of runs are one set of handlers ([`super::http::shared_routes`]).
 
@@ -12,7 +11,6 @@ use std::{
 };
 
 use super::source::Source;
-use crate::run::RunState;
 
 /// The login and cross-site protection of one serving process.
 pub struct Gate {
@@ -54,9 +52,6 @@ pub trait Site: Send + Sync + 'static {
     fn gate(&self) -> &Gate;
     /// Where runs and jobs are read from.
     fn source(&self) -> &Source;
-    /// What a run's page shows in its `run-actions` slot for a run in `state`:
-    /// the Cancel or Retry button, or a note saying where to act.
-    fn run_actions(&self, run_id: &str, state: RunState) -> String;
 }
 
 /// The state of the handlers every serve shares.
