@@ -121,7 +121,7 @@ impl Dispatcher {
     /// builds the AWS adapters once and loads the spec from `BATCHFAN_SPEC_URI`.
     pub async fn from_env(component: &str) -> Result<ColdStart, DispatchError> {
         let config = Config::from_env(component)?;
-        let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        let sdk_config = batchfan::aws::load_sdk_config(None).await;
         let mut settings = batchfan::aws::AwsSettings::default();
         if let Some(group) = &config.job_log_group {
             settings.log_group = group.clone();

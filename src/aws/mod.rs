@@ -121,7 +121,7 @@ pub async fn connect(settings: AwsSettings) -> PortResult<AwsClients> {
 
 /// The SDK's configuration from the environment and profile, in `region` when given.
 pub async fn load_sdk_config(region: Option<&str>) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
     if let Some(region) = region {
         loader = loader.region(Region::new(region.to_owned()));
     }
@@ -245,7 +245,17 @@ pub fn static_sdk_config(
         .region(Region::new(region.to_owned()))
         .endpoint_url(endpoint_url)
         .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .http_client(https_client())
         .build()
+}
+
+/// The one HTTP(S) client every AWS client is built with: hyper 1 and rustls
+/// on ring, the system's root certificates. The SDK crates are compiled
+/// without their default clients (see the workspace `Cargo.toml`), so an
+/// `SdkConfig` built without this one fails its first call.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
 }
 
 #[cfg(test)]
