@@ -44,19 +44,52 @@ export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 step "build and lints (workspace, debug, clippy -D warnings: the tests run the job binaries from target/debug)"
 cargo build --workspace --all-targets --locked
 
+# Check 45 cross-compiles the Lambdas for arm64 in release (~20 minutes of
+# both cores, cold): it shares nothing with the debug build, so it starts now
+# and runs beside the tests at the lowest CPU priority, taking only the CPU
+# the tests leave idle (their servers and waits leave a good part of it). It
+# has its own target directory: a second cargo on target/ would wait for the
+# tests' build lock. No lints there (the wrapper is for the workspace's debug
+# build).
+logs=$(mktemp -d)
+# On an early exit (a failed step), stop what still runs in the background.
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$logs"' EXIT
+background_check=scripts/checks/45-package-lambdas.sh
+step "check, in the background: $background_check"
+env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS CARGO_TARGET_DIR="$ROOT/target/lambda-build" \
+  BATCHFAN_LAMBDA_OUT="$ROOT/target/lambda" nice -n 19 bash "$background_check" > "$logs/check.log" 2>&1 &
+check_pid=$!
+
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
-  cargo test --workspace --doc --locked
+  # The deployed pipeline's test (tests/deployed.rs, ~7 minutes) mostly
+  # waits on its servers and Lambdas: it runs from the start, beside the
+  # rest, instead of last on its own.
+  deployed='test(/^deployed::/)'
+  cargo nextest run --workspace --locked --no-fail-fast -E "$deployed" > "$logs/deployed.log" 2>&1 &
+  deployed_pid=$!
+  rest=0
+  cargo nextest run --workspace --locked --no-fail-fast -E "not $deployed" || rest=$?
+  cargo test --workspace --doc --locked || rest=$?
+  deployed_status=0
+  wait "$deployed_pid" || deployed_status=$?
+  step "tests: the deployed pipeline's (exit $deployed_status)"
+  cat "$logs/deployed.log"
+  [ "$rest" = 0 ] && [ "$deployed_status" = 0 ] || { echo "tests failed" >&2; exit 1; }
 else
   cargo test --workspace --locked --no-fail-fast
 fi
 
-# The checks build other targets (the arm64 release Lambdas): no lints there.
 unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 for check in scripts/checks/*.sh; do
   [ -e "$check" ] || continue
+  [ "$check" = "$background_check" ] && continue
   step "check: $check"
   bash "$check"
 done
+step "check: $background_check (started before the tests)"
+check_status=0
+wait "$check_pid" || check_status=$?
+cat "$logs/check.log"
+[ "$check_status" = 0 ] || { echo "$background_check failed (exit $check_status)" >&2; exit 1; }
 step "all green"
