@@ -57,12 +57,12 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$logs"' EXIT
 background_check=scripts/checks/45-package-lambdas.sh
 step "check, in the background: $background_check"
 env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS CARGO_TARGET_DIR="$ROOT/target/lambda-build" \
-  BATCHFAN_LAMBDA_OUT="$ROOT/target/lambda" nice -n 19 bash "$background_check" > "$logs/check.log" 2>&1 &
+  nice -n 19 bash "$background_check" > "$logs/check.log" 2>&1 &
 check_pid=$!
 
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  # The deployed pipeline's test (tests/deployed.rs, ~7 minutes) mostly
+  # The deployed pipeline's test (tests/deployed.rs, ~8 minutes) mostly
   # waits on its servers and Lambdas: it runs from the start, beside the
   # rest, instead of last on its own.
   deployed='test(/^deployed::/)'
