@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds the three dispatcher Lambdas (dispatchers/: trigger, submit, alert)
-# into the zips terraform/modules/pipeline deploys:
-# $OUT/{trigger,submit,alert}/bootstrap.zip (OUT defaults to target/lambda in
-# the repository, the module's default lambda_package_dir), then checks each
+# Builds the dispatcher Lambdas (dispatchers/: one binary, batchfan-lambda,
+# for trigger, submit and alert; each function's handler names the one it
+# runs) into the zips terraform/modules/pipeline deploys:
+# $OUT/{trigger,submit,alert}/bootstrap.zip, the binary as `bootstrap` in each
+# (OUT defaults to target/lambda in the repository, the module's default
+# lambda_package_dir), then checks each
 # zip as Lambda will take it (scripts/check-lambda-zips.py): `bootstrap` at the
 # root, executable, an ELF of the architecture, stripped, within Lambda's sizes.
 #
@@ -26,6 +28,7 @@ CARGO_LAMBDA_VERSION=1.9.2
 ZIGLANG_VERSION=0.13.0
 FUNCTIONS=(trigger submit alert)
 PACKAGE=batchfan-dispatchers
+BINARY=batchfan-lambda
 
 arch=--arm64
 target=aarch64-unknown-linux-gnu
@@ -62,12 +65,25 @@ fi
 
 # The crate must be there before anything is installed or built.
 manifest=dispatchers/Cargo.toml
-[ -f "$manifest" ] || die "the dispatchers crate is missing ($manifest, package $PACKAGE with binaries ${FUNCTIONS[*]}): it is built on the AWS backend branch; merge it first"
+[ -f "$manifest" ] || die "the dispatchers crate is missing ($manifest, package $PACKAGE with binary $BINARY)"
 grep -Eq "^name *= *\"$PACKAGE\"" "$manifest" || die "$manifest does not define package $PACKAGE"
-for f in "${FUNCTIONS[@]}"; do
-  [ -f "dispatchers/src/bin/$f.rs" ] || grep -Eq "^name *= *\"$f\"" "$manifest" \
-    || die "$manifest has no binary $f (expected dispatchers/src/bin/$f.rs or a [[bin]] named $f)"
-done
+grep -Eq "^name *= *\"$BINARY\"" "$manifest" || die "$manifest has no binary $BINARY (a [[bin]] named $BINARY)"
+
+# The one binary, as `bootstrap`, zipped into each function's directory the
+# way cargo lambda zips it: $out/NAME/bootstrap.zip holding one executable.
+zip_for_each_function() {
+  local executable=$1 work f
+  command -v zip >/dev/null || die "zip is missing: install it (apt-get install zip)"
+  work=$(mktemp -d)
+  cp "$executable" "$work/bootstrap"
+  chmod 755 "$work/bootstrap"
+  for f in "${FUNCTIONS[@]}"; do
+    mkdir -p "$out/$f"
+    rm -f "$out/$f/bootstrap.zip"
+    (cd "$work" && zip -q -X -1 "$out/$f/bootstrap.zip" bootstrap)
+  done
+  rm -rf "$work"
+}
 
 # cargo lambda build --release, cross-built for $target (the deployed zips).
 package_release() {
@@ -85,10 +101,11 @@ package_release() {
 
   # No debug info and stripped symbols: the release profile keeps line tables
   # for the job binaries' backtraces, which made each bootstrap ~100 MB.
+  local built="$out/.build"
   build() {
     CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=symbols \
-    cargo lambda build --release "$arch" --output-format zip --lambda-dir "$out" \
-      --locked -p "$PACKAGE" $(printf -- '--bin %s ' "${FUNCTIONS[@]}")
+    cargo lambda build --release "$arch" --lambda-dir "$built" \
+      --locked -p "$PACKAGE" --bin "$BINARY"
   }
   # A link can fail transiently (zig's first-use cache, a loaded machine); the
   # retry only relinks, and a real error fails again.
@@ -96,33 +113,30 @@ package_release() {
     echo "package-lambdas: the build failed; retrying once" >&2
     build
   fi
+  [ -x "$built/$BINARY/bootstrap" ] || die "cargo lambda did not produce $built/$BINARY/bootstrap"
+  zip_for_each_function "$built/$BINARY/bootstrap"
+  rm -rf "$built"
 }
 
-# The debug build's binaries for this machine, laid out as cargo lambda lays
-# them out: $out/NAME/bootstrap.zip holding one executable `bootstrap`.
+# The debug build's binary for this machine, stripped, laid out as the
+# release build is.
 package_dev() {
   local host
   host=$(uname -m)
   [ "$host" = "${target%%-*}" ] || die "--profile dev packages this machine's build ($host), not ${target%%-*}: use --$( [ "$host" = x86_64 ] && echo x86-64 || echo arm64 ) or --profile release"
-  command -v zip >/dev/null || die "zip is missing: install it (apt-get install zip)"
   command -v strip >/dev/null || die "strip is missing: install binutils"
   if [ "$build_first" = yes ]; then
-    # --workspace: the features the workspace build resolves, so its artifacts are reused.
-    cargo build --locked --workspace $(printf -- '--bin %s ' "${FUNCTIONS[@]}")
+    # --workspace --all-targets: the features the test build resolves, so its artifacts are reused.
+    cargo build --locked --workspace --all-targets
   fi
-  local bin_dir=${CARGO_TARGET_DIR:-$ROOT/target}/debug f work
-  for f in "${FUNCTIONS[@]}"; do
-    [ -x "$bin_dir/$f" ] || die "$bin_dir/$f is missing: build it first (cargo build --workspace, or drop --no-build)"
-    work=$(mktemp -d)
-    # Lambda's zip limit is 50 MB: the debug build keeps the workspace's debug info.
-    # (.debug_gdb_scripts: the pretty-printer hook rustc adds to debug builds.)
-    strip --strip-all --remove-section=.debug_gdb_scripts -o "$work/bootstrap" "$bin_dir/$f"
-    chmod 755 "$work/bootstrap"
-    mkdir -p "$out/$f"
-    rm -f "$out/$f/bootstrap.zip"
-    (cd "$work" && zip -q -X -1 "$out/$f/bootstrap.zip" bootstrap)
-    rm -rf "$work"
-  done
+  local bin_dir=${CARGO_TARGET_DIR:-$ROOT/target}/debug work
+  [ -x "$bin_dir/$BINARY" ] || die "$bin_dir/$BINARY is missing: build it first (cargo build --workspace, or drop --no-build)"
+  work=$(mktemp -d)
+  # Lambda's zip limit is 50 MB: the debug build keeps the workspace's debug info.
+  # (.debug_gdb_scripts: the pretty-printer hook rustc adds to debug builds.)
+  strip --strip-all --remove-section=.debug_gdb_scripts -o "$work/bootstrap" "$bin_dir/$BINARY"
+  zip_for_each_function "$work/bootstrap"
+  rm -rf "$work"
 }
 
 mkdir -p "$out"

@@ -17,7 +17,8 @@ pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// What kind of thing runs the code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Runs {
-    /// A Lambda function: binary `bootstrap` in `{name}.zip`.
+    /// A Lambda function: `batchfan-lambda` as `bootstrap` in
+    /// `{name}/bootstrap.zip`, with handler `{name}`.
     Lambda,
     /// A Batch job (the job role).
     Job,
@@ -26,7 +27,7 @@ pub enum Runs {
 /// One deployed component.
 #[derive(Debug, Clone, Copy)]
 pub struct Component {
-    /// Lambda binary name in `dispatchers/` (and zip name), or `job`.
+    /// The Lambda's handler and zip directory (`{name}/bootstrap.zip`), or `job`.
     pub name: &'static str,
     pub runs: Runs,
     /// Environment variables the component reads.

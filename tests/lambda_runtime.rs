@@ -50,7 +50,7 @@ async fn the_submit_function_runs_with_exactly_its_deployed_environment() {
     let mut submit = world.function("submit", &[]).await;
     let c = submit.config.clone();
     assert_eq!(c.environment, world.module_env("submit"), "moto holds the environment lambdas.tf sets");
-    assert_eq!((c.runtime.as_str(), c.handler.as_str()), ("provided.al2023", "bootstrap"));
+    assert_eq!((c.runtime.as_str(), c.handler.as_str()), ("provided.al2023", "submit"));
     assert_eq!(c.architectures, [deploy::architecture()]);
     assert_eq!((c.memory_mb, c.timeout), (MEMORY_MB, Duration::from_secs(TIMEOUT_SECONDS.into())));
     assert_eq!(c.dead_letter_target, Some(deploy::queue_arn(&format!("{PIPELINE}-submit-dlq"))));
@@ -73,7 +73,7 @@ async fn the_submit_function_runs_with_exactly_its_deployed_environment() {
     assert_eq!(env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], MEMORY_MB.to_string());
     assert_eq!(env["AWS_LAMBDA_LOG_GROUP_NAME"], format!("/aws/lambda/{}", c.name));
     assert_eq!(env["AWS_REGION"], "us-east-1");
-    assert_eq!(env["_HANDLER"], "bootstrap");
+    assert_eq!(env["_HANDLER"], "submit", "the handler names the dispatcher the one binary runs");
     assert_eq!(env["AWS_ENDPOINT_URL"], world.moto.endpoint());
     assert_eq!(env["AWS_ENDPOINT_URL_BATCH"], world.batch.endpoint);
     assert!(env["AWS_LAMBDA_RUNTIME_API"].starts_with("127.0.0.1:"));
@@ -228,6 +228,26 @@ async fn a_cold_start_that_cannot_load_the_spec_is_an_init_error_and_the_next_in
     assert_ne!(next.pid, failed.pid);
     assert_eq!(next.error().0, "BadEvent", "the handler ran: {:?}", next.outcome);
     assert_eq!(alert.cold_starts, 2);
+    alert.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_the_binary_does_not_serve_is_an_init_error_naming_it() {
+    let world = World::start().await;
+    // The handler a zip of one binary per function had: `bootstrap`.
+    world.deploy_with_handler("alert", "bootstrap").await;
+    let mut alert = world.function("alert", &[]).await;
+    assert_eq!(alert.config.handler, "bootstrap");
+    let event = fixture("scheduled_event", &[("PIPELINE", PIPELINE)]);
+    let failed = alert.invoke(&request_id(), &event).await;
+    let (kind, message) = failed.error();
+    assert_eq!(kind, "Runtime.InitError", "{message}\n{}", alert.logs());
+    assert!(message.starts_with("Misconfigured: "), "{message}");
+    assert!(
+        message.contains("handler is \"bootstrap\"") && message.contains("trigger, submit, alert"),
+        "{message}"
+    );
+    assert!(gone(failed.pid), "the process exited");
     alert.shutdown().await;
 }
 

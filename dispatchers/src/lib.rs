@@ -1,14 +1,16 @@
 //! The Lambda dispatchers of a batchfan pipeline on AWS.
 //!
-//! Three functions, one binary each (names fixed by [`batchfan::deploy::COMPONENTS`]):
+//! Three functions (names fixed by [`batchfan::deploy::COMPONENTS`]), one
+//! binary, `batchfan-lambda`, deployed as `bootstrap`; the function's handler
+//! names the dispatcher it runs ([`HANDLERS`]):
 //!
-//! | binary | event | does |
+//! | handler | event | does |
 //! | --- | --- | --- |
 //! | `trigger` | S3 notification, scheduled event, manual invoke, Function URL (signed webhook) | [`trigger::handle`]: planner → RunPlanned on the plan topic |
 //! | `submit` | SNS (the plan topic) | [`submit::handle`]: the run's job graph, submitted exactly once |
 //! | `alert` | EventBridge `Batch Job State Change`; the reconcile tick | [`alert::handle_payload`]: one alert per failed run, cleanup after failure, final state, held schedule slots started |
 //!
-//! Each binary builds a [`Dispatcher`] once per cold start ([`Dispatcher::from_env`]:
+//! The binary builds a [`Dispatcher`] once per cold start ([`Dispatcher::from_env`]:
 //! the AWS adapters, the spec loaded from `BATCHFAN_SPEC_URI`, the deployment's
 //! names applied over it) and calls the handler with each event. Handlers take
 //! the parsed event and the context, so tests call them directly with recorded
@@ -19,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod held;
 pub mod secret;
+pub mod ssm;
 pub mod submit;
 pub mod trigger;
 
@@ -26,6 +29,10 @@ pub use self::{
     config::{ColdStart, Config, Dispatcher},
     error::DispatchError,
 };
+
+/// The handlers `batchfan-lambda` serves: the function's `handler` setting
+/// (Lambda's `_HANDLER`) is one of these.
+pub const HANDLERS: [&str; 3] = ["trigger", "submit", "alert"];
 
 /// The Runtime API path a runtime reports a failed initialisation to.
 const INIT_ERROR_PATH: &str = "/2018-06-01/runtime/init/error";
@@ -41,12 +48,16 @@ const INIT_ERROR_PATH: &str = "/2018-06-01/runtime/init/error";
 pub async fn cold_start(component: &str) -> Result<ColdStart, lambda_runtime::Error> {
     match Dispatcher::from_env(component).await {
         Ok(cold) => Ok(cold),
-        Err(e) => {
-            tracing::error!(component, error = %e, "cold start failed");
-            report_init_error(&e).await;
-            Err(e.into())
-        }
+        Err(e) => Err(init_failed(component, e).await),
     }
+}
+
+/// A failed cold start: logs `error`, reports it to the Runtime API as the
+/// init error, and returns it for `main` to exit with.
+pub async fn init_failed(component: &str, error: DispatchError) -> lambda_runtime::Error {
+    tracing::error!(component, error = %error, "cold start failed");
+    report_init_error(&error).await;
+    error.into()
 }
 
 /// Posts `error` to the Runtime API's `/init/error` (when running under one:

@@ -10,6 +10,8 @@ use std::{
 use async_trait::async_trait;
 use tokio::sync::Mutex;
 
+use crate::ssm::Ssm;
+
 /// Why a secret could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
@@ -78,38 +80,28 @@ impl CachedSecret {
 
 /// Secrets in SSM Parameter Store: `GetParameter` with decryption (a
 /// SecureString needs `ssm:GetParameter` and `kms:Decrypt` on its key).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct SsmSecrets {
-    client: aws_sdk_ssm::Client,
+    ssm: Result<Ssm, String>,
 }
 
 impl SsmSecrets {
-    /// A store on the SDK configuration the rest of the function uses.
+    /// A store on the SDK configuration the rest of the function uses (a
+    /// configuration SSM cannot be called with fails each read, naming why).
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        SsmSecrets { client: aws_sdk_ssm::Client::new(config) }
+        SsmSecrets { ssm: Ssm::new(config).map_err(|e| e.to_string()) }
     }
 }
 
 #[async_trait]
 impl SecretStore for SsmSecrets {
     async fn get(&self, name: &str) -> Result<Vec<u8>, SecretError> {
-        let out = self.client.get_parameter().name(name).with_decryption(true).send().await;
-        match out {
-            Ok(out) => out
-                .parameter
-                .and_then(|p| p.value)
-                .filter(|v| !v.is_empty())
-                .map(String::into_bytes)
-                .ok_or_else(|| SecretError::NotFound(name.to_owned())),
-            Err(e) => {
-                let not_found = e.as_service_error().is_some_and(|s| s.is_parameter_not_found());
-                if not_found {
-                    Err(SecretError::NotFound(name.to_owned()))
-                } else {
-                    let message = aws_sdk_ssm::error::DisplayErrorContext(&e).to_string();
-                    Err(SecretError::Unavailable { name: name.to_owned(), message })
-                }
-            }
+        let unavailable = |message: String| SecretError::Unavailable { name: name.to_owned(), message };
+        let ssm = self.ssm.as_ref().map_err(|e| unavailable(e.clone()))?;
+        match ssm.get_parameter(name).await {
+            Ok(Some(value)) if !value.is_empty() => Ok(value.into_bytes()),
+            Ok(_) => Err(SecretError::NotFound(name.to_owned())),
+            Err(e) => Err(unavailable(e.to_string())),
         }
     }
 }

@@ -386,3 +386,13 @@ async fn a_malformed_plan_message_submits_nothing() {
     assert!(err.to_string().contains("run r-unknown not found"), "{err}");
     assert!(w.jobs_named("orders-").await.is_empty(), "no job submitted");
 }
+
+#[test]
+fn the_one_binary_serves_a_handler_for_each_lambda_of_the_deployment() {
+    let lambdas: Vec<&str> = batchfan::deploy::COMPONENTS
+        .iter()
+        .filter(|c| c.runs == batchfan::deploy::Runs::Lambda)
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(batchfan_dispatchers::HANDLERS.to_vec(), lambdas);
+}

@@ -20,3 +20,4 @@ mod cron_queue;
 mod e2e_moto;
 mod events;
 mod handlers;
+mod ssm;

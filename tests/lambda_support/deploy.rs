@@ -85,6 +85,8 @@ fn call(
 /// What the module deploys for one function (`aws_lambda_function.this[...]`).
 pub struct FunctionSpec<'a> {
     pub name: &'a str,
+    /// The dispatcher the one binary runs (`trigger`, `submit`, `alert`).
+    pub handler: &'a str,
     pub zip: &'a [u8],
     pub role_arn: &'a str,
     pub timeout_seconds: u32,
@@ -108,7 +110,7 @@ pub fn create_function(moto: &Moto, f: &FunctionSpec<'_>) {
         "FunctionName": f.name,
         "Description": format!("batchfan: {} dispatcher", f.name),
         "Runtime": "provided.al2023",
-        "Handler": "bootstrap",
+        "Handler": f.handler,
         "Role": f.role_arn,
         "Architectures": [architecture()],
         "Code": {"ZipFile": zip},

@@ -163,7 +163,9 @@ impl Function {
             .append(true)
             .open(&self.log)
             .expect("the function's log");
-        let bootstrap = self.task_root.join(&self.config.handler);
+        // A custom runtime (provided.al2023) always starts `bootstrap`; the
+        // handler reaches it as `_HANDLER`.
+        let bootstrap = self.task_root.join("bootstrap");
         let child = tokio::process::Command::new(&bootstrap)
             .env_clear()
             .envs(self.process_env())

@@ -159,6 +159,12 @@ impl World {
     /// Packages `function` and deploys it as `lambdas.tf` does: its role, its
     /// dead-letter queue, the function, and the async invoker's 2 retries.
     pub async fn deploy(&self, function: &str) {
+        self.deploy_with_handler(function, function).await;
+    }
+
+    /// [`World::deploy`] with the function's handler set to `handler`
+    /// instead of its name.
+    pub async fn deploy_with_handler(&self, function: &str, handler: &str) {
         let zip = package::package(function, &self.lambda_dir());
         let name = Self::function_name(function);
         let role_arn = create_role(&self.moto, &format!("{name}-lambda"));
@@ -166,6 +172,7 @@ impl World {
         self.fx.sqs.create_queue().queue_name(&dlq).send().await.expect("create the dead-letter queue");
         let spec = FunctionSpec {
             name: &name,
+            handler,
             zip: &std::fs::read(&zip).expect("the zip"),
             role_arn: &role_arn,
             timeout_seconds: TIMEOUT_SECONDS,

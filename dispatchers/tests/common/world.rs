@@ -66,7 +66,7 @@ pub struct World {
     pub moto: Moto,
     pub fx: Fixtures,
     pub clients: AwsClients,
-    pub ssm: aws_sdk_ssm::Client,
+    pub ssm: batchfan_dispatchers::ssm::Ssm,
     pub table: String,
     pub bucket: String,
     pub inbox: String,
@@ -86,7 +86,7 @@ impl World {
         let sdk = moto.sdk_config();
         let fx = Fixtures::new(&sdk);
         let clients = AwsClients::from_sdk_config(&sdk, moto.settings()).expect("clients");
-        let ssm = aws_sdk_ssm::Client::new(&sdk);
+        let ssm = batchfan_dispatchers::ssm::Ssm::new(&sdk).expect("an SSM client");
         let suffix = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
         let (table, bucket, inbox) =
             (format!("batchfan-{suffix}"), format!("runs-{suffix}"), format!("inbox-{suffix}"));
@@ -103,13 +103,7 @@ impl World {
             register_definition(&fx, &batchfan::deploy::job_definition_name(&prefix, what)).await;
         }
         let secret_parameter = format!("/{PIPELINE}/{suffix}/webhook");
-        ssm.put_parameter()
-            .name(&secret_parameter)
-            .value(SECRET)
-            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-            .send()
-            .await
-            .expect("put the webhook secret");
+        ssm.put_secure_string(&secret_parameter, SECRET).await.expect("put the webhook secret");
         let config = Config {
             spec_uri: Some(ObjectRef::new(&bucket, "spec/orders.toml")),
             target: AwsTarget {

@@ -1,6 +1,8 @@
 # The three dispatchers (dispatchers/ in the repository): trigger, submit and
-# alert. Each is a `bootstrap` binary in {lambda_package_dir}/{name}/bootstrap.zip,
-# built by scripts/package-lambdas.sh.
+# alert. One binary serves the three: each function's zip,
+# {lambda_package_dir}/{name}/bootstrap.zip, holds it as `bootstrap`, and the
+# function's handler ({name}) names the dispatcher it runs. Built by
+# scripts/package-lambdas.sh.
 
 resource "aws_cloudwatch_log_group" "lambda" {
   for_each          = local.functions
@@ -51,7 +53,7 @@ resource "aws_lambda_function" "this" {
   description   = "batchfan ${var.pipeline_name}: ${each.key} dispatcher"
   role          = aws_iam_role.lambda[each.key].arn
   runtime       = "provided.al2023"
-  handler       = "bootstrap"
+  handler       = each.key
   architectures = [var.lambda_architecture]
 
   filename         = "${local.lambda_dir}/${each.key}/bootstrap.zip"
