@@ -20,6 +20,7 @@ pub mod engine;
 pub mod env;
 pub mod error;
 pub mod graph;
+pub mod ids;
 pub mod objects;
 pub mod plan;
 pub mod run;

@@ -72,7 +72,10 @@ async fn abandoned_attempts_count_and_are_retried_by_the_rules_after_reopen() {
 #[tokio::test]
 #[ignore = "helper: runs only inside killed_engine_under_a_single_attempt_job_fails_it_as_a_lost_host"]
 async fn restart_helper_engine() {
-    let Some(dir) = std::env::var_os(HELPER_ENV) else { return };
+    // Not a test on its own: run alone (`--ignored`), it has nothing to do and says so.
+    let dir = std::env::var_os(HELPER_ENV).unwrap_or_else(|| {
+        panic!("restart_helper_engine is killed_engine_under_a_single_attempt_job_fails_it_as_a_lost_host's helper: it needs {HELPER_ENV}, which that test sets")
+    });
     let dir = Path::new(&dir);
     let engine = LocalEngine::open(config(&dir.join("state"))).await.unwrap();
     let id = engine.submit_job(locked_job(dir)).await.unwrap().job_id;

@@ -53,21 +53,8 @@ pub fn confirmation_id_into<'b>(run_id: &str, order_id: &str, out: &'b mut [u8; 
     let d = h.finalize();
     let mut b = [0u8; 16];
     b.copy_from_slice(&d[..16]);
-    b[6] = (b[6] & 0x0f) | 0x80; // version 8: custom
-    b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut at = 0;
-    for (i, byte) in b.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out[at] = b'-';
-            at += 1;
-        }
-        out[at] = HEX[usize::from(byte >> 4)];
-        out[at + 1] = HEX[usize::from(byte & 0xf)];
-        at += 2;
-    }
-    // Only ASCII hex digits and dashes were written.
-    std::str::from_utf8(out).unwrap_or_default()
+    // Version 8 (custom: a hash of ours) and the RFC 9562 variant.
+    uuid::Builder::from_custom_bytes(b).into_uuid().hyphenated().encode_lower(out)
 }
 
 /// Splits one CSV record into fields (RFC 4180 quotes, newlines inside quotes).

@@ -1,5 +1,7 @@
-//! A token bucket: all SubmitJob calls of one process share one, so a burst of
-//! submissions stays under AWS Batch's account-wide limit (50 calls/s).
+//! A token bucket: all SubmitJob calls of one process share one, so one
+//! pipeline's submissions stay under AWS Batch's SubmitJob limit (50 calls/s
+//! for the account). It does not see the account's other callers: see
+//! "Across submitters" below.
 //!
 //! The bucket holds up to `burst` tokens and refills at `rate` per second; a
 //! call takes one token, waiting (with tokio's clock, so paused-time tests

@@ -9,14 +9,14 @@
 
 use std::{
     collections::BTreeSet,
-    fs::{File, OpenOptions},
+    fs::{File, OpenOptions, TryLockError},
     io::{Read, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
     sync::{Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
-use super::{sys, EngineError};
+use super::EngineError;
 
 /// State directories of the engines open in this process.
 static OPEN_HERE: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
@@ -56,12 +56,16 @@ impl StateLock {
             .open(&path)
             .map_err(|e| io_err("open the lock file", e))?;
         let since = Instant::now();
-        while !sys::try_lock_exclusive(&file).map_err(|e| io_err("lock", e))? {
+        // std's exclusive lock is flock(2) on Linux, as flock(1) takes it.
+        while let Err(e) = file.try_lock() {
+            if let TryLockError::Error(e) = e {
+                return Err(io_err("lock", e));
+            }
             let mut holder = String::new();
             file.seek(SeekFrom::Start(0)).map_err(|e| io_err("read the lock file", e))?;
             let _ = file.read_to_string(&mut holder);
             let holder = holder.trim().to_string();
-            if holder != me || since.elapsed() > FORK_WAIT {
+            if !waits_for(&holder, &me, since.elapsed()) {
                 return Err(locked(if holder.is_empty() { "unknown".into() } else { holder }));
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -72,6 +76,12 @@ impl StateLock {
         open_here.insert(key.clone());
         Ok(StateLock { _file: file, key })
     }
+}
+
+/// Whether a lock held by `holder` is waited for, `waited` into the wait: only
+/// this process's own (a fork's brief copy of it), and only for [`FORK_WAIT`].
+fn waits_for(holder: &str, me: &str, waited: Duration) -> bool {
+    holder == me && waited <= FORK_WAIT
 }
 
 #[cfg(test)]
@@ -118,7 +128,14 @@ mod tests {
             assert!(started.elapsed() < Duration::from_secs(10), "flock never took the lock");
         };
         assert!(err.to_string().contains("process 4242"), "{err}");
-        assert!(started.elapsed() < FORK_WAIT, "another process's lock is not waited for");
+    }
+
+    #[test]
+    fn only_this_process_s_own_lock_is_waited_for_and_only_briefly() {
+        assert!(!waits_for("4242", "17", Duration::ZERO), "another process's lock is refused at once");
+        assert!(!waits_for("", "17", Duration::ZERO), "an unnamed holder is refused at once");
+        assert!(waits_for("17", "17", Duration::ZERO), "a fork's copy of this process's lock is waited for");
+        assert!(!waits_for("17", "17", FORK_WAIT + Duration::from_millis(1)), "but not past FORK_WAIT");
     }
 
     struct Guard(std::process::Child);

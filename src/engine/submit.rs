@@ -40,11 +40,7 @@ fn check_resources(vcpus: f64, memory_mib: u64, settings: &Settings) -> Result<(
 
 /// A random UUID (version 4) string.
 pub(crate) fn new_job_id() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    crate::ids::random_uuid()
 }
 
 impl State {

@@ -1,9 +1,9 @@
-//! The few system calls std does not wrap (signals to process groups, `flock`,
+//! The few system calls std does not wrap (signals to process groups,
 //! waiting for one child) and what the engine reads from `/proc`.
 //!
 //! Each `unsafe` block is one plain libc call with no pointers handed over.
 
-use std::{fs::File, io, os::fd::AsRawFd, path::Path};
+use std::{io, path::Path};
 
 /// Sends `signal` to every process in process group `pgid`.
 pub(crate) fn signal_group(pgid: u32, signal: i32) -> io::Result<()> {
@@ -36,23 +36,6 @@ fn checked_pid(pid: u32) -> io::Result<libc::pid_t> {
     match libc::pid_t::try_from(pid) {
         Ok(p) if p > 1 => Ok(p),
         _ => Err(io::Error::new(io::ErrorKind::InvalidInput, format!("refusing to signal pid {pid}"))),
-    }
-}
-
-/// Takes an exclusive `flock` on `file` without blocking; `Ok(false)` when another holds it.
-pub(crate) fn try_lock_exclusive(file: &File) -> io::Result<bool> {
-    #[allow(unsafe_code)]
-    // SAFETY: flock(2) takes a file descriptor we own (borrowed from `file`,
-    // alive for the call) and a flag; it touches no memory of ours.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc == 0 {
-        return Ok(true);
-    }
-    let err = io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        Ok(false)
-    } else {
-        Err(err)
     }
 }
 

@@ -266,26 +266,12 @@ impl Topic for Bus {
     }
 }
 
-/// A random message id shaped like a UUID v4 (as SNS message ids are).
+/// A random message id, a UUID v4 (as SNS message ids are).
 fn new_message_id() -> String {
-    let n = (rand::random::<u128>() & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
-    let h = format!("{n:032x}");
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    crate::ids::random_uuid()
 }
 
 /// Milliseconds since the epoch.
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn message_ids_look_like_uuid_v4() {
-        let id = super::new_message_id();
-        let parts: Vec<&str> = id.split('-').collect();
-        assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12], "{id}");
-        assert!(parts[2].starts_with('4') && "89ab".contains(&parts[3][..1]), "{id}");
-        assert_ne!(id, super::new_message_id());
-    }
 }

@@ -32,39 +32,31 @@ pub(super) struct Target<'a> {
     pub path: PathBuf,
 }
 
-/// A temp file that removes itself unless it was renamed into place.
-struct Staged {
-    path: PathBuf,
-    done: bool,
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// Writes an object by filling a temp file with `fill`, then renaming it into place.
+/// Writes an object by filling a temp file (private, created empty; removed
+/// unless renamed into place) with `fill`, then renaming it into place.
 pub(super) fn write(
     target: &Target<'_>,
     fsync: bool,
-    fill: impl FnOnce(&Path) -> Result<(), PortError>,
+    fill: impl FnOnce(&mut File, &Path) -> Result<(), PortError>,
 ) -> Result<ObjectMeta, PortError> {
     let tmp_dir = target.bucket_dir.join(TMP_DIR);
     fs::create_dir_all(&tmp_dir).map_err(|e| backend("create", &tmp_dir, e))?;
-    let mut staged =
-        Staged { path: tmp_dir.join(format!("{:016x}.tmp", rand::random::<u64>())), done: false };
-    fill(&staged.path)?;
-    let file = File::open(&staged.path).map_err(|e| backend("open", &staged.path, e))?;
+    let mut staged = tempfile::Builder::new()
+        .suffix(".tmp")
+        .tempfile_in(&tmp_dir)
+        .map_err(|e| backend("create a temp file in", &tmp_dir, e))?;
+    let path = staged.path().to_owned();
+    fill(staged.as_file_mut(), &path)?;
+    let file = File::open(&path).map_err(|e| backend("open", &path, e))?;
     if fsync {
-        file.sync_all().map_err(|e| backend("sync", &staged.path, e))?;
+        file.sync_all().map_err(|e| backend("sync", &path, e))?;
     }
     // Rename keeps the inode and mtime: this is the object's metadata once in place.
-    let meta = file.metadata().map_err(|e| backend("stat", &staged.path, e))?;
-    rename_into_place(&staged.path, target)?;
-    staged.done = true;
+    let meta = file.metadata().map_err(|e| backend("stat", &path, e))?;
+    let staged = staged.into_temp_path();
+    rename_into_place(&staged, target)?;
+    // Renamed: nothing is left to remove.
+    let _ = staged.keep();
     Ok(object_meta(&target.obj.key, &meta))
 }
 
@@ -155,9 +147,9 @@ pub(super) fn delete(target: &Target<'_>) -> Result<(), PortError> {
 
 /// Copies a local file into a temp path (for `put_file`). The copy is the
 /// owner's only (0600), whatever the mode of the source (which `fs::copy` keeps).
-pub(super) fn copy_from(source: &Path) -> impl FnOnce(&Path) -> Result<(), PortError> + '_ {
+pub(super) fn copy_from(source: &Path) -> impl FnOnce(&mut File, &Path) -> Result<(), PortError> + '_ {
     use std::os::unix::fs::PermissionsExt;
-    move |tmp| match fs::copy(source, tmp) {
+    move |_, tmp| match fs::copy(source, tmp) {
         Ok(_) => fs::set_permissions(tmp, fs::Permissions::from_mode(0o600))
             .map_err(|e| PortError::Backend(format!("cannot make {} private: {e}", tmp.display()))),
         Err(e) if e.kind() == io::ErrorKind::NotFound && !source.exists() => Err(PortError::NotFound(
@@ -171,9 +163,8 @@ pub(super) fn copy_from(source: &Path) -> impl FnOnce(&Path) -> Result<(), PortE
 /// `io::copy` between files copies in the kernel (`copy_file_range`).
 pub(super) fn concat_from(
     parts: &[(ObjectRef, PathBuf, PathBuf)],
-) -> impl FnOnce(&Path) -> Result<(), PortError> + '_ {
-    move |tmp| {
-        let mut out = File::create_new(tmp).map_err(|e| backend("create", tmp, e))?;
+) -> impl FnOnce(&mut File, &Path) -> Result<(), PortError> + '_ {
+    move |out, _| {
         for (obj, bucket_dir, path) in parts {
             refuse_links(bucket_dir, obj, false)?;
             let mut part = match open_nofollow(path) {
@@ -190,15 +181,15 @@ pub(super) fn concat_from(
                 Err(e) => return Err(backend("open", path, e)),
             };
             opened_inside(&part, bucket_dir, obj)?;
-            io::copy(&mut part, &mut out).map_err(|e| backend("copy", path, e))?;
+            io::copy(&mut part, out).map_err(|e| backend("copy", path, e))?;
         }
         Ok(())
     }
 }
 
 /// Writes a body into a temp path (for `put`).
-pub(super) fn write_body(body: &[u8]) -> impl FnOnce(&Path) -> Result<(), PortError> + '_ {
-    move |tmp| File::create_new(tmp).and_then(|mut f| f.write_all(body)).map_err(|e| backend("write", tmp, e))
+pub(super) fn write_body(body: &[u8]) -> impl FnOnce(&mut File, &Path) -> Result<(), PortError> + '_ {
+    move |f, tmp| f.write_all(body).map_err(|e| backend("write", tmp, e))
 }
 
 fn backend(what: &str, path: &Path, e: io::Error) -> PortError {
