@@ -1,6 +1,6 @@
 //! Assembling the ports for a backend: the embedded local backend (the
-//! default), the AWS backend ([`aws_ports`] at an [`AwsTarget`]), and, for
-//! jobs, whichever backend their environment names ([`job_ports`]).
+//! default) and the AWS backend ([`aws_ports`] at an [`AwsTarget`]). Jobs
+//! take theirs in [`crate::runtime`].
 //!
 //! Local state directory layout:
 //!
@@ -23,11 +23,10 @@ use crate::{
     engine::{EngineConfig, LocalEngine},
     env,
     error::PortError,
-    objects::{dir::DirObjects, Objects},
+    objects::dir::DirObjects,
     run::{plan_topic, BackendKind, FileLogTail, Ports},
-    runtime::{JobEnv, JobError},
     spec::PipelineSpec,
-    table::{sqlite::SqliteTable, Table},
+    table::sqlite::SqliteTable,
     topic::{
         bus::{Bus, BusConfig},
         routes::Routed,
@@ -52,28 +51,6 @@ impl LocalLayout {
     }
     pub fn bus(&self) -> PathBuf {
         self.root.join("bus.sqlite")
-    }
-}
-
-/// The ports a job process uses: Table and Objects, and on AWS the counter
-/// of the API calls they make.
-pub type JobPorts = (Arc<dyn Table>, Arc<dyn Objects>, Option<aws::CallCounter>);
-
-/// The Table and Objects ports a job process uses: SQLite and directories
-/// under the state directory locally; DynamoDB and S3 on AWS (the SDK's
-/// configuration: the job role's credentials, `AWS_REGION`, endpoint overrides).
-pub async fn job_ports(env: &JobEnv) -> Result<JobPorts, JobError> {
-    match env.backend {
-        BackendKind::Local => {
-            let root = env.state_dir.as_deref().unwrap_or(Path::new(".batchfan"));
-            let layout = LocalLayout::new(root);
-            let table = SqliteTable::open(&layout.tables())?;
-            Ok((Arc::new(table), Arc::new(DirObjects::new(layout.buckets())), None))
-        }
-        BackendKind::Aws => {
-            let clients = aws::connect(AwsSettings::default()).await?;
-            Ok((Arc::new(clients.table()), Arc::new(clients.objects()), Some(clients.call_counter())))
-        }
     }
 }
 
@@ -150,6 +127,18 @@ impl AwsTarget {
     }
 }
 
+/// Every port on AWS, on `clients`.
+pub fn ports_on_aws(clients: &aws::AwsClients) -> Ports {
+    Ports {
+        kind: BackendKind::Aws,
+        batch: Arc::new(clients.batch()),
+        table: Arc::new(clients.table()),
+        objects: Arc::new(clients.objects()),
+        topic: Arc::new(clients.topic()),
+        logs: Arc::new(clients.logs()),
+    }
+}
+
 /// Every port on AWS for `spec` (if given) at `target`: the adapters on the
 /// SDK's configuration, topics routed to the target's ARNs; and the clients
 /// behind them (for their API-call tally).
@@ -159,7 +148,7 @@ pub async fn aws_ports(
 ) -> Result<(Ports, aws::AwsClients), PortError> {
     let settings = AwsSettings { region: target.region.clone(), ..AwsSettings::default() };
     let clients = aws::connect(settings).await?;
-    let mut ports = aws::ports(&clients);
+    let mut ports = ports_on_aws(&clients);
     if let Some(spec) = spec {
         target.route_topics(spec, &mut ports);
     }

@@ -10,7 +10,8 @@ use std::{collections::BTreeMap, io::Write, time::Duration};
 
 use aws_fixtures::Fixtures;
 use batchfan::{
-    aws::{ports, AwsClients, AwsSettings},
+    aws::{AwsClients, AwsSettings},
+    backend::ports_on_aws as ports,
     batch::{Batch, ContainerSpec, JobDependency, JobQuery, JobStatus, RetryStrategy, SubmitJob},
     error::PortError,
     objects::{ObjectRef, Objects},

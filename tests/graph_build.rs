@@ -199,7 +199,7 @@ fn nodes_become_submit_requests() {
     let tag = |k: &str| b.tags.get(k).map(String::as_str);
     assert_eq!((tag("batchfan:pipeline"), tag("batchfan:run")), (Some("p"), Some("r")));
     assert_eq!((tag("batchfan:role"), tag("batchfan:stage")), (Some("stage"), Some("b")));
-    let body = graph::limits::aws_request_json(&b);
+    let body = batchfan::batch::aws_request_json(&b);
     assert_eq!(body["containerOverrides"]["environment"][0]["name"], "BATCHFAN_BUCKET");
     assert_eq!(body["containerOverrides"]["resourceRequirements"][1]["value"], "2048");
     assert_eq!(body["arrayProperties"]["size"], 3);

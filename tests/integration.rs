@@ -44,6 +44,7 @@ mod engine_run;
 mod graph_build;
 mod lambda_cron_queue;
 mod lambda_runtime;
+mod layering;
 mod local_bus;
 mod local_objects;
 mod local_table;

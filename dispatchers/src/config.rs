@@ -128,7 +128,7 @@ impl Dispatcher {
         }
         let clients = batchfan::aws::AwsClients::from_sdk_config(&sdk_config, settings)
             .map_err(|e| DispatchError::Config(e.to_string()))?;
-        let dispatcher = Dispatcher::load(config, batchfan::aws::ports(&clients)).await?;
+        let dispatcher = Dispatcher::load(config, batchfan::backend::ports_on_aws(&clients)).await?;
         Ok(ColdStart { dispatcher, sdk_config, clients })
     }
 }

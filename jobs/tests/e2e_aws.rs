@@ -13,7 +13,7 @@ use std::process::Command;
 
 use aws_fixtures::Fixtures;
 use batchfan::{
-    aws::{self, AwsClients},
+    aws::AwsClients,
     env,
     objects::ObjectRef,
     run::{planner, RunStore, TriggerEvent, TriggerSource},
@@ -52,7 +52,7 @@ async fn orders_jobs_read_dynamodb_and_write_dynamodb_and_s3_on_the_aws_backend(
     let clients =
         AwsClients::from_sdk_config(&moto.sdk_config(), moto.settings().with_topic("orders-plan", &plan_arn))
             .unwrap();
-    let ports = aws::ports(&clients);
+    let ports = batchfan::backend::ports_on_aws(&clients);
     let trigger = TriggerEvent {
         pipeline: "orders".into(),
         source: TriggerSource::Manual,

@@ -23,11 +23,11 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), batchfan::error::PortError> {
-//! use batchfan::aws::{connect, ports, AwsSettings};
+//! use batchfan::aws::{connect, AwsSettings};
 //! let settings = AwsSettings::default()
 //!     .with_topic("orders-plan", "arn:aws:sns:eu-west-1:123456789012:orders-plan");
 //! let clients = connect(settings).await?;
-//! let ports = ports(&clients); // Ports { kind: BackendKind::Aws, .. }
+//! let ports = batchfan::backend::ports_on_aws(&clients); // Ports { kind: BackendKind::Aws, .. }
 //! # let _ = ports; Ok(()) }
 //! ```
 
@@ -56,7 +56,7 @@ pub use self::{
 };
 use crate::{
     error::{PortError, PortResult},
-    run::{BackendKind, LogTail, Ports},
+    logs::LogTail,
 };
 
 /// AWS Batch's default log group for job output.
@@ -199,18 +199,6 @@ impl AwsClients {
     }
 }
 
-/// Every port on AWS.
-pub fn ports(clients: &AwsClients) -> Ports {
-    Ports {
-        kind: BackendKind::Aws,
-        batch: Arc::new(clients.batch()),
-        table: Arc::new(clients.table()),
-        objects: Arc::new(clients.objects()),
-        topic: Arc::new(clients.topic()),
-        logs: Arc::new(clients.logs()),
-    }
-}
-
 /// A [`LogTail`] that says where a job attempt's log is on CloudWatch Logs,
 /// rather than reading it (which would need the CloudWatch Logs SDK and the
 /// `logs:GetLogEvents` permission).
@@ -279,9 +267,7 @@ mod tests {
         let (a, b) = (clients.batch(), clients.clone().batch());
         assert!(Arc::ptr_eq(a.limiter(), b.limiter()));
         assert_eq!(a.limiter().rate(), 5.0);
-        let ports = ports(&clients);
-        assert_eq!(ports.kind, BackendKind::Aws);
-        let text = ports.logs.tail("stage/default/abc", 10).await.unwrap();
+        let text = clients.logs().tail("stage/default/abc", 10).await.unwrap();
         assert!(text.contains(DEFAULT_LOG_GROUP) && text.contains("stage/default/abc"), "{text}");
     }
 

@@ -5,11 +5,62 @@
 //! Batch API: evaluateOnExit patterns' character sets ([`on_exit_pattern`])
 //! and Fargate's vCPU/memory combinations ([`fargate_resources`]).
 
+use std::collections::BTreeMap;
+
 use super::{
     check_job_name, DependencyKind, SubmitJob, MAX_ARRAY_SIZE, MAX_DEPENDENCIES, MAX_OVERRIDE_CHARS,
     MAX_SUBMIT_BYTES, MIN_ARRAY_SIZE, MIN_TIMEOUT_SECS,
 };
-use crate::graph::limits::{aws_request_json, overrides_chars};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// Characters of a job's container overrides as AWS counts them: the JSON of
+/// its command and environment (`[{"name":..,"value":..}]`).
+pub fn overrides_chars(command: &[String], env: &BTreeMap<String, String>) -> usize {
+    #[derive(Serialize)]
+    struct Pair<'a> {
+        name: &'a str,
+        value: &'a str,
+    }
+    #[derive(Serialize)]
+    struct Overrides<'a> {
+        command: &'a [String],
+        environment: Vec<Pair<'a>>,
+    }
+    let environment = env.iter().map(|(name, value)| Pair { name, value }).collect();
+    serde_json::to_string(&Overrides { command, environment }).map_or(usize::MAX, |s| s.chars().count())
+}
+
+/// The SubmitJob request body as the AWS API receives it (`containerOverrides`
+/// with `environment` as name/value pairs and `resourceRequirements`), to size it.
+pub fn aws_request_json(request: &SubmitJob) -> Value {
+    let environment: Vec<Value> =
+        request.container.environment.iter().map(|(k, v)| json!({ "name": k, "value": v })).collect();
+    let mut body = json!({
+        "jobName": request.job_name,
+        "jobQueue": request.job_queue,
+        "jobDefinition": request.job_definition,
+        "dependsOn": request.depends_on,
+        "containerOverrides": {
+            "command": request.container.command,
+            "environment": environment,
+            "resourceRequirements": [
+                { "type": "VCPU", "value": request.container.vcpus.to_string() },
+                { "type": "MEMORY", "value": request.container.memory_mib.to_string() },
+            ],
+        },
+        "retryStrategy": request.retry_strategy,
+        "tags": request.tags,
+        "propagateTags": true,
+    });
+    if let Some(size) = request.array_size {
+        body["arrayProperties"] = json!({ "size": size });
+    }
+    if let Some(secs) = request.timeout_seconds {
+        body["timeout"] = json!({ "attemptDurationSeconds": secs });
+    }
+    body
+}
 
 /// Checks everything about a request that needs no other job: name, array
 /// size, dependencies, command, the container overrides' size (as AWS counts

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::{
     attempt::{Attempt, AttemptContainer},
-    check::check_submit,
+    check::{aws_request_json, check_submit, overrides_chars},
     event::JobStateChange,
     retry::{EvaluateOnExit, RetryAction, RetryStrategy},
 };
@@ -306,6 +306,33 @@ pub fn check_job_name(name: &str) -> Result<(), String> {
         Err(format!(
             "job name {name:?} is not valid: use 1-128 letters, digits, '-' or '_', starting with a letter or digit"
         ))
+    }
+}
+
+/// One child (or plain job) as the backend reports it. Times in ms since the epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChildTime {
+    /// `parent:index` for an array child, else the job id.
+    pub job_id: String,
+    /// Array index (0 for a plain job).
+    pub index: u32,
+    pub status: JobStatus,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub stopped_at: Option<i64>,
+    /// The last attempt's exit code, when the backend says.
+    pub exit_code: Option<i32>,
+}
+
+impl ChildTime {
+    /// It started (a failure of its own, not a dependency's cascade).
+    pub fn ran(&self) -> bool {
+        self.started_at.is_some() || self.exit_code.is_some()
+    }
+
+    /// How long it ran (until `now` while it runs).
+    pub fn run_ms(&self, now: i64) -> Option<i64> {
+        self.started_at.map(|s| self.stopped_at.unwrap_or(now).max(s) - s)
     }
 }
 

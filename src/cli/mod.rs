@@ -23,9 +23,7 @@ mod batch_api;
 mod cancel;
 mod completions;
 mod cost;
-pub(crate) mod inputs;
 pub(crate) mod out;
-pub(crate) mod snapshot;
 
 mod job;
 mod limits;
@@ -46,6 +44,10 @@ mod validate;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+// What the user asks for, checked below the CLI (serve's API checks the same).
+use crate::inputs;
+pub use crate::inputs::{parse_params, UsageError};
 
 /// Exit code: a run ended FAILED.
 pub const EXIT_RUN_FAILED: i32 = 1;
@@ -193,11 +195,6 @@ pub fn main() -> i32 {
     }
 }
 
-/// An error in what the user asked (exit code 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
 fn init_tracing(verbose: u8) {
     let default = match verbose {
         0 => "warn",
@@ -212,16 +209,4 @@ fn init_tracing(verbose: u8) {
         .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .try_init();
-}
-
-/// Parses `k=v` parameters.
-pub fn parse_params(raw: &[String]) -> Result<Vec<(String, String)>, UsageError> {
-    raw.iter()
-        .map(|p| {
-            p.split_once('=')
-                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
-                .filter(|(k, _)| !k.is_empty())
-                .ok_or_else(|| UsageError(format!("parameter {p:?} is not k=v: write --param name=value")))
-        })
-        .collect()
 }

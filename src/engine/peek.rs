@@ -6,10 +6,7 @@ use std::{collections::BTreeMap, path::Path};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use crate::{
-    batch::{Attempt, JobStatus},
-    run::timings::ChildTime,
-};
+use crate::batch::{Attempt, ChildTime, JobStatus};
 
 /// The engine's database, read-only; `None` when the state directory has no engine.
 fn open(state_dir: &Path) -> Result<Option<Connection>, rusqlite::Error> {

@@ -23,9 +23,11 @@ use std::collections::BTreeMap;
 use super::{JobGraph, Node, NodeDep, Role};
 use crate::{
     batch::{check_job_name, DependencyKind, MAX_DEPENDENCIES},
-    env,
     plan::Sizing,
-    spec::{JobSpec, PipelineSpec, StageDependency},
+    spec::{
+        overrides::{job_env, JobPlace},
+        JobSpec, PipelineSpec, StageDependency,
+    },
 };
 
 /// What a barrier job runs.
@@ -57,21 +59,16 @@ impl Role {
     }
 }
 
-/// The environment of a node: the job's own env plus the run's pointers (never data).
+/// The environment of a node: the job's own env plus the run's pointers
+/// (never data), as [`crate::spec::overrides::job_env`] makes it.
 pub fn node_env(spec: &PipelineSpec, run_id: &str, role: &Role, job: &JobSpec) -> BTreeMap<String, String> {
-    let mut out = job.env.clone();
-    out.insert(env::PIPELINE.into(), spec.name.clone());
-    out.insert(env::RUN.into(), run_id.into());
-    out.insert(env::ROLE.into(), role.kind().into());
-    if let Role::Stage { stage, first_child, .. } = role {
-        if let Some(s) = spec.stages.get(*stage) {
-            out.insert(env::STAGE.into(), s.name.clone());
+    let place = match role {
+        Role::Stage { stage, first_child, .. } => {
+            JobPlace::Stage { stage: *stage, first_child: *first_child }
         }
-        out.insert(env::INDEX_OFFSET.into(), first_child.to_string());
-    }
-    out.insert(env::TABLE.into(), spec.storage.table.clone());
-    out.insert(env::BUCKET.into(), spec.storage.bucket.clone());
-    out
+        other => JobPlace::Other(other.kind()),
+    };
+    job_env(spec, run_id, place, job)
 }
 
 /// The barrier's job: the aggregation's, running [`BARRIER_COMMAND`].

@@ -40,7 +40,7 @@ use self::store::Target;
 use crate::{
     error::{PortError, PortResult},
     objects::{check_bucket, ObjectMeta, ObjectRef, Objects},
-    table::sqlite::conn::blocking,
+    sqlite::blocking,
 };
 
 /// The directory implementation of [`Objects`]. Cheap to clone.

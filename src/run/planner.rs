@@ -142,8 +142,7 @@ pub fn items_per_child(
     }
 }
 
-/// The run parameter that overrides every stage's `items_per_child`.
-pub const ITEMS_PER_CHILD: &str = "items_per_child";
+pub use crate::spec::ITEMS_PER_CHILD;
 
 fn planner_name(p: &Planner) -> &'static str {
     match p {

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::RunRecord;
+pub use crate::batch::ChildTime;
 use crate::{
     batch::{Batch, JobQuery, JobStatus},
     error::PortResult,
@@ -25,33 +26,6 @@ use crate::{
 
 /// Slowest children listed per stage.
 pub const SLOWEST: usize = 5;
-
-/// One child (or plain job) as the backend reports it. Times in ms since the epoch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChildTime {
-    /// `parent:index` for an array child, else the job id.
-    pub job_id: String,
-    /// Array index (0 for a plain job).
-    pub index: u32,
-    pub status: JobStatus,
-    pub created_at: i64,
-    pub started_at: Option<i64>,
-    pub stopped_at: Option<i64>,
-    /// The last attempt's exit code, when the backend says.
-    pub exit_code: Option<i32>,
-}
-
-impl ChildTime {
-    /// It started (a failure of its own, not a dependency's cascade).
-    pub fn ran(&self) -> bool {
-        self.started_at.is_some() || self.exit_code.is_some()
-    }
-
-    /// How long it ran (until `now` while it runs).
-    pub fn run_ms(&self, now: i64) -> Option<i64> {
-        self.started_at.map(|s| self.stopped_at.unwrap_or(now).max(s) - s)
-    }
-}
 
 /// One job of a run: a shard of a stage, the aggregation or the cleanup.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -1,15 +1,17 @@
 //! [`JobContext`]: a job's view of its run, over the Table and Objects ports.
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, path::Path, sync::Arc};
 
 use tokio::sync::OnceCell;
 
 use super::{JobEnv, JobError};
 use crate::{
-    objects::{ObjectRef, Objects},
+    aws::{self, AwsSettings},
+    backend::LocalLayout,
+    objects::{dir::DirObjects, ObjectRef, Objects},
     plan::WorkItem,
-    run::{layout, ChildResult, RunRecord, RunStore},
-    table::Table,
+    run::{layout, BackendKind, ChildResult, RunRecord, RunStore},
+    table::{sqlite::SqliteTable, Table},
 };
 
 /// The start of the stderr line an AWS job ends with: its API calls as JSON.
@@ -19,6 +21,28 @@ fn report_calls(calls: Option<&crate::aws::CallCounter>) {
     if let Some(calls) = calls {
         let tally = serde_json::to_string(&calls.snapshot()).unwrap_or_default();
         eprintln!("{API_CALLS_LINE}{tally}");
+    }
+}
+
+/// The ports a job process uses: Table and Objects, and on AWS the counter
+/// of the API calls they make.
+pub type JobPorts = (Arc<dyn Table>, Arc<dyn Objects>, Option<aws::CallCounter>);
+
+/// The Table and Objects ports a job process uses: SQLite and directories
+/// under the state directory locally; DynamoDB and S3 on AWS (the SDK's
+/// configuration: the job role's credentials, `AWS_REGION`, endpoint overrides).
+pub async fn job_ports(env: &JobEnv) -> Result<JobPorts, JobError> {
+    match env.backend {
+        BackendKind::Local => {
+            let root = env.state_dir.as_deref().unwrap_or(Path::new(".batchfan"));
+            let layout = LocalLayout::new(root);
+            let table = SqliteTable::open(&layout.tables())?;
+            Ok((Arc::new(table), Arc::new(DirObjects::new(layout.buckets())), None))
+        }
+        BackendKind::Aws => {
+            let clients = aws::connect(AwsSettings::default()).await?;
+            Ok((Arc::new(clients.table()), Arc::new(clients.objects()), Some(clients.call_counter())))
+        }
     }
 }
 
@@ -38,7 +62,7 @@ impl JobContext {
 
     /// Builds the context for the backend the environment names.
     pub async fn connect(mut env: JobEnv) -> Result<JobContext, JobError> {
-        let (table, objects, calls) = crate::backend::job_ports(&env).await?;
+        let (table, objects, calls) = job_ports(&env).await?;
         if let (Some(attempt), Some(stage), "stage") = (env.rerun, env.stage.clone(), env.role.as_str()) {
             // A retry's child: its global index is stored at its position in the rerun list.
             let position = env.index();

@@ -43,7 +43,7 @@ use super::{
     view,
 };
 use crate::{
-    cli::inputs,
+    inputs,
     run::RunRecord,
     trigger::webhook::{self, WebhookRequest, DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER},
 };

@@ -20,6 +20,7 @@
 
 mod jobs;
 mod model;
+pub mod overrides;
 pub mod parse;
 mod platform;
 mod reader;

@@ -43,6 +43,9 @@ pub struct PipelineSpec {
     pub local: super::LocalSettings,
 }
 
+/// The run parameter that overrides every stage's `items_per_child`.
+pub const ITEMS_PER_CHILD: &str = "items_per_child";
+
 impl PipelineSpec {
     /// The run parameters of a request: the declared `[params]` with their
     /// defaults, overridden by `given`. A name that is neither declared nor a
@@ -54,9 +57,9 @@ impl PipelineSpec {
     ) -> Result<BTreeMap<String, String>, String> {
         let mut params = self.params.clone();
         let planner_keys: &[&str] = match self.planner {
-            Planner::Lines { .. } => &["lines_per_item", crate::run::planner::ITEMS_PER_CHILD],
-            Planner::Range { .. } => &["count", crate::run::planner::ITEMS_PER_CHILD],
-            _ => &[crate::run::planner::ITEMS_PER_CHILD],
+            Planner::Lines { .. } => &["lines_per_item", ITEMS_PER_CHILD],
+            Planner::Range { .. } => &["count", ITEMS_PER_CHILD],
+            _ => &[ITEMS_PER_CHILD],
         };
         for (k, v) in given {
             if !params.contains_key(&k) && !planner_keys.contains(&k.as_str()) {

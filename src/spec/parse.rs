@@ -5,12 +5,13 @@ use std::path::Path;
 
 use toml_edit::ImDocument;
 
+use super::overrides::{self, SpecJob};
 use super::{
     platform,
     reader::{Reader, Span, Tab},
     sections, stages, triggers, validate, PipelineSpec, Planner, SecretSource,
 };
-use crate::{batch::MAX_ARRAY_SIZE, graph::limits};
+use crate::batch::MAX_ARRAY_SIZE;
 
 /// Keys of the top level.
 const ROOT_KEYS: [&str; 15] = [
@@ -170,11 +171,11 @@ fn read_spec(r: &mut Reader<'_>, root: &Tab<'_>, base_dir: &Path) -> Option<Pipe
 
 /// Checks that each job's container overrides, with the pointers the graph adds, fit AWS's limit.
 fn check_overrides(r: &mut Reader<'_>, spec: &PipelineSpec, stages: &[Span], agg: &Span, cleanup: &Span) {
-    for (message, span) in limits::spec_override_problems(spec).into_iter().map(|(job, msg)| {
+    for (message, span) in overrides::override_problems(spec).into_iter().map(|(job, msg)| {
         let span = match job {
-            limits::SpecJob::Stage(i) => stages.get(i).cloned().flatten(),
-            limits::SpecJob::Aggregation => agg.clone(),
-            limits::SpecJob::Cleanup => cleanup.clone(),
+            SpecJob::Stage(i) => stages.get(i).cloned().flatten(),
+            SpecJob::Aggregation => agg.clone(),
+            SpecJob::Cleanup => cleanup.clone(),
         };
         (msg, span)
     }) {

@@ -30,7 +30,6 @@
 mod batch;
 pub(crate) mod check;
 mod checkpoint;
-pub(crate) mod conn;
 mod json;
 mod names;
 pub(crate) mod shard;
@@ -45,12 +44,10 @@ use std::{
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use self::{
-    conn::{blocking, lock},
-    shard::{shard_of, Shards},
-};
+use self::shard::{shard_of, Shards};
 use crate::{
     error::{PortError, PortResult},
+    sqlite::{self as conn, blocking, lock},
     table::{Condition, Item, Key, Rows, Table, Written},
 };
 

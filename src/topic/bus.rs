@@ -56,7 +56,7 @@ use tokio::{sync::watch, task::AbortHandle};
 
 use crate::{
     error::{PortError, PortResult},
-    table::sqlite::conn::{blocking, lock},
+    sqlite::{blocking, lock},
     topic::{Message, Topic},
 };
 

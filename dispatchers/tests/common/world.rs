@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 
 use aws_lambda_events::sns::SnsEvent;
 use batchfan::{
-    aws::{self, AwsClients},
+    aws::AwsClients,
     backend::AwsTarget,
     objects::ObjectRef,
     run::{Ports, RunRecord, RunStore},
@@ -140,7 +140,7 @@ impl World {
     }
 
     pub fn ports(&self) -> Ports {
-        aws::ports(&self.clients)
+        batchfan::backend::ports_on_aws(&self.clients)
     }
 
     /// The dispatcher as a cold start builds it: the spec loaded from S3.

@@ -22,8 +22,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::conn::lock;
 use crate::error::PortError;
+use crate::sqlite::lock;
 
 const INSERT: &str = "INSERT OR IGNORE INTO attr_names (hash, names) VALUES (?1, ?2)";
 const SELECT: &str = "SELECT names FROM attr_names WHERE hash = ?1";

@@ -21,7 +21,7 @@ use rusqlite::Connection;
 
 use super::shard::{first_shard, Shards, TableFile, SHARDS};
 use crate::error::PortError;
-use crate::table::sqlite::conn::BUSY_TIMEOUT;
+use crate::sqlite::BUSY_TIMEOUT;
 
 /// First pause when every pending shard is busy; doubles up to [`MAX_PAUSE`].
 const MIN_PAUSE: Duration = Duration::from_micros(200);

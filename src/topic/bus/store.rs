@@ -10,7 +10,7 @@ use std::{collections::HashSet, path::Path};
 use rusqlite::{params, Connection, Row};
 
 use super::{DeadLetter, Delivery, Published};
-use crate::{error::PortError, table::sqlite::conn, topic::Message};
+use crate::{error::PortError, sqlite as conn, topic::Message};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS messages (

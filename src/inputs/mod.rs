@@ -1,23 +1,39 @@
-//! Turning command-line arguments into a validated spec, parameters, an input
+//! Turning what a user asks for — command-line arguments, or the same fields
+//! of a request to `serve` — into a validated spec, parameters, an input
 //! object and a trigger.
 
 use std::{collections::BTreeMap, path::Path};
 
 use sha2::{Digest, Sha256};
 
-pub use super::snapshot::OnMismatch;
-use super::{
-    parse_params,
-    snapshot::{self, LocalFile},
-    UsageError,
-};
+pub mod snapshot;
+
+use self::snapshot::LocalFile;
+pub use self::snapshot::OnMismatch;
 use crate::{
     objects::{dir::DirObjects, ObjectRef, Objects},
     run::{RunRecord, RunStore, TriggerEvent, TriggerSource},
     spec::{self, PipelineSpec},
 };
 
-/// The bucket local input files are copied into (see [`super::snapshot`]).
+/// An error in what the user asked (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Parses `k=v` parameters.
+pub fn parse_params(raw: &[String]) -> Result<Vec<(String, String)>, UsageError> {
+    raw.iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| UsageError(format!("parameter {p:?} is not k=v: write --param name=value")))
+        })
+        .collect()
+}
+
+/// The bucket local input files are copied into (see [`snapshot`]).
 pub const INPUTS_BUCKET: &str = "batchfan-inputs";
 
 /// Loads a spec, turning its problems into a usage error.

@@ -1,4 +1,5 @@
-//! SQLite plumbing shared by the local adapters (the table and the bus).
+//! SQLite plumbing shared by the local adapters (the table and the bus; the
+//! object store takes [`blocking`]).
 //!
 //! Several processes write the same files at once (job processes, the engine,
 //! the CLI), so every connection runs in WAL mode with a long busy timeout, and
