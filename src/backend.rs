@@ -20,7 +20,7 @@ use std::{
 
 use crate::{
     aws::{self, AwsSettings},
-    engine::{EngineConfig, LocalEngine},
+    engine::{EngineConfig, EngineError, LocalEngine},
     env,
     error::PortError,
     objects::dir::DirObjects,
@@ -185,16 +185,37 @@ impl Default for LocalOptions {
     }
 }
 
+/// Why the embedded backend cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The state directory cannot be created or read.
+    #[error("cannot create state directory {}", path.display())]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The local Batch engine cannot start (its lock, its database).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A table or the bus cannot be opened.
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
 /// Creates the state directory readable by its owner only (0700), or makes an
 /// existing one so: nothing under it is then reachable by other users.
-fn private_dir(state_dir: &Path) -> anyhow::Result<()> {
+fn private_dir(state_dir: &Path) -> Result<(), BackendError> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(state_dir)
-        .map_err(|e| anyhow::anyhow!("cannot create state directory {}: {e}", state_dir.display()))?;
-    let mode = std::fs::metadata(state_dir)?.permissions().mode();
+        .map_err(|source| BackendError::StateDir { path: state_dir.to_path_buf(), source })?;
+    let mode = std::fs::metadata(state_dir)
+        .map_err(|source| BackendError::StateDir { path: state_dir.to_path_buf(), source })?
+        .permissions()
+        .mode();
     if mode & 0o077 != 0 {
         if let Err(e) = std::fs::set_permissions(state_dir, std::fs::Permissions::from_mode(mode & 0o700)) {
             tracing::warn!(
@@ -218,9 +239,11 @@ pub struct LocalBackend {
 
 impl LocalBackend {
     /// Opens (creating) the state directory and starts the engine.
-    pub async fn open(state_dir: &Path, options: LocalOptions) -> anyhow::Result<LocalBackend> {
+    pub async fn open(state_dir: &Path, options: LocalOptions) -> Result<LocalBackend, BackendError> {
         private_dir(state_dir)?;
-        let root = state_dir.canonicalize()?;
+        let root = state_dir
+            .canonicalize()
+            .map_err(|source| BackendError::StateDir { path: state_dir.to_path_buf(), source })?;
         let layout = LocalLayout::new(&root);
         let mut config = EngineConfig::new(&root);
         if let Some(v) = options.vcpus {

@@ -11,6 +11,7 @@
 
 pub mod aws;
 pub mod backend;
+pub mod backoff;
 pub mod batch;
 pub mod batchapi;
 pub mod cli;

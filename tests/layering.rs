@@ -12,7 +12,7 @@ use std::{
 
 /// Bottom first. A module uses only modules of earlier layers.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("foundations", &["error", "env", "ids"]),
+    ("foundations", &["error", "env", "ids", "backoff"]),
     ("shared plumbing; the log port", &["sqlite", "logs"]),
     ("ports and their local stores", &["table", "objects", "topic", "batch"]),
     ("the local Batch engine; the pipeline spec", &["engine", "spec"]),

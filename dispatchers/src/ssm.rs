@@ -32,7 +32,7 @@ use aws_smithy_runtime_api::client::{
     identity::Identity,
 };
 use aws_smithy_types::body::SdkBody;
-use batchfan::aws::backoff::Backoff;
+use batchfan::backoff::Backoff;
 use serde_json::Value;
 
 /// The service's signing name and `X-Amz-Target` prefix.

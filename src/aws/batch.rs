@@ -44,7 +44,8 @@ use self::convert::{
     from_detail, from_summary, is_child_id, to_dependency, to_overrides, to_retry, to_status,
 };
 use crate::{
-    aws::{backoff::Backoff, error::port_error, limiter::RateLimiter},
+    aws::{error::port_error, limiter::RateLimiter},
+    backoff::Backoff,
     batch::{check_submit, Batch, JobDetail, JobQuery, JobStatus, JobSummary, SubmitJob, SubmittedJob},
     error::{PortError, PortResult},
 };

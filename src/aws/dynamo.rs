@@ -34,7 +34,8 @@ use self::{
     value::{from_item, to_attr, to_item, to_key},
 };
 use crate::{
-    aws::{backoff::Backoff, error::port_error},
+    aws::error::port_error,
+    backoff::Backoff,
     error::{PortError, PortResult},
     table::{sqlite::check, Condition, Item, Key, Table, Written, PK},
 };

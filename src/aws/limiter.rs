@@ -159,7 +159,7 @@ mod tests {
     /// recording when each reached AWS.
     async fn submit_run(limiter: &RateLimiter, jobs: usize, log: &Mutex<Vec<Instant>>) {
         for _ in 0..jobs {
-            crate::aws::batch::paced(limiter, crate::aws::backoff::Backoff::SUBMIT_JOB, || async {
+            crate::aws::batch::paced(limiter, crate::backoff::Backoff::SUBMIT_JOB, || async {
                 log.lock().unwrap().push(Instant::now());
                 Ok::<_, crate::error::PortError>(())
             })

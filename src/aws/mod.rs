@@ -31,7 +31,6 @@
 //! # let _ = ports; Ok(()) }
 //! ```
 
-pub mod backoff;
 mod batch;
 pub mod calls;
 mod dynamo;

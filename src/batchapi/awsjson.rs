@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::aws::backoff::Backoff;
+use crate::backoff::Backoff;
 
 /// Tries per call: about 6 s of waiting in all at most.
 const RETRIES: Backoff =

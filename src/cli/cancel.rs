@@ -20,7 +20,7 @@ use super::{
     Output, StateArgs, UsageError, EXIT_RUN_FAILED,
 };
 use crate::{
-    backend::{self, LocalBackend, LocalLayout, LocalOptions},
+    backend::{self, BackendError, LocalBackend, LocalLayout, LocalOptions},
     engine::{EngineError, ShutdownMode},
     run::{cancel, monitor::Monitor, Ports, RunRecord, RunState, RunStore},
     serve::discovery,
@@ -187,13 +187,11 @@ pub(super) async fn open(args: &Args) -> anyhow::Result<Op> {
             let service = Service::start(backend, vec![spec.clone()]).await?;
             Ok(Op { spec, table, ports: Some(ports), driver: Driver::Local(Box::new(service)) })
         }
-        Err(e) => match e.downcast_ref::<EngineError>() {
-            Some(EngineError::Locked { pid, .. }) => {
-                let table = Arc::new(SqliteTable::open(&layout.tables())?);
-                Ok(Op { spec, table, ports: None, driver: Driver::Owner(pid.clone()) })
-            }
-            _ => Err(e),
-        },
+        Err(BackendError::Engine(EngineError::Locked { pid, .. })) => {
+            let table = Arc::new(SqliteTable::open(&layout.tables())?);
+            Ok(Op { spec, table, ports: None, driver: Driver::Owner(pid) })
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -18,7 +18,6 @@
 
 use std::{collections::BTreeMap, net::SocketAddr, sync::Arc};
 
-use anyhow::Context;
 use axum::{
     extract::State,
     http::{StatusCode, Uri},
@@ -34,7 +33,9 @@ use super::{
     actions::{self, Actor},
     app::lifecycle::{self, Ready, Signals},
     cron::Schedule,
-    discovery, guard, http, page,
+    discovery,
+    error::ServeError,
+    guard, http, page,
     site::{Gate, SharedSite, Site},
     source::{JobLogs, Source},
     view,
@@ -87,13 +88,13 @@ impl DeployedView {
         gate: Gate,
         ports: &Ports,
         target: &AwsTarget,
-    ) -> anyhow::Result<DeployedView> {
+    ) -> Result<DeployedView, ServeError> {
         let mut schedules = BTreeMap::new();
         let mut acting = BTreeMap::new();
         for spec in specs {
             if let Some(c) = &spec.triggers.cron {
-                let s =
-                    Schedule::from_trigger(c).map_err(|e| anyhow::anyhow!("pipeline {}: {e}", spec.name))?;
+                let s = Schedule::from_trigger(c)
+                    .map_err(|e| ServeError::Config(format!("pipeline {}: {e}", spec.name)))?;
                 schedules.insert(spec.name.clone(), s);
             }
             let mut routed = ports.clone();
@@ -221,14 +222,14 @@ async fn read_only(uri: Uri) -> Response {
 
 /// Serves the read-only pages until SIGTERM or SIGINT. `on_ready` is told the
 /// bound address and the login URL once it listens.
-pub async fn run(config: DeployedConfig, on_ready: impl FnOnce(Ready<'_>)) -> anyhow::Result<()> {
-    let (ports, _clients) = backend::aws_ports(&config.target, None).await.context("cannot use AWS")?;
+pub async fn run(config: DeployedConfig, on_ready: impl FnOnce(Ready<'_>)) -> Result<(), ServeError> {
+    let (ports, _clients) = backend::aws_ports(&config.target, None).await?;
     let logs = JobLogs::cloudwatch(CloudWatchLogs::connect(config.target.region.clone()).await);
     let source = Source::new(config.specs.clone(), ports.table.clone(), ports.batch.clone(), logs, None);
     let gate = Gate::new(config.allowed_hosts.clone(), !config.no_auth);
     let pages = Arc::new(DeployedView::new(&config.specs, source, gate, &ports, &config.target)?);
     let listener = lifecycle::bind(config.listen).await?;
-    let addr = listener.local_addr()?;
+    let addr = listener.local_addr().map_err(ServeError::Server)?;
     pages.gate.set_addr(addr);
     let mut signals = Signals::new()?;
     let info = discovery::ServeInfo::new(addr, &pages.gate.api_token, pages.gate.auth, config.specs.iter());
@@ -239,7 +240,8 @@ pub async fn run(config: DeployedConfig, on_ready: impl FnOnce(Ready<'_>)) -> an
             let which = signals.next().await;
             info!("{which}: stopping");
         })
-        .await?;
+        .await
+        .map_err(ServeError::Server)?;
     Ok(())
 }
 

@@ -13,6 +13,8 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+use super::ServeError;
+
 /// File name of the running service's address and token.
 pub const SERVE_FILE: &str = "serve.json";
 /// File name of the served pipelines' spec files.
@@ -74,10 +76,11 @@ fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 }
 
 /// Writes `serve.json` into the state directory `root`.
-pub fn write(root: &Path, info: &ServeInfo) -> anyhow::Result<()> {
+pub fn write(root: &Path, info: &ServeInfo) -> Result<(), ServeError> {
     let path = root.join(SERVE_FILE);
-    let text = serde_json::to_vec_pretty(info)?;
-    write_private(&path, &text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+    let text = serde_json::to_vec_pretty(info)
+        .map_err(|e| ServeError::File { path: path.clone(), source: e.into() })?;
+    write_private(&path, &text).map_err(|source| ServeError::File { path, source })
 }
 
 /// Removes `serve.json` if it is still this process's.
@@ -94,12 +97,13 @@ pub fn read(root: &Path) -> Option<ServeInfo> {
 }
 
 /// Records which spec file each pipeline comes from (merged with what is there).
-pub fn write_pipelines(root: &Path, files: &BTreeMap<String, PathBuf>) -> anyhow::Result<()> {
+pub fn write_pipelines(root: &Path, files: &BTreeMap<String, PathBuf>) -> Result<(), ServeError> {
     let mut all = read_pipelines(root);
     all.extend(files.iter().map(|(k, v)| (k.clone(), v.clone())));
     let path = root.join(PIPELINES_FILE);
-    write_private(&path, &serde_json::to_vec_pretty(&all)?)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+    let text = serde_json::to_vec_pretty(&all)
+        .map_err(|e| ServeError::File { path: path.clone(), source: e.into() })?;
+    write_private(&path, &text).map_err(|source| ServeError::File { path, source })
 }
 
 /// Pipeline name → spec file, as recorded by earlier `batchfan serve` runs.

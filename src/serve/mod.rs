@@ -29,6 +29,7 @@ pub mod child_view;
 pub mod cron;
 pub mod deployed;
 pub mod discovery;
+pub mod error;
 pub mod guard;
 pub mod history;
 pub mod http;
@@ -48,4 +49,7 @@ pub mod view;
 pub mod watch;
 pub mod watcher;
 
-pub use self::app::{run, App, BatchApiDoor, Ready, ServeConfig};
+pub use self::{
+    app::{run, App, BatchApiDoor, Ready, ServeConfig},
+    error::ServeError,
+};

@@ -4,7 +4,7 @@
 use std::{collections::HashMap, future::Future};
 
 use crate::{
-    aws::backoff::Backoff,
+    backoff::Backoff,
     error::{PortError, PortResult},
     table::{Key, BATCH_WRITE_LIMIT},
 };

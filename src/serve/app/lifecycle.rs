@@ -11,7 +11,6 @@ use std::{
     sync::{atomic::Ordering, Arc},
 };
 
-use anyhow::Context;
 use chrono::Utc;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -22,7 +21,7 @@ use crate::{
     batchapi::{events::Publisher, server, BatchApiConfig},
     engine::{LocalEngine, ShutdownMode},
     run::RunStore,
-    serve::{cron::Schedule, discovery, http, input::InputPolicy, scheduler, watcher},
+    serve::{cron::Schedule, discovery, http, input::InputPolicy, scheduler, watcher, ServeError},
     service::Service,
 };
 
@@ -38,19 +37,23 @@ pub struct Ready<'a> {
 }
 
 /// Checks everything that can be checked before opening the backend.
-fn preflight(config: &ServeConfig) -> anyhow::Result<BTreeMap<String, Schedule>> {
+fn preflight(config: &ServeConfig) -> Result<BTreeMap<String, Schedule>, ServeError> {
     let mut names = BTreeSet::new();
     let mut schedules = BTreeMap::new();
     for spec in &config.specs {
         if !names.insert(spec.name.as_str()) {
-            anyhow::bail!("pipeline {} is given twice: serve each spec once", spec.name);
+            return Err(ServeError::Config(format!(
+                "pipeline {} is given twice: serve each spec once",
+                spec.name
+            )));
         }
         if let Some(c) = &spec.triggers.cron {
-            let s = Schedule::from_trigger(c).map_err(|e| anyhow::anyhow!("pipeline {}: {e}", spec.name))?;
+            let s = Schedule::from_trigger(c)
+                .map_err(|e| ServeError::Config(format!("pipeline {}: {e}", spec.name)))?;
             schedules.insert(spec.name.clone(), s);
         }
         if let Some(w) = spec.triggers.webhook.as_ref().filter(|w| w.enabled) {
-            read_secret(&spec.name, w.secret.as_ref()).map_err(anyhow::Error::msg)?;
+            read_secret(&spec.name, w.secret.as_ref()).map_err(ServeError::Config)?;
         }
     }
     Ok(schedules)
@@ -61,7 +64,7 @@ async fn bind_batch_api(
     door: &BatchApiDoor,
     engine: &LocalEngine,
     root: &std::path::Path,
-) -> anyhow::Result<server::BoundApi> {
+) -> Result<server::BoundApi, ServeError> {
     let config = BatchApiConfig {
         state_dir: root.to_path_buf(),
         region: door.region.clone(),
@@ -71,22 +74,21 @@ async fn bind_batch_api(
 }
 
 /// The listener of the pages (port 0: any free port).
-pub(crate) async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(listen).await.with_context(|| {
-        format!("cannot listen on {listen}: pick a free port with --listen 127.0.0.1:PORT (0 for any)")
-    })
+pub(crate) async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
+    tokio::net::TcpListener::bind(listen).await.map_err(|source| ServeError::Listen { addr: listen, source })
 }
 
 /// Runs `batchfan serve` until SIGTERM or SIGINT. `on_ready` is told the bound
 /// addresses and the login URL once everything listens.
-pub async fn run(config: ServeConfig, on_ready: impl FnOnce(Ready<'_>)) -> anyhow::Result<()> {
+pub async fn run(config: ServeConfig, on_ready: impl FnOnce(Ready<'_>)) -> Result<(), ServeError> {
     let schedules = preflight(&config)?;
     let backend = LocalBackend::open(&config.state_dir, config.options.clone()).await?;
     let root = backend.layout.root.clone();
     let service = Service::start(backend, config.specs.clone()).await?;
     let listener = bind(config.listen).await?;
-    let addr = listener.local_addr()?;
-    let inputs = InputPolicy::new(&config.allow_inputs, &root.join("buckets"))?;
+    let addr = listener.local_addr().map_err(ServeError::Server)?;
+    let inputs = InputPolicy::new(&config.allow_inputs, &root.join("buckets"))
+        .map_err(|e| ServeError::Config(e.to_string()))?;
     let app = Arc::new(App::new(service, schedules, config.allowed_hosts.clone(), !config.no_auth, inputs));
     app.gate.set_addr(addr);
     let mut publisher = None;
@@ -224,11 +226,11 @@ pub(crate) struct Signals {
 }
 
 impl Signals {
-    pub(crate) fn new() -> anyhow::Result<Signals> {
+    pub(crate) fn new() -> Result<Signals, ServeError> {
         use tokio::signal::unix::{signal, SignalKind};
         Ok(Signals {
-            term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
-            int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+            term: signal(SignalKind::terminate()).map_err(|e| ServeError::Signal("SIGTERM", e))?,
+            int: signal(SignalKind::interrupt()).map_err(|e| ServeError::Signal("SIGINT", e))?,
         })
     }
 

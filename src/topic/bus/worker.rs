@@ -14,7 +14,7 @@ use std::{
 use tokio::time::Instant;
 
 use super::{now_ms, store, Delivery, Inner, Subscriber};
-use crate::error::PortError;
+use crate::{backoff::Backoff, error::PortError};
 
 /// How often an idle subscription looks for messages published by other processes.
 const POLL: Duration = Duration::from_millis(500);
@@ -115,10 +115,10 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Exponential backoff with jitter: after attempt `n`, between half and all of `base * 2^(n-1)`.
+/// The wait after delivery attempt `attempt` (from 1) failed: equal jitter
+/// under `base * 2^(attempt-1)`, at most [`MAX_BACKOFF`].
 pub(super) fn backoff_delay(base: Duration, attempt: u32) -> Duration {
-    let full = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(20)).min(MAX_BACKOFF);
-    full / 2 + full.mul_f64(rand::random::<f64>() / 2.0)
+    Backoff { base, cap: MAX_BACKOFF, max_attempts: u32::MAX }.equal_jittered(attempt.saturating_sub(1))
 }
 
 #[cfg(test)]

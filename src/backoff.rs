@@ -1,9 +1,12 @@
-//! Exponential backoff with full jitter, for the retries the adapters do
-//! themselves (DynamoDB's UnprocessedItems, SubmitJob throttling).
+//! Exponential backoff with jitter, for every retry batchfan schedules itself:
+//! the AWS adapters' (DynamoDB's UnprocessedItems, SubmitJob throttling, the
+//! Batch API client, SSM) and the local bus's redeliveries.
 //!
-//! Attempt `n` (from 0) waits a uniformly random time in
-//! `[0, min(cap, base * 2^n))` ("full jitter": concurrent clients spread out
-//! instead of retrying in lockstep). After `max_attempts` tries the caller
+//! Retry `n` (from 0) has the ceiling `min(cap, base * 2^n)`. The adapters
+//! wait a uniformly random time below it ("full jitter": concurrent clients
+//! spread out instead of retrying in lockstep); the bus waits between half
+//! and all of it ("equal jitter": a failing subscriber gets at least half
+//! the ceiling's rest). After `max_attempts` tries the caller
 //! gives up with an error that says how much was left.
 
 use std::time::Duration;
@@ -42,6 +45,13 @@ impl Backoff {
     /// The wait before retry number `retry`, with a random jitter.
     pub fn jittered(&self, retry: u32) -> Duration {
         self.delay(retry, rand::random::<f64>())
+    }
+
+    /// The wait before retry number `retry`, between half and all of its
+    /// ceiling ("equal jitter").
+    pub fn equal_jittered(&self, retry: u32) -> Duration {
+        let ceiling = self.ceiling(retry);
+        ceiling / 2 + ceiling.mul_f64(rand::random::<f64>() / 2.0)
     }
 }
 
