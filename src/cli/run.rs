@@ -173,29 +173,20 @@ async fn progress(
         // Read before the stop flag: the last look shows the run as it ended.
         let stopping = *stop.borrow();
         if let Ok(Some(rec)) = store.get(&run_id).await {
-            let mut lines = BTreeMap::new();
+            // Shown in run order: the plan, the stages in spec order, aggregation, cleanup.
+            let mut lines: BTreeMap<(usize, String), String> = BTreeMap::new();
             let planned = match rec.sizing {
                 Some(s) => {
                     format!("{} units, {} children per stage, {} shard(s)", s.units, s.children, s.shards)
                 }
                 None => "planning".into(),
             };
-            lines.insert(" plan".to_owned(), planned);
+            lines.insert((0, "plan".to_owned()), planned);
             let ids: Vec<String> = rec.jobs.values().cloned().collect();
             if let Ok(details) = ports.batch.describe_jobs(&ids).await {
-                let mut by_label: BTreeMap<String, Vec<JobDetail>> = BTreeMap::new();
+                let mut by_label: BTreeMap<(usize, String), Vec<JobDetail>> = BTreeMap::new();
                 for d in details {
-                    let role = d.tags.get(TAG_ROLE).cloned().unwrap_or_default();
-                    let label = match role.as_str() {
-                        "stage" => {
-                            let stage = d.tags.get("batchfan:stage").cloned().unwrap_or_default();
-                            let pos = rec.stages.iter().position(|s| *s == stage).unwrap_or(0);
-                            format!("{}{stage}", pos + 1)
-                        }
-                        "barrier" => continue,
-                        "aggregation" => "~aggregation".into(),
-                        _ => "~~cleanup".into(),
-                    };
+                    let Some(label) = progress_line(&d.tags, &rec.stages) else { continue };
                     by_label.entry(label).or_default().push(d);
                 }
                 for (label, ds) in by_label {
@@ -211,10 +202,7 @@ async fn progress(
                     lines.insert(label, text);
                 }
             }
-            let sort_key = |c: char| c == '~' || c.is_ascii_digit() || c == ' ';
-            display.update(
-                lines.into_iter().map(|(l, t)| (l.trim_start_matches(sort_key).to_owned(), t)).collect(),
-            );
+            display.update(lines.into_iter().map(|((_, label), text)| (label, text)).collect());
         }
         if stopping {
             break;
@@ -225,6 +213,22 @@ async fn progress(
         }
     }
     display.finish();
+}
+
+/// The progress line a job counts in, keyed in run order: each stage (in
+/// the spec's order, by name), then `aggregation`, then `cleanup`; `None`
+/// for a barrier (not shown).
+fn progress_line(tags: &BTreeMap<String, String>, stages: &[String]) -> Option<(usize, String)> {
+    match tags.get(TAG_ROLE).map(String::as_str).unwrap_or_default() {
+        "stage" => {
+            let stage = tags.get("batchfan:stage").cloned().unwrap_or_default();
+            let pos = stages.iter().position(|s| *s == stage).unwrap_or(0);
+            Some((1 + pos, stage))
+        }
+        "barrier" => None,
+        "aggregation" => Some((usize::MAX - 1, "aggregation".into())),
+        _ => Some((usize::MAX, "cleanup".into())),
+    }
 }
 
 /// Wall time of each phase, in milliseconds.
@@ -333,4 +337,31 @@ pub fn stage_counts(details: &[JobDetail]) -> BTreeMap<JobStatus, u64> {
         }
     }
     counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_lines_follow_the_run_order_and_keep_stage_names_whole() {
+        let stages: Vec<String> = ["2fast", "10x", "aggregate"].map(String::from).into();
+        let tags = |role: &str, stage: &str| -> BTreeMap<String, String> {
+            [(TAG_ROLE.to_owned(), role.to_owned()), ("batchfan:stage".to_owned(), stage.to_owned())].into()
+        };
+        let mut lines: Vec<(usize, String)> = [
+            tags("cleanup", ""),
+            tags("stage", "aggregate"),
+            tags("aggregation", ""),
+            tags("stage", "10x"),
+            tags("stage", "2fast"),
+        ]
+        .iter()
+        .filter_map(|t| progress_line(t, &stages))
+        .collect();
+        lines.sort();
+        let names: Vec<&str> = lines.iter().map(|(_, n)| n.as_str()).collect();
+        assert_eq!(names, ["2fast", "10x", "aggregate", "aggregation", "cleanup"]);
+        assert_eq!(progress_line(&tags("barrier", ""), &stages), None);
+    }
 }

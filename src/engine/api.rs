@@ -5,9 +5,10 @@ use std::sync::MutexGuard;
 use async_trait::async_trait;
 
 use super::{
+    admit,
     deps::Found,
     state::{State, Stop},
-    submit, LocalEngine,
+    LocalEngine,
 };
 use crate::{
     batch::{fsm::Event, Batch, JobDetail, JobQuery, JobStatus, JobSummary, SubmitJob, SubmittedJob},
@@ -34,7 +35,7 @@ impl LocalEngine {
 #[async_trait]
 impl Batch for LocalEngine {
     async fn submit_job(&self, request: SubmitJob) -> PortResult<SubmittedJob> {
-        submit::check_request(&request, &self.inner.settings).map_err(PortError::Invalid)?;
+        admit::check_request(&request, &self.inner.settings).map_err(PortError::Invalid)?;
         let submitted = self.state()?.submit(request)?;
         self.wake();
         Ok(submitted)

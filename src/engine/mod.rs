@@ -45,6 +45,7 @@
 //!   attempts a dead engine left running as lost (they count, as on AWS) and
 //!   retrying them by the retry rules, after killing what is left of them.
 
+mod admit;
 mod api;
 mod attempts;
 mod cgroup;
@@ -62,12 +63,11 @@ mod scheduler;
 mod spawn;
 mod state;
 mod store;
-mod submit;
 mod sys;
 mod views;
 
 /// A random UUID (version 4) string: job ids, event ids.
-pub(crate) use self::submit::new_job_id as new_uuid;
+pub(crate) use self::admit::new_job_id as new_uuid;
 
 use std::{
     collections::BTreeMap,

@@ -6,7 +6,7 @@
 
 pub mod build;
 pub mod limits;
-pub mod submit;
+pub mod request;
 
 use std::collections::BTreeMap;
 

@@ -7,9 +7,9 @@
 //! | part | what |
 //! | --- | --- |
 //! | [`cron`] | schedule slots, overlap and catch-up (pure) |
-//! | [`scheduler`] | one task per cron pipeline: slots → runs, state in the table |
-//! | [`watch`] | which objects are new and complete (pure) |
-//! | [`watcher`] | one task per S3 pipeline: polls the bucket → runs |
+//! | [`cron_task`] | one task per cron pipeline: slots → runs, state in the table |
+//! | [`s3_put`] | which objects are new and complete (pure) |
+//! | [`s3_put_task`] | one task per S3 pipeline: polls the bucket → runs |
 //! | [`http`] | the HTTP server: webhooks, the JSON API, the status pages |
 //! | [`guard`] | the middleware in front of it: `Host` check, login, security headers |
 //! | [`input`] | which inputs the pages and the API may name (`--allow-input`) |
@@ -27,6 +27,7 @@ pub mod assets;
 pub mod child_page;
 pub mod child_view;
 pub mod cron;
+pub mod cron_task;
 pub mod deployed;
 pub mod discovery;
 pub mod error;
@@ -41,13 +42,12 @@ pub mod page;
 pub mod run_page;
 pub mod run_view;
 pub mod runs_http;
-pub mod scheduler;
+pub mod s3_put;
+pub mod s3_put_task;
 pub mod site;
 pub mod source;
 pub mod timeline;
 pub mod view;
-pub mod watch;
-pub mod watcher;
 
 pub use self::{
     app::{run, App, BatchApiDoor, Ready, ServeConfig},

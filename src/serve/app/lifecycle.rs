@@ -21,7 +21,7 @@ use crate::{
     batchapi::{events::Publisher, server, BatchApiConfig},
     engine::{LocalEngine, ShutdownMode},
     run::RunStore,
-    serve::{cron::Schedule, discovery, http, input::InputPolicy, scheduler, watcher, ServeError},
+    serve::{cron::Schedule, cron_task, discovery, http, input::InputPolicy, s3_put_task, ServeError},
     service::Service,
 };
 
@@ -131,10 +131,10 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(Ready<'_>)) -> Resul
     let mut tasks = Vec::new();
     for spec in app.specs() {
         if app.schedules.contains_key(&spec.name) {
-            tasks.push(tokio::spawn(scheduler::run(app.clone(), spec.name.clone(), stop.clone())));
+            tasks.push(tokio::spawn(cron_task::run(app.clone(), spec.name.clone(), stop.clone())));
         }
         if spec.triggers.s3.is_some() {
-            tasks.push(tokio::spawn(watcher::run(
+            tasks.push(tokio::spawn(s3_put_task::run(
                 app.clone(),
                 spec.name.clone(),
                 config.poll_interval,

@@ -1,5 +1,5 @@
 //! One task per S3-triggered pipeline: lists the bucket/prefix every poll
-//! interval, asks [`super::watch::Watch`] which objects are new and complete,
+//! interval, asks [`super::s3_put::Watch`] which objects are new and complete,
 //! and starts one run per object content. Handled objects are remembered in
 //! the pipeline's table (`watch#{pipeline}`: a `baseline` marker, then
 //! `k#{key}` → etag), after their run is started: a crash in between finds the
@@ -13,7 +13,7 @@ use tracing::warn;
 
 use super::{
     app::{App, TriggerError},
-    watch::{object_key, Watch},
+    s3_put::{object_key, Watch},
 };
 use crate::{
     error::PortResult,

@@ -1,6 +1,6 @@
 //! The S3-put trigger on the local object store: which objects under a
 //! pipeline's bucket/prefix are new and complete. Pure logic over listings;
-//! [`super::watcher`] polls the store and starts the runs.
+//! [`super::s3_put_task`] polls the store and starts the runs.
 //!
 //! - An object starts one run per content: the run's idempotency key is
 //!   `s3:{bucket}/{key}#{etag}` (the local etag changes whenever the file is
