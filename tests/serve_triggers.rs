@@ -10,11 +10,11 @@ mod skipped;
 #[path = "serve_triggers/webhook.rs"]
 mod webhook;
 
-use std::{io::Write, path::Path, time::Duration};
+use std::{io::Write, path::Path};
 
 use batchfan::objects::{dir::DirObjects, ObjectRef, Objects};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{json, Value};
 use serve_support::{sh_stage, wait_for, write_spec, Serve};
 
 fn slot_of(run: &Value) -> DateTime<Utc> {
@@ -115,6 +115,13 @@ async fn started_for(serve: &Serve, key: &str) -> Option<Value> {
     serve.runs("inbox").await.into_iter().find(|r| r["input"].as_str() == Some(uri.as_str()))
 }
 
+/// The S3-put watcher of `pipeline` as `/api/pipelines` shows it.
+async fn s3_watch(serve: &Serve, pipeline: &str) -> Value {
+    let all = serve.get("/api/pipelines").await;
+    let p = all.as_array().and_then(|ps| ps.iter().find(|p| p["name"] == pipeline)).cloned();
+    p.map(|p| p["s3_watch"].clone()).unwrap_or(Value::Null)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_put_starts_exactly_one_run_and_partial_files_wait() {
     let dir = tempfile::tempdir().unwrap();
@@ -147,15 +154,23 @@ async fn an_object_put_starts_exactly_one_run_and_partial_files_wait() {
     assert_eq!(a["children"], 10, "planned from the whole file");
     assert_eq!(serve.wait_run(a["run_id"].as_str().unwrap()).await["state"], "SUCCEEDED");
 
-    // Written in place by another program, a line every 300 ms: nothing until it settles.
+    // Written in place by another program, line by line. After each line the
+    // watcher lists the bucket (a whole listing begun after the write: two
+    // more polls), sees the file changing, and starts nothing.
     let path = bucket_dir.join("b.csv");
     let mut f = std::fs::File::create(&path).unwrap();
     for i in 0..10 {
         writeln!(f, "row-{i}").unwrap();
         f.flush().unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = s3_watch(&serve, "inbox").await["polls"].as_u64().unwrap_or(0);
+        let watch = wait_for(&format!("two listings after line {i}"), || async {
+            let w = s3_watch(&serve, "inbox").await;
+            (w["polls"].as_u64().unwrap_or(0) >= before + 2).then_some(w)
+        })
+        .await;
+        assert_eq!(watch["settling"], json!(["in/b.csv"]), "line {i}: the watcher waits on the growing file");
         assert!(
-            run_for(&serve, "in/b.csv").await.is_none(),
+            started_for(&serve, "in/b.csv").await.is_none(),
             "a run started for a file still being written (line {i})"
         );
     }

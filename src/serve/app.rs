@@ -26,6 +26,7 @@ use super::{
     input::InputPolicy,
     site::{Gate, Site},
     source::Source,
+    view::S3WatchView,
 };
 use crate::{
     backend::LocalOptions,
@@ -142,6 +143,7 @@ pub struct App {
     batch_api: OnceLock<(Arc<BatchApi>, SocketAddr)>,
     accepting: AtomicBool,
     next_slots: Mutex<BTreeMap<String, Option<DateTime<Utc>>>>,
+    s3_watches: Mutex<BTreeMap<String, S3WatchView>>,
     notices: Mutex<VecDeque<Notice>>,
     refusals: Mutex<Refusals>,
     active: Mutex<BTreeSet<(String, String)>>,
@@ -171,6 +173,7 @@ impl App {
             batch_api: OnceLock::new(),
             accepting: AtomicBool::new(true),
             next_slots: Mutex::new(BTreeMap::new()),
+            s3_watches: Mutex::new(BTreeMap::new()),
             notices: Mutex::new(VecDeque::new()),
             refusals: Mutex::new(Refusals::default()),
             active: Mutex::new(BTreeSet::new()),
@@ -281,6 +284,19 @@ impl App {
     /// Newest first.
     pub fn notices(&self) -> Vec<Notice> {
         lock(&self.notices).iter().cloned().collect()
+    }
+
+    /// Records one listing of a pipeline's S3-put watcher and what it waits on.
+    pub fn s3_watched(&self, pipeline: &str, settling: Vec<String>) {
+        let mut watches = lock(&self.s3_watches);
+        let w = watches.entry(pipeline.to_owned()).or_default();
+        w.polls += 1;
+        w.settling = settling;
+    }
+
+    /// What a pipeline's S3-put watcher has seen; `None` before its first listing.
+    pub fn s3_watch(&self, pipeline: &str) -> Option<S3WatchView> {
+        lock(&self.s3_watches).get(pipeline).cloned()
     }
 
     pub fn set_next_slot(&self, pipeline: &str, next: Option<DateTime<Utc>>) {

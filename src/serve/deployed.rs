@@ -260,6 +260,7 @@ mod tests {
             params: [("day".to_owned(), "today".to_owned())].into(),
             cron: None,
             s3: None,
+            s3_watch: None,
             webhook: true,
         };
         let html = page::home(std::slice::from_ref(&p), &page::RunControl::Note(READ_ONLY_NOTE), "");

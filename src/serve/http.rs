@@ -319,7 +319,11 @@ async fn api_service(State(app): State<Shared>) -> Response {
 }
 
 async fn api_pipelines(State(app): State<Shared>) -> Response {
-    Json(view::pipelines(app.specs(), |p| app.next_slot(p))).into_response()
+    let mut pipelines = view::pipelines(app.specs(), |p| app.next_slot(p));
+    for p in &mut pipelines {
+        p.s3_watch = app.s3_watch(&p.name);
+    }
+    Json(pipelines).into_response()
 }
 
 #[derive(Debug, Deserialize)]

@@ -152,6 +152,13 @@ impl Watch {
     pub fn settling(&self) -> usize {
         self.pending.len()
     }
+
+    /// The keys waiting to settle, sorted.
+    pub fn settling_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.pending.keys().cloned().collect();
+        keys.sort();
+        keys
+    }
 }
 
 #[cfg(test)]

@@ -130,6 +130,7 @@ async fn poll(
             watch.started(&meta);
         }
     }
+    app.s3_watched(pipeline, watch.settling_keys());
     Ok(())
 }
 

@@ -51,7 +51,20 @@ pub struct PipelineView {
     pub params: BTreeMap<String, String>,
     pub cron: Option<CronView>,
     pub s3: Option<String>,
+    /// The S3-put trigger's watcher (embedded serve only): its polls so far
+    /// and the objects it waits on to settle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_watch: Option<S3WatchView>,
     pub webhook: bool,
+}
+
+/// What the S3-put trigger's watcher has seen.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct S3WatchView {
+    /// Listings of the bucket/prefix so far.
+    pub polls: u64,
+    /// Keys seen changing or too recent: started once unchanged for `settle_seconds`.
+    pub settling: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -123,6 +136,7 @@ pub fn pipelines<'a>(
                 next: next(&s.name),
             }),
             s3: s.triggers.s3.as_ref().map(|t| format!("s3://{}/{}*{}", t.bucket, t.prefix, t.suffix)),
+            s3_watch: None,
             webhook: s.triggers.webhook.as_ref().is_some_and(|w| w.enabled),
         })
         .collect()
