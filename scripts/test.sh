@@ -19,12 +19,40 @@ step "toolchain"
 command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup" >&2; exit 1; }
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
-for setup in scripts/setup/*.sh; do
-  [ -e "$setup" ] || continue
-  step "set-up: $setup"
-  # shellcheck source=/dev/null
-  source "$setup"
-done
+logs=$(mktemp -d)
+# On an early exit (a failed step), stop what still runs in the background.
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$logs"' EXIT
+
+# Check 45 cross-compiles the Lambdas for arm64 in release (~16 minutes of
+# one core, cold): it shares nothing with the debug build, so it starts first
+# and runs beside everything at the lowest CPU priority, taking only the CPU
+# the rest leaves idle: the set-up's downloads, the debug build's serial tail
+# (the batchfan library and its test binaries, one or two crates at a time),
+# the tests' servers and waits. It has its own target directory: a second
+# cargo on target/ would wait for the build's lock. No lints there (the
+# wrapper, set below, is for the workspace's debug build).
+background_check=scripts/checks/45-package-lambdas.sh
+step "check, in the background: $background_check"
+env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS CARGO_TARGET_DIR="$ROOT/target/lambda-build" \
+  nice -n 19 bash "$background_check" > "$logs/check.log" 2>&1 &
+check_pid=$!
+
+# The set-up steps install from PyPI, npm and apt (~2.5 minutes from a fresh
+# clone, mostly downloads and unpacking): nothing the build needs, so they
+# run beside it, and are sourced again after it (then each only checks what
+# it installed and exports where it is).
+setup_all() {
+  local setup
+  for setup in scripts/setup/*.sh; do
+    [ -e "$setup" ] || continue
+    echo "== set-up: $setup"
+    # shellcheck source=/dev/null
+    source "$setup"
+  done
+}
+step "set-up, in the background beside the format check and the build"
+setup_all > "$logs/setup.log" 2>&1 &
+setup_pid=$!
 
 step "format"
 cargo fmt --all -- --check
@@ -44,21 +72,13 @@ export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 step "build and lints (workspace, debug, clippy -D warnings: the tests run the job binaries from target/debug)"
 cargo build --workspace --all-targets --locked
 
-# Check 45 cross-compiles the Lambdas for arm64 in release (~20 minutes of
-# both cores, cold): it shares nothing with the debug build, so it starts now
-# and runs beside the tests at the lowest CPU priority, taking only the CPU
-# the tests leave idle (their servers and waits leave a good part of it). It
-# has its own target directory: a second cargo on target/ would wait for the
-# tests' build lock. No lints there (the wrapper is for the workspace's debug
-# build).
-logs=$(mktemp -d)
-# On an early exit (a failed step), stop what still runs in the background.
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$logs"' EXIT
-background_check=scripts/checks/45-package-lambdas.sh
-step "check, in the background: $background_check"
-env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS CARGO_TARGET_DIR="$ROOT/target/lambda-build" \
-  nice -n 19 bash "$background_check" > "$logs/check.log" 2>&1 &
-check_pid=$!
+step "set-up (started beside the build)"
+setup_status=0
+wait "$setup_pid" || setup_status=$?
+cat "$logs/setup.log" >&2
+[ "$setup_status" = 0 ] || { echo "set-up failed (exit $setup_status): see above" >&2; exit 1; }
+setup_all >&2
+
 
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then

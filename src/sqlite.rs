@@ -1,5 +1,5 @@
-//! SQLite plumbing shared by the local adapters (the table and the bus; the
-//! object store takes [`blocking`]).
+//! SQLite plumbing shared by the local stores (the table, the bus and the
+//! engine's database; the object store takes [`blocking`]).
 //!
 //! Several processes write the same files at once (job processes, the engine,
 //! the CLI), so every connection runs in WAL mode with a long busy timeout, and
@@ -31,6 +31,24 @@ const MMAP_BYTES: u64 = 4 << 30;
 /// Opens (creating if needed) a database file in WAL mode and applies `schema`.
 /// `page_size` only matters for a new file.
 pub(crate) fn open(path: &Path, page_size: u32, schema: &str) -> Result<Connection, PortError> {
+    let conn = connect(path, page_size)?;
+    // The schema is created in one transaction, so as many tables as it
+    // creates means all of it: most opens (every job process) then skip a
+    // write transaction. Fewer: a new file, or one from before a table was
+    // added to the schema (every statement is `IF NOT EXISTS`).
+    let tables: usize =
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))?;
+    if tables < schema.matches("CREATE TABLE").count() {
+        write(&conn, |tx| Ok(tx.execute_batch(schema)?))?;
+    }
+    Ok(conn)
+}
+
+/// Opens (creating if needed) a database file as every local store does —
+/// the table shards, the bus and the engine's database: WAL mode,
+/// `synchronous=NORMAL`, [`BUSY_TIMEOUT`], the page cache and memory map
+/// above. `page_size` only matters for a new file.
+pub(crate) fn connect(path: &Path, page_size: u32) -> Result<Connection, PortError> {
     let flags =
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| {
@@ -49,15 +67,6 @@ pub(crate) fn open(path: &Path, page_size: u32, schema: &str) -> Result<Connecti
         tracing::warn!(path = %path.display(), mode, "sqlite file is not in WAL mode");
     }
     conn.execute_batch("PRAGMA synchronous=NORMAL;")?;
-    // The schema is created in one transaction, so as many tables as it
-    // creates means all of it: most opens (every job process) then skip a
-    // write transaction. Fewer: a new file, or one from before a table was
-    // added to the schema (every statement is `IF NOT EXISTS`).
-    let tables: usize =
-        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))?;
-    if tables < schema.matches("CREATE TABLE").count() {
-        write(&conn, |tx| Ok(tx.execute_batch(schema)?))?;
-    }
     Ok(conn)
 }
 

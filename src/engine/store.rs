@@ -98,10 +98,9 @@ impl Store {
     /// Opens or creates the database.
     pub(crate) fn open(path: &Path) -> Result<Store, EngineError> {
         let db = |source| EngineError::Db { path: path.to_path_buf(), source };
-        let conn = Connection::open(path).map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
+        // The engine is its database's one writer (the state directory's lock).
+        let conn = crate::sqlite::connect(path, 4096)
+            .map_err(|e| EngineError::Corrupt { path: path.to_path_buf(), detail: e.to_string() })?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         let version: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))
