@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::{
     error::{ApiError, ApiResult},
-    resources::{begin, check_state, object, status, string_field, DescribeRequest},
+    resources::{begin, object, status, string_field, DescribeRequest},
     BatchApi,
 };
 
@@ -110,17 +110,8 @@ impl BatchApi {
 
     /// Applies the changes at once (`state` included), and is `UPDATING` for a while.
     pub(crate) async fn update_compute_environment(&self, body: Value) -> ApiResult<Value> {
-        let mut changes = object(body, CE)?;
-        check_state(&changes)?;
-        let reference = string_field(&changes, "computeEnvironment")?.to_string();
-        let (name, mut detail) = self.existing(CE, &reference, "computeEnvironment")?;
-        if matches!(status(&detail), "CREATING" | "DELETING") {
-            return Err(ApiError::client(format!(
-                "computeEnvironment {name:?} is {}: wait until it is VALID (DescribeComputeEnvironments) to update it",
-                status(&detail)
-            )));
-        }
-        changes.remove("computeEnvironment");
+        let (changes, name, mut detail) =
+            self.updating(CE, body, "computeEnvironment", "DescribeComputeEnvironments")?;
         for (k, v) in changes {
             match (detail.get_mut(&k), v) {
                 (Some(Value::Object(old)), Value::Object(new)) => old.extend(new),

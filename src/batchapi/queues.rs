@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use super::{
     environments::{is_fargate, CE, JQ},
     error::{ApiError, ApiResult},
-    resources::{begin, check_state, object, status, string_field, DescribeRequest},
+    resources::{begin, object, status, string_field, DescribeRequest},
     BatchApi,
 };
 use crate::batch::{Batch, JobQuery, JobStatus};
@@ -74,17 +74,7 @@ impl BatchApi {
 
     /// Applies the changes at once (`state` included), and is `UPDATING` for a while.
     pub(crate) async fn update_job_queue(&self, body: Value) -> ApiResult<Value> {
-        let mut changes = object(body, JQ)?;
-        check_state(&changes)?;
-        let reference = string_field(&changes, "jobQueue")?.to_string();
-        let (name, mut detail) = self.existing(JQ, &reference, "jobQueue")?;
-        if matches!(status(&detail), "CREATING" | "DELETING") {
-            return Err(ApiError::client(format!(
-                "jobQueue {name:?} is {}: wait until it is VALID (DescribeJobQueues) to update it",
-                status(&detail)
-            )));
-        }
-        changes.remove("jobQueue");
+        let (mut changes, name, mut detail) = self.updating(JQ, body, "jobQueue", "DescribeJobQueues")?;
         if let Some(order) = changes.get("computeEnvironmentOrder").cloned() {
             changes.insert("computeEnvironmentOrder".into(), self.ce_order(&order)?);
         }

@@ -38,6 +38,10 @@ pub struct DescribeRequest {
     next_token: Option<String>,
 }
 
+/// What an Update call changes: the changes asked, the resource's name and
+/// its detail as it is now.
+pub(crate) type Updating = (Map<String, Value>, String, Map<String, Value>);
+
 /// The request body as a JSON object.
 pub(crate) fn object(body: Value, what: &str) -> ApiResult<Map<String, Value>> {
     match body {
@@ -142,6 +146,31 @@ impl BatchApi {
         found
             .map(|map| (name.to_string(), map))
             .ok_or_else(|| ApiError::client(format!("{field} {reference:?} does not exist: create it first")))
+    }
+
+    /// The start of an Update call on a compute environment or queue ([`Updating`]): the
+    /// changes asked (the body without `field`, the resource's reference),
+    /// the resource's name and its detail as it is now. A resource still
+    /// being created or deleted is refused, naming `describe` to wait with.
+    pub(crate) fn updating(
+        &self,
+        kind: &str,
+        body: Value,
+        field: &str,
+        describe: &str,
+    ) -> ApiResult<Updating> {
+        let mut changes = object(body, kind)?;
+        check_state(&changes)?;
+        let reference = string_field(&changes, field)?.to_string();
+        let (name, detail) = self.existing(kind, &reference, field)?;
+        if matches!(status(&detail), "CREATING" | "DELETING") {
+            return Err(ApiError::client(format!(
+                "{field} {name:?} is {}: wait until it is VALID ({describe}) to update it",
+                status(&detail)
+            )));
+        }
+        changes.remove(field);
+        Ok((changes, name, detail))
     }
 
     /// Stores `detail` after a change and answers the name and ARN, as Update answers.
