@@ -6,7 +6,7 @@
 //! Every change is a conditional write on that version, so two ticks, a
 //! retried invoke or two alert invocations at once never hold a slot twice
 //! nor lose one; the depth is bounded as in `batchfan serve`
-//! ([`batchfan::serve::cron::hold`]).
+//! ([`batchfan::trigger::cron::hold`]).
 //!
 //! A held slot is started ([`start_held`]) by the alert function when an
 //! event of the pipeline ends a run, by the reconcile tick, and by the trigger
@@ -18,9 +18,9 @@
 use batchfan::{
     error::PortResult,
     run::{RunRecord, RunStore},
-    serve::cron::{hold, Held},
     spec::OverlapPolicy,
     table::{Condition, Item, Key, Table, Written},
+    trigger::cron::{hold, Held},
 };
 use serde_json::{json, Value};
 use tracing::info;
@@ -79,7 +79,7 @@ impl<'a> HeldSlots<'a> {
         }
     }
 
-    /// Holds slot `key` (once; at most [`batchfan::serve::cron::MAX_QUEUED`]).
+    /// Holds slot `key` (once; at most [`batchfan::trigger::cron::MAX_QUEUED`]).
     pub async fn hold(&self, key: &str) -> PortResult<Held> {
         self.update(|slots| {
             let held = hold(slots, key.to_owned());

@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use batchfan::{run::RunState, serve::cron::Held, table::Table};
+use batchfan::{run::RunState, table::Table, trigger::cron::Held};
 use batchfan_dispatchers::{
     alert,
     held::{self, HeldSlots},
@@ -135,8 +135,9 @@ async fn a_slot_held_as_the_run_ends_starts_at_once_and_a_full_queue_skips() {
     assert_eq!(d["runs"][0]["run_id"], b.run_id.as_str(), "B delivered again is B's run: {d}");
 
     // A queue at its bound: the next slot is skipped (recorded, so a redelivery is too).
-    let full: Vec<String> =
-        (0..batchfan::serve::cron::MAX_QUEUED).map(|i| format!("cron:2027-01-01T00:00:00Z#{i:04}")).collect();
+    let full: Vec<String> = (0..batchfan::trigger::cron::MAX_QUEUED)
+        .map(|i| format!("cron:2027-01-01T00:00:00Z#{i:04}"))
+        .collect();
     let item = batchfan::table::Item::new(batchfan::table::Key::new("cron#orders", "held"))
         .with("slots", json!(full))
         .with("version", 7u64);
@@ -146,6 +147,6 @@ async fn a_slot_held_as_the_run_ends_starts_at_once_and_a_full_queue_skips() {
         assert_eq!(e["skipped"], "cron:2026-11-25T06:00:00Z", "{e}");
         assert!(e["reason"].as_str().unwrap().contains("1000 slots already wait"), "{e}");
     }
-    assert_eq!(held(&w).await.len(), batchfan::serve::cron::MAX_QUEUED);
+    assert_eq!(held(&w).await.len(), batchfan::trigger::cron::MAX_QUEUED);
     assert_eq!(w.runs().await.len(), 2);
 }

@@ -6,7 +6,6 @@
 //!
 //! | part | what |
 //! | --- | --- |
-//! | [`cron`] | schedule slots, overlap and catch-up (pure) |
 //! | [`cron_task`] | one task per cron pipeline: slots → runs, state in the table |
 //! | [`s3_put`] | which objects are new and complete (pure) |
 //! | [`s3_put_task`] | one task per S3 pipeline: polls the bucket → runs |
@@ -26,7 +25,6 @@ pub mod app;
 pub mod assets;
 pub mod child_page;
 pub mod child_view;
-pub mod cron;
 pub mod cron_task;
 pub mod deployed;
 pub mod discovery;
@@ -49,7 +47,9 @@ pub mod source;
 pub mod timeline;
 pub mod view;
 
+// The schedule rules live with the other trigger rules (the trigger Lambda shares them).
 pub use self::{
     app::{run, App, BatchApiDoor, Ready, ServeConfig},
     error::ServeError,
 };
+use crate::trigger::cron;

@@ -2,6 +2,7 @@
 //! source is normalised into one [`crate::run::TriggerEvent`]; refused
 //! webhook requests are counted ([`refusals`]) rather than shown one by one.
 
+pub mod cron;
 pub mod refusals;
 pub mod request_id;
 pub mod webhook;

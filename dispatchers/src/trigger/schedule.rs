@@ -10,7 +10,7 @@
 //! ```
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use batchfan::serve::cron::{Held, MAX_QUEUED};
+use batchfan::trigger::cron::{Held, MAX_QUEUED};
 use batchfan::{
     objects::ObjectRef,
     run::{RunStore, TriggerEvent, TriggerSource},
@@ -38,7 +38,7 @@ pub enum SlotDecision {
 /// ([`RunStore::last_scheduled`]). While that run is going, `skip` skips the
 /// slot, and records it, so a redelivery of it is skipped too; `queue` holds
 /// it ([`crate::held`]: the alert function starts it when the run ends), and
-/// skips it only when [`batchfan::serve::cron::MAX_QUEUED`] slots wait
+/// skips it only when [`batchfan::trigger::cron::MAX_QUEUED`] slots wait
 /// already; `allow` runs it. The same slot delivered again is never skipped:
 /// it answers its own run. Catch-up has no meaning here: EventBridge
 /// Scheduler does not miss slots while batchfan is "down".

@@ -21,8 +21,9 @@ use crate::{
     batchapi::{events::Publisher, server, BatchApiConfig},
     engine::{LocalEngine, ShutdownMode},
     run::RunStore,
-    serve::{cron::Schedule, cron_task, discovery, http, input::InputPolicy, s3_put_task, ServeError},
+    serve::{cron_task, discovery, http, input::InputPolicy, s3_put_task, ServeError},
     service::Service,
+    trigger::cron::Schedule,
 };
 
 /// What `on_ready` is told once everything listens.

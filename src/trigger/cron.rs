@@ -28,7 +28,7 @@
 //!   offset); the second pass through that hour starts nothing.
 //!
 //! ```
-//! use batchfan::serve::cron::Schedule;
+//! use batchfan::trigger::cron::Schedule;
 //! use chrono::{TimeZone, Utc};
 //! let s = Schedule::parse("0 30 2 * * *", "Europe/Paris").unwrap();
 //! let t = Utc.with_ymd_and_hms(2026, 3, 28, 12, 0, 0).unwrap();
