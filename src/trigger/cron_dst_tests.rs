@@ -16,16 +16,9 @@ fn utc(mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, mo, d, h, mi, 0).unwrap()
 }
 
-/// The first `n` slots after `from`, one `next_after` at a time.
+/// The first `n` slots of `expr` in `tz` after `from`.
 fn walk(expr: &str, tz: &str, from: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
-    let s = Schedule::parse(expr, tz).unwrap();
-    let mut out = Vec::new();
-    let mut t = from;
-    for _ in 0..n {
-        t = s.next_after(t).unwrap();
-        out.push(t);
-    }
-    out
+    super::tests::walk(&Schedule::parse(expr, tz).unwrap(), from, n)
 }
 
 /// Every slot in `(after, upto]`.

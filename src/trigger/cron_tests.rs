@@ -13,7 +13,8 @@ fn every(secs: u32, overlap: OverlapPolicy, catch_up: CatchUpPolicy) -> Schedule
     s
 }
 
-fn walk(s: &Schedule, from: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
+/// The first `n` slots of `s` after `from`, one `next_after` at a time.
+pub(super) fn walk(s: &Schedule, from: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
     let mut out = Vec::new();
     let mut t = from;
     for _ in 0..n {
