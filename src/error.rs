@@ -30,18 +30,6 @@ impl PortError {
     }
 }
 
-impl From<rusqlite::Error> for PortError {
-    fn from(e: rusqlite::Error) -> Self {
-        use rusqlite::ErrorCode;
-        match e.sqlite_error_code() {
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-                PortError::Throttled(format!("sqlite: {e}"))
-            }
-            _ => PortError::Backend(format!("sqlite: {e}")),
-        }
-    }
-}
-
 impl From<std::io::Error> for PortError {
     fn from(e: std::io::Error) -> Self {
         match e.kind() {

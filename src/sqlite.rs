@@ -28,6 +28,19 @@ const CACHE_KIB: u32 = 256 * 1024;
 /// copies (SQLite maps only what the file has).
 const MMAP_BYTES: u64 = 4 << 30;
 
+/// A busy or locked database is [`PortError::Throttled`] (retryable).
+impl From<rusqlite::Error> for PortError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                PortError::Throttled(format!("sqlite: {e}"))
+            }
+            _ => PortError::Backend(format!("sqlite: {e}")),
+        }
+    }
+}
+
 /// Opens (creating if needed) a database file in WAL mode and applies `schema`.
 /// `page_size` only matters for a new file.
 pub(crate) fn open(path: &Path, page_size: u32, schema: &str) -> Result<Connection, PortError> {

@@ -37,7 +37,7 @@ use crate::{
     aws::error::port_error,
     backoff::Backoff,
     error::{PortError, PortResult},
-    table::{sqlite::check, Condition, Item, Key, Table, Written, PK},
+    table::{check, Condition, Item, Key, Table, Written, PK},
 };
 
 /// The DynamoDB implementation of [`Table`]. Cheap to clone.

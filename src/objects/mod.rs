@@ -3,6 +3,7 @@
 //! Locally each bucket is a directory and writes are atomic renames; on AWS it
 //! is S3 (ranged GET, multipart PUT for large bodies).
 
+#[cfg(feature = "local")]
 pub mod dir;
 
 use std::{fmt, ops::Range, path::Path, str::FromStr};

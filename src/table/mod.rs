@@ -6,7 +6,9 @@
 //! results, runs, leases, idempotency claims) live in one such table, and job
 //! code writes its own tables (e.g. `Orders`) through the same port.
 
+pub(crate) mod check;
 pub mod rows;
+#[cfg(feature = "local")]
 pub mod sqlite;
 
 pub use rows::{Cell, Rows};

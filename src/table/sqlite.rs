@@ -28,7 +28,6 @@
 //! ```
 
 mod batch;
-pub(crate) mod check;
 mod checkpoint;
 mod json;
 mod names;
@@ -45,6 +44,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use self::shard::{shard_of, Shards};
+use super::check;
 use crate::{
     error::{PortError, PortResult},
     sqlite::{self as conn, blocking, lock},
@@ -160,7 +160,7 @@ impl Table for SqliteTable {
             conn::write(conn, |tx| {
                 if condition != Condition::None {
                     let current = read(tx, &item.key)?;
-                    if !check::condition_holds(&condition, current.as_ref()) {
+                    if !condition.holds(current.as_ref()) {
                         return Ok(Written::ConditionFailed(current));
                     }
                 }

@@ -2,6 +2,7 @@
 //!
 //! Delivery is at-least-once on both backends: subscribers must be idempotent.
 
+#[cfg(feature = "local")]
 pub mod bus;
 pub mod routes;
 

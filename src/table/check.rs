@@ -93,15 +93,18 @@ pub(crate) fn attr_name(key: &Key, name: &str) -> Result<(), PortError> {
     Ok(())
 }
 
-/// Whether a write under `condition` may proceed, given the item as it is now.
-pub(crate) fn condition_holds(condition: &Condition, current: Option<&Item>) -> bool {
-    match (condition, current) {
-        (Condition::None, _) => true,
-        (Condition::NotExists, current) => current.is_none(),
-        (Condition::Equals(..), None) => false,
-        (Condition::NotExistsOrEquals(..), None) => true,
-        (Condition::Equals(name, want) | Condition::NotExistsOrEquals(name, want), Some(item)) => {
-            attr(item, name).is_some_and(|have| same_value(&have, want))
+impl Condition {
+    /// Whether a write under this condition may proceed, given the item as
+    /// it is now: what DynamoDB evaluates on its side, and the local table on its.
+    pub fn holds(&self, current: Option<&Item>) -> bool {
+        match (self, current) {
+            (Condition::None, _) => true,
+            (Condition::NotExists, current) => current.is_none(),
+            (Condition::Equals(..), None) => false,
+            (Condition::NotExistsOrEquals(..), None) => true,
+            (Condition::Equals(name, want) | Condition::NotExistsOrEquals(name, want), Some(item)) => {
+                attr(item, name).is_some_and(|have| same_value(&have, want))
+            }
         }
     }
 }
@@ -116,7 +119,7 @@ fn attr<'a>(item: &'a Item, name: &str) -> Option<Cow<'a, Value>> {
 }
 
 /// Equality as DynamoDB sees it: numbers compare by value (`1` equals `1.0`).
-pub(crate) fn same_value(a: &Value, b: &Value) -> bool {
+fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
             (Some(x), Some(y), _, _) => x == y,
@@ -172,17 +175,17 @@ mod tests {
         let it = Item::new(Key::new("a", "b")).with("state", "open").with("n", 1);
         let eq = |n: &str, v: Value| Condition::Equals(n.into(), v);
         let ne = |n: &str, v: Value| Condition::NotExistsOrEquals(n.into(), v);
-        assert!(condition_holds(&Condition::NotExists, None));
-        assert!(!condition_holds(&Condition::NotExists, Some(&it)));
-        assert!(!condition_holds(&eq("state", json!("open")), None));
-        assert!(condition_holds(&eq("state", json!("open")), Some(&it)));
-        assert!(!condition_holds(&eq("state", json!("done")), Some(&it)));
-        assert!(!condition_holds(&eq("missing", json!("open")), Some(&it)));
-        assert!(condition_holds(&eq("n", json!(1.0)), Some(&it)));
-        assert!(condition_holds(&eq("pk", json!("a")), Some(&it)));
-        assert!(condition_holds(&ne("state", json!("done")), None));
-        assert!(condition_holds(&ne("state", json!("open")), Some(&it)));
-        assert!(!condition_holds(&ne("state", json!("done")), Some(&it)));
+        assert!(Condition::NotExists.holds(None));
+        assert!(!Condition::NotExists.holds(Some(&it)));
+        assert!(!eq("state", json!("open")).holds(None));
+        assert!(eq("state", json!("open")).holds(Some(&it)));
+        assert!(!eq("state", json!("done")).holds(Some(&it)));
+        assert!(!eq("missing", json!("open")).holds(Some(&it)));
+        assert!(eq("n", json!(1.0)).holds(Some(&it)));
+        assert!(eq("pk", json!("a")).holds(Some(&it)));
+        assert!(ne("state", json!("done")).holds(None));
+        assert!(ne("state", json!("open")).holds(Some(&it)));
+        assert!(!ne("state", json!("done")).holds(Some(&it)));
     }
 
     #[test]
