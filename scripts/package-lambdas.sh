@@ -101,10 +101,18 @@ package_release() {
 
   # No debug info and stripped symbols: the release profile keeps line tables
   # for the job binaries' backtraces, which made each bootstrap ~100 MB.
+  # --disable-optimizations: the workspace's release profile as it is, without
+  # the three settings cargo lambda adds by default. panic = "abort" would
+  # defeat lambda_runtime's CatchPanicService (a panicking invocation is
+  # reported as that invocation's error and the process serves the next one;
+  # aborted, the next one is a cold start), and the tests run the dispatchers
+  # with unwinding. Thin LTO was 7 CPU-minutes of the build (the last crate,
+  # alone on one core) for handlers that wait on AWS calls; target-cpu=
+  # neoverse-n1 only narrows the binary to Graviton 2 and later.
   local built="$out/.build"
   build() {
     CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=symbols \
-    cargo lambda build --release "$arch" --lambda-dir "$built" \
+    cargo lambda build --release --disable-optimizations "$arch" --lambda-dir "$built" \
       --locked -p "$PACKAGE" --bin "$BINARY"
   }
   # A link can fail transiently (zig's first-use cache, a loaded machine); the

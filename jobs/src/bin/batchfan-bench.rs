@@ -19,13 +19,84 @@ use std::{
 
 use serde_json::Value;
 
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+const USAGE: &str = "usage: batchfan-bench [--rows N,N,...] [--ids random|ascending|both] [--fanout N,N,...] [--isolation on|off|both] [--work DIR] [--specs DIR]
+  --rows       orders input sizes (default 100000,1000000,2000000; \"\" for none)
+  --ids        Order IDs of the generated inputs (default both)
+  --fanout     FANOUT sizes, each run packed and one item per child (default 1000,10000; \"\" for none)
+  --isolation  the engine's job isolation (default on; both: each run twice)
+  --work       where data and state go (default bench-data)
+  --specs      where orders.toml and fanout.toml are (default jobs)";
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+struct Options {
+    rows: Vec<u64>,
+    fanout: Vec<u64>,
+    ids: &'static [&'static str],
+    isolation: &'static [bool],
+    work: PathBuf,
+    specs: PathBuf,
 }
 
-fn list(v: Option<String>, default: &[u64]) -> Vec<u64> {
-    v.map(|s| s.split(',').filter_map(|x| x.trim().replace('_', "").parse().ok()).collect())
-        .unwrap_or_else(|| default.to_vec())
+/// Parses the arguments (without the program name); `Ok(None)` for `--help`.
+/// An unknown flag, a flag without its value or a value that is not one of
+/// the flag's is an error naming it.
+fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
+    let mut o = Options {
+        rows: vec![100_000, 1_000_000, 2_000_000],
+        fanout: vec![1_000, 10_000],
+        ids: &["random", "ascending"],
+        isolation: &[true],
+        work: PathBuf::from("bench-data"),
+        specs: PathBuf::from("jobs"),
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            return Ok(None);
+        }
+        let known = ["--rows", "--fanout", "--ids", "--isolation", "--work", "--specs"];
+        if !known.contains(&flag.as_str()) {
+            return Err(format!("unknown argument {flag:?}: the flags are {}", known.join(", ")));
+        }
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--rows" => o.rows = sizes(flag, value)?,
+            "--fanout" => o.fanout = sizes(flag, value)?,
+            "--ids" => {
+                o.ids = match value.as_str() {
+                    "both" => &["random", "ascending"],
+                    "random" => &["random"],
+                    "ascending" => &["ascending"],
+                    _ => return Err(format!("--ids {value:?} is not random, ascending or both")),
+                }
+            }
+            "--isolation" => {
+                o.isolation = match value.as_str() {
+                    "on" => &[true],
+                    "off" => &[false],
+                    "both" => &[true, false],
+                    _ => return Err(format!("--isolation {value:?} is not on, off or both")),
+                }
+            }
+            "--work" => o.work = PathBuf::from(value),
+            _ => o.specs = PathBuf::from(value),
+        }
+    }
+    Ok(Some(o))
+}
+
+/// A comma-separated list of sizes (`_` allowed as a digit separator); empty: none.
+fn sizes(flag: &str, value: &str) -> Result<Vec<u64>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|x| match x.replace('_', "").parse::<u64>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("{flag} {x:?} is not a whole number of at least 1: write e.g. {flag} 1000000,2000000")),
+        })
+        .collect()
 }
 
 /// The engine's benchmark-only switch (`engine::container::ISOLATION_OFF_FOR_BENCH`).
@@ -75,26 +146,15 @@ fn tidy(work: &Path) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let rows = list(arg(&args, "--rows"), &[100_000, 1_000_000, 2_000_000]);
-    let fanout = list(arg(&args, "--fanout"), &[1_000, 10_000]);
-    let work = PathBuf::from(arg(&args, "--work").unwrap_or_else(|| "bench-data".into()));
-    let specs = PathBuf::from(arg(&args, "--specs").unwrap_or_else(|| "jobs".into()));
-    let ids: &[&str] = match arg(&args, "--ids").as_deref() {
-        None | Some("both") => &["random", "ascending"],
-        Some("random") => &["random"],
-        Some("ascending") => &["ascending"],
-        Some(other) => {
-            eprintln!("error: --ids {other:?} is not random, ascending or both");
-            std::process::exit(2);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Options { rows, fanout, ids, isolation: modes, work, specs } = match parse_args(&args) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            println!("{USAGE}");
+            return;
         }
-    };
-    let modes: &[bool] = match arg(&args, "--isolation").as_deref() {
-        None | Some("on") => &[true],
-        Some("off") => &[false],
-        Some("both") => &[true, false],
-        Some(other) => {
-            eprintln!("error: --isolation {other:?} is not on, off or both");
+        Err(e) => {
+            eprintln!("error: {e}\n{USAGE}");
             std::process::exit(2);
         }
     };
@@ -243,4 +303,35 @@ fn fanout_bench(bin: &Path, work: &Path, specs: &Path, sizes: &[u64], modes: &[b
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<Options>, String> {
+        parse_args(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn flags_set_what_they_name_and_the_rest_keeps_its_default() {
+        let o = parse(&["--rows", "1_000_000, 2000000", "--fanout", "", "--ids", "random", "--isolation", "both"])
+            .unwrap()
+            .unwrap();
+        assert_eq!((o.rows, o.fanout), (vec![1_000_000, 2_000_000], vec![]));
+        assert_eq!((o.ids, o.isolation), (&["random"][..], &[true, false][..]));
+        assert_eq!((o.work, o.specs), (PathBuf::from("bench-data"), PathBuf::from("jobs")));
+        assert_eq!(parse(&["--help"]), Ok(None));
+    }
+
+    #[test]
+    fn a_bad_argument_is_named_instead_of_ignored() {
+        let err = |args: &[&str]| parse(args).unwrap_err();
+        assert!(err(&["--row", "5"]).contains("unknown argument \"--row\""));
+        assert!(err(&["--rows"]).contains("--rows needs a value"));
+        assert!(err(&["--rows", "1M"]).contains("--rows \"1M\" is not a whole number"));
+        assert!(err(&["--fanout", "0"]).contains("--fanout \"0\""));
+        assert!(err(&["--ids", "sorted"]).contains("--ids \"sorted\""));
+        assert!(err(&["--isolation", "yes"]).contains("--isolation \"yes\""));
+    }
 }

@@ -4,6 +4,16 @@ use super::*;
 const ROW: &str = "Sub-Saharan Africa,South Africa,Fruits,Offline,M,7/27/2012,791862618,7/28/2012,1593,9.33,6.92,14862.69,11023.56,3839.13";
 
 #[test]
+fn the_spec_header_is_the_columns_the_job_parses() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("orders.toml");
+    let spec = batchfan::spec::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    match spec.planner {
+        batchfan::spec::Planner::Lines { header: true, columns, .. } => assert_eq!(columns, COLUMNS),
+        other => panic!("jobs/orders.toml must plan by lines with a header, not {other:?}"),
+    }
+}
+
+#[test]
 fn confirmation_ids_are_stable_uuids() {
     let a = confirmation_id("r1", "791862618");
     assert_eq!(a, confirmation_id("r1", "791862618"));
