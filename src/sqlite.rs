@@ -32,12 +32,13 @@ const MMAP_BYTES: u64 = 4 << 30;
 impl From<rusqlite::Error> for PortError {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode;
-        match e.sqlite_error_code() {
+        let port = match e.sqlite_error_code() {
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-                PortError::Throttled(format!("sqlite: {e}"))
+                PortError::throttled(format!("sqlite: {e}"))
             }
-            _ => PortError::Backend(format!("sqlite: {e}")),
-        }
+            _ => PortError::backend(format!("sqlite: {e}")),
+        };
+        port.caused_by(e)
     }
 }
 
@@ -65,7 +66,7 @@ pub(crate) fn connect(path: &Path, page_size: u32) -> Result<Connection, PortErr
     let flags =
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| {
-        PortError::Backend(format!(
+        PortError::backend(format!(
             "cannot open sqlite file {}: {e}: check the directory exists and is writable",
             path.display()
         ))
@@ -147,5 +148,5 @@ pub(crate) async fn blocking<T: Send + 'static>(
     }
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| PortError::Backend(format!("blocking task failed: {e}")))?
+        .map_err(|e| PortError::backend(format!("blocking task failed: {e}")).caused_by(e))?
 }

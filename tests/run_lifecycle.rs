@@ -178,7 +178,7 @@ impl Batch for TimesOutAfterCreating {
         let name = request.job_name.clone();
         let out = self.inner.submit_job(request).await?;
         if name == self.trip && !self.tripped.swap(true, Ordering::SeqCst) {
-            return Err(PortError::Unavailable(format!("batch SubmitJob {name}: timed out")));
+            return Err(PortError::unavailable(format!("batch SubmitJob {name}: timed out")));
         }
         Ok(out)
     }

@@ -185,7 +185,7 @@ struct CrashingBatch {
 impl Batch for CrashingBatch {
     async fn submit_job(&self, request: SubmitJob) -> PortResult<SubmittedJob> {
         if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
-            return Err(PortError::Unavailable("injected: the submitter died here".into()));
+            return Err(PortError::unavailable("injected: the submitter died here"));
         }
         self.inner.submit_job(request).await
     }

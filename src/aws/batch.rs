@@ -102,7 +102,7 @@ impl AwsBatch {
             .await
             .map_err(|e| port_error(&convert::describe(req), e))?;
         let job_id = out.job_id.filter(|id| !id.is_empty()).ok_or_else(|| {
-            PortError::Backend(format!("{}: the answer has no job id", convert::describe(req)))
+            PortError::backend(format!("{}: the answer has no job id", convert::describe(req)))
         })?;
         Ok(SubmittedJob { job_id, job_name: out.job_name.unwrap_or_else(|| req.job_name.clone()) })
     }
@@ -118,7 +118,7 @@ impl AwsBatch {
         loop {
             let page = build().set_next_token(token).send().await.map_err(|e| port_error(what, e))?;
             for j in page.job_summary_list.unwrap_or_default() {
-                out.push(from_summary(j).map_err(|m| PortError::Backend(format!("{what}: {m}")))?);
+                out.push(from_summary(j).map_err(|m| PortError::backend(format!("{what}: {m}")))?);
             }
             match page.next_token {
                 Some(next) if !next.is_empty() => token = Some(next),
@@ -145,7 +145,7 @@ where
                 retry += 1;
             }
             Err(PortError::Throttled(m)) => {
-                return Err(PortError::Throttled(format!(
+                return Err(PortError::throttled(format!(
                     "{m} (still throttled after {} attempts: lower the submission rate or retry later)",
                     backoff.max_attempts
                 )))
@@ -175,7 +175,7 @@ where
 #[async_trait]
 impl Batch for AwsBatch {
     async fn submit_job(&self, request: SubmitJob) -> PortResult<SubmittedJob> {
-        check_submit(&request).map_err(|m| PortError::Invalid(format!("job {}: {m}", request.job_name)))?;
+        check_submit(&request).map_err(|m| PortError::invalid(format!("job {}: {m}", request.job_name)))?;
         paced(&self.limiter, Backoff::SUBMIT_JOB, || self.submit_once(&request)).await
     }
 
@@ -191,7 +191,7 @@ impl Batch for AwsBatch {
                 .await
                 .map_err(|e| port_error(&what, e))?;
             for j in out.jobs.unwrap_or_default() {
-                jobs.push(from_detail(j).map_err(|m| PortError::Backend(format!("{what}: {m}")))?);
+                jobs.push(from_detail(j).map_err(|m| PortError::backend(format!("{what}: {m}")))?);
             }
         }
         // In the order asked for (AWS answers in any order).
@@ -291,7 +291,7 @@ mod tests {
             let n = calls;
             async move {
                 if n < 3 {
-                    Err(PortError::Throttled("429".into()))
+                    Err(PortError::throttled("429"))
                 } else {
                     Ok(n)
                 }
@@ -308,7 +308,7 @@ mod tests {
         let mut calls = 0;
         let out: PortResult<()> = retry_throttled(FAST, || {
             calls += 1;
-            async { Err(PortError::Throttled("TooManyRequestsException".into())) }
+            async { Err(PortError::throttled("TooManyRequestsException")) }
         })
         .await;
         assert_eq!(calls, 4);
@@ -324,9 +324,9 @@ mod tests {
         let mut calls = 0;
         let out: PortResult<()> = retry_throttled(FAST, || {
             calls += 1;
-            async { Err(PortError::Unavailable("timed out".into())) }
+            async { Err(PortError::unavailable("timed out")) }
         })
         .await;
-        assert_eq!((calls, out), (1, Err(PortError::Unavailable("timed out".into()))));
+        assert_eq!((calls, out), (1, Err(PortError::unavailable("timed out"))));
     }
 }

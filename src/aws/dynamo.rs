@@ -96,7 +96,7 @@ impl AwsTable {
 fn note(first: &mut Option<PortError>, done: Option<Result<PortResult<()>, tokio::task::JoinError>>) {
     let err = match done {
         Some(Ok(Err(e))) => e,
-        Some(Err(e)) => PortError::Backend(format!("a batch write task failed: {e}")),
+        Some(Err(e)) => PortError::backend(format!("a batch write task failed: {e}")),
         _ => return,
     };
     first.get_or_insert(err);
@@ -122,7 +122,7 @@ async fn write_once(
 fn encode(item: &Item) -> PortResult<HashMap<String, AttributeValue>> {
     check::item_shape(item)?;
     let attrs = serde_json::to_vec(&item.attrs)
-        .map_err(|e| PortError::Invalid(format!("cannot encode item attributes: {e}")))?;
+        .map_err(|e| PortError::invalid(format!("cannot encode item attributes: {e}")).caused_by(e))?;
     check::item_size(&item.key, attrs.len())?;
     to_item(item)
 }
@@ -203,7 +203,7 @@ impl Table for AwsTable {
             let put = PutRequest::builder()
                 .set_item(Some(encode(item)?))
                 .build()
-                .map_err(|e| PortError::Backend(format!("cannot build a put request: {e}")))?;
+                .map_err(|e| PortError::backend(format!("cannot build a put request: {e}")).caused_by(e))?;
             requests.push(WriteRequest::builder().put_request(put).build());
         }
         self.write_all(table, requests).await
@@ -212,7 +212,7 @@ impl Table for AwsTable {
     async fn query(&self, table: &str, pk: &str, sk_prefix: &str) -> PortResult<Vec<Item>> {
         check::table_name(table)?;
         if pk.is_empty() {
-            return Err(PortError::Invalid("query has an empty pk: pass the partition key to read".into()));
+            return Err(PortError::invalid("query has an empty pk: pass the partition key to read"));
         }
         let what = format!("dynamodb Query on table {table}");
         let mut names = HashMap::from([("#pk".to_owned(), PK.to_owned())]);
@@ -267,10 +267,9 @@ impl Table for AwsTable {
         let keys = dedupe_last(keys, |k| k);
         let mut requests = Vec::with_capacity(keys.len());
         for key in &keys {
-            let delete = DeleteRequest::builder()
-                .set_key(Some(to_key(key)))
-                .build()
-                .map_err(|e| PortError::Backend(format!("cannot build a delete request: {e}")))?;
+            let delete = DeleteRequest::builder().set_key(Some(to_key(key))).build().map_err(|e| {
+                PortError::backend(format!("cannot build a delete request: {e}")).caused_by(e)
+            })?;
             requests.push(WriteRequest::builder().delete_request(delete).build());
         }
         self.write_all(table, requests).await

@@ -80,15 +80,15 @@ fn transient_status(status: u16) -> bool {
 pub(crate) fn classify(code: Option<&str>, status: Option<u16>, message: String) -> PortError {
     let is = |list: &[&str]| code.is_some_and(|c| list.contains(&c));
     if is(THROTTLING_ERRORS) || status == Some(429) {
-        PortError::Throttled(message)
+        PortError::throttled(message)
     } else if is(TRANSIENT_ERRORS) || status.is_some_and(transient_status) {
-        PortError::Unavailable(message)
+        PortError::unavailable(message)
     } else if is(NOT_FOUND) || (code.is_none() && status == Some(404)) {
-        PortError::NotFound(message)
+        PortError::not_found(message)
     } else if is(INVALID) {
-        PortError::Invalid(message)
+        PortError::invalid(message)
     } else {
-        PortError::Backend(message)
+        PortError::backend(message)
     }
 }
 
@@ -99,13 +99,13 @@ pub(crate) fn classify(code: Option<&str>, status: Option<u16>, message: String)
 fn dispatch_error(what: &str, connector: Option<&ConnectorError>) -> PortError {
     let why = connector.map_or_else(|| "dispatch failed".to_owned(), |c| display(c));
     match connector {
-        Some(c) if c.is_user() => PortError::Invalid(format!(
+        Some(c) if c.is_user() => PortError::invalid(format!(
             "{what}: the request could not be sent ({why}): check the endpoint (AWS_ENDPOINT_URL) and the region"
         )),
         Some(c) if c.is_other() && c.as_other().is_none() => {
-            PortError::Backend(format!("{what}: the request could not be sent ({why})"))
+            PortError::backend(format!("{what}: the request could not be sent ({why})"))
         }
-        _ => PortError::Unavailable(format!(
+        _ => PortError::unavailable(format!(
             "{what}: cannot reach the service ({why}): check the endpoint and network"
         )),
     }
@@ -115,9 +115,9 @@ fn dispatch_error(what: &str, connector: Option<&ConnectorError>) -> PortError {
 /// `dynamodb PutItem on table runs`) into a [`PortError`].
 pub(crate) fn port_error<E>(what: &str, err: SdkError<E, HttpResponse>) -> PortError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    match &err {
+    let port = match &err {
         SdkError::ServiceError(ctx) => {
             let status = ctx.raw().status().as_u16();
             let e = ctx.err();
@@ -130,16 +130,17 @@ where
             };
             classify(code, Some(status), format!("{what}: {detail}"))
         }
-        SdkError::TimeoutError(_) => PortError::Unavailable(format!("{what}: timed out")),
+        SdkError::TimeoutError(_) => PortError::unavailable(format!("{what}: timed out")),
         SdkError::DispatchFailure(d) => dispatch_error(what, d.as_connector_error()),
         SdkError::ResponseError(_) => {
-            PortError::Unavailable(format!("{what}: the response could not be read: {}", display(&err)))
+            PortError::unavailable(format!("{what}: the response could not be read: {}", display(&err)))
         }
         SdkError::ConstructionFailure(_) => {
-            PortError::Invalid(format!("{what}: the request could not be built: {}", display(&err)))
+            PortError::invalid(format!("{what}: the request could not be built: {}", display(&err)))
         }
-        _ => PortError::Backend(format!("{what}: {}", display(&err))),
-    }
+        _ => PortError::backend(format!("{what}: {}", display(&err))),
+    };
+    port.caused_by(err)
 }
 
 /// The error with its whole chain of causes.
@@ -166,16 +167,13 @@ mod tests {
 
     #[test]
     fn classifies_by_code_then_status() {
-        assert_eq!(
-            c(Some("ProvisionedThroughputExceededException"), Some(400)),
-            PortError::Throttled("m".into())
-        );
-        assert_eq!(c(Some("TooManyRequestsException"), Some(429)), PortError::Throttled("m".into()));
-        assert_eq!(c(None, Some(429)), PortError::Throttled("m".into()));
-        assert_eq!(c(Some("ResourceNotFoundException"), Some(400)), PortError::NotFound("m".into()));
-        assert_eq!(c(None, Some(404)), PortError::NotFound("m".into()));
-        assert_eq!(c(Some("ValidationException"), Some(400)), PortError::Invalid("m".into()));
-        assert_eq!(c(Some("AccessDeniedException"), Some(400)), PortError::Backend("m".into()));
+        assert_eq!(c(Some("ProvisionedThroughputExceededException"), Some(400)), PortError::throttled("m"));
+        assert_eq!(c(Some("TooManyRequestsException"), Some(429)), PortError::throttled("m"));
+        assert_eq!(c(None, Some(429)), PortError::throttled("m"));
+        assert_eq!(c(Some("ResourceNotFoundException"), Some(400)), PortError::not_found("m"));
+        assert_eq!(c(None, Some(404)), PortError::not_found("m"));
+        assert_eq!(c(Some("ValidationException"), Some(400)), PortError::invalid("m"));
+        assert_eq!(c(Some("AccessDeniedException"), Some(400)), PortError::backend("m"));
         assert!(c(Some("SlowDown"), Some(503)).retryable());
     }
 
@@ -183,7 +181,7 @@ mod tests {
     /// retried (only the throttling list was copied).
     #[test]
     fn the_sdks_transient_codes_and_statuses_are_unavailable() {
-        let unavailable = PortError::Unavailable("m".into());
+        let unavailable = PortError::unavailable("m");
         // The SDK's TRANSIENT_ERRORS, whatever status they come with (S3 sends RequestTimeout as 400).
         assert_eq!(c(Some("RequestTimeout"), Some(400)), unavailable);
         assert_eq!(c(Some("RequestTimeoutException"), Some(408)), unavailable);
@@ -196,9 +194,9 @@ mod tests {
             assert_eq!(c(Some("ServiceUnavailable"), Some(status)), unavailable, "status {status}");
         }
         // Statuses the SDK does not retry stay permanent.
-        assert_eq!(c(Some("NotImplemented"), Some(501)), PortError::Backend("m".into()));
-        assert_eq!(c(None, Some(505)), PortError::Backend("m".into()));
-        assert_eq!(c(None, Some(400)), PortError::Backend("m".into()));
+        assert_eq!(c(Some("NotImplemented"), Some(501)), PortError::backend("m"));
+        assert_eq!(c(None, Some(505)), PortError::backend("m"));
+        assert_eq!(c(None, Some(400)), PortError::backend("m"));
         // A code in both a transient list and a status that says otherwise: the code wins.
         assert_eq!(c(Some("RequestTimeout"), Some(404)), unavailable);
     }
@@ -220,7 +218,7 @@ mod tests {
     fn sdk_errors_of_every_kind_map_to_a_port_error_naming_the_call() {
         let what = "dynamodb PutItem on table runs";
         let e = port_error(what, service_error("RequestTimeout", 400));
-        assert_eq!(e, PortError::Unavailable(format!("{what}: RequestTimeout: try again")));
+        assert_eq!(e, PortError::unavailable(format!("{what}: RequestTimeout: try again")));
         let e = port_error(what, service_error("InternalError", 500));
         assert!(matches!(&e, PortError::Unavailable(m) if m.contains("InternalError")), "{e}");
         let e = port_error(what, service_error("ThrottlingException", 400));
@@ -228,7 +226,7 @@ mod tests {
 
         let timeout: SdkError<PutItemError, HttpResponse> = SdkError::timeout_error("operation timed out");
         let e = port_error(what, timeout);
-        assert_eq!(e, PortError::Unavailable(format!("{what}: timed out")));
+        assert_eq!(e, PortError::unavailable(format!("{what}: timed out")));
 
         let io = SdkError::<PutItemError, HttpResponse>::dispatch_failure(ConnectorError::io(
             "connection reset by peer".into(),

@@ -86,11 +86,11 @@ impl CloudWatchLogs {
             .send()
             .await
             .map_err(|e| port_error(&format!("batch DescribeJobs of {job_id}"), e))?;
-        let job = out.jobs().first().ok_or_else(|| PortError::NotFound(format!("batch job {job_id}")))?;
+        let job = out.jobs().first().ok_or_else(|| PortError::not_found(format!("batch job {job_id}")))?;
         let raw = job.status().map(|s| s.as_str()).unwrap_or_default();
         let status = raw
             .parse::<JobStatus>()
-            .map_err(|_| PortError::Backend(format!("batch job {job_id} has an unknown status {raw:?}")))?;
+            .map_err(|_| PortError::backend(format!("batch job {job_id} has an unknown status {raw:?}")))?;
         let mut streams: Vec<Option<String>> = job
             .attempts()
             .iter()

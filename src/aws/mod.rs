@@ -132,9 +132,8 @@ impl AwsClients {
     /// `main`, or a test pointing at an AWS-compatible server).
     pub fn from_sdk_config(config: &SdkConfig, settings: AwsSettings) -> PortResult<AwsClients> {
         if config.region().is_none() && settings.region.is_none() {
-            return Err(PortError::Invalid(
-                "no AWS region is configured: set AWS_REGION (or a profile's region), or pass --region"
-                    .into(),
+            return Err(PortError::invalid(
+                "no AWS region is configured: set AWS_REGION (or a profile's region), or pass --region",
             ));
         }
         let region = settings.region.clone().map(Region::new);

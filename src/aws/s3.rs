@@ -97,23 +97,23 @@ impl S3Objects {
         let size = match tokio::fs::metadata(path).await {
             Ok(m) if m.is_file() => m.len(),
             Ok(_) => {
-                return Err(PortError::Invalid(format!(
+                return Err(PortError::invalid(format!(
                     "{} is not a file: pass the path of a file",
                     path.display()
                 )))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(PortError::NotFound(format!(
+                return Err(PortError::not_found(format!(
                     "local file {} does not exist: pass the path of an existing file",
                     path.display()
                 )))
             }
-            Err(e) => return Err(PortError::Backend(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => return Err(PortError::backend(format!("cannot read {}: {e}", path.display()))),
         };
         if size <= MULTIPART_THRESHOLD {
-            let body = tokio::fs::read(path)
-                .await
-                .map_err(|e| PortError::Backend(format!("cannot read {}: {e}", path.display())))?;
+            let body = tokio::fs::read(path).await.map_err(|e| {
+                PortError::backend(format!("cannot read {}: {e}", path.display())).caused_by(e)
+            })?;
             return self.put_body(obj, body, sha256).await;
         }
         let etag = multipart::upload(&self.client, obj, path, size, sha256).await?;
@@ -143,7 +143,7 @@ impl S3Objects {
             }
         };
         let body = out.body.collect().await.map_err(|e| {
-            PortError::Unavailable(format!("s3 GetObject {obj}: reading the body failed: {e}"))
+            PortError::unavailable(format!("s3 GetObject {obj}: reading the body failed: {e}"))
         })?;
         Ok(body.into_bytes().to_vec())
     }
@@ -151,15 +151,15 @@ impl S3Objects {
 
 /// Checks S3's bucket and key rules.
 pub(crate) fn check(obj: &ObjectRef) -> PortResult<()> {
-    check_bucket(&obj.bucket).map_err(PortError::Invalid)?;
+    check_bucket(&obj.bucket).map_err(PortError::invalid)?;
     if obj.key.is_empty() {
-        return Err(PortError::Invalid(format!(
+        return Err(PortError::invalid(format!(
             "object key in bucket {:?} is empty: use a key like dir/name.ext",
             obj.bucket
         )));
     }
     if obj.key.len() > MAX_KEY_BYTES {
-        return Err(PortError::Invalid(format!(
+        return Err(PortError::invalid(format!(
             "object key {:?} is {} bytes, over s3's {MAX_KEY_BYTES}: use a shorter key",
             obj.key,
             obj.key.len()
@@ -169,7 +169,7 @@ pub(crate) fn check(obj: &ObjectRef) -> PortResult<()> {
 }
 
 fn not_found(obj: &ObjectRef) -> PortError {
-    PortError::NotFound(format!("object {obj} does not exist"))
+    PortError::not_found(format!("object {obj} does not exist"))
 }
 
 fn is_no_such_bucket<E: aws_sdk_s3::error::ProvideErrorMetadata>(
@@ -234,7 +234,7 @@ impl Objects for S3Objects {
     }
 
     async fn list(&self, bucket: &str, prefix: &str) -> PortResult<Vec<ObjectMeta>> {
-        check_bucket(bucket).map_err(PortError::Invalid)?;
+        check_bucket(bucket).map_err(PortError::invalid)?;
         let mut out = Vec::new();
         let mut token = None;
         loop {
@@ -249,7 +249,7 @@ impl Objects for S3Objects {
             {
                 Ok(page) => page,
                 Err(e) if is_no_such_bucket(&e) => {
-                    return Err(PortError::NotFound(format!(
+                    return Err(PortError::not_found(format!(
                         "bucket {bucket:?} does not exist: create it or check the name"
                     )))
                 }

@@ -46,7 +46,7 @@ pub(crate) fn resolve(arns: &BTreeMap<String, String>, topic: &str) -> PortResul
     }
     arns.get(topic).cloned().ok_or_else(|| {
         let known: Vec<&str> = arns.keys().map(String::as_str).collect();
-        PortError::Invalid(format!(
+        PortError::invalid(format!(
             "topic {topic:?} has no known ARN (known topics: {known:?}): pass the topic's ARN, or map the name to its ARN in AwsSettings.topic_arns (e.g. from BATCHFAN_PLAN_TOPIC_ARN / BATCHFAN_ALERTS_TOPIC_ARN)"
         ))
     })
@@ -58,7 +58,7 @@ pub(crate) fn check(topic: &str, m: &Message) -> PortResult<usize> {
     if let Some(subject) = &m.subject {
         let chars = subject.chars().count();
         if subject.is_empty() || chars > MAX_SUBJECT_CHARS || subject.chars().any(char::is_control) {
-            return Err(PortError::Invalid(format!(
+            return Err(PortError::invalid(format!(
                 "subject {subject:?} of a message to {topic} is not valid for sns: use 1-{MAX_SUBJECT_CHARS} characters on one line"
             )));
         }
@@ -73,12 +73,12 @@ pub(crate) fn check(topic: &str, m: &Message) -> PortResult<usize> {
             && !name.to_ascii_lowercase().starts_with("aws.")
             && !name.to_ascii_lowercase().starts_with("amazon.");
         if !name_ok {
-            return Err(PortError::Invalid(format!(
+            return Err(PortError::invalid(format!(
                 "message attribute name {name:?} is not valid for sns: use 1-{MAX_ATTRIBUTE_NAME} letters, digits, '_', '-' or '.', not starting with AWS. or Amazon."
             )));
         }
         if value.is_empty() {
-            return Err(PortError::Invalid(format!(
+            return Err(PortError::invalid(format!(
                 "message attribute {name:?} is empty: sns refuses empty attribute values; leave the attribute out"
             )));
         }
@@ -87,7 +87,7 @@ pub(crate) fn check(topic: &str, m: &Message) -> PortResult<usize> {
         + m.subject.as_ref().map_or(0, String::len)
         + m.attributes.iter().map(|(k, v)| k.len() + "String".len() + v.len()).sum::<usize>();
     if size > MAX_MESSAGE_BYTES {
-        return Err(PortError::Invalid(format!(
+        return Err(PortError::invalid(format!(
             "message to {topic} is {size} bytes with its attributes, over the sns limit of {MAX_MESSAGE_BYTES}: publish pointers (run id, table, object key), not data"
         )));
     }
@@ -104,13 +104,13 @@ impl Topic for SnsTopic {
         for (name, value) in message.attributes {
             let attr =
                 MessageAttributeValue::builder().data_type("String").string_value(value).build().map_err(
-                    |e| PortError::Backend(format!("cannot build message attribute {name:?}: {e}")),
+                    |e| PortError::backend(format!("cannot build message attribute {name:?}: {e}")),
                 )?;
             request = request.message_attributes(name, attr);
         }
         let out = request.send().await.map_err(|e| port_error(&format!("sns Publish to {arn}"), e))?;
         out.message_id
-            .ok_or_else(|| PortError::Backend(format!("sns Publish to {arn} returned no message id")))
+            .ok_or_else(|| PortError::backend(format!("sns Publish to {arn} returned no message id")))
     }
 }
 

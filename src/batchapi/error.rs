@@ -50,7 +50,7 @@ impl ApiError {
 impl From<PortError> for ApiError {
     fn from(e: PortError) -> Self {
         match e {
-            PortError::Invalid(m) => ApiError::Client(m),
+            PortError::Invalid(m) => ApiError::Client(m.to_string()),
             PortError::NotFound(m) => ApiError::Client(format!("{m} does not exist: check the id")),
             other => ApiError::Server(other.to_string()),
         }
@@ -84,10 +84,10 @@ mod tests {
     fn errors_map_to_aws_types_and_statuses() {
         let e = ApiError::client("jobName \"a b\" is not valid");
         assert_eq!((e.error_type(), e.status()), ("ClientException", StatusCode::BAD_REQUEST));
-        let s = ApiError::from(PortError::Backend("disk full".into()));
+        let s = ApiError::from(PortError::backend("disk full"));
         assert_eq!((s.error_type(), s.status()), ("ServerException", StatusCode::INTERNAL_SERVER_ERROR));
         let r = ApiError::Client("x".into()).into_response();
         assert_eq!(r.headers()["x-amzn-ErrorType"], "ClientException");
-        assert_eq!(ApiError::from(PortError::NotFound("job j1".into())).error_type(), "ClientException");
+        assert_eq!(ApiError::from(PortError::not_found("job j1")).error_type(), "ClientException");
     }
 }

@@ -178,7 +178,7 @@ pub fn main() -> i32 {
     let code = match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", chain(e.as_ref()));
             match e.downcast_ref::<UsageError>() {
                 Some(_) => EXIT_USAGE,
                 None => EXIT_ERROR,
@@ -209,4 +209,40 @@ fn init_tracing(verbose: u8) {
         .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// An error and its causes on one line, `outer: cause: ...`, each cause
+/// left out when the line already ends with its words (a [`PortError`]
+/// says its backend error's words and keeps that error as its source).
+///
+/// [`PortError`]: crate::error::PortError
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let words = cause.to_string();
+        if !line.ends_with(&words) {
+            line.push_str(": ");
+            line.push_str(&words);
+        }
+        next = cause.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::chain;
+    use crate::error::PortError;
+
+    #[test]
+    fn a_cause_is_printed_once_whether_or_not_the_message_already_says_it() {
+        let io = || std::io::Error::other("disk full");
+        let said = PortError::backend(format!("io: {}", io())).caused_by(io());
+        assert_eq!(chain(&said), "backend error: io: disk full");
+        let unsaid = PortError::backend("cannot store the result").caused_by(io());
+        assert_eq!(chain(&unsaid), "backend error: cannot store the result: disk full");
+        let wrapped = anyhow::Error::new(said).context("run r1");
+        assert_eq!(chain(wrapped.as_ref()), "run r1: backend error: io: disk full");
+    }
 }

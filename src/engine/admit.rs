@@ -47,7 +47,7 @@ impl State {
     /// Adds a checked request as a new job, settles its units against their
     /// dependencies and commits; on a failed commit nothing of it remains.
     pub(crate) fn submit(&mut self, request: SubmitJob) -> PortResult<SubmittedJob> {
-        let deps = self.resolve_deps(&request).map_err(PortError::Invalid)?;
+        let deps = self.resolve_deps(&request).map_err(PortError::invalid)?;
         let mark = self.events.mark();
         let j = self.jobs.len() as u32;
         let first = self.units.len() as u32;

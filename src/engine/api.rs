@@ -23,7 +23,7 @@ impl LocalEngine {
     fn state(&self) -> PortResult<MutexGuard<'_, State>> {
         let state = self.inner.shared.lock();
         if state.store.is_none() {
-            return Err(PortError::Unavailable(format!(
+            return Err(PortError::unavailable(format!(
                 "the local engine on {} is shut down: open it again",
                 self.inner.settings.state_dir.display()
             )));
@@ -35,7 +35,7 @@ impl LocalEngine {
 #[async_trait]
 impl Batch for LocalEngine {
     async fn submit_job(&self, request: SubmitJob) -> PortResult<SubmittedJob> {
-        admit::check_request(&request, &self.inner.settings).map_err(PortError::Invalid)?;
+        admit::check_request(&request, &self.inner.settings).map_err(PortError::invalid)?;
         let submitted = self.state()?.submit(request)?;
         self.wake();
         Ok(submitted)
@@ -68,12 +68,12 @@ impl State {
     /// with terminate, started ones get SIGTERM, then SIGKILL after the grace.
     fn stop_job(&mut self, job_id: &str, reason: &str, terminate: bool) -> PortResult<()> {
         if reason.chars().count() > MAX_REASON_CHARS {
-            return Err(PortError::Invalid(format!(
+            return Err(PortError::invalid(format!(
                 "reason is {} characters, over the AWS limit of {MAX_REASON_CHARS}: shorten it",
                 reason.chars().count()
             )));
         }
-        let found = self.find(job_id).ok_or_else(|| PortError::NotFound(format!("job {job_id}")))?;
+        let found = self.find(job_id).ok_or_else(|| PortError::not_found(format!("job {job_id}")))?;
         let units = match found {
             Found::Job(j) => {
                 if self.job(j).size.is_some() && !self.job(j).status.is_terminal() {

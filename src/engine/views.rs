@@ -109,11 +109,11 @@ impl State {
                 let j = match self.find(array_job_id) {
                     Some(Found::Job(j)) if self.job(j).size.is_some() => j,
                     Some(_) => {
-                        return Err(PortError::Invalid(format!(
+                        return Err(PortError::invalid(format!(
                             "{array_job_id} is not an array job: list its children with the array job's id"
                         )))
                     }
-                    None => return Err(PortError::NotFound(format!("array job {array_job_id}"))),
+                    None => return Err(PortError::not_found(format!("array job {array_job_id}"))),
                 };
                 Ok(self
                     .job(j)

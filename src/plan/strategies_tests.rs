@@ -42,11 +42,11 @@ impl Objects for MemObjects {
         Ok(self.0.lock().unwrap().get(obj).map(|b| Self::meta(&obj.key, b)))
     }
     async fn get(&self, obj: &ObjectRef) -> PortResult<Vec<u8>> {
-        self.0.lock().unwrap().get(obj).cloned().ok_or_else(|| PortError::NotFound(obj.to_string()))
+        self.0.lock().unwrap().get(obj).cloned().ok_or_else(|| PortError::not_found(obj.to_string()))
     }
     async fn get_range(&self, obj: &ObjectRef, range: Range<u64>) -> PortResult<Vec<u8>> {
         let map = self.0.lock().unwrap();
-        let body = map.get(obj).ok_or_else(|| PortError::NotFound(obj.to_string()))?;
+        let body = map.get(obj).ok_or_else(|| PortError::not_found(obj.to_string()))?;
         let end = (range.end as usize).min(body.len());
         let start = (range.start as usize).min(end);
         Ok(body[start..end].to_vec())

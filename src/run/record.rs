@@ -252,14 +252,15 @@ fn run_key(run_id: &str) -> Key {
 fn to_item(key: Key, value: &impl Serialize) -> PortResult<Item> {
     match serde_json::to_value(value) {
         Ok(Value::Object(attrs)) => Ok(Item { key, attrs }),
-        Ok(_) => Err(PortError::Backend("record did not serialise to an object".into())),
-        Err(e) => Err(PortError::Backend(format!("serialise record: {e}"))),
+        Ok(_) => Err(PortError::backend("record did not serialise to an object")),
+        Err(e) => Err(PortError::backend(format!("serialise record: {e}"))),
     }
 }
 
 fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> PortResult<T> {
-    serde_json::from_value(Value::Object(item.attrs))
-        .map_err(|e| PortError::Backend(format!("stored record {:?} is not readable: {e}", item.key)))
+    serde_json::from_value(Value::Object(item.attrs)).map_err(|e| {
+        PortError::backend(format!("stored record {:?} is not readable: {e}", item.key)).caused_by(e)
+    })
 }
 
 /// Index padding for sort keys.
@@ -307,7 +308,7 @@ impl<'a> RunStore<'a> {
             }
             Written::ConditionFailed(Some(existing)) => from_item(existing),
             Written::ConditionFailed(None) => self.get(&record.run_id).await?.ok_or_else(|| {
-                PortError::Backend(format!("run {} vanished while being created", record.run_id))
+                PortError::backend(format!("run {} vanished while being created", record.run_id))
             }),
         }
     }
@@ -328,7 +329,7 @@ impl<'a> RunStore<'a> {
     ) -> PortResult<RunRecord> {
         loop {
             let mut rec =
-                self.get(run_id).await?.ok_or_else(|| PortError::NotFound(format!("run {run_id}")))?;
+                self.get(run_id).await?.ok_or_else(|| PortError::not_found(format!("run {run_id}")))?;
             let old_version = rec.version;
             if !change(&mut rec) {
                 return Ok(rec);
@@ -449,7 +450,7 @@ impl<'a> RunStore<'a> {
                     .key
                     .sk
                     .parse::<u64>()
-                    .map_err(|e| PortError::Backend(format!("bad result key: {e}")))?;
+                    .map_err(|e| PortError::backend(format!("bad result key: {e}")).caused_by(e))?;
                 Ok((index, from_item(i)?))
             })
             .collect()

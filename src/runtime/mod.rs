@@ -213,7 +213,7 @@ mod tests {
     fn exit_codes_follow_the_contract() {
         assert_eq!(JobError::retryable("x").exit_code(), 75);
         assert_eq!(JobError::permanent("x").exit_code(), 1);
-        assert_eq!(JobError::from(PortError::Throttled("t".into())).exit_code(), 75);
-        assert_eq!(JobError::from(PortError::Invalid("t".into())).exit_code(), 1);
+        assert_eq!(JobError::from(PortError::throttled("t")).exit_code(), 75);
+        assert_eq!(JobError::from(PortError::invalid("t")).exit_code(), 1);
     }
 }

@@ -192,7 +192,7 @@ mod tests {
         assert!(html.contains("class=\"h s-FAILED\" href=\"/runs/r1\""), "{html}");
         let err = ViewError::Store {
             table: "batchfan".into(),
-            source: crate::error::PortError::Backend("disk I/O error".into()),
+            source: crate::error::PortError::backend("disk I/O error"),
         };
         let html = fragment(&Err(err));
         assert!(html.contains("id=store-error") && html.contains("disk I/O error"), "{html}");

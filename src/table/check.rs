@@ -24,7 +24,7 @@ pub(crate) fn table_name(name: &str) -> Result<(), PortError> {
     if ok {
         Ok(())
     } else {
-        Err(PortError::Invalid(format!(
+        Err(PortError::invalid(format!(
             "table name {name:?} is not valid: use 3-255 letters, digits, '_', '.' or '-'"
         )))
     }
@@ -39,13 +39,13 @@ pub(crate) fn key(key: &Key) -> Result<(), PortError> {
 pub(crate) fn key_parts(pk: &str, sk: &str) -> Result<(), PortError> {
     for (name, value, max) in [(PK, pk, MAX_PK_BYTES), (SK, sk, MAX_SK_BYTES)] {
         if value.is_empty() {
-            return Err(PortError::Invalid(format!(
+            return Err(PortError::invalid(format!(
                 "key ({:?}, {:?}) has an empty {name}: give every item a non-empty {name}",
                 pk, sk
             )));
         }
         if value.len() > max {
-            return Err(PortError::Invalid(format!(
+            return Err(PortError::invalid(format!(
                 "{name} of {} bytes exceeds dynamodb's {max}: use a shorter {name} (store long values as attributes)",
                 value.len()
             )));
@@ -69,7 +69,7 @@ pub(crate) fn item_size(key: &Key, encoded_len: usize) -> Result<(), PortError> 
 pub(crate) fn item_size_parts(pk: &str, sk: &str, encoded_len: usize) -> Result<(), PortError> {
     let size = PK.len() + SK.len() + pk.len() + sk.len() + encoded_len;
     if size > MAX_ITEM_BYTES {
-        return Err(PortError::Invalid(format!(
+        return Err(PortError::invalid(format!(
             "item ({:?}, {:?}) is {size} bytes, over dynamodb's {MAX_ITEM_BYTES}: store large values in objects and keep a pointer in the item",
             pk, sk
         )));
@@ -85,7 +85,7 @@ fn attrs(key: &Key, attrs: &Map<String, Value>) -> Result<(), PortError> {
 /// Rejects an attribute named like the key.
 pub(crate) fn attr_name(key: &Key, name: &str) -> Result<(), PortError> {
     if name == PK || name == SK {
-        return Err(PortError::Invalid(format!(
+        return Err(PortError::invalid(format!(
             "item ({:?}, {:?}) has an attribute named {name:?}: set the key through Item::key, not as an attribute",
             key.pk, key.sk
         )));

@@ -73,12 +73,12 @@ impl Rows {
         let names: Vec<String> = names.into_iter().map(Into::into).collect();
         for (i, name) in names.iter().enumerate() {
             if name.is_empty() || name == PK || name == SK {
-                return Err(PortError::Invalid(format!(
+                return Err(PortError::invalid(format!(
                     "attribute name {name:?} is not allowed in Rows: names must be non-empty and not {PK:?} or {SK:?} (the key is given per row)"
                 )));
             }
             if names[..i].contains(name) {
-                return Err(PortError::Invalid(format!(
+                return Err(PortError::invalid(format!(
                     "attribute name {name:?} appears twice in Rows: name each attribute once"
                 )));
             }
@@ -119,7 +119,7 @@ impl Rows {
         values: impl IntoIterator<Item = C>,
     ) -> Result<(), PortError> {
         if pk.is_empty() || sk.is_empty() {
-            return Err(PortError::Invalid(format!(
+            return Err(PortError::invalid(format!(
                 "row ({pk:?}, {sk:?}) has an empty key part: give every row a non-empty {PK} and {SK}"
             )));
         }
@@ -136,7 +136,7 @@ impl Rows {
                 Cell::Str(s) => self.part(s, 0)?,
                 Cell::Json(v) => {
                     let text = serde_json::to_string(v).map_err(|e| {
-                        PortError::Invalid(format!("cannot encode a value of row ({pk:?}, {sk:?}): {e}"))
+                        PortError::invalid(format!("cannot encode a value of row ({pk:?}, {sk:?}): {e}"))
                     })?;
                     self.part(&text, JSON_BIT)?
                 }
@@ -145,7 +145,7 @@ impl Rows {
         if count != self.names.len() {
             self.buf.truncate(buf_len);
             self.ends.truncate(ends_len);
-            return Err(PortError::Invalid(format!(
+            return Err(PortError::invalid(format!(
                 "row ({pk:?}, {sk:?}) has {count}{} values for {} attribute names: give one value per name",
                 if count > self.names.len() { "+" } else { "" },
                 self.names.len()
@@ -156,9 +156,10 @@ impl Rows {
 
     fn part(&mut self, text: &str, flag: u32) -> Result<(), PortError> {
         self.buf.push_str(text);
-        let end = u32::try_from(self.buf.len()).ok().filter(|end| end & JSON_BIT == 0).ok_or_else(|| {
-            PortError::Invalid("Rows holds more than 2 GiB: write it in smaller batches".into())
-        })?;
+        let end = u32::try_from(self.buf.len())
+            .ok()
+            .filter(|end| end & JSON_BIT == 0)
+            .ok_or_else(|| PortError::invalid("Rows holds more than 2 GiB: write it in smaller batches"))?;
         self.ends.push(end | flag);
         Ok(())
     }
@@ -203,8 +204,9 @@ impl<'a> RowRef<'a> {
         let mut attrs = Map::new();
         for (name, text, json) in self.values() {
             let value = if json {
-                serde_json::from_str(text)
-                    .map_err(|e| PortError::Backend(format!("Rows holds a value that is not JSON: {e}")))?
+                serde_json::from_str(text).map_err(|e| {
+                    PortError::backend(format!("Rows holds a value that is not JSON: {e}")).caused_by(e)
+                })?
             } else {
                 Value::String(text.to_owned())
             };

@@ -96,7 +96,7 @@ impl SqliteTable {
     /// A table store rooted at `dir` (created if missing).
     pub fn open(dir: &Path) -> Result<SqliteTable, PortError> {
         std::fs::create_dir_all(dir).map_err(|e| {
-            PortError::Backend(format!("cannot create table directory {}: {e}", dir.display()))
+            PortError::backend(format!("cannot create table directory {}: {e}", dir.display()))
         })?;
         let inner = Inner { dir: dir.to_path_buf(), tables: Mutex::new(HashMap::new()) };
         Ok(SqliteTable { inner: Arc::new(inner) })
@@ -213,7 +213,7 @@ impl Table for SqliteTable {
 
     async fn query(&self, table: &str, pk: &str, sk_prefix: &str) -> PortResult<Vec<Item>> {
         if pk.is_empty() {
-            return Err(PortError::Invalid("query has an empty pk: pass the partition key to read".into()));
+            return Err(PortError::invalid("query has an empty pk: pass the partition key to read"));
         }
         let (pk, prefix) = (pk.to_owned(), sk_prefix.to_owned());
         self.with_shard(table, &pk.clone(), Access::Read, move |conn| {
@@ -269,7 +269,7 @@ fn read(conn: &Connection, key: &Key) -> Result<Option<Item>, PortError> {
 fn encode(item: &Item) -> Result<String, PortError> {
     check::item_shape(item)?;
     let attrs = serde_json::to_string(&item.attrs)
-        .map_err(|e| PortError::Invalid(format!("cannot encode item attributes: {e}")))?;
+        .map_err(|e| PortError::invalid(format!("cannot encode item attributes: {e}")).caused_by(e))?;
     check::item_size(&item.key, attrs.len())?;
     Ok(attrs)
 }

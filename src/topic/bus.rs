@@ -158,7 +158,7 @@ impl Bus {
     /// Opens (creating if needed) the bus stored in the SQLite file at `path`.
     pub async fn open(path: &Path, config: BusConfig) -> Result<Bus, PortError> {
         if config.max_attempts == 0 {
-            return Err(PortError::Invalid("bus max_attempts 0 is not valid: use at least 1".into()));
+            return Err(PortError::invalid("bus max_attempts 0 is not valid: use at least 1"));
         }
         let path = path.to_path_buf();
         let conn = blocking(move || store::open(&path)).await?;

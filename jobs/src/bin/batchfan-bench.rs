@@ -94,7 +94,9 @@ fn sizes(flag: &str, value: &str) -> Result<Vec<u64>, String> {
         .filter(|x| !x.is_empty())
         .map(|x| match x.replace('_', "").parse::<u64>() {
             Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!("{flag} {x:?} is not a whole number of at least 1: write e.g. {flag} 1000000,2000000")),
+            _ => Err(format!(
+                "{flag} {x:?} is not a whole number of at least 1: write e.g. {flag} 1000000,2000000"
+            )),
         })
         .collect()
 }
@@ -315,9 +317,18 @@ mod tests {
 
     #[test]
     fn flags_set_what_they_name_and_the_rest_keeps_its_default() {
-        let o = parse(&["--rows", "1_000_000, 2000000", "--fanout", "", "--ids", "random", "--isolation", "both"])
-            .unwrap()
-            .unwrap();
+        let o = parse(&[
+            "--rows",
+            "1_000_000, 2000000",
+            "--fanout",
+            "",
+            "--ids",
+            "random",
+            "--isolation",
+            "both",
+        ])
+        .unwrap()
+        .unwrap();
         assert_eq!((o.rows, o.fanout), (vec![1_000_000, 2_000_000], vec![]));
         assert_eq!((o.ids, o.isolation), (&["random"][..], &[true, false][..]));
         assert_eq!((o.work, o.specs), (PathBuf::from("bench-data"), PathBuf::from("jobs")));

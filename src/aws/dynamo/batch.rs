@@ -80,11 +80,11 @@ where
     );
     Err(match last_error {
         Some(PortError::Unavailable(m)) => {
-            PortError::Unavailable(format!("{left} (last: {m}): the service kept failing; retry later"))
+            PortError::unavailable(format!("{left} (last: {m}): the service kept failing; retry later"))
         }
         last => {
             let why = last.map_or_else(String::new, |e| format!(" (last: {e})"));
-            PortError::Throttled(format!(
+            PortError::throttled(format!(
                 "{left}{why}: the table is over its capacity; retry later or raise its write capacity"
             ))
         }
@@ -141,7 +141,7 @@ mod tests {
         let mut calls = 0;
         let send = |batch: Vec<u32>| {
             calls += 1;
-            let left = if calls % 2 == 0 { Err(PortError::Throttled("slow down".into())) } else { Ok(batch) };
+            let left = if calls % 2 == 0 { Err(PortError::throttled("slow down")) } else { Ok(batch) };
             async move { left }
         };
         let err = send_until_processed("dynamodb BatchWriteItem on table t", vec![1, 2], FAST, send).await;
@@ -168,8 +168,8 @@ mod tests {
                 let mut n = count.lock().unwrap();
                 *n += 1;
                 match *n {
-                    1 => Err(PortError::Unavailable("RequestTimeout: request timed out".into())),
-                    2 => Err(PortError::Unavailable("InternalServerError: http status 500".into())),
+                    1 => Err(PortError::unavailable("RequestTimeout: request timed out")),
+                    2 => Err(PortError::unavailable("InternalServerError: http status 500")),
                     _ => Ok(batch[1..].to_vec()),
                 }
             }
@@ -181,7 +181,7 @@ mod tests {
         let mut n = 0;
         let down = |_: Vec<u32>| {
             n += 1;
-            async { Err(PortError::Unavailable("http status 503".into())) }
+            async { Err(PortError::unavailable("http status 503")) }
         };
         let err = send_until_processed("dynamodb BatchWriteItem on table t", vec![1, 2, 3], FAST, down).await;
         assert_eq!(n, 5);
@@ -196,12 +196,9 @@ mod tests {
         let mut calls = 0;
         let send = |_: Vec<u32>| {
             calls += 1;
-            async { Err(PortError::Invalid("bad".into())) }
+            async { Err(PortError::invalid("bad")) }
         };
-        assert_eq!(
-            send_until_processed("t", vec![1], FAST, send).await,
-            Err(PortError::Invalid("bad".into()))
-        );
+        assert_eq!(send_until_processed("t", vec![1], FAST, send).await, Err(PortError::invalid("bad")));
         assert_eq!(calls, 1);
     }
 }

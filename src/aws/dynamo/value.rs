@@ -58,7 +58,7 @@ fn number_text(name: &str, n: &Number) -> Result<String, PortError> {
     if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
         let magnitude = f.abs();
         if magnitude >= TOO_LARGE || (magnitude != 0.0 && magnitude < MIN_MAGNITUDE) {
-            return Err(PortError::Invalid(format!(
+            return Err(PortError::invalid(format!(
                 "attribute {name:?} holds the number {n}, outside dynamodb's range (1e-130 to 9.99e125 in magnitude): store it as a string"
             )));
         }
@@ -84,7 +84,7 @@ pub(crate) fn from_attr(name: &str, value: AttributeValue) -> Result<Value, Port
             items.iter().map(|t| parse_number(name, t).map(Value::Number)).collect::<Result<_, _>>()?,
         ),
         other => {
-            return Err(PortError::Backend(format!(
+            return Err(PortError::backend(format!(
             "attribute {name:?} has a {} value, which batchfan cannot read as json: store text or numbers",
             kind(&other)
         )))
@@ -94,7 +94,7 @@ pub(crate) fn from_attr(name: &str, value: AttributeValue) -> Result<Value, Port
 
 /// Parses DynamoDB number text exactly: integers as u64/i64, the rest as f64.
 pub(crate) fn parse_number(name: &str, text: &str) -> Result<Number, PortError> {
-    let bad = || PortError::Backend(format!("attribute {name:?} holds {text:?}, which is not a number"));
+    let bad = || PortError::backend(format!("attribute {name:?} holds {text:?}, which is not a number"));
     let integral = !text.contains(['.', 'e', 'E']);
     if integral {
         if let Ok(u) = text.parse::<u64>() {
@@ -139,7 +139,7 @@ pub(crate) fn to_key(key: &Key) -> HashMap<String, AttributeValue> {
 pub(crate) fn from_item(mut map: HashMap<String, AttributeValue>) -> Result<Item, PortError> {
     let mut key_part = |name: &str| match map.remove(name) {
         Some(AttributeValue::S(s)) => Ok(s),
-        other => Err(PortError::Backend(format!(
+        other => Err(PortError::backend(format!(
             "item has no string {name:?} attribute ({other:?}): batchfan tables have string keys pk and sk"
         ))),
     };

@@ -54,7 +54,7 @@ pub(super) async fn upload(
     sha256: Option<&str>,
 ) -> PortResult<String> {
     if size > MAX_OBJECT_BYTES {
-        return Err(PortError::Invalid(format!(
+        return Err(PortError::invalid(format!(
             "{} is {size} bytes, over s3's largest object of {MAX_OBJECT_BYTES} bytes: split it into several objects",
             path.display()
         )));
@@ -66,7 +66,7 @@ pub(super) async fn upload(
     }
     let created = create.send().await.map_err(|e| port_error(&what, e))?;
     let Some(upload_id) = created.upload_id else {
-        return Err(PortError::Backend(format!("{what}: CreateMultipartUpload returned no upload id")));
+        return Err(PortError::backend(format!("{what}: CreateMultipartUpload returned no upload id")));
     };
     match upload_parts(client, obj, path, size, &upload_id, &what).await {
         Ok(etag) => Ok(etag),
@@ -135,8 +135,8 @@ fn joined(
 ) -> PortResult<CompletedPart> {
     match next {
         Some(Ok(part)) => part,
-        Some(Err(e)) => Err(PortError::Backend(format!("a part upload task failed: {e}"))),
-        None => Err(PortError::Backend("no part upload was running".into())),
+        Some(Err(e)) => Err(PortError::backend(format!("a part upload task failed: {e}"))),
+        None => Err(PortError::backend("no part upload was running")),
     }
 }
 
@@ -160,7 +160,7 @@ impl Part {
             .build()
             .await
             .map_err(|e| {
-                PortError::Backend(format!("{}: cannot read part {}: {e}", self.what, self.number))
+                PortError::backend(format!("{}: cannot read part {}: {e}", self.what, self.number))
             })?;
         let out = self
             .client

@@ -49,8 +49,8 @@ pub fn check_key(key: &str) -> Result<(), String> {
 
 /// The bucket directory and the object's file, once the names are checked.
 pub(super) fn locate(root: &Path, obj: &ObjectRef) -> Result<(PathBuf, PathBuf), PortError> {
-    check_bucket(&obj.bucket).map_err(PortError::Invalid)?;
-    check_key(&obj.key).map_err(PortError::Invalid)?;
+    check_bucket(&obj.bucket).map_err(PortError::invalid)?;
+    check_key(&obj.key).map_err(PortError::invalid)?;
     let bucket = root.join(&obj.bucket);
     let file = bucket.join(&obj.key);
     Ok((bucket, file))

@@ -52,7 +52,7 @@ impl Skipped {
 }
 
 fn link_error(obj: &ObjectRef, what: &str) -> PortError {
-    PortError::Invalid(format!(
+    PortError::invalid(format!(
         "object {obj}: {what} is a symbolic link, which batchfan never follows in a bucket (it could point out of it): copy the file itself into the bucket"
     ))
 }
@@ -73,7 +73,7 @@ pub(super) fn refuse_links(bucket_dir: &Path, obj: &ObjectRef, last: bool) -> Re
             Ok(_) => {}
             // Not there: whatever comes next reports it missing.
             Err(e) if super::walk::gone(&e) => return Ok(()),
-            Err(e) => return Err(PortError::Backend(format!("cannot stat {}: {e}", path.display()))),
+            Err(e) => return Err(PortError::backend(format!("cannot stat {}: {e}", path.display()))),
         }
     }
     Ok(())

@@ -62,7 +62,7 @@ pub(super) fn write(
 
 fn rename_into_place(tmp: &Path, target: &Target<'_>) -> Result<(), PortError> {
     let conflict = || {
-        PortError::Invalid(format!(
+        PortError::invalid(format!(
             "{} conflicts with an object whose key is a prefix of it (or extends it): a directory store cannot hold both a/b and a/b/c, rename one of them",
             target.obj
         ))
@@ -84,12 +84,12 @@ fn rename_into_place(tmp: &Path, target: &Target<'_>) -> Result<(), PortError> {
             Err(e) => return Err(backend("rename into", &target.path, e)),
         }
     }
-    Err(PortError::Unavailable(format!("{} kept disappearing while being written: retry", target.obj)))
+    Err(PortError::unavailable(format!("{} kept disappearing while being written: retry", target.obj)))
 }
 
 /// Reads bytes `start..end` of an object (the whole object when `range` is `None`).
 pub(super) fn read(target: &Target<'_>, range: Option<(u64, u64)>) -> Result<Vec<u8>, PortError> {
-    let not_found = || PortError::NotFound(format!("object {} does not exist", target.obj));
+    let not_found = || PortError::not_found(format!("object {} does not exist", target.obj));
     let mut file = match open_nofollow(&target.path) {
         Ok(file) => file,
         Err(e) if gone(&e) => return Err(not_found()),
@@ -119,7 +119,7 @@ pub(super) fn head(target: &Target<'_>) -> Result<Option<ObjectMeta>, PortError>
     match fs::symlink_metadata(&target.path) {
         Ok(meta) if meta.file_type().is_symlink() => Err(refuse_links(&target.bucket_dir, target.obj, true)
             .err()
-            .unwrap_or_else(|| PortError::NotFound(format!("object {} does not exist", target.obj)))),
+            .unwrap_or_else(|| PortError::not_found(format!("object {} does not exist", target.obj)))),
         Ok(meta) if meta.is_file() => Ok(Some(object_meta(&target.obj.key, &meta))),
         Ok(_) => Ok(None),
         Err(e) if gone(&e) => Ok(None),
@@ -150,12 +150,13 @@ pub(super) fn delete(target: &Target<'_>) -> Result<(), PortError> {
 pub(super) fn copy_from(source: &Path) -> impl FnOnce(&mut File, &Path) -> Result<(), PortError> + '_ {
     use std::os::unix::fs::PermissionsExt;
     move |_, tmp| match fs::copy(source, tmp) {
-        Ok(_) => fs::set_permissions(tmp, fs::Permissions::from_mode(0o600))
-            .map_err(|e| PortError::Backend(format!("cannot make {} private: {e}", tmp.display()))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound && !source.exists() => Err(PortError::NotFound(
+        Ok(_) => fs::set_permissions(tmp, fs::Permissions::from_mode(0o600)).map_err(|e| {
+            PortError::backend(format!("cannot make {} private: {e}", tmp.display())).caused_by(e)
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !source.exists() => Err(PortError::not_found(
             format!("local file {} does not exist: pass the path of an existing file", source.display()),
         )),
-        Err(e) => Err(PortError::Backend(format!("cannot copy {} into the bucket: {e}", source.display()))),
+        Err(e) => Err(PortError::backend(format!("cannot copy {} into the bucket: {e}", source.display()))),
     }
 }
 
@@ -169,14 +170,14 @@ pub(super) fn concat_from(
             refuse_links(bucket_dir, obj, false)?;
             let mut part = match open_nofollow(path) {
                 Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => f,
-                Ok(_) => return Err(PortError::NotFound(format!("object {obj} does not exist"))),
+                Ok(_) => return Err(PortError::not_found(format!("object {obj} does not exist"))),
                 Err(e) if gone(&e) => {
-                    return Err(PortError::NotFound(format!("object {obj} does not exist")))
+                    return Err(PortError::not_found(format!("object {obj} does not exist")))
                 }
                 Err(e) if is_link_error(&e) => {
                     return Err(refuse_links(bucket_dir, obj, true)
                         .err()
-                        .unwrap_or_else(|| PortError::NotFound(format!("object {obj} does not exist"))))
+                        .unwrap_or_else(|| PortError::not_found(format!("object {obj} does not exist"))))
                 }
                 Err(e) => return Err(backend("open", path, e)),
             };
@@ -193,5 +194,5 @@ pub(super) fn write_body(body: &[u8]) -> impl FnOnce(&mut File, &Path) -> Result
 }
 
 fn backend(what: &str, path: &Path, e: io::Error) -> PortError {
-    PortError::Backend(format!("cannot {what} {}: {e}", path.display()))
+    PortError::backend(format!("cannot {what} {}: {e}", path.display()))
 }

@@ -76,13 +76,13 @@ fn walk(dir: &Path, dir_key: &str, prefix: &str, out: &mut Listed) -> Result<(),
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if gone(&e) => return Ok(()),
-        Err(e) => return Err(PortError::Backend(format!("cannot list {}: {e}", dir.display()))),
+        Err(e) => return Err(PortError::backend(format!("cannot list {}: {e}", dir.display()))),
     };
     for entry in entries {
         let entry = match entry {
             Ok(entry) => entry,
             Err(e) if gone(&e) => continue,
-            Err(e) => return Err(PortError::Backend(format!("cannot list {}: {e}", dir.display()))),
+            Err(e) => return Err(PortError::backend(format!("cannot list {}: {e}", dir.display()))),
         };
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
             let key = format!("{dir_key}{}", entry.file_name().to_string_lossy());
@@ -120,7 +120,7 @@ fn walk(dir: &Path, dir_key: &str, prefix: &str, out: &mut Listed) -> Result<(),
                 tracing::debug!(path = %entry.path().display(), "skipping what is not a file (a fifo, a socket)")
             }
             Err(e) if gone(&e) => {}
-            Err(e) => return Err(PortError::Backend(format!("cannot stat {}: {e}", entry.path().display()))),
+            Err(e) => return Err(PortError::backend(format!("cannot stat {}: {e}", entry.path().display()))),
         }
     }
     Ok(())

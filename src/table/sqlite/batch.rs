@@ -86,11 +86,12 @@ pub(super) fn put_batch(conn: &Connection, items: Vec<Item>) -> Result<(), PortE
         let encoder = thread::Builder::new()
             .name("batchfan-put-batch".into())
             .spawn_scoped(scope, || encode_stream(&source, send))
-            .map_err(|e| PortError::Backend(format!("cannot start the put_batch encoder thread: {e}")))?;
+            .map_err(|e| {
+                PortError::backend(format!("cannot start the put_batch encoder thread: {e}")).caused_by(e)
+            })?;
         let written = write_stream(conn, &source, chunks, recv);
-        let encoded = encoder
-            .join()
-            .unwrap_or_else(|_| Err(PortError::Backend("put_batch encoder thread panicked".into())));
+        let encoded =
+            encoder.join().unwrap_or_else(|_| Err(PortError::backend("put_batch encoder thread panicked")));
         // A bad item is the root cause when both fail.
         encoded.and(written)
     })
@@ -119,11 +120,12 @@ pub(super) fn encode_groups(mut groups: Vec<(usize, Vec<Item>)>) -> Result<Vec<(
         let helper = thread::Builder::new()
             .name("batchfan-put-batch".into())
             .spawn_scoped(scope, move || encode_all(back))
-            .map_err(|e| PortError::Backend(format!("cannot start the put_batch encoder thread: {e}")))?;
+            .map_err(|e| {
+                PortError::backend(format!("cannot start the put_batch encoder thread: {e}")).caused_by(e)
+            })?;
         let front = encode_all(groups);
-        let back = helper
-            .join()
-            .unwrap_or_else(|_| Err(PortError::Backend("put_batch encoder thread panicked".into())));
+        let back =
+            helper.join().unwrap_or_else(|_| Err(PortError::backend("put_batch encoder thread panicked")));
         let mut front = front?;
         front.extend(back?);
         Ok(front)
@@ -156,7 +158,7 @@ fn write_stream(
         }
         Ok(conn.execute_batch("BEGIN IMMEDIATE")?)
     })?;
-    let stopped = || PortError::Invalid("put_batch stopped before the last item".into());
+    let stopped = || PortError::invalid("put_batch stopped before the last item");
     let streamed = (|| {
         let mut ready: HashMap<usize, Chunk> = HashMap::new();
         let mut next = 0;
@@ -220,14 +222,14 @@ pub(super) fn encode_chunk(items: Vec<Item>) -> Result<Chunk, PortError> {
         rows.push([start, pk_end, sk_end, buf.len()]);
     }
     let buf = String::from_utf8(buf)
-        .map_err(|e| PortError::Backend(format!("encoded items are not utf-8: {e}")))?;
+        .map_err(|e| PortError::backend(format!("encoded items are not utf-8: {e}")).caused_by(e))?;
     Ok(Chunk { buf, rows, names: None })
 }
 
 /// Checks and encodes [`Rows`] into one chunk per shard (in shard order), as
 /// compact rows: `[H,v1,v2,...]` with `H` naming the attribute names (see [`names`]).
 pub(super) fn encode_rows(rows: &Rows) -> Result<Vec<(usize, Chunk)>, PortError> {
-    let fail = |e: serde_json::Error| PortError::Invalid(format!("cannot encode item attributes: {e}"));
+    let fail = |e: serde_json::Error| PortError::invalid(format!("cannot encode item attributes: {e}"));
     let names = Names::new(rows.names())?;
     let head = format!("[{}", names.hash);
     // What DynamoDB counts of a row besides its values.
@@ -260,7 +262,7 @@ pub(super) fn encode_rows(rows: &Rows) -> Result<Vec<(usize, Chunk)>, PortError>
         .filter(|(_, (_, spans))| !spans.is_empty())
         .map(|(shard, (buf, rows))| {
             let buf = String::from_utf8(buf)
-                .map_err(|e| PortError::Backend(format!("encoded rows are not utf-8: {e}")))?;
+                .map_err(|e| PortError::backend(format!("encoded rows are not utf-8: {e}")).caused_by(e))?;
             Ok((shard, Chunk { buf, rows, names: Some(names.clone()) }))
         })
         .collect()
@@ -269,7 +271,7 @@ pub(super) fn encode_rows(rows: &Rows) -> Result<Vec<(usize, Chunk)>, PortError>
 /// Writes `attrs` as a JSON object, consuming it (so it is freed while still
 /// in cache), and rejects attributes named like the key on the way.
 fn encode_attrs(buf: &mut Vec<u8>, key: &Key, attrs: Map<String, Value>) -> Result<(), PortError> {
-    let fail = |e: serde_json::Error| PortError::Invalid(format!("cannot encode item attributes: {e}"));
+    let fail = |e: serde_json::Error| PortError::invalid(format!("cannot encode item attributes: {e}"));
     buf.push(b'{');
     for (i, (name, value)) in attrs.into_iter().enumerate() {
         check::attr_name(key, &name)?;

@@ -38,7 +38,7 @@ pub(super) struct Names {
 impl Names {
     pub(super) fn new(names: &[String]) -> Result<Names, PortError> {
         let json = serde_json::to_string(names)
-            .map_err(|e| PortError::Invalid(format!("cannot encode attribute names: {e}")))?;
+            .map_err(|e| PortError::invalid(format!("cannot encode attribute names: {e}")).caused_by(e))?;
         let digest = Sha256::digest(json.as_bytes());
         let mut first = [0u8; 8];
         first.copy_from_slice(&digest[..8]);
@@ -52,7 +52,7 @@ impl Names {
         if conn.prepare_cached(INSERT)?.execute(params![self.hash, self.json])? == 0 {
             let stored: String = conn.prepare_cached(SELECT)?.query_row(params![self.hash], |r| r.get(0))?;
             if stored != self.json {
-                return Err(PortError::Backend(format!(
+                return Err(PortError::backend(format!(
                     "attribute names {} and {stored} share the hash {}: write one of them with put_batch",
                     self.json, self.hash
                 )));
@@ -74,8 +74,9 @@ fn cached(hash: i64) -> Option<Arc<Vec<String>>> {
 }
 
 fn remember(hash: i64, json: &str) -> Result<Arc<Vec<String>>, PortError> {
-    let names: Vec<String> = serde_json::from_str(json)
-        .map_err(|e| PortError::Backend(format!("stored attribute names are not a json array: {e}")))?;
+    let names: Vec<String> = serde_json::from_str(json).map_err(|e| {
+        PortError::backend(format!("stored attribute names are not a json array: {e}")).caused_by(e)
+    })?;
     let names = Arc::new(names);
     lock(cache()).insert(hash, names.clone());
     Ok(names)
@@ -83,7 +84,7 @@ fn remember(hash: i64, json: &str) -> Result<Arc<Vec<String>>, PortError> {
 
 /// Decodes a row's `attrs` column: a JSON object, or a compact `[H, values...]` row.
 pub(super) fn decode(conn: &Connection, attrs: &str) -> Result<Map<String, Value>, PortError> {
-    let corrupt = |what: String| PortError::Backend(format!("stored attributes are not valid: {what}"));
+    let corrupt = |what: String| PortError::backend(format!("stored attributes are not valid: {what}"));
     if !attrs.starts_with('[') {
         return serde_json::from_str(attrs).map_err(|e| corrupt(format!("not a json object: {e}")));
     }

@@ -74,7 +74,7 @@ impl Shards {
     /// Shard `shard`'s connection, opening (and creating) the file on first use.
     pub(super) fn file(&self, shard: usize) -> Result<Arc<TableFile>, PortError> {
         let cell = self.files.get(shard).ok_or_else(|| {
-            PortError::Backend(format!("shard {shard} is out of range: a table has {SHARDS} shards"))
+            PortError::backend(format!("shard {shard} is out of range: a table has {SHARDS} shards"))
         })?;
         if let Some(file) = cell.get() {
             return Ok(file.clone());
@@ -82,7 +82,7 @@ impl Shards {
         // Opened outside any lock (opening may wait for another process's
         // lock); of two threads racing here, one connection is kept.
         std::fs::create_dir_all(&self.dir).map_err(|e| {
-            PortError::Backend(format!(
+            PortError::backend(format!(
                 "cannot create table directory {}: {e}: check the parent is writable",
                 self.dir.display()
             ))

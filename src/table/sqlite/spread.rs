@@ -59,7 +59,7 @@ pub(super) fn write_groups<G>(
             thread::sleep(pause);
             pause = (pause * 2).min(MAX_PAUSE);
         } else {
-            return Err(PortError::Throttled(format!(
+            return Err(PortError::throttled(format!(
                 "{} shard(s) of the table stayed locked by other writers for {BUSY_TIMEOUT:?}: \
                  retry later, or write from fewer processes at once",
                 pending.len()

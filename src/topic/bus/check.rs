@@ -16,7 +16,7 @@ pub(super) fn topic(name: &str) -> Result<(), PortError> {
     if is_sns_name(name) {
         Ok(())
     } else {
-        Err(PortError::Invalid(format!(
+        Err(PortError::invalid(format!(
             "topic name {name:?} is not valid: use 1-256 letters, digits, '-' or '_'"
         )))
     }
@@ -27,7 +27,7 @@ pub(super) fn subscription(name: &str) -> Result<(), PortError> {
     if is_sns_name(name) {
         Ok(())
     } else {
-        Err(PortError::Invalid(format!(
+        Err(PortError::invalid(format!(
             "subscription name {name:?} is not valid: use 1-256 letters, digits, '-' or '_'"
         )))
     }
@@ -46,31 +46,31 @@ pub(super) fn message(msg: &Message) -> Result<(), PortError> {
         + msg.subject.as_ref().map_or(0, String::len)
         + msg.attributes.iter().map(|(k, v)| k.len() + "String".len() + v.len()).sum::<usize>();
     if size > MAX_MESSAGE_BYTES {
-        return Err(PortError::Invalid(format!(
+        return Err(PortError::invalid(format!(
             "message of {size} bytes exceeds sns's {MAX_MESSAGE_BYTES}: pass pointers (an s3:// uri, a table key), not data"
         )));
     }
     if msg.body.is_empty() {
-        return Err(PortError::Invalid("message body is empty: sns needs a non-empty body".into()));
+        return Err(PortError::invalid("message body is empty: sns needs a non-empty body"));
     }
     if let Some(subject) = &msg.subject {
         let ok = !subject.is_empty()
             && subject.chars().count() <= MAX_SUBJECT_CHARS
             && subject.chars().all(|c| c.is_ascii() && !c.is_ascii_control());
         if !ok {
-            return Err(PortError::Invalid(format!(
+            return Err(PortError::invalid(format!(
                 "subject {subject:?} is not valid: use 1-{MAX_SUBJECT_CHARS} printable ascii characters on one line"
             )));
         }
     }
     if msg.attributes.len() > MAX_ATTRIBUTES {
-        return Err(PortError::Invalid(format!(
+        return Err(PortError::invalid(format!(
             "message has {} attributes, over sns's {MAX_ATTRIBUTES}: merge some into the body",
             msg.attributes.len()
         )));
     }
     if let Some((name, _)) = msg.attributes.iter().find(|(k, v)| k.is_empty() || v.is_empty()) {
-        return Err(PortError::Invalid(format!(
+        return Err(PortError::invalid(format!(
             "message attribute {name:?} has an empty name or value: sns needs both non-empty"
         )));
     }

@@ -53,7 +53,7 @@ const MESSAGE_COLUMNS: &str = "m.id, m.topic, m.subject, m.body, m.attributes, m
 pub(super) fn open(path: &Path) -> Result<Connection, PortError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
-            .map_err(|e| PortError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+            .map_err(|e| PortError::backend(format!("cannot create {}: {e}", dir.display())).caused_by(e))?;
     }
     conn::open(path, 4096, SCHEMA)
 }
@@ -67,7 +67,7 @@ pub(super) fn publish(
     now: i64,
 ) -> Result<(), PortError> {
     let attributes = serde_json::to_string(&msg.attributes)
-        .map_err(|e| PortError::Invalid(format!("cannot encode message attributes: {e}")))?;
+        .map_err(|e| PortError::invalid(format!("cannot encode message attributes: {e}")).caused_by(e))?;
     conn::write(c, |tx| {
         tx.prepare_cached(
             "INSERT INTO messages (id, topic, subject, body, attributes, published_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -215,8 +215,9 @@ pub(super) fn dead_letters(c: &Connection) -> Result<Vec<DeadLetter>, PortError>
 /// Reads [`MESSAGE_COLUMNS`] starting at column `at`.
 fn message(row: &Row<'_>, at: usize) -> Result<Published, PortError> {
     let attributes: String = row.get(at + 4)?;
-    let attributes = serde_json::from_str(&attributes)
-        .map_err(|e| PortError::Backend(format!("stored message attributes are not a json object: {e}")))?;
+    let attributes = serde_json::from_str(&attributes).map_err(|e| {
+        PortError::backend(format!("stored message attributes are not a json object: {e}")).caused_by(e)
+    })?;
     Ok(Published {
         message_id: row.get(at)?,
         topic: row.get(at + 1)?,
