@@ -161,3 +161,30 @@ impl From<std::io::Error> for PortError {
 
 /// Result alias for port calls.
 pub type PortResult<T> = Result<T, PortError>;
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::PortError;
+
+    #[test]
+    fn an_io_error_is_the_kind_the_text_and_the_source() {
+        let e = PortError::from(std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"));
+        assert_eq!(e.to_string(), "not found: no such file");
+        let io = e.source().and_then(|s| s.downcast_ref::<std::io::Error>()).expect("the io::Error is kept");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        let e = PortError::from(std::io::Error::other("disk full"));
+        assert_eq!((e.message(), e.retryable()), ("io: disk full", false));
+        assert!(e.source().is_some());
+    }
+
+    #[test]
+    fn an_error_made_from_words_has_no_source_and_keeps_its_kind_through_caused_by() {
+        let e = PortError::throttled("slow down");
+        assert!(e.source().is_none() && e.retryable());
+        let caused = e.clone().caused_by(std::io::Error::other("busy"));
+        assert!(matches!(&caused, PortError::Throttled(m) if &**m == "slow down"));
+        assert_eq!(caused.source().map(|s| s.to_string()).as_deref(), Some("busy"));
+    }
+}

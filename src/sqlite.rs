@@ -150,3 +150,18 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| PortError::backend(format!("blocking task failed: {e}")).caused_by(e))?
 }
+
+#[cfg(test)]
+mod source_tests {
+    use std::error::Error;
+
+    use super::PortError;
+
+    #[test]
+    fn a_sqlite_error_stays_the_port_errors_source() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let e = PortError::from(conn.execute_batch("SELECT * FROM nowhere").unwrap_err());
+        assert!(matches!(&e, PortError::Backend(m) if m.contains("no such table: nowhere")), "{e}");
+        assert!(e.source().and_then(|s| s.downcast_ref::<rusqlite::Error>()).is_some(), "{e:?}");
+    }
+}

@@ -245,4 +245,14 @@ mod tests {
         assert!(matches!(&e, PortError::Invalid(m) if m.contains("check the endpoint")), "{e}");
         assert!(!e.retryable());
     }
+
+    #[test]
+    fn the_sdk_error_stays_the_port_errors_source() {
+        use std::error::Error;
+        let e = port_error("dynamodb PutItem", service_error("ThrottlingException", 400));
+        let source = e.source().expect("the SdkError is kept");
+        let sdk = source.downcast_ref::<SdkError<PutItemError, HttpResponse>>().expect("it is the SdkError");
+        assert_eq!(sdk.raw_response().map(|r| r.status().as_u16()), Some(400));
+        assert_eq!(e, PortError::throttled(e.message()), "a cause is carried, not compared");
+    }
 }
