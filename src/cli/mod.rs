@@ -212,8 +212,9 @@ fn init_tracing(verbose: u8) {
 }
 
 /// An error and its causes on one line, `outer: cause: ...`, each cause
-/// left out when the line already ends with its words (a [`PortError`]
-/// says its backend error's words and keeps that error as its source).
+/// left out when the line already has its words (a [`PortError`] says its
+/// backend error's words and keeps that error as its source; many messages
+/// say the cause, then the fix).
 ///
 /// [`PortError`]: crate::error::PortError
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -221,7 +222,7 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut next = e.source();
     while let Some(cause) = next {
         let words = cause.to_string();
-        if !line.ends_with(&words) {
+        if !line.contains(&words) {
             line.push_str(": ");
             line.push_str(&words);
         }
@@ -244,5 +245,13 @@ mod chain_tests {
         assert_eq!(chain(&unsaid), "backend error: cannot store the result: disk full");
         let wrapped = anyhow::Error::new(said).context("run r1");
         assert_eq!(chain(wrapped.as_ref()), "run r1: backend error: io: disk full");
+        let secret = crate::serve::app::read_secret(
+            "p",
+            Some(&crate::spec::SecretSource::File("/nonexistent/s".into())),
+        )
+        .unwrap_err();
+        let line = chain(&secret);
+        assert!(line.ends_with("create the file or fix secret_file"), "{line}");
+        assert_eq!(line.matches("No such file").count(), 1, "{line}");
     }
 }

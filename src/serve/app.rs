@@ -312,7 +312,7 @@ impl App {
     }
 
     /// The webhook secret of a pipeline, read now (a file may be rotated while serving).
-    pub fn webhook_secret(&self, spec: &PipelineSpec) -> Result<Vec<u8>, String> {
+    pub fn webhook_secret(&self, spec: &PipelineSpec) -> Result<Vec<u8>, SecretError> {
         let source = spec.triggers.webhook.as_ref().and_then(|w| w.secret.as_ref());
         read_secret(&spec.name, source)
     }
@@ -352,26 +352,54 @@ fn log_refusals(due: Option<Summary>) {
     }
 }
 
+/// Why a pipeline's webhook secret cannot be read; each says the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error(
+        "pipeline {pipeline} has no webhook secret: add secret_env or secret_file under [triggers.webhook]"
+    )]
+    Missing { pipeline: String },
+    #[error("webhook secret of pipeline {pipeline}: environment variable {name} is not set: export it before batchfan serve")]
+    Unset {
+        pipeline: String,
+        name: String,
+        #[source]
+        source: std::env::VarError,
+    },
+    #[error("webhook secret of pipeline {pipeline}: cannot read {}: {source}: create the file or fix secret_file", path.display())]
+    Unreadable {
+        pipeline: String,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("webhook secret of pipeline {pipeline} is in AWS (secret_ssm / secret_secretsmanager), which batchfan serve cannot read: use secret_env or secret_file")]
+    InAws { pipeline: String },
+    #[error("webhook secret of pipeline {pipeline} is empty: put a long random value there (openssl rand -hex 32)")]
+    Empty { pipeline: String },
+}
+
 /// Reads a webhook secret from where the spec says it is.
-pub fn read_secret(pipeline: &str, source: Option<&SecretSource>) -> Result<Vec<u8>, String> {
+pub fn read_secret(pipeline: &str, source: Option<&SecretSource>) -> Result<Vec<u8>, SecretError> {
+    let pipeline_name = || pipeline.to_owned();
     let secret = match source {
-        None => return Err(format!("pipeline {pipeline} has no webhook secret: add secret_env or secret_file under [triggers.webhook]")),
-        Some(SecretSource::Env(name)) => std::env::var(name).map_err(|_| {
-            format!("webhook secret of pipeline {pipeline}: environment variable {name} is not set: export it before batchfan serve")
+        None => return Err(SecretError::Missing { pipeline: pipeline_name() }),
+        Some(SecretSource::Env(name)) => std::env::var(name).map_err(|source| SecretError::Unset {
+            pipeline: pipeline_name(),
+            name: name.clone(),
+            source,
         })?,
-        Some(SecretSource::File(path)) => std::fs::read_to_string(path).map_err(|e| {
-            format!("webhook secret of pipeline {pipeline}: cannot read {}: {e}: create the file or fix secret_file", path.display())
+        Some(SecretSource::File(path)) => std::fs::read_to_string(path).map_err(|source| {
+            SecretError::Unreadable { pipeline: pipeline_name(), path: path.clone(), source }
         })?,
         Some(SecretSource::Ssm(_) | SecretSource::SecretsManager(_)) => {
-            return Err(format!(
-                "webhook secret of pipeline {pipeline} is in AWS (secret_ssm / secret_secretsmanager), which batchfan serve cannot read: use secret_env or secret_file"
-            ))
+            return Err(SecretError::InAws { pipeline: pipeline_name() })
         }
     };
     // `echo secret > file` adds a newline that is not part of the secret.
     let secret = secret.trim_end_matches(['\n', '\r']);
     if secret.is_empty() {
-        return Err(format!("webhook secret of pipeline {pipeline} is empty: put a long random value there (openssl rand -hex 32)"));
+        return Err(SecretError::Empty { pipeline: pipeline_name() });
     }
     Ok(secret.as_bytes().to_vec())
 }

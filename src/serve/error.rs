@@ -9,9 +9,12 @@ use crate::{backend::BackendError, error::PortError, run::RunError};
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// What it was asked to serve cannot be served (a pipeline given twice,
-    /// a schedule or a webhook secret that cannot be read, an input policy).
+    /// a schedule that cannot be read, an input policy).
     #[error("{0}")]
     Config(String),
+    /// A webhook secret cannot be read.
+    #[error(transparent)]
+    Secret(#[from] crate::serve::app::SecretError),
     /// The address is taken or not ours.
     #[error("cannot listen on {addr}: pick a free port with --listen 127.0.0.1:PORT (0 for any)")]
     Listen {

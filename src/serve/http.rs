@@ -280,7 +280,7 @@ async fn hook(
     };
     let secret = match app.webhook_secret(spec) {
         Ok(s) => s,
-        Err(e) => return json_error(503, e),
+        Err(e) => return json_error(503, e.to_string()),
     };
     let request = WebhookRequest {
         timestamp: header_str(&headers, TIMESTAMP_HEADER),

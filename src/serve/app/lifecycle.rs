@@ -54,7 +54,7 @@ fn preflight(config: &ServeConfig) -> Result<BTreeMap<String, Schedule>, ServeEr
             schedules.insert(spec.name.clone(), s);
         }
         if let Some(w) = spec.triggers.webhook.as_ref().filter(|w| w.enabled) {
-            read_secret(&spec.name, w.secret.as_ref()).map_err(ServeError::Config)?;
+            read_secret(&spec.name, w.secret.as_ref())?;
         }
     }
     Ok(schedules)
