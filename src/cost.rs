@@ -191,22 +191,27 @@ pub fn estimate(spec: &PipelineSpec, input: &CostInput) -> Result<Estimate, Stri
 
     let record_kb = kb(assume::RECORD_BYTES + assume::RECORD_BYTES_PER_JOB * jobs, 1024);
     let record_rru = kb(assume::RECORD_BYTES + assume::RECORD_BYTES_PER_JOB * jobs, 4096);
-    let item_wru = kb(assume::WORK_ITEM_BYTES + unit_bytes(&spec.planner) * sizing.items_per_child, 1024);
-    let item_rru = kb(assume::WORK_ITEM_BYTES + unit_bytes(&spec.planner) * sizing.items_per_child, 4096);
+    let item_bytes = assume::WORK_ITEM_BYTES + unit_bytes(&spec.planner) * sizing.items_per_child;
+    // A `range` run stores no work items: each child computes its own.
+    let stored_items = if stores_items(&spec.planner) { children } else { 0 };
     let result_wru = kb(assume::RESULT_BYTES, 1024);
     let results = children * stages;
+    let result_pages = |n: u64| kb(n * assume::RESULT_BYTES, 4096);
 
     // Write units: the claim and index rows (small), 6 record writes
-    // (create, planned, lease, submitted, summary, final), work items,
-    // results, then cleanup's deletes (a delete costs the deleted item's size).
-    let wru = 2 + 6 * record_kb + children * item_wru + results * result_wru + children * item_wru + results;
-    // Read units: the record, read before each of 6 updates, once per child
-    // and by aggregation and cleanup; each child's work item; the results
-    // the aggregation and cleanup query (4 KB pages).
-    let rru = (results + 8) * record_rru
-        + results * item_rru
-        + 2 * kb(results * assume::RESULT_BYTES, 4096)
-        + kb(children * (assume::WORK_ITEM_BYTES + unit_bytes(&spec.planner) * sizing.items_per_child), 4096);
+    // (create, planned, lease, submitted, summary, final), the work items,
+    // the results. Nothing is deleted: scratch rows expire (DynamoDB's TTL,
+    // free of charge).
+    let wru = 2 + 6 * record_kb + stored_items * kb(item_bytes, 1024) + results * result_wru;
+    // Read units: the record, read before each of 6 updates and by the
+    // aggregation and cleanup; each child's stored work item (in every
+    // stage); the result of the stage before (stages after the first); the
+    // results the aggregation queries (4 KB pages).
+    let queried = if concat_aggregation(spec) { results } else { children };
+    let rru = 8 * record_rru
+        + stored_items * stages * kb(item_bytes, 4096)
+        + children * stages.saturating_sub(1)
+        + result_pages(queried);
     let all = sum_calls(&phases);
     let s3_put_list =
         all.get("S3.PutObject").copied().unwrap_or(0) + all.get("S3.ListObjectsV2").copied().unwrap_or(0);
@@ -335,7 +340,9 @@ pub fn phases(spec: &PipelineSpec, sizing: &Sizing, jobs: u64, stages: u64) -> V
     // Claim the trigger's key, create the record and its index row, mark it planned.
     trigger.insert("DynamoDB.PutItem", 4);
     trigger.insert("DynamoDB.GetItem", 1);
-    trigger.insert("DynamoDB.BatchWriteItem", children.div_ceil(25));
+    if stores_items(&spec.planner) {
+        trigger.insert("DynamoDB.BatchWriteItem", children.div_ceil(25));
+    }
     trigger.insert("SNS.Publish", 1);
     match spec.planner {
         Planner::Lines { lines_per_item, header, ref columns } => {
@@ -358,20 +365,31 @@ pub fn phases(spec: &PipelineSpec, sizing: &Sizing, jobs: u64, stages: u64) -> V
     submit.insert("Batch.ListJobs", jobs.div_ceil(100).max(1));
     submit.insert("Batch.SubmitJob", jobs);
     let mut jobs_phase = BTreeMap::new();
-    // Each child reads the run record and its work item and writes its
-    // result row. The aggregation (`batchfan job concat`) reads the record,
-    // queries each stage's results, reads the last stage's outputs, lists the
-    // rejects, writes the output, and stores the summary (a read and a
-    // conditional write). Cleanup reads the record, queries the work items
-    // and each stage's results, deletes them 25 to a call, and lists the
-    // run's objects (deleting them is free). Measured against the job
-    // binaries on moto in `jobs/tests/e2e_aws.rs`.
-    jobs_phase.insert("DynamoDB.GetItem", 2 * results + 2 + 1);
-    jobs_phase.insert("DynamoDB.PutItem", results + 1);
-    jobs_phase.insert("DynamoDB.Query", stages + 1 + stages);
-    jobs_phase.insert("DynamoDB.BatchWriteItem", (children + results).div_ceil(25));
-    jobs_phase.insert("S3.GetObject", children);
-    jobs_phase.insert("S3.ListObjectsV2", 2);
+    // Each child reads its work item (unless the run is a `range` run, whose
+    // children compute theirs) and, after the first stage, the result of its
+    // child of the stage before; then writes its result row. The run's
+    // pointers come in its environment: no child reads the run record. The
+    // aggregation reads the record; `batchfan job concat` queries each
+    // stage's results, reads the last stage's outputs, lists the rejects,
+    // writes the output and stores the summary (a read and a conditional
+    // write); a pipeline's own aggregation is counted as a query of the last
+    // stage's results and the output's write (what `fanout-sum` does: the
+    // rest is its own data). Cleanup reads the record and lists the run's
+    // objects (deleting them is free); the rows expire. Measured against the
+    // job binaries on moto in `jobs/tests/e2e_aws.rs`.
+    let item_reads = if stores_items(&spec.planner) { results } else { 0 };
+    let pages = |stages: u64| stages * kb(children * assume::RESULT_BYTES, 1 << 20);
+    let concat = concat_aggregation(spec);
+    jobs_phase.insert(
+        "DynamoDB.GetItem",
+        item_reads + children * stages.saturating_sub(1) + 1 + u64::from(concat) + 1,
+    );
+    jobs_phase.insert("DynamoDB.PutItem", results + u64::from(concat));
+    jobs_phase.insert("DynamoDB.Query", if concat { pages(stages) } else { pages(1) });
+    if concat {
+        jobs_phase.insert("S3.GetObject", children);
+    }
+    jobs_phase.insert("S3.ListObjectsV2", 1 + u64::from(concat));
     jobs_phase.insert("S3.PutObject", 1);
     let mut alert = BTreeMap::new();
     // The cleanup's SUCCEEDED event: the run's final state.
@@ -394,6 +412,16 @@ pub fn sum_calls(phases: &[Phase]) -> BTreeMap<&'static str, u64> {
         }
     }
     all
+}
+
+/// Whether the planner stores work items (a `range` run's are computed by its children).
+fn stores_items(planner: &Planner) -> bool {
+    !matches!(planner, Planner::Range { .. })
+}
+
+/// Whether the aggregation is batchfan's own `batchfan job concat`.
+fn concat_aggregation(spec: &PipelineSpec) -> bool {
+    spec.aggregation.command.iter().map(String::as_str).eq(crate::spec::DEFAULT_AGGREGATION_COMMAND)
 }
 
 /// Bytes of one planner unit in a work item.
@@ -446,10 +474,11 @@ mod tests {
             let e = estimate(&spec, &input(items)).unwrap();
             let all = sum_calls(&e.phases);
             assert_eq!(all["Batch.SubmitJob"], e.jobs, "one SubmitJob per job of the graph");
-            (e.sizing.shards, all["Batch.SubmitJob"], all["DynamoDB.BatchWriteItem"])
+            (e.sizing.shards, all["Batch.SubmitJob"], all.get("DynamoDB.BatchWriteItem").copied())
         };
-        assert_eq!(submits(10), (1, 4, 1 + 2)); // planned 10, then 30 rows deleted by cleanup
-        assert_eq!(submits(10_000), (1, 4, 400 + 1200));
+        // A range run stores no work items, and nothing is deleted: rows expire.
+        assert_eq!(submits(10), (1, 4, None));
+        assert_eq!(submits(10_000), (1, 4, None));
         // 100 shards a stage: 200 arrays, and 5 barriers fanning the last
         // stage's 100 into the aggregation (at most 20 dependencies a job).
         let (shards, jobs, _) = submits(1_000_000);
@@ -469,6 +498,46 @@ mod tests {
         let lambda_requests = &ours.lines[0];
         assert_eq!(lambda_requests.quantity, 3.0);
         assert!(e.excluded.starts_with("compute"));
+    }
+
+    #[test]
+    fn stored_work_items_are_written_once_and_read_once_a_stage_and_never_deleted() {
+        let lines = spec("name = \"p\"\n[planner]\nstrategy = \"lines\"\nlines_per_item = 1\n[[stages]]\nname = \"a\"\ncommand = [\"true\"]\n[[stages]]\nname = \"b\"\ncommand = [\"true\"]\n");
+        let e = estimate(&lines, &input(10_000)).unwrap();
+        let all = sum_calls(&e.phases);
+        assert_eq!(all["DynamoDB.BatchWriteItem"], 400, "10,000 items planned 25 a call, none deleted");
+        let jobs = &e.phases[2].calls;
+        // 10,000 item reads a stage, 10,000 reads of stage a's results by b,
+        // the aggregation's record and summary reads, cleanup's record read.
+        assert_eq!(jobs["DynamoDB.GetItem"], 2 * 10_000 + 10_000 + 3);
+        assert_eq!(jobs["DynamoDB.PutItem"], 2 * 10_000 + 1);
+        // 10,000 × 200-byte results a stage: two 1 MB pages each.
+        assert_eq!(jobs["DynamoDB.Query"], 4);
+        assert_eq!(jobs["S3.GetObject"], 10_000, "concat reads every last-stage output");
+
+        // A range run with its own aggregation: no item rows, no output reads.
+        let mut own = two_stages();
+        own.aggregation.command = vec!["fanout-sum".into()];
+        let e = estimate(&own, &input(10_000)).unwrap();
+        let jobs = &e.phases[2].calls;
+        assert_eq!(jobs["DynamoDB.GetItem"], 10_000 + 2);
+        assert_eq!((jobs["DynamoDB.PutItem"], jobs["DynamoDB.Query"]), (2 * 10_000, 2));
+        assert_eq!(jobs.get("S3.GetObject"), None);
+    }
+
+    #[test]
+    fn fanout_of_a_million_units_costs_at_most_fifteen_cents_to_orchestrate() {
+        let fanout =
+            crate::spec::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/fanout.toml")).unwrap();
+        let e = estimate(&fanout, &input(1_000_000)).unwrap();
+        let ours = &e.designs[0];
+        // 200,000 result rows (one write unit each) are most of it; the rest
+        // is 2 small rows and 6 writes of the 3 KB run record.
+        assert_eq!(
+            ours.lines.iter().find(|l| l.what.contains("write")).unwrap().quantity,
+            200_000.0 + 2.0 + 18.0
+        );
+        assert!(ours.usd <= 0.15, "{ours:#?}");
     }
 
     #[test]

@@ -38,8 +38,18 @@ pub struct Component {
 
 /// Env vars the submitter sets in each job's container overrides (pointers,
 /// never data). Job definitions set the static ones: [`JOB_DEFINITION_ENV`].
-pub const JOB_OVERRIDE_ENV: &[&str] =
-    &[env::PIPELINE, env::RUN, env::STAGE, env::ROLE, env::INDEX_OFFSET, env::RERUN];
+pub const JOB_OVERRIDE_ENV: &[&str] = &[
+    env::PIPELINE,
+    env::RUN,
+    env::STAGE,
+    env::STAGES,
+    env::ROLE,
+    env::INDEX_OFFSET,
+    env::RERUN,
+    env::INPUT,
+    env::RANGE,
+    env::SCRATCH_DAYS,
+];
 /// Env vars every job definition sets.
 pub const JOB_DEFINITION_ENV: &[&str] = &[env::BACKEND, env::TABLE, env::BUCKET];
 
@@ -146,8 +156,13 @@ pub const COMPONENTS: &[Component] = &[
             env::PIPELINE,
             env::RUN,
             env::STAGE,
+            env::STAGES,
             env::ROLE,
             env::INDEX_OFFSET,
+            env::RERUN,
+            env::INPUT,
+            env::RANGE,
+            env::SCRATCH_DAYS,
         ],
         iam_actions: &[
             "s3:GetObject",

@@ -35,6 +35,17 @@ pub const INDEX_OFFSET: &str = "BATCHFAN_INDEX_OFFSET";
 /// child then runs the global index stored at position offset + array index
 /// of the stage's rerun list (see `run::retry`).
 pub const RERUN: &str = "BATCHFAN_RERUN";
+/// The run's stages, in order, comma-separated (from the spec).
+pub const STAGES: &str = "BATCHFAN_STAGES";
+/// The run's input object (`s3://bucket/key`), when it has one: set by the
+/// submitter on stage jobs, so that a child needs no read of the run record.
+pub const INPUT: &str = "BATCHFAN_INPUT";
+/// Set by the submitter on a `range` run's stage jobs: `{units}:{items_per_child}`.
+/// Such a run stores no work items: child i's are units `i × per .. min((i + 1) × per, units)`
+/// ([`crate::plan::range_item`]).
+pub const RANGE: &str = "BATCHFAN_RANGE";
+/// Days the rows a job writes to batchfan's table are kept (`[storage] scratch_days`).
+pub const SCRATCH_DAYS: &str = "BATCHFAN_SCRATCH_DAYS";
 /// batchfan's table (work items, results, runs).
 pub const TABLE: &str = "BATCHFAN_TABLE";
 /// The run's scratch and output bucket.

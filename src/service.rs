@@ -8,7 +8,7 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::{
     backend::LocalBackend,
@@ -68,6 +68,18 @@ impl Service {
                 }
             }
         });
+        // SQLite has no TTL: expired scratch rows are swept here, in the background.
+        let (table, sweep) = (backend.table.clone(), specs.clone());
+        tokio::spawn(async move {
+            for spec in &sweep {
+                match RunStore::of(&table, spec).sweep_expired(&spec.name, crate::run::record::now_ms()).await
+                {
+                    Ok(0) => {}
+                    Ok(rows) => info!(pipeline = %spec.name, rows, "expired scratch rows deleted"),
+                    Err(e) => warn!(pipeline = %spec.name, "sweeping expired scratch rows: {e}"),
+                }
+            }
+        });
         let specs = specs.into_iter().map(|s| (s.name.clone(), s)).collect();
         Ok(Service { backend, specs, monitor, events })
     }
@@ -77,7 +89,7 @@ impl Service {
     }
 
     fn store<'a>(&'a self, spec: &'a PipelineSpec) -> RunStore<'a> {
-        RunStore::new(&self.backend.table, &spec.storage.table)
+        RunStore::of(&self.backend.table, spec)
     }
 
     /// Plans a run for a trigger (a duplicate trigger gives the same run).

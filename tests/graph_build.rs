@@ -169,8 +169,15 @@ fn env_holds_pointers_only() {
     let spec = pipeline(&[("a", "n_to_n")]);
     let g = checked(&spec, "r9", &sized(5));
     let keys = |i: usize| g.nodes[i].env.keys().cloned().collect::<Vec<_>>();
-    let pointers =
-        ["BATCHFAN_BUCKET", "BATCHFAN_PIPELINE", "BATCHFAN_ROLE", "BATCHFAN_RUN", "BATCHFAN_TABLE"];
+    let pointers = [
+        "BATCHFAN_BUCKET",
+        "BATCHFAN_PIPELINE",
+        "BATCHFAN_ROLE",
+        "BATCHFAN_RUN",
+        "BATCHFAN_SCRATCH_DAYS",
+        "BATCHFAN_STAGES",
+        "BATCHFAN_TABLE",
+    ];
     let mut stage = pointers.to_vec();
     stage.extend(["BATCHFAN_INDEX_OFFSET", "BATCHFAN_STAGE"]);
     stage.sort();

@@ -77,8 +77,12 @@ async fn duplicate_triggers_and_deliveries_make_one_run_and_one_set_of_jobs() {
     assert_eq!(c.state, RunState::Planned);
     let store = RunStore::new(ports.table.as_ref(), "batchfan");
     assert_eq!(store.list_runs(Some("life")).await.unwrap(), vec![a.run_id.clone()]);
-    assert_eq!(store.work_item(&a.run_id, 29).await.unwrap().unwrap().units, vec![serde_json::json!(29)]);
-    assert!(store.work_item(&a.run_id, 30).await.unwrap().is_none());
+    // A range run stores no work item: child i computes units i × per.. from BATCHFAN_RANGE.
+    assert!(store.work_item(&a.run_id, 0).await.unwrap().is_none());
+    let sizing = a.sizing.unwrap();
+    let item = |i| batchfan::plan::range_item(sizing.units, sizing.items_per_child, i);
+    assert_eq!(item(29).unwrap().units, vec![serde_json::json!(29)]);
+    assert!(item(30).is_none());
 
     // A submitter that died after submitting only the first stage: a redelivery
     // submits the rest, and further redeliveries submit nothing.
@@ -231,4 +235,43 @@ async fn a_submit_that_fails_after_creating_the_job_is_reconciled_by_name_not_re
     assert_eq!(rec.jobs.len(), graph.nodes.len());
     assert_eq!(rec.jobs.get(&trip), jobs.iter().find(|j| j.job_name == trip).map(|j| &j.job_id));
     backend.engine.shutdown(ShutdownMode::Abandon).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_rows_have_expired_is_not_retried_and_its_rows_are_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(dir.path());
+    let backend = LocalBackend::open(&dir.path().join("state"), LocalOptions::default()).await.unwrap();
+    let ports = backend.ports.clone();
+    let run = planner::plan(&ports, &spec, trigger("old")).await.unwrap();
+    let store = RunStore::of(ports.table.as_ref(), &spec);
+    // A result stored 15 days ago by a run that then failed: past the default 14 scratch days.
+    let result = batchfan::run::ChildResult { items: 1, ..Default::default() };
+    store.put_result(&run.run_id, "one", 0, &result).await.unwrap();
+    let day = 86_400_000;
+    let now = batchfan::run::record::now_ms();
+    store
+        .update(&run.run_id, |r| {
+            r.state = RunState::Failed;
+            r.created_at = now - 15 * day;
+            true
+        })
+        .await
+        .unwrap();
+    let err = batchfan::run::retry::start(&ports, &spec, &run.run_id).await.unwrap_err().to_string();
+    assert!(err.contains("expired") && err.contains("scratch_days = 14"), "{err}");
+    assert_eq!(store.results(&run.run_id, "one").await.unwrap().len(), 1, "a refused retry deletes nothing");
+
+    // The local sweep (DynamoDB's TTL on AWS) deletes the rows 14 days after the run's last write, once.
+    assert_eq!(store.sweep_expired("life", now + 13 * day).await.unwrap(), 0);
+    assert_eq!(store.sweep_expired("life", now + 15 * day).await.unwrap(), 1);
+    assert!(store.results(&run.run_id, "one").await.unwrap().is_empty());
+    let swept = store.get(&run.run_id).await.unwrap().unwrap();
+    assert!(swept.times.contains_key(batchfan::run::record::SCRATCH_EXPIRED), "{:?}", swept.times);
+    assert_eq!(
+        store.sweep_expired("life", now + 15 * day).await.unwrap(),
+        0,
+        "a swept run is not looked at again"
+    );
+    backend.engine.shutdown(ShutdownMode::Drain).await;
 }

@@ -143,6 +143,7 @@ tolerated_failure_percent = 150
 [storage]
 bucket = "Bad"
 table = "t"
+scratch_days = 0
 "#;
     let errs = errors(text);
     let expected = [
@@ -157,6 +158,7 @@ table = "t"
         "f.toml:17:29: tolerated_failure_percent 150 is out of range",
         "f.toml:19:10: bucket name \"Bad\" is not valid",
         "f.toml:20:9: table \"t\" is not valid",
+        "f.toml:21:16: scratch_days 0 is out of range: use 1 to 365",
     ];
     assert_eq!(errs.len(), expected.len(), "{errs:#?}");
     for (got, want) in errs.iter().zip(expected) {

@@ -105,14 +105,16 @@ async fn s3_event_to_array_jobs_chained_n_to_n_on_batch() {
         .into_iter()
         .map(|kv| (kv.name.unwrap_or_default(), kv.value.unwrap_or_default()))
         .collect();
-    // A first attempt carries every override but the retry's rerun marker.
+    // A first attempt of a `lines` run (its input an S3 object) carries every
+    // override but the retry's rerun marker and a `range` run's size.
     for name in batchfan::deploy::JOB_OVERRIDE_ENV {
-        let expected = *name != batchfan::env::RERUN;
+        let expected = ![batchfan::env::RERUN, batchfan::env::RANGE].contains(name);
         assert_eq!(env.contains_key(*name), expected, "{name} in {env:?}");
     }
     assert!(!env.contains_key(batchfan::env::TABLE) && !env.contains_key(batchfan::env::BUCKET), "{env:?}");
     assert_eq!(env[batchfan::env::RUN], run_id);
     assert_eq!(env[batchfan::env::STAGE], "load");
+    assert!(env[batchfan::env::INPUT].starts_with("s3://"), "{env:?}");
     let command = load.container.as_ref().and_then(|c| c.command.clone()).unwrap_or_default();
     assert_eq!(command, ["orders-load", "--fast"]);
     assert_eq!(load.tags.as_ref().map(|t| t["batchfan:run"].clone()), Some(run_id.clone()));

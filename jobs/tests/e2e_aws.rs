@@ -3,7 +3,7 @@
 //! AWS Batch would start it (`BATCHFAN_BACKEND=aws`, the pointers, the array
 //! index), then `batchfan job concat` and `batchfan job cleanup`: rows land in
 //! the DynamoDB `Orders` table (BatchWriteItem through the Table port),
-//! outputs in S3, the work items are gone afterwards.
+//! outputs in S3; the run's rows stay, to expire with DynamoDB's TTL.
 
 use crate::aws_fixtures;
 use crate::common;
@@ -81,7 +81,9 @@ async fn orders_jobs_read_dynamodb_and_write_dynamodb_and_s3_on_the_aws_backend(
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_EC2_METADATA_DISABLED", "true");
         if let Some(i) = index {
-            cmd.env(env::STAGE, "confirm")
+            // What the submitter adds to a stage job's environment (see `run::submit::with_run_pointers`).
+            cmd.env(env::INPUT, input.to_string())
+                .env(env::STAGE, "confirm")
                 .env(env::INDEX_OFFSET, "0")
                 .env(env::AWS_BATCH_JOB_ARRAY_INDEX, i.to_string());
         }
@@ -122,14 +124,37 @@ async fn orders_jobs_read_dynamodb_and_write_dynamodb_and_s3_on_the_aws_backend(
     };
     assert!(out.status.success(), "cleanup: {}", String::from_utf8_lossy(&out.stderr));
     let cleanup_calls = api_calls(&out);
-    assert!(store.work_item(&run.run_id, 0).await.unwrap().is_none(), "scratch rows deleted");
+    // Cleanup deletes no row (each delete would cost a write unit): the rows
+    // carry expires_at, [storage] scratch_days ahead, for DynamoDB's TTL.
+    let kept = fx
+        .dynamodb
+        .get_item()
+        .table_name(&table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("items#{}", run.run_id)))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("0000000000".into()))
+        .send()
+        .await
+        .unwrap();
+    let expires: i64 = kept
+        .item()
+        .and_then(|i| i.get("expires_at"))
+        .and_then(|v| v.as_n().ok())
+        .expect("expires_at on the work item")
+        .parse()
+        .unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let days = (expires - now) as f64 / 86_400.0;
+    assert!((days - f64::from(spec.storage.scratch_days)).abs() < 0.01, "expires in {days} days");
 
     // batchfan's own calls inside the jobs are what `batchfan cost` counts for
     // them. (The children's BatchWriteItems and S3 reads and writes are the
     // orders job's data: rows for the Orders table, its input and outputs.)
     let sizing = run.sizing.unwrap();
     let jobs = batchfan::graph::build(&spec, &run.run_id, &sizing).unwrap().nodes.len() as u64;
-    let phases = batchfan::cost::phases(&spec, &sizing, jobs, spec.stages.len() as u64);
+    // The aggregation this test runs is `batchfan job concat`.
+    let mut as_run = spec.clone();
+    as_run.aggregation.command = batchfan::spec::DEFAULT_AGGREGATION_COMMAND.map(String::from).to_vec();
+    let phases = batchfan::cost::phases(&as_run, &sizing, jobs, spec.stages.len() as u64);
     let predicted = &phases.iter().find(|p| p.name.starts_with("jobs")).unwrap().calls;
     let mut measured = std::collections::BTreeMap::<String, u64>::new();
     let framework = ["DynamoDB.GetItem", "DynamoDB.PutItem", "DynamoDB.Query", "S3.ListObjectsV2"];
@@ -144,15 +169,19 @@ async fn orders_jobs_read_dynamodb_and_write_dynamodb_and_s3_on_the_aws_backend(
         batch_writes(&concat_calls).unwrap_or(0) + batch_writes(&cleanup_calls).unwrap_or(0);
     for (kind, n) in &measured {
         assert_eq!(
-            Some(n),
-            predicted.get(kind.as_str()),
+            *n,
+            predicted.get(kind.as_str()).copied().unwrap_or(0),
             "{kind}: measured {measured:?}, predicted {predicted:?}"
         );
     }
     // The aggregation reads every child's output and writes the run's output (and, here, the rejects).
     assert!(concat_calls["S3.GetObject"] >= predicted["S3.GetObject"], "{concat_calls:?}");
     assert!(concat_calls["S3.PutObject"] >= predicted["S3.PutObject"], "{concat_calls:?}");
-    assert!(store.results(&run.run_id, "confirm").await.unwrap().is_empty());
+    assert_eq!(
+        store.results(&run.run_id, "confirm").await.unwrap().len(),
+        3,
+        "the results stay until they expire"
+    );
     assert!(
         fx.s3.head_object().bucket(&bucket).key(&run.output.key).send().await.is_ok(),
         "the output stays"

@@ -29,14 +29,23 @@ fn fanout_sum_matches_the_plain_loop() {
         assert_eq!(s["children"], expected_children);
         let sum = std::fs::read_to_string(s["output_path"].as_str().unwrap()).unwrap();
         assert_eq!(sum.trim(), batchfan_jobs::fanout::plain_loop(40).to_string());
-        // Cleanup deleted every per-item result.
+        // Cleanup deletes no row: the results stay until they expire, and
+        // the local sweep (DynamoDB's TTL on AWS) deletes them once they have.
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             let table = batchfan::table::sqlite::SqliteTable::open(&state.join("tables")).unwrap();
             let store = batchfan::run::RunStore::new(&table, "batchfan");
             let run_id = s["run_id"].as_str().unwrap();
+            for stage in ["a", "b"] {
+                assert_eq!(store.results(run_id, stage).await.unwrap().len() as u64, expected_children);
+            }
+            let now = batchfan::run::record::now_ms();
+            assert_eq!(store.sweep_expired("fanout", now).await.unwrap(), 0, "not expired yet");
+            let later = now + 15 * 86_400_000;
+            assert_eq!(store.sweep_expired("fanout", later).await.unwrap(), 2 * expected_children);
             assert!(store.results(run_id, "a").await.unwrap().is_empty());
             assert!(store.results(run_id, "b").await.unwrap().is_empty());
+            assert_eq!(store.sweep_expired("fanout", later).await.unwrap(), 0, "swept once");
         });
     }
 }

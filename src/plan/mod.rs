@@ -81,6 +81,27 @@ pub enum PlanError {
     Port(#[from] crate::error::PortError),
 }
 
+/// A `range` run's work items are computed, not stored: child `index` of a
+/// run of `units` units packed `per` to a child gets what [`pack`] gives it
+/// from `0..units`; `None` past the last child.
+pub fn range_item(units: u64, per: u64, index: u64) -> Option<WorkItem> {
+    let per = per.max(1);
+    let start = index.checked_mul(per).filter(|s| *s < units)?;
+    let end = start.saturating_add(per).min(units);
+    Some(WorkItem { index, units: (start..end).map(Value::from).collect() })
+}
+
+/// What the submitter puts in a `range` run's [`crate::env::RANGE`]: `{units}:{per}`.
+pub fn range_pointer(sizing: &Sizing) -> String {
+    format!("{}:{}", sizing.units, sizing.items_per_child)
+}
+
+/// Reads a [`range_pointer`] back as `(units, per)`.
+pub fn parse_range_pointer(text: &str) -> Option<(u64, u64)> {
+    let (units, per) = text.split_once(':')?;
+    Some((units.parse().ok()?, per.parse().ok().filter(|p| *p >= 1)?))
+}
+
 /// Packs units into work items of `sizing.items_per_child` units each.
 pub fn pack(units: Vec<Value>, sizing: &Sizing) -> Vec<WorkItem> {
     let per = sizing.items_per_child.max(1) as usize;
@@ -92,4 +113,30 @@ pub fn pack(units: Vec<Value>, sizing: &Sizing) -> Vec<WorkItem> {
         index += 1;
     }
     items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_item_is_what_packing_the_range_gives_that_child() {
+        for (units, per) in [(0, 1), (1, 1), (10, 3), (1000, 10), (25_001, 7)] {
+            let sizing = Sizing::new(units, per, 10_000);
+            let packed = pack((0..units).map(Value::from).collect(), &sizing);
+            let (u, p) = parse_range_pointer(&range_pointer(&sizing)).expect("a range pointer reads back");
+            for item in &packed {
+                assert_eq!(
+                    range_item(u, p, item.index).as_ref(),
+                    Some(item),
+                    "{units} units, {per} per child"
+                );
+            }
+            assert_eq!(range_item(u, p, packed.len() as u64), None, "past the last child");
+        }
+        assert_eq!(range_item(10, 5, u64::MAX), None, "no overflow");
+        assert_eq!(parse_range_pointer("10:0"), None);
+        assert_eq!(parse_range_pointer("x:1"), None);
+        assert_eq!(parse_range_pointer("10"), None);
+    }
 }

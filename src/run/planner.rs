@@ -53,7 +53,7 @@ pub async fn plan(ports: &Ports, spec: &PipelineSpec, trigger: TriggerEvent) -> 
             plan::lines::check_input_header(ports.objects.as_ref(), input, columns).await?;
         }
     }
-    let store = RunStore::new(ports.table.as_ref(), &spec.storage.table);
+    let store = RunStore::of(ports.table.as_ref(), spec);
     let run_id = store.claim(&spec.name, &trigger.idempotency_key, &trigger.run_id()).await?;
     let now = now_ms();
     let fresh = RunRecord {
@@ -110,8 +110,12 @@ async fn plan_items(
     if !problems.is_empty() {
         return Err(RunError::Invalid(problems.join("\n")));
     }
-    let items = plan::pack(units, &sizing);
-    store.put_work_items(&record.run_id, &items).await?;
+    // A `range` run's work items are computed by each child from its index
+    // (`BATCHFAN_RANGE`), so none is stored: a write and a read per child saved.
+    if !matches!(spec.planner, Planner::Range { .. }) {
+        let items = plan::pack(units, &sizing);
+        store.put_work_items(&record.run_id, &items).await?;
+    }
     info!(run_id = %record.run_id, units = sizing.units, children = sizing.children, shards = sizing.shards, "planned");
     let record = store
         .update(&record.run_id, |r| {

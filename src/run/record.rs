@@ -20,7 +20,7 @@ use crate::{
     error::{PortError, PortResult},
     objects::ObjectRef,
     plan::{Sizing, WorkItem},
-    table::{Condition, Item, Key, Table, Written},
+    table::{Condition, Item, Key, Table, Written, TTL},
 };
 
 /// Where a run stands.
@@ -268,16 +268,36 @@ fn idx(i: u64) -> String {
     format!("{i:010}")
 }
 
+/// The run record's `times` entry set when its scratch rows expired ([`RunStore::sweep_expired`]).
+pub const SCRATCH_EXPIRED: &str = "scratch_expired";
+
 /// batchfan's records in one table.
 #[derive(Clone)]
 pub struct RunStore<'a> {
     pub table: &'a dyn Table,
     pub name: &'a str,
+    /// Days the scratch rows this store writes are kept ([`crate::spec::Storage::scratch_days`]).
+    pub scratch_days: u32,
 }
 
 impl<'a> RunStore<'a> {
     pub fn new(table: &'a dyn Table, name: &'a str) -> Self {
-        RunStore { table, name }
+        RunStore { table, name, scratch_days: crate::spec::DEFAULT_SCRATCH_DAYS }
+    }
+
+    /// The store of `spec`'s table, its scratch rows kept as the spec says.
+    pub fn of(table: &'a dyn Table, spec: &'a crate::spec::PipelineSpec) -> Self {
+        RunStore::new(table, &spec.storage.table).keeping_scratch(spec.storage.scratch_days)
+    }
+
+    /// Keeps the scratch rows this store writes for `days`.
+    pub fn keeping_scratch(self, days: u32) -> Self {
+        RunStore { scratch_days: days, ..self }
+    }
+
+    /// The [`TTL`] value of a scratch row written now: Unix seconds, `scratch_days` ahead.
+    pub fn scratch_expiry(&self) -> i64 {
+        now_ms() / 1000 + i64::from(self.scratch_days) * 86_400
     }
 
     /// Claims `key` for `run_id`; returns the run id that owns the key (ours, or an earlier one).
@@ -398,13 +418,17 @@ impl<'a> RunStore<'a> {
         Ok(item.map(|i| i.str("reason").unwrap_or("skipped").to_owned()))
     }
 
-    /// Stores work items (idempotent: same run, same items).
+    /// Stores work items (idempotent: same run, same items); they expire
+    /// after [`RunStore::scratch_days`].
     pub async fn put_work_items(&self, run_id: &str, items: &[WorkItem]) -> PortResult<()> {
         let pk = format!("items#{run_id}");
+        let expires = self.scratch_expiry();
         let batch = items
             .iter()
             .map(|w| {
-                Item::new(Key::new(pk.clone(), idx(w.index))).with("units", Value::Array(w.units.clone()))
+                Item::new(Key::new(pk.clone(), idx(w.index)))
+                    .with("units", Value::Array(w.units.clone()))
+                    .with(TTL, expires)
             })
             .collect();
         self.table.put_batch(self.name, batch).await
@@ -421,7 +445,7 @@ impl<'a> RunStore<'a> {
         }))
     }
 
-    /// Stores a child's result.
+    /// Stores a child's result (it expires after [`RunStore::scratch_days`]).
     pub async fn put_result(
         &self,
         run_id: &str,
@@ -429,7 +453,8 @@ impl<'a> RunStore<'a> {
         index: u64,
         result: &ChildResult,
     ) -> PortResult<()> {
-        let item = to_item(Key::new(format!("results#{run_id}#{stage}"), idx(index)), result)?;
+        let item = to_item(Key::new(format!("results#{run_id}#{stage}"), idx(index)), result)?
+            .with(TTL, self.scratch_expiry());
         self.table.put(self.name, item, Condition::None).await.map(|_| ())
     }
 
@@ -454,6 +479,30 @@ impl<'a> RunStore<'a> {
                 Ok((index, from_item(i)?))
             })
             .collect()
+    }
+
+    /// What DynamoDB's TTL does on AWS, done for a table that has none
+    /// (SQLite): deletes the scratch rows (work items, results, retry lists)
+    /// of every ended run of this table last written more than
+    /// `scratch_days` before `now_ms`, and marks the run ([`SCRATCH_EXPIRED`])
+    /// so that it is not looked at again. Returns the rows deleted. A run
+    /// whose rows are gone can no longer be retried.
+    pub async fn sweep_expired(&self, pipeline: &str, now_ms: i64) -> PortResult<u64> {
+        let kept_ms = i64::from(self.scratch_days) * 86_400_000;
+        let mut rows = 0;
+        for run_id in self.list_runs(Some(pipeline)).await? {
+            let Some(rec) = self.get(&run_id).await? else { continue };
+            if !rec.state.is_terminal()
+                || rec.times.contains_key(SCRATCH_EXPIRED)
+                || rec.updated_at + kept_ms > now_ms
+            {
+                continue;
+            }
+            rows += self.delete_scratch(&run_id, &rec.stages).await?
+                + super::retry::delete_lists(self, &rec).await?;
+            self.update(&run_id, |r| r.times.insert(SCRATCH_EXPIRED.into(), now_ms).is_none()).await?;
+        }
+        Ok(rows)
     }
 
     /// Deletes a run's work items and the results of `stages`.

@@ -25,7 +25,7 @@ use super::{
 };
 use crate::{
     spec::PipelineSpec,
-    table::{Item, Key},
+    table::{Item, Key, TTL},
 };
 
 /// Tag naming the attempt a job belongs to (absent: attempt 1).
@@ -49,7 +49,7 @@ fn rerun_pk(run_id: &str, attempt: u32, stage: &str) -> String {
 /// Starts the next attempt of `run_id`; returns the record as stored after.
 /// Idempotent: a retry of a run already moved on returns it as it is.
 pub async fn start(ports: &Ports, spec: &PipelineSpec, run_id: &str) -> Result<RunRecord, RetryError> {
-    let store = RunStore::new(ports.table.as_ref(), &spec.storage.table);
+    let store = RunStore::of(ports.table.as_ref(), spec);
     let rec = store
         .get(run_id)
         .await
@@ -65,6 +65,14 @@ pub async fn start(ports: &Ports, spec: &PipelineSpec, run_id: &str) -> Result<R
     let sizing = rec.sizing.ok_or_else(|| {
         RunError::Invalid(format!("run {run_id} has no sizing: it never planned; run it again"))
     })?;
+    let kept_ms = i64::from(spec.storage.scratch_days) * 86_400_000;
+    if now_ms() - rec.created_at > kept_ms {
+        return Err(RunError::Invalid(format!(
+            "run {run_id}'s work items and results have expired ([storage] scratch_days = {}): run the pipeline again, or raise scratch_days to retry later runs",
+            spec.storage.scratch_days
+        ))
+        .into());
+    }
     let mut done = Vec::with_capacity(spec.stages.len());
     for stage in &spec.stages {
         let results = store.results(run_id, &stage.name).await.map_err(RunError::from)?;
@@ -79,7 +87,11 @@ pub async fn start(ports: &Ports, spec: &PipelineSpec, run_id: &str) -> Result<R
         let items = list
             .iter()
             .enumerate()
-            .map(|(pos, i)| Item::new(Key::new(pk.clone(), format!("{pos:010}"))).with("index", *i))
+            .map(|(pos, i)| {
+                Item::new(Key::new(pk.clone(), format!("{pos:010}")))
+                    .with("index", *i)
+                    .with(TTL, store.scratch_expiry())
+            })
             .collect();
         ports.table.put_batch(&spec.storage.table, items).await.map_err(RunError::from)?;
         forget(ports, spec, run_id, &stage.name, list).await?;

@@ -15,9 +15,10 @@ use super::{
 };
 use crate::{
     batch::{JobQuery, SubmitJob},
-    deploy,
-    graph::{self, JobGraph},
-    spec::PipelineSpec,
+    deploy, env,
+    graph::{self, JobGraph, Role},
+    plan::{self, Sizing},
+    spec::{PipelineSpec, Planner},
 };
 
 /// How long a submitter may hold a run before another may take over.
@@ -44,6 +45,7 @@ pub async fn submit(
         }
         _ => graph::build(spec, run_id, &sizing)?,
     };
+    let graph = with_run_pointers(graph, spec, &record, &sizing);
     let jobs = if record.cancel.is_some() {
         // Cancelled before its jobs went out: submit nothing, the monitor ends it.
         BTreeMap::new()
@@ -67,6 +69,26 @@ pub async fn submit(
     }
     super::cancel::apply(ports, spec, run_id).await?;
     Ok(store.get(run_id).await?.unwrap_or(record))
+}
+
+/// Adds to the stage jobs' environment what the run record holds and a child
+/// would otherwise read it for: the run's input and, for a `range` run, its
+/// size (its work items are computed, not stored). Pointers, never data.
+pub fn with_run_pointers(
+    mut graph: JobGraph,
+    spec: &PipelineSpec,
+    record: &RunRecord,
+    sizing: &Sizing,
+) -> JobGraph {
+    for node in graph.nodes.iter_mut().filter(|n| matches!(n.role, Role::Stage { .. })) {
+        if let Some(input) = &record.trigger.input {
+            node.env.insert(env::INPUT.into(), input.to_string());
+        }
+        if matches!(spec.planner, Planner::Range { .. }) {
+            node.env.insert(env::RANGE.into(), plan::range_pointer(sizing));
+        }
+    }
+    graph
 }
 
 /// Takes the run's lease, or fails with [`RunError::LeaseHeld`].

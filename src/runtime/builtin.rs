@@ -7,7 +7,7 @@ use tracing::info;
 use super::{JobContext, JobError};
 use crate::{
     objects::ObjectRef,
-    run::{layout, retry, ChildResult, RunStore},
+    run::{layout, ChildResult, RunStore},
 };
 
 /// What a pipeline's own aggregation changes in [`concat`]'s work.
@@ -92,7 +92,8 @@ pub async fn concat_amended(ctx: &JobContext, amend: &Amendments) -> Result<(), 
     Ok(())
 }
 
-/// Cleanup: deletes the run's work items, results and scratch objects; keeps the output and rejects.
+/// Cleanup: deletes the run's scratch objects; keeps the output and rejects.
+/// The run's rows expire on their own ([`crate::spec::Storage::scratch_days`]).
 ///
 /// As the failure cleanup (`BATCHFAN_ROLE=failure-cleanup`, after a failure or
 /// a cancel) it keeps what `batchfan retry` reuses — the work items, every
@@ -125,8 +126,9 @@ pub async fn cleanup(ctx: &JobContext) -> Result<(), JobError> {
         info!(run_id = %run.run_id, objects, kept, "failure cleanup: kept the stored results for a retry");
         return Ok(());
     }
-    let rows =
-        store.delete_scratch(&run.run_id, &run.stages).await? + retry::delete_lists(&store, &run).await?;
+    // The run's rows (work items, results, retry lists) are not deleted: they
+    // expire ([storage] scratch_days; DynamoDB's TTL deletes them free of
+    // charge, where a delete here costs a write unit a row).
     let mut objects = 0;
     for meta in ctx.objects().list(&ctx.env.bucket, &prefix).await? {
         if !layout::is_final(&run.pipeline, &run.run_id, &meta.key) {
@@ -134,6 +136,6 @@ pub async fn cleanup(ctx: &JobContext) -> Result<(), JobError> {
             objects += 1;
         }
     }
-    info!(run_id = %run.run_id, rows, objects, "cleaned up");
+    info!(run_id = %run.run_id, objects, "cleaned up: the run's rows expire with [storage] scratch_days");
     Ok(())
 }

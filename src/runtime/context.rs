@@ -99,7 +99,7 @@ impl JobContext {
     }
 
     fn store(&self) -> RunStore<'_> {
-        RunStore::new(self.table.as_ref(), &self.env.table)
+        RunStore::new(self.table.as_ref(), &self.env.table).keeping_scratch(self.env.scratch_days)
     }
 
     /// The run record (read once).
@@ -129,13 +129,49 @@ impl JobContext {
             .ok_or_else(|| JobError::permanent("BATCHFAN_STAGE is not set: this job is not a stage child"))
     }
 
-    /// This child's work item.
+    /// This child's work item: computed from its index for a `range` run
+    /// ([`crate::env::RANGE`]), read from the table otherwise.
     pub async fn work_item(&self) -> Result<WorkItem, JobError> {
-        self.store().work_item(&self.env.run_id, self.index()).await?.ok_or_else(|| {
+        let item = match self.env.range {
+            Some((units, per)) => crate::plan::range_item(units, per, self.index()),
+            None => self.store().work_item(&self.env.run_id, self.index()).await?,
+        };
+        item.ok_or_else(|| {
             JobError::permanent(format!(
-                "no work item for run {} index {}: the planner did not store it or cleanup removed it",
+                "no work item for run {} index {}: the planner did not plan it, or it expired ([storage] scratch_days)",
                 self.env.run_id,
                 self.index()
+            ))
+        })
+    }
+
+    /// The run's input object, if it has one: from the job's environment
+    /// ([`crate::env::INPUT`]), else from the run record.
+    pub async fn input(&self) -> Result<Option<ObjectRef>, JobError> {
+        match &self.env.input {
+            Some(input) => Ok(Some(input.clone())),
+            None => Ok(self.run().await?.trigger.input.clone()),
+        }
+    }
+
+    /// The run's stages in order: from the job's environment
+    /// ([`crate::env::STAGES`]), else from the run record.
+    pub async fn stages(&self) -> Result<Vec<String>, JobError> {
+        if !self.env.stages.is_empty() {
+            return Ok(self.env.stages.clone());
+        }
+        Ok(self.run().await?.stages.clone())
+    }
+
+    /// The stage before this child's (an error in the first stage or outside a stage).
+    pub async fn previous_stage(&self) -> Result<String, JobError> {
+        let stage = self.stage()?;
+        let stages = self.stages().await?;
+        let pos = stages.iter().position(|s| s == stage);
+        pos.and_then(|p| p.checked_sub(1)).and_then(|p| stages.get(p)).cloned().ok_or_else(|| {
+            JobError::permanent(format!(
+                "stage {stage} has no previous stage (stages: {}): put it after another",
+                stages.join(", ")
             ))
         })
     }

@@ -24,7 +24,7 @@ pub mod exec;
 use std::{collections::BTreeMap, path::PathBuf};
 
 pub use self::context::{run_job, JobContext, API_CALLS_LINE};
-use crate::{env, error::PortError, run::BackendKind};
+use crate::{env, error::PortError, objects::ObjectRef, run::BackendKind};
 
 /// Pointers a job is started with.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +49,14 @@ pub struct JobEnv {
     pub params: BTreeMap<String, String>,
     /// The retry attempt whose rerun list maps this child to its global index (`BATCHFAN_RERUN`).
     pub rerun: Option<u32>,
+    /// The run's stages in order (`BATCHFAN_STAGES`; empty when not set).
+    pub stages: Vec<String>,
+    /// The run's input (`BATCHFAN_INPUT`), set on stage jobs of a run that has one.
+    pub input: Option<ObjectRef>,
+    /// A `range` run's `(units, items per child)` (`BATCHFAN_RANGE`): its work items are computed.
+    pub range: Option<(u64, u64)>,
+    /// Days the rows this job writes to batchfan's table are kept (`BATCHFAN_SCRATCH_DAYS`).
+    pub scratch_days: u32,
 }
 
 impl JobEnv {
@@ -113,6 +121,25 @@ impl JobEnv {
                 None => None,
                 Some(_) => Some(num(env::RERUN, 1)? as u32),
             },
+            stages: vars
+                .get(env::STAGES)
+                .map(|s| s.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+                .unwrap_or_default(),
+            input: match vars.get(env::INPUT) {
+                None => None,
+                Some(v) => Some(v.parse().map_err(|e| JobError::permanent(format!("{}: {e}", env::INPUT)))?),
+            },
+            range: match vars.get(env::RANGE) {
+                None => None,
+                Some(v) => Some(crate::plan::parse_range_pointer(v).ok_or_else(|| {
+                    JobError::permanent(format!(
+                        "{}={v:?} is not {{units}}:{{items per child}} (e.g. 1000:10)",
+                        env::RANGE
+                    ))
+                })?),
+            },
+            scratch_days: num(env::SCRATCH_DAYS, u64::from(crate::spec::DEFAULT_SCRATCH_DAYS))?
+                .clamp(1, u64::from(crate::spec::MAX_SCRATCH_DAYS)) as u32,
         })
     }
 
@@ -201,6 +228,30 @@ mod tests {
         assert!(err.message.contains("BATCHFAN_"), "{err}");
         let err = JobEnv::from_vars(vars(&[(env::BACKEND, "gcp")])).unwrap_err();
         assert!(err.message.contains("gcp"));
+    }
+
+    #[test]
+    fn the_submitters_pointers_are_read_and_bad_ones_named() {
+        let e = JobEnv::from_vars(vars(&[
+            (env::STAGES, "a,b"),
+            (env::INPUT, "s3://inputs/orders.csv"),
+            (env::RANGE, "1000:10"),
+            (env::SCRATCH_DAYS, "3"),
+        ]))
+        .unwrap();
+        assert_eq!(e.stages, ["a", "b"]);
+        assert_eq!(e.input, Some(ObjectRef::new("inputs", "orders.csv")));
+        assert_eq!((e.range, e.scratch_days), (Some((1000, 10)), 3));
+        let plain = JobEnv::from_vars(vars(&[])).unwrap();
+        assert_eq!((plain.stages.len(), plain.input, plain.range), (0, None, None));
+        assert_eq!(plain.scratch_days, crate::spec::DEFAULT_SCRATCH_DAYS);
+        let err = JobEnv::from_vars(vars(&[(env::RANGE, "1000")])).unwrap_err();
+        assert!(
+            err.message.contains("BATCHFAN_RANGE=\"1000\"") && err.message.contains("e.g. 1000:10"),
+            "{err}"
+        );
+        let err = JobEnv::from_vars(vars(&[(env::INPUT, "in/orders.csv")])).unwrap_err();
+        assert!(err.message.contains("BATCHFAN_INPUT") && err.message.contains("s3://bucket/key"), "{err}");
     }
 
     #[test]

@@ -237,4 +237,18 @@ pub struct Storage {
     pub bucket: String,
     /// Table for work items, results, runs and leases.
     pub table: String,
+    /// Days a run's scratch rows (work items, results, retry lists) are kept
+    /// after they are written: they carry `expires_at` and expire (DynamoDB's
+    /// TTL on AWS, the local sweep on one machine); cleanup deletes none.
+    #[serde(default = "default_scratch_days")]
+    pub scratch_days: u32,
 }
+
+fn default_scratch_days() -> u32 {
+    DEFAULT_SCRATCH_DAYS
+}
+
+/// Scratch rows' lifetime when `[storage]` sets no `scratch_days`: two weeks to retry a failed run.
+pub const DEFAULT_SCRATCH_DAYS: u32 = 14;
+/// Longest `scratch_days`.
+pub const MAX_SCRATCH_DAYS: u32 = 365;

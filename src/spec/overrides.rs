@@ -35,7 +35,9 @@ impl JobPlace {
 }
 
 /// The environment of `job` at `place` in run `run_id`: its own env plus the
-/// run's pointers (pipeline, run, role, stage and index offset, table, bucket).
+/// run's pointers (pipeline, run, role, stage and index offset, the stage
+/// list, table, bucket, and how long the rows it writes are kept). The
+/// submitter adds the run's input and, for a `range` run, its size.
 pub fn job_env(
     spec: &PipelineSpec,
     run_id: &str,
@@ -52,9 +54,16 @@ pub fn job_env(
         }
         out.insert(env::INDEX_OFFSET.into(), first_child.to_string());
     }
+    out.insert(env::STAGES.into(), stage_list(spec));
     out.insert(env::TABLE.into(), spec.storage.table.clone());
     out.insert(env::BUCKET.into(), spec.storage.bucket.clone());
+    out.insert(env::SCRATCH_DAYS.into(), spec.storage.scratch_days.to_string());
     out
+}
+
+/// The spec's stage names in order, comma-separated ([`env::STAGES`]).
+pub fn stage_list(spec: &PipelineSpec) -> String {
+    spec.stages.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(",")
 }
 
 /// A job of a spec, for [`override_problems`].
@@ -81,7 +90,11 @@ pub fn override_problems(spec: &PipelineSpec) -> Vec<(SpecJob, String)> {
     let mut out = Vec::new();
     for (i, stage) in spec.stages.iter().enumerate() {
         let place = JobPlace::Stage { stage: i, first_child: PLACEHOLDER_OFFSET };
-        let env = job_env(spec, PLACEHOLDER_RUN_ID, place, &stage.job);
+        let mut env = job_env(spec, PLACEHOLDER_RUN_ID, place, &stage.job);
+        // What the submitter adds: the longest input pointer, the largest range.
+        // (`s3://` + a 63-character bucket + `/` + a 1,024-byte key).
+        env.insert(env::INPUT.into(), format!("s3://{}/{}", "b".repeat(63), "k".repeat(1024)));
+        env.insert(env::RANGE.into(), format!("{PLACEHOLDER_OFFSET}0:{PLACEHOLDER_OFFSET}"));
         if let Some(m) = override_problem(&format!("stage {:?}", stage.name), &stage.job, &env) {
             out.push((SpecJob::Stage(i), m));
         }

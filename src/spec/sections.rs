@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::{
     reader::{Reader, Tab},
-    validate, Alerts, Planner, Storage,
+    validate, Alerts, Planner, Storage, DEFAULT_SCRATCH_DAYS, MAX_SCRATCH_DAYS,
 };
 use crate::objects::check_bucket;
 
@@ -138,9 +138,13 @@ pub(crate) fn read_alerts(r: &mut Reader<'_>, root: &Tab<'_>, name: &str) -> Ale
 
 /// Reads `[storage]`; `name` is the pipeline's (for the default bucket).
 pub(crate) fn read_storage(r: &mut Reader<'_>, root: &Tab<'_>, name: &str) -> Storage {
-    let mut storage = Storage { bucket: format!("batchfan-{name}"), table: DEFAULT_TABLE.into() };
+    let mut storage = Storage {
+        bucket: format!("batchfan-{name}"),
+        table: DEFAULT_TABLE.into(),
+        scratch_days: DEFAULT_SCRATCH_DAYS,
+    };
     let Some(t) = r.table(root, "storage") else { return storage };
-    r.check_keys(&t, &["bucket", "table"]);
+    r.check_keys(&t, &["bucket", "table", "scratch_days"]);
     if let Some(b) = r.string(&t, "bucket") {
         match check_bucket(&b.v) {
             Ok(()) => storage.bucket = b.v,
@@ -151,6 +155,15 @@ pub(crate) fn read_storage(r: &mut Reader<'_>, root: &Tab<'_>, name: &str) -> St
         match validate::table(&tb.v) {
             Ok(()) => storage.table = tb.v,
             Err(m) => r.error(&tb.span, m),
+        }
+    }
+    if let Some(d) = r.int(&t, "scratch_days") {
+        match u32::try_from(d.v).ok().filter(|d| (1..=MAX_SCRATCH_DAYS).contains(d)) {
+            Some(days) => storage.scratch_days = days,
+            None => r.error(
+                &d.span,
+                format!("scratch_days {} is out of range: use 1 to {MAX_SCRATCH_DAYS} (days a run's work items and results are kept, to retry it), e.g. scratch_days = {DEFAULT_SCRATCH_DAYS}", d.v),
+            ),
         }
     }
     storage

@@ -8,12 +8,7 @@ use serde_json::Value;
 
 fn main() {
     run_job(|ctx: JobContext| async move {
-        let stage = ctx.stage()?.to_owned();
-        let run = ctx.run().await?;
-        let pos = run.stages.iter().position(|s| *s == stage).unwrap_or(0);
-        let prev = pos.checked_sub(1).and_then(|p| run.stages.get(p)).cloned().ok_or_else(|| {
-            JobError::permanent(format!("stage {stage} has no previous stage to read: put it after stage A"))
-        })?;
+        let prev = ctx.previous_stage().await?;
         let a = ctx.result_of(&prev, ctx.index()).await?.ok_or_else(|| {
             JobError::permanent(format!("no result of stage {prev} for index {}", ctx.index()))
         })?;

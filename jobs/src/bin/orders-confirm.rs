@@ -13,11 +13,10 @@ fn main() {
 }
 
 async fn confirm(ctx: &JobContext) -> Result<(), JobError> {
-    let run = ctx.run().await?;
-    let input =
-        run.trigger.input.clone().ok_or_else(|| {
-            JobError::permanent("the orders pipeline needs an input: run it with --input FILE")
-        })?;
+    let input = ctx
+        .input()
+        .await?
+        .ok_or_else(|| JobError::permanent("the orders pipeline needs an input: run it with --input FILE"))?;
     let table = std::env::var("ORDERS_TABLE").unwrap_or_else(|_| orders::DEFAULT_TABLE.into());
     let write_rows = match std::env::var("ORDERS_WRITE_ROWS") {
         Ok(v) => {
@@ -33,7 +32,7 @@ async fn confirm(ctx: &JobContext) -> Result<(), JobError> {
         let bytes = ctx.objects().get_range(&input, range.start..range.end).await?;
         let text = String::from_utf8_lossy(&bytes);
         for (chunk, first_line) in orders::record_chunks(&text, range.line, write_rows) {
-            orders::process(&run.run_id, chunk, first_line, &mut out);
+            orders::process(&ctx.env.run_id, chunk, first_line, &mut out);
             ctx.table().put_rows(&table, out.take_rows()).await?;
         }
     }
