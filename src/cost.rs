@@ -169,20 +169,33 @@ pub struct Estimate {
     pub prices: &'static str,
 }
 
+/// Why a run cannot be priced.
+#[derive(Debug, thiserror::Error)]
+pub enum CostError {
+    #[error("--items-per-child 0 is not a whole number of at least 1: pass e.g. --items-per-child 100")]
+    ZeroItemsPerChild,
+    /// The run's job graph would break an AWS limit.
+    #[error("a run of {items} item(s) cannot be built: {source}")]
+    Graph {
+        items: u64,
+        #[source]
+        source: graph::GraphError,
+    },
+}
+
 /// Prices one successful run of `spec` over `input.items` units.
-pub fn estimate(spec: &PipelineSpec, input: &CostInput) -> Result<Estimate, String> {
+pub fn estimate(spec: &PipelineSpec, input: &CostInput) -> Result<Estimate, CostError> {
     let per = input.items_per_child.unwrap_or_else(|| spec.stages.first().map_or(1, |s| s.items_per_child));
     if per == 0 {
-        return Err(
-            "--items-per-child 0 is not a whole number of at least 1: pass e.g. --items-per-child 100".into(),
-        );
+        return Err(CostError::ZeroItemsPerChild);
     }
     let units = match spec.planner {
         Planner::Lines { lines_per_item, .. } => input.items.div_ceil(lines_per_item.max(1)),
         _ => input.items,
     };
     let sizing = Sizing::new(units, per, spec.max_array_size);
-    let graph = graph::build(spec, "r000000000000", &sizing).map_err(|e| e.to_string())?;
+    let graph = graph::build(spec, "r000000000000", &sizing)
+        .map_err(|source| CostError::Graph { items: input.items, source })?;
     let jobs = graph.nodes.len() as u64;
     let barriers = graph.nodes.iter().filter(|n| matches!(n.role, Role::Barrier { .. })).count() as u64;
     let stages = spec.stages.len() as u64;
@@ -568,7 +581,7 @@ mod tests {
     fn zero_items_per_child_is_refused_with_the_fix() {
         let mut i = input(10);
         i.items_per_child = Some(0);
-        let err = estimate(&two_stages(), &i).unwrap_err();
+        let err = estimate(&two_stages(), &i).unwrap_err().to_string();
         assert!(err.contains("--items-per-child 0") && err.contains("e.g. --items-per-child 100"), "{err}");
     }
 }

@@ -36,9 +36,12 @@ pub struct Component {
     pub iam_actions: &'static [&'static str],
 }
 
-/// Env vars the submitter sets in each job's container overrides (pointers,
-/// never data). Job definitions set the static ones: [`JOB_DEFINITION_ENV`].
-pub const JOB_OVERRIDE_ENV: &[&str] = &[
+/// Every env var a job reads from batchfan: [`JOB_DEFINITION_ENV`], then
+/// [`JOB_OVERRIDE_ENV`].
+pub const JOB_ENV: &[&str] = &[
+    env::BACKEND,
+    env::TABLE,
+    env::BUCKET,
     env::PIPELINE,
     env::RUN,
     env::STAGE,
@@ -51,7 +54,10 @@ pub const JOB_OVERRIDE_ENV: &[&str] = &[
     env::SCRATCH_DAYS,
 ];
 /// Env vars every job definition sets.
-pub const JOB_DEFINITION_ENV: &[&str] = &[env::BACKEND, env::TABLE, env::BUCKET];
+pub const JOB_DEFINITION_ENV: &[&str] = JOB_ENV.split_at(3).0;
+/// Env vars the submitter sets in each job's container overrides (pointers,
+/// never data). Job definitions set the static ones: [`JOB_DEFINITION_ENV`].
+pub const JOB_OVERRIDE_ENV: &[&str] = JOB_ENV.split_at(3).1;
 
 /// SSM Parameter Store's path for reading a Secrets Manager secret with
 /// `GetParameter` (the caller needs `secretsmanager:GetSecretValue` on it).
@@ -149,21 +155,7 @@ pub const COMPONENTS: &[Component] = &[
     Component {
         name: "job",
         runs: Runs::Job,
-        env: &[
-            env::BACKEND,
-            env::TABLE,
-            env::BUCKET,
-            env::PIPELINE,
-            env::RUN,
-            env::STAGE,
-            env::STAGES,
-            env::ROLE,
-            env::INDEX_OFFSET,
-            env::RERUN,
-            env::INPUT,
-            env::RANGE,
-            env::SCRATCH_DAYS,
-        ],
+        env: JOB_ENV,
         iam_actions: &[
             "s3:GetObject",
             "s3:PutObject",
@@ -193,4 +185,16 @@ pub const SUBMIT_RESERVED_CONCURRENCY: u32 = 1;
 /// The component named `name`.
 pub fn component(name: &str) -> Option<&'static Component> {
     COMPONENTS.iter().find(|c| c.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_definitions_set_the_static_env_and_overrides_the_rest() {
+        assert_eq!(JOB_DEFINITION_ENV, [env::BACKEND, env::TABLE, env::BUCKET]);
+        assert_eq!(JOB_OVERRIDE_ENV.len() + JOB_DEFINITION_ENV.len(), JOB_ENV.len());
+        assert!(JOB_OVERRIDE_ENV.contains(&env::RUN) && JOB_OVERRIDE_ENV.contains(&env::INPUT));
+    }
 }

@@ -54,6 +54,8 @@ impl Service {
     pub async fn start(backend: LocalBackend, specs: Vec<PipelineSpec>) -> Result<Service, RunError> {
         let owner = format!("local-{}", std::process::id());
         for spec in &specs {
+            // Job processes then never close a table file last (see `hold_open`).
+            backend.table.hold_open(&spec.storage.table).await?;
             let sub = Submitter { ports: backend.ports.clone(), spec: spec.clone(), owner: owner.clone() };
             backend.bus.subscribe(&plan_topic(&spec.name), "submitter", Arc::new(sub)).await?;
         }

@@ -20,10 +20,25 @@ pub fn stage_a(i: u64) -> String {
     h
 }
 
+/// Why stage B cannot read a hash of stage A.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HashError {
+    #[error("hash {0:?} is shorter than 8 characters")]
+    Short(String),
+    #[error("hash {hash:?} is not hex: {source}")]
+    NotHex {
+        hash: String,
+        #[source]
+        source: std::num::ParseIntError,
+    },
+}
+
 /// Stage B's work: 2 × (the first 8 hex digits of h as an integer).
-pub fn stage_b(h: &str) -> Result<u64, String> {
-    let head = h.get(..8).ok_or_else(|| format!("hash {h:?} is shorter than 8 characters"))?;
-    u64::from_str_radix(head, 16).map(|v| 2 * v).map_err(|e| format!("hash {h:?} is not hex: {e}"))
+pub fn stage_b(h: &str) -> Result<u64, HashError> {
+    let head = h.get(..8).ok_or_else(|| HashError::Short(h.to_owned()))?;
+    u64::from_str_radix(head, 16)
+        .map(|v| 2 * v)
+        .map_err(|source| HashError::NotHex { hash: h.to_owned(), source })
 }
 
 /// The whole of FANOUT-N in a plain loop (the baseline).
@@ -46,7 +61,9 @@ mod tests {
         let h = stage_a(0);
         assert_eq!(h.len(), 64);
         assert_eq!(stage_b("0000000a").unwrap(), 20);
-        assert!(stage_b("xyz").is_err());
+        assert_eq!(stage_b("xyz"), Err(HashError::Short("xyz".into())));
+        let err = stage_b("zzzzzzzz").unwrap_err();
+        assert!(std::error::Error::source(&err).is_some(), "the ParseIntError stays its source: {err}");
         assert_eq!(plain_loop(3), (0..3).map(|i| stage_b(&stage_a(i)).unwrap()).sum::<u64>());
     }
 }

@@ -35,7 +35,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         lambda_memory_mb: args.lambda_memory_mb,
         arch: args.arch,
     };
-    let estimate = cost::estimate(&spec, &input).map_err(UsageError)?;
+    let estimate = cost::estimate(&spec, &input).map_err(|e| UsageError(e.to_string()))?;
     match args.output {
         Output::Json => outln!("{}", serde_json::to_string_pretty(&estimate)?),
         Output::Text => out!("{}", render(&estimate)),

@@ -28,7 +28,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
             op.close().await;
             return Err(match e {
                 RetryError::NotRetryable { .. }
-                | RetryError::Run(RunError::UnknownRun(_) | RunError::Invalid(_)) => {
+                | RetryError::Run(RunError::UnknownRun(_) | RunError::Invalid(_) | RunError::Graph(_)) => {
                     UsageError(e.to_string()).into()
                 }
                 e => e.into(),

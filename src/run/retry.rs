@@ -81,7 +81,7 @@ pub async fn start(ports: &Ports, spec: &PipelineSpec, run_id: &str) -> Result<R
     let reruns = retry_plan::reruns(spec, sizing.children, &done);
     let attempt = rec.attempt() + 1;
     let plan = retry_plan::plan(spec, run_id, attempt, &reruns);
-    retry_plan::graph(spec, run_id, &plan).map_err(RunError::Invalid)?;
+    retry_plan::graph(spec, run_id, &plan).map_err(RunError::from)?;
     for (stage, list) in spec.stages.iter().zip(&reruns) {
         let pk = rerun_pk(run_id, attempt, &stage.name);
         let items = list

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     batch::{DependencyKind, MAX_DEPENDENCIES},
     env,
-    graph::{self, JobGraph, Node, NodeDep, Role},
+    graph::{self, GraphError, JobGraph, Node, NodeDep, Role},
     spec::{PipelineSpec, StageDependency},
 };
 
@@ -126,7 +126,7 @@ pub fn plan(spec: &PipelineSpec, run_id: &str, attempt: u32, reruns: &[Vec<u64>]
 }
 
 /// The job graph of a retry attempt: its arrays, then the aggregation and the cleanup.
-pub fn graph(spec: &PipelineSpec, run_id: &str, plan: &RetryPlan) -> Result<JobGraph, String> {
+pub fn graph(spec: &PipelineSpec, run_id: &str, plan: &RetryPlan) -> Result<JobGraph, GraphError> {
     let prefix = job_prefix(&spec.name, run_id, plan.attempt);
     let mut nodes: Vec<Node> = Vec::new();
     let mut prev: Vec<&RetryShard> = Vec::new();
@@ -155,7 +155,15 @@ pub fn graph(spec: &PipelineSpec, run_id: &str, plan: &RetryPlan) -> Result<JobG
             }
             let role =
                 Role::Stage { stage: k, shard: j as u64, first_child: shard.first, children: shard.size };
-            let size = if array { Some(u32::try_from(shard.size).map_err(|e| e.to_string())?) } else { None };
+            let size = match array {
+                true => Some(u32::try_from(shard.size).map_err(|_| {
+                    GraphError::Limit(format!(
+                        "retry shard {} of {} children is over an array's size",
+                        shard.name, shard.size
+                    ))
+                })?),
+                false => None,
+            };
             nodes.push(node(
                 spec,
                 run_id,
@@ -193,13 +201,13 @@ pub fn graph(spec: &PipelineSpec, run_id: &str, plan: &RetryPlan) -> Result<JobG
         spec.cleanup.clone(),
     ));
     if let Some(n) = nodes.iter().find(|n| n.depends_on.len() > MAX_DEPENDENCIES) {
-        return Err(format!(
+        return Err(GraphError::Limit(format!(
             "retry job {} would wait on {} jobs, over the AWS limit of {MAX_DEPENDENCIES}: this retry reruns too many \
              children ({:?} per stage); start the run again with --fresh",
             n.name,
             n.depends_on.len(),
             plan.reruns
-        ));
+        )));
     }
     Ok(JobGraph { nodes })
 }

@@ -40,9 +40,7 @@ pub async fn submit(
     let sizing =
         record.sizing.ok_or_else(|| RunError::Invalid(format!("run {run_id} is PLANNED without sizing")))?;
     let graph = match &record.retry {
-        Some(plan) if record.attempt() > 1 => {
-            super::retry_plan::graph(spec, run_id, plan).map_err(RunError::Invalid)?
-        }
+        Some(plan) if record.attempt() > 1 => super::retry_plan::graph(spec, run_id, plan)?,
         _ => graph::build(spec, run_id, &sizing)?,
     };
     let graph = with_run_pointers(graph, spec, &record, &sizing);

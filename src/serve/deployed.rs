@@ -94,7 +94,7 @@ impl DeployedView {
         for spec in specs {
             if let Some(c) = &spec.triggers.cron {
                 let s = Schedule::from_trigger(c)
-                    .map_err(|e| ServeError::Config(format!("pipeline {}: {e}", spec.name)))?;
+                    .map_err(|source| ServeError::Schedule { pipeline: spec.name.clone(), source })?;
                 schedules.insert(spec.name.clone(), s);
             }
             let mut routed = ports.clone();

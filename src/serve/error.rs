@@ -9,9 +9,16 @@ use crate::{backend::BackendError, error::PortError, run::RunError};
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// What it was asked to serve cannot be served (a pipeline given twice,
-    /// a schedule that cannot be read, an input policy).
+    /// an input policy).
     #[error("{0}")]
     Config(String),
+    /// A pipeline's `[triggers.cron]` schedule does not parse.
+    #[error("pipeline {pipeline}: {source}")]
+    Schedule {
+        pipeline: String,
+        #[source]
+        source: crate::trigger::cron::ScheduleError,
+    },
     /// A webhook secret cannot be read.
     #[error(transparent)]
     Secret(#[from] crate::serve::app::SecretError),

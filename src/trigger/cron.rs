@@ -54,6 +54,26 @@ pub const MAX_COUNTED: usize = 1000;
 /// Most naive times examined per lookup: a guard, never reached by a valid schedule.
 const MAX_SCAN: usize = 200_000;
 
+/// Why a schedule does not parse.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    /// The expression or time zone breaks one of the spec's rules (its message).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("schedule {expr:?}: {source}")]
+    Cron {
+        expr: String,
+        #[source]
+        source: cron::error::Error,
+    },
+    #[error("timezone {timezone:?}: {source}")]
+    Timezone {
+        timezone: String,
+        #[source]
+        source: chrono_tz::ParseError,
+    },
+}
+
 /// A parsed schedule in its time zone.
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -65,16 +85,18 @@ pub struct Schedule {
 
 impl Schedule {
     /// A schedule with the default policies (skip, none).
-    pub fn parse(expr: &str, timezone: &str) -> Result<Schedule, String> {
-        crate::spec::validate::cron(expr)?;
-        crate::spec::validate::timezone(timezone)?;
-        let cron = cron::Schedule::from_str(expr).map_err(|e| format!("schedule {expr:?}: {e}"))?;
-        let tz = Tz::from_str(timezone).map_err(|e| format!("timezone {timezone:?}: {e}"))?;
+    pub fn parse(expr: &str, timezone: &str) -> Result<Schedule, ScheduleError> {
+        crate::spec::validate::cron(expr).map_err(ScheduleError::Invalid)?;
+        crate::spec::validate::timezone(timezone).map_err(ScheduleError::Invalid)?;
+        let cron = cron::Schedule::from_str(expr)
+            .map_err(|source| ScheduleError::Cron { expr: expr.to_owned(), source })?;
+        let tz = Tz::from_str(timezone)
+            .map_err(|source| ScheduleError::Timezone { timezone: timezone.to_owned(), source })?;
         Ok(Schedule { cron, tz, overlap: OverlapPolicy::Skip, catch_up: CatchUpPolicy::None })
     }
 
     /// The schedule of a spec's `[triggers.cron]`.
-    pub fn from_trigger(t: &CronTrigger) -> Result<Schedule, String> {
+    pub fn from_trigger(t: &CronTrigger) -> Result<Schedule, ScheduleError> {
         let mut s = Schedule::parse(&t.schedule, &t.timezone)?;
         s.overlap = t.overlap;
         s.catch_up = t.catch_up;

@@ -21,7 +21,7 @@ fn main() {
             .iter()
             .map(|h| batchfan_jobs::fanout::stage_b(h))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(JobError::permanent)?
+            .map_err(|e| JobError::permanent(e.to_string()))?
             .into_iter()
             .sum();
         ctx.put_result(&ChildResult { value: sum.into(), items: hashes.len() as u64, ..Default::default() })

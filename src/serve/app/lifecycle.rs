@@ -50,7 +50,7 @@ fn preflight(config: &ServeConfig) -> Result<BTreeMap<String, Schedule>, ServeEr
         }
         if let Some(c) = &spec.triggers.cron {
             let s = Schedule::from_trigger(c)
-                .map_err(|e| ServeError::Config(format!("pipeline {}: {e}", spec.name)))?;
+                .map_err(|source| ServeError::Schedule { pipeline: spec.name.clone(), source })?;
             schedules.insert(spec.name.clone(), s);
         }
         if let Some(w) = spec.triggers.webhook.as_ref().filter(|w| w.enabled) {
