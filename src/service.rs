@@ -70,6 +70,16 @@ impl Service {
                 }
             }
         });
+        // The job processes leave WAL checkpoints of the held files to this one.
+        let held = backend.table.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                held.checkpoint_open_files();
+            }
+        });
         // SQLite has no TTL: expired scratch rows are swept here, in the background.
         let (table, sweep) = (backend.table.clone(), specs.clone());
         tokio::spawn(async move {

@@ -37,6 +37,8 @@ pub async fn job_ports(env: &JobEnv) -> Result<JobPorts, JobError> {
             let root = env.state_dir.as_deref().unwrap_or(Path::new(".batchfan"));
             let layout = LocalLayout::new(root);
             let table = SqliteTable::open(&layout.tables())?;
+            // The local service holds batchfan's table open and checkpoints it.
+            table.leave_checkpoints_to_holder(&env.table);
             Ok((Arc::new(table), Arc::new(DirObjects::new(layout.buckets())), None))
         }
         BackendKind::Aws => {

@@ -114,6 +114,28 @@ impl SqliteTable {
         blocking(move || (0..shard::SHARDS).try_for_each(|i| shards.file(i).map(drop))).await
     }
 
+    /// Leaves the WAL checkpoints of `table` to the long-lived process that
+    /// holds its files open ([`SqliteTable::hold_open`], the local service,
+    /// which checkpoints them on a timer: [`SqliteTable::checkpoint_open_files`]).
+    /// For a job process's writes to batchfan's table: a checkpoint thread and
+    /// a second connection started by a child that exits right after its one
+    /// write cost more than the write, and die with the child. A file nobody
+    /// holds is still checkpointed when its last connection closes, and
+    /// SQLite's `wal_autocheckpoint` stays as the backstop.
+    pub fn leave_checkpoints_to_holder(&self, table: &str) {
+        self.shards(table).leave_checkpoints();
+    }
+
+    /// Wakes the checkpoint thread of every shard file this store has open
+    /// whose WAL has grown past a few MB: the local service calls this on a
+    /// timer for the job processes, which leave checkpoints to it.
+    pub fn checkpoint_open_files(&self) {
+        let tables: Vec<Arc<Shards>> = lock(&self.inner.tables).values().cloned().collect();
+        for shards in tables {
+            shards.opened().for_each(|file| file.checkpointer.wake());
+        }
+    }
+
     /// The directory that holds `table`'s shard files (`00.sqlite`, `01.sqlite`, ...).
     pub fn sqlite_path(&self, table: &str) -> PathBuf {
         self.inner.dir.join(table)
@@ -155,7 +177,7 @@ impl SqliteTable {
             let file = shards.file(shard)?;
             let out = f(&lock(&file.conn))?;
             if access == Access::Write {
-                file.checkpointer.wake();
+                shards.wrote(&file);
             }
             Ok(out)
         })

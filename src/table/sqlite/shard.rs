@@ -13,7 +13,10 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, OnceLock},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex, OnceLock,
+    },
 };
 
 use rusqlite::Connection;
@@ -58,12 +61,36 @@ pub(super) struct TableFile {
 pub(super) struct Shards {
     dir: PathBuf,
     files: Vec<OnceLock<Arc<TableFile>>>,
+    /// Set when another process holds these files open and checkpoints
+    /// them: writes here then wake no checkpoint thread.
+    held_elsewhere: AtomicBool,
 }
 
 impl Shards {
     /// The shards of the table in `dir` (nothing is opened or created yet).
     pub(super) fn new(dir: PathBuf) -> Shards {
-        Shards { dir, files: (0..SHARDS).map(|_| OnceLock::new()).collect() }
+        Shards {
+            dir,
+            files: (0..SHARDS).map(|_| OnceLock::new()).collect(),
+            held_elsewhere: AtomicBool::new(false),
+        }
+    }
+
+    /// Leaves this table's checkpoints to the process that holds its files open.
+    pub(super) fn leave_checkpoints(&self) {
+        self.held_elsewhere.store(true, Ordering::Relaxed);
+    }
+
+    /// After a write to `file`: asks for a checkpoint, unless another process does them.
+    pub(super) fn wrote(&self, file: &TableFile) {
+        if !self.held_elsewhere.load(Ordering::Relaxed) {
+            file.checkpointer.wake();
+        }
+    }
+
+    /// The shard files opened so far.
+    pub(super) fn opened(&self) -> impl Iterator<Item = &Arc<TableFile>> {
+        self.files.iter().filter_map(OnceLock::get)
     }
 
     /// The file of shard `shard`.

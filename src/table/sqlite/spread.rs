@@ -46,7 +46,7 @@ pub(super) fn write_groups<G>(
             let (shard, group) = &pending[i];
             let file = shards.file(*shard)?;
             if try_write(&file, |conn| write(conn, group))? {
-                file.checkpointer.wake();
+                shards.wrote(&file);
                 pending.remove(i);
                 wrote = true;
             } else {
