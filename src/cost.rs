@@ -206,7 +206,7 @@ pub fn estimate(spec: &PipelineSpec, input: &CostInput) -> Result<Estimate, Cost
     let record_rru = kb(assume::RECORD_BYTES + assume::RECORD_BYTES_PER_JOB * jobs, 4096);
     let item_bytes = assume::WORK_ITEM_BYTES + unit_bytes(&spec.planner) * sizing.items_per_child;
     // A `range` run stores no work items: each child computes its own.
-    let stored_items = if stores_items(&spec.planner) { children } else { 0 };
+    let stored_items = if spec.planner.stores_work_items() { children } else { 0 };
     let result_wru = kb(assume::RESULT_BYTES, 1024);
     let results = children * stages;
     let result_pages = |n: u64| kb(n * assume::RESULT_BYTES, 4096);
@@ -353,7 +353,7 @@ pub fn phases(spec: &PipelineSpec, sizing: &Sizing, jobs: u64, stages: u64) -> V
     // Claim the trigger's key, create the record and its index row, mark it planned.
     trigger.insert("DynamoDB.PutItem", 4);
     trigger.insert("DynamoDB.GetItem", 1);
-    if stores_items(&spec.planner) {
+    if spec.planner.stores_work_items() {
         trigger.insert("DynamoDB.BatchWriteItem", children.div_ceil(25));
     }
     trigger.insert("SNS.Publish", 1);
@@ -390,7 +390,7 @@ pub fn phases(spec: &PipelineSpec, sizing: &Sizing, jobs: u64, stages: u64) -> V
     // rest is its own data). Cleanup reads the record and lists the run's
     // objects (deleting them is free); the rows expire. Measured against the
     // job binaries on moto in `jobs/tests/e2e_aws.rs`.
-    let item_reads = if stores_items(&spec.planner) { results } else { 0 };
+    let item_reads = if spec.planner.stores_work_items() { results } else { 0 };
     let pages = |stages: u64| stages * kb(children * assume::RESULT_BYTES, 1 << 20);
     let concat = concat_aggregation(spec);
     jobs_phase.insert(
@@ -425,11 +425,6 @@ pub fn sum_calls(phases: &[Phase]) -> BTreeMap<&'static str, u64> {
         }
     }
     all
-}
-
-/// Whether the planner stores work items (a `range` run's are computed by its children).
-fn stores_items(planner: &Planner) -> bool {
-    !matches!(planner, Planner::Range { .. })
 }
 
 /// Whether the aggregation is batchfan's own `batchfan job concat`.

@@ -112,7 +112,7 @@ async fn plan_items(
     }
     // A `range` run's work items are computed by each child from its index
     // (`BATCHFAN_RANGE`), so none is stored: a write and a read per child saved.
-    if !matches!(spec.planner, Planner::Range { .. }) {
+    if spec.planner.stores_work_items() {
         let items = plan::pack(units, &sizing);
         store.put_work_items(&record.run_id, &items).await?;
     }

@@ -18,7 +18,7 @@ use crate::{
     deploy, env,
     graph::{self, JobGraph, Role},
     plan::{self, Sizing},
-    spec::{PipelineSpec, Planner},
+    spec::PipelineSpec,
 };
 
 /// How long a submitter may hold a run before another may take over.
@@ -82,7 +82,7 @@ pub fn with_run_pointers(
         if let Some(input) = &record.trigger.input {
             node.env.insert(env::INPUT.into(), input.to_string());
         }
-        if matches!(spec.planner, Planner::Range { .. }) {
+        if !spec.planner.stores_work_items() {
             node.env.insert(env::RANGE.into(), plan::range_pointer(sizing));
         }
     }

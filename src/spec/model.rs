@@ -181,6 +181,14 @@ pub enum Planner {
     Custom { command: Vec<String> },
 }
 
+impl Planner {
+    /// Whether a run stores its work items: a `range` run's are `0..count`
+    /// packed by index, so each child computes its own ([`crate::plan::range_item`]).
+    pub fn stores_work_items(&self) -> bool {
+        !matches!(self, Planner::Range { .. })
+    }
+}
+
 /// What every job (stage child, aggregation, cleanup) runs with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobSpec {
