@@ -48,6 +48,10 @@ impl LocalLayout {
     pub fn bus(&self) -> PathBuf {
         self.root.join("bus.sqlite")
     }
+    /// The table relay's sockets (see [`crate::table::relay`]).
+    pub fn relay(&self) -> PathBuf {
+        self.root.join("relay")
+    }
 }
 
 /// Where a pipeline is deployed on AWS: the names `--backend aws` and the

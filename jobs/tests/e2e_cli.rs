@@ -27,6 +27,10 @@ fn fanout_sum_matches_the_plain_loop() {
         let s = summary(&out);
         let expected_children = if per_child == "1" { 40 } else { 6 };
         assert_eq!(s["children"], expected_children);
+        // Every child's table calls went through the service (table::relay):
+        // a's put, b's read of a's result and its put.
+        let relayed = s["table_relay_calls"].as_u64().expect("a local run reports its relay calls");
+        assert!(relayed >= 3 * expected_children, "{relayed} relay calls for {expected_children} children");
         let sum = std::fs::read_to_string(s["output_path"].as_str().unwrap()).unwrap();
         assert_eq!(sum.trim(), batchfan_jobs::fanout::plain_loop(40).to_string());
         // Cleanup deletes no row: the results stay until they expire, and

@@ -14,7 +14,7 @@ use crate::{
     error::PortError,
     objects::dir::DirObjects,
     run::{BackendKind, FileLogTail, Ports},
-    table::sqlite::SqliteTable,
+    table::{relay::RelayServer, sqlite::SqliteTable},
     topic::bus::{Bus, BusConfig},
 };
 
@@ -98,9 +98,16 @@ pub struct LocalBackend {
     pub objects: DirObjects,
     pub bus: Bus,
     pub ports: Ports,
+    /// Serves the table to this backend's jobs while the backend lives.
+    relay: Option<RelayServer>,
 }
 
 impl LocalBackend {
+    /// Table calls this backend's jobs made through its relay (`None`: it runs none).
+    pub fn relay_calls(&self) -> Option<u64> {
+        self.relay.as_ref().map(RelayServer::calls)
+    }
+
     /// Opens (creating) the state directory and starts the engine.
     pub async fn open(state_dir: &Path, options: LocalOptions) -> Result<LocalBackend, BackendError> {
         private_dir(state_dir)?;
@@ -126,8 +133,22 @@ impl LocalBackend {
         config.base_env.insert(env::STATE_DIR.into(), root.to_string_lossy().into_owned());
         config.pass_env = options.pass_env.clone();
         config.keep_workdirs = options.keep_workdirs;
-        let engine = LocalEngine::open(config).await?;
         let table = SqliteTable::open(&layout.tables())?;
+        // Jobs reach batchfan's table through this process, which holds it open.
+        let relay = match RelayServer::start(&layout.relay(), table.clone()) {
+            Ok(relay) => relay,
+            Err(e) => {
+                tracing::warn!(
+                    "no table relay in {} ({e}): jobs open the tables themselves",
+                    layout.relay().display()
+                );
+                None
+            }
+        };
+        if let Some(relay) = &relay {
+            config.base_env.insert(env::TABLE_SOCKET.into(), relay.path().to_string_lossy().into_owned());
+        }
+        let engine = LocalEngine::open(config).await?;
         let objects = DirObjects::new(layout.buckets());
         let bus = Bus::open(&layout.bus(), BusConfig::default()).await?;
         let ports = Ports {
@@ -138,6 +159,6 @@ impl LocalBackend {
             topic: Arc::new(bus.clone()),
             logs: Arc::new(FileLogTail),
         };
-        Ok(LocalBackend { layout, engine, table, objects, bus, ports })
+        Ok(LocalBackend { layout, engine, table, objects, bus, ports, relay })
     }
 }

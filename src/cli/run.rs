@@ -140,7 +140,8 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     service.shutdown(ShutdownMode::Drain).await;
     let phases = phases(&done, &details);
     let stages = stage_children(&done, &details);
-    print_result(args.output, &done, &output_path, &phases, &stages);
+    let relayed = service.backend.relay_calls();
+    print_result(args.output, &done, &output_path, &phases, &stages, relayed);
     Ok(if done.state == RunState::Succeeded { 0 } else { EXIT_RUN_FAILED })
 }
 
@@ -285,6 +286,7 @@ fn print_result(
     path: &std::path::Path,
     phases: &BTreeMap<String, i64>,
     stages: &[serde_json::Value],
+    relayed: Option<u64>,
 ) {
     let summary = rec.summary.clone().unwrap_or_default();
     match output {
@@ -302,6 +304,8 @@ fn print_result(
                 "children": rec.sizing.map(|s| s.children), "stages": stages,
                 "failed_children": failed_children, "phases_ms": phases,
                 "failure": rec.failure,
+                // Calls on batchfan's table the jobs made through the service (`table::relay`).
+                "table_relay_calls": relayed,
             });
             outln!("{v}");
         }

@@ -11,7 +11,7 @@ use crate::{
     objects::{dir::DirObjects, ObjectRef, Objects},
     plan::WorkItem,
     run::{layout, BackendKind, ChildResult, RunRecord, RunStore},
-    table::{sqlite::SqliteTable, Table},
+    table::{relay::RelayTable, sqlite::SqliteTable, Table},
 };
 
 /// The start of the stderr line an AWS job ends with: its API calls as JSON.
@@ -36,10 +36,14 @@ pub async fn job_ports(env: &JobEnv) -> Result<JobPorts, JobError> {
         BackendKind::Local => {
             let root = env.state_dir.as_deref().unwrap_or(Path::new(".batchfan"));
             let layout = LocalLayout::new(root);
-            let table = SqliteTable::open(&layout.tables())?;
+            let direct = SqliteTable::open(&layout.tables())?;
             // The local service holds batchfan's table open and checkpoints it.
-            table.leave_checkpoints_to_holder(&env.table);
-            Ok((Arc::new(table), Arc::new(DirObjects::new(layout.buckets())), None))
+            direct.leave_checkpoints_to_holder(&env.table);
+            let table: Arc<dyn Table> = match &env.table_socket {
+                Some(socket) => Arc::new(RelayTable::new(socket, &env.table, direct)),
+                None => Arc::new(direct),
+            };
+            Ok((table, Arc::new(DirObjects::new(layout.buckets())), None))
         }
         BackendKind::Aws => {
             let clients = aws::connect(AwsSettings::default()).await?;

@@ -32,6 +32,8 @@ pub struct JobEnv {
     pub backend: BackendKind,
     /// Local state directory (local backend).
     pub state_dir: Option<PathBuf>,
+    /// The local service's table relay (`BATCHFAN_TABLE_SOCKET`), if it runs one.
+    pub table_socket: Option<PathBuf>,
     pub pipeline: String,
     pub run_id: String,
     /// `stage`, `aggregation`, `cleanup` or `barrier`.
@@ -106,6 +108,7 @@ impl JobEnv {
         Ok(JobEnv {
             backend,
             state_dir,
+            table_socket: vars.get(env::TABLE_SOCKET).map(PathBuf::from),
             pipeline: need(env::PIPELINE)?,
             run_id: need(env::RUN)?,
             role: vars.get(env::ROLE).cloned().unwrap_or_else(|| "stage".into()),

@@ -7,6 +7,8 @@
 //! code writes its own tables (e.g. `Orders`) through the same port.
 
 pub(crate) mod check;
+#[cfg(feature = "local")]
+pub mod relay;
 pub mod rows;
 #[cfg(feature = "local")]
 pub mod sqlite;
@@ -70,7 +72,7 @@ impl Item {
 }
 
 /// A condition on a single-item write (a subset of DynamoDB ConditionExpression).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Condition {
     /// Always write.
     None,
@@ -83,7 +85,7 @@ pub enum Condition {
 }
 
 /// What a conditional write did.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Written {
     /// The item was written.
     Yes,

@@ -2,6 +2,8 @@
 //! rejecting the later copies of Order IDs that several children confirmed
 //! (see `batchfan_jobs::orders::dedupe`).
 
+batchfan_jobs::mimalloc_allocator!();
+
 use std::collections::BTreeMap;
 
 use batchfan::{

@@ -5,6 +5,8 @@
 //!
 //! `orders-baseline INPUT STATE_DIR` prints `rows rejected seconds`.
 
+batchfan_jobs::mimalloc_allocator!();
+
 use std::time::Instant;
 
 use batchfan::table::{sqlite::SqliteTable, Table};

@@ -1,6 +1,8 @@
 //! Stage `confirm` of the `orders` pipeline: one child's record ranges →
 //! Orders table rows, `OrderId,ConfirmationId` output, rejects.
 
+batchfan_jobs::mimalloc_allocator!();
+
 use batchfan::{
     plan::LineRange,
     run::ChildResult,

@@ -7,6 +7,8 @@
 //! ascending runs instead (the old shape: every table insert appends at the
 //! end of the B-tree), for comparison.
 
+batchfan_jobs::mimalloc_allocator!();
+
 use std::{
     fs::File,
     io::{BufWriter, Write},
