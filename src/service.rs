@@ -19,7 +19,7 @@ use crate::{
         submit, RunError, RunRecord, RunStore, TriggerEvent,
     },
     spec::PipelineSpec,
-    topic::bus::{Delivery, Subscriber},
+    topic::bus::{Delivery, DeliveryError, Subscriber},
 };
 
 /// A running embedded service.
@@ -39,13 +39,17 @@ struct Submitter {
 
 #[async_trait]
 impl Subscriber for Submitter {
-    async fn deliver(&self, delivery: &Delivery) -> Result<(), String> {
-        let planned: RunPlanned = serde_json::from_str(&delivery.message.body)
-            .map_err(|e| format!("plan message {} is not a RunPlanned: {e}", delivery.message_id))?;
-        match submit::submit(&self.ports, &self.spec, &planned.run_id, &self.owner).await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(format!("{e:#}")),
-        }
+    async fn deliver(&self, delivery: &Delivery) -> Result<(), DeliveryError> {
+        let planned: RunPlanned = serde_json::from_str(&delivery.message.body).map_err(|e| {
+            DeliveryError::caused_by(
+                format_args!("plan message {} is not a RunPlanned", delivery.message_id),
+                e,
+            )
+        })?;
+        submit::submit(&self.ports, &self.spec, &planned.run_id, &self.owner)
+            .await
+            .map(drop)
+            .map_err(|e| DeliveryError::caused_by(format_args!("submitting run {}", planned.run_id), e))
     }
 }
 

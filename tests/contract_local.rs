@@ -8,9 +8,13 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use batchfan::{
     objects::{dir::DirObjects, Objects},
-    table::{sqlite::SqliteTable, Table},
+    table::{
+        relay::{RelayServer, RelayTable},
+        sqlite::SqliteTable,
+        Table,
+    },
     topic::{
-        bus::{Bus, BusConfig, Delivery, Subscriber},
+        bus::{Bus, BusConfig, Delivery, DeliveryError, Subscriber},
         Topic,
     },
 };
@@ -40,6 +44,34 @@ impl TableEnv for LocalTable {
     }
     async fn fresh_table(&self) -> String {
         unique("table")
+    }
+}
+
+/// The table as a local job sees batchfan's: through the service's relay.
+struct RelayedTable {
+    table: RelayTable,
+    _server: RelayServer,
+    _dir: TempDir,
+}
+
+fn relayed_table() -> RelayedTable {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tables = SqliteTable::open(&dir.path().join("tables")).expect("open the table store");
+    let server =
+        RelayServer::start(&dir.path().join("relay"), tables.clone()).expect("listen").expect("short path");
+    RelayedTable { table: RelayTable::new(server.path(), RELAYED, tables), _server: server, _dir: dir }
+}
+
+/// The one table the relay carries (every scenario uses one table).
+const RELAYED: &str = "batchfan";
+
+#[async_trait]
+impl TableEnv for RelayedTable {
+    fn table(&self) -> &dyn Table {
+        &self.table
+    }
+    async fn fresh_table(&self) -> String {
+        RELAYED.into()
     }
 }
 
@@ -79,9 +111,9 @@ struct Forward(mpsc::UnboundedSender<Received>);
 
 #[async_trait]
 impl Subscriber for Forward {
-    async fn deliver(&self, d: &Delivery) -> Result<(), String> {
+    async fn deliver(&self, d: &Delivery) -> Result<(), DeliveryError> {
         let received = Received { message_id: d.message_id.clone(), message: d.message.clone() };
-        self.0.send(received).map_err(|_| "probe dropped".to_owned())
+        self.0.send(received).map_err(|_| DeliveryError::from("probe dropped"))
     }
 }
 
@@ -111,6 +143,10 @@ impl TopicEnv for LocalTopic {
 
 mod table {
     crate::contract::table_contract!(super::local_table());
+}
+
+mod relayed_table {
+    crate::contract::table_contract!(super::relayed_table());
 }
 
 mod objects {

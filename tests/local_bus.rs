@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use batchfan::{
     error::PortError,
     topic::{
-        bus::{Bus, BusConfig, Delivery, Subscriber},
+        bus::{Bus, BusConfig, Delivery, DeliveryError, Subscriber},
         Message, Topic,
     },
 };
@@ -46,11 +46,11 @@ impl Recorder {
 
 #[async_trait]
 impl Subscriber for Recorder {
-    async fn deliver(&self, d: &Delivery) -> Result<(), String> {
+    async fn deliver(&self, d: &Delivery) -> Result<(), DeliveryError> {
         self.seen.lock().unwrap().push(d.clone());
         if d.attempt <= self.fail_first {
             assert!(!self.panic_instead, "subscriber blew up on attempt {}", d.attempt);
-            return Err(format!("not yet (attempt {})", d.attempt));
+            return Err(format!("not yet (attempt {})", d.attempt).into());
         }
         Ok(())
     }
@@ -151,7 +151,7 @@ struct Stuck(Arc<Notify>);
 
 #[async_trait]
 impl Subscriber for Stuck {
-    async fn deliver(&self, _: &Delivery) -> Result<(), String> {
+    async fn deliver(&self, _: &Delivery) -> Result<(), DeliveryError> {
         self.0.notify_one();
         std::future::pending().await
     }
@@ -200,7 +200,7 @@ async fn a_message_in_backoff_does_not_hold_back_later_ones() {
     struct FailFirstMessage(Arc<Recorder>);
     #[async_trait]
     impl Subscriber for FailFirstMessage {
-        async fn deliver(&self, d: &Delivery) -> Result<(), String> {
+        async fn deliver(&self, d: &Delivery) -> Result<(), DeliveryError> {
             self.0.seen.lock().unwrap().push(d.clone());
             if d.message.body == "slow" && d.attempt == 1 {
                 return Err("try later".into());

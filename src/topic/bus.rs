@@ -26,7 +26,7 @@
 //! struct Print;
 //! #[async_trait::async_trait]
 //! impl Subscriber for Print {
-//!     async fn deliver(&self, d: &Delivery) -> Result<(), String> {
+//!     async fn deliver(&self, d: &Delivery) -> Result<(), DeliveryError> {
 //!         tracing::info!(id = %d.message_id, body = %d.message.body, "got");
 //!         Ok(())
 //!     }
@@ -79,8 +79,41 @@ impl Default for BusConfig {
 /// may come more than once.
 #[async_trait]
 pub trait Subscriber: Send + Sync {
-    /// Handles one message; an `Err` (the reason) means "retry later".
-    async fn deliver(&self, delivery: &Delivery) -> Result<(), String>;
+    /// Handles one message; an `Err` means "retry later" (the bus logs it,
+    /// and stores its text with the message until it is delivered or dead-lettered).
+    async fn deliver(&self, delivery: &Delivery) -> Result<(), DeliveryError>;
+}
+
+/// Why a subscriber did not take a delivery: the text the bus stores, and
+/// the error that caused it, kept as its [`std::error::Error::source`].
+#[derive(Debug, thiserror::Error)]
+#[error("{text}")]
+pub struct DeliveryError {
+    text: String,
+    #[source]
+    cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl DeliveryError {
+    /// `what` failed because of `cause`: the text says both (`what: cause`).
+    pub fn caused_by(
+        what: impl std::fmt::Display,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        DeliveryError { text: format!("{what}: {cause}"), cause: Some(Box::new(cause)) }
+    }
+}
+
+impl From<String> for DeliveryError {
+    fn from(text: String) -> Self {
+        DeliveryError { text, cause: None }
+    }
+}
+
+impl From<&str> for DeliveryError {
+    fn from(text: &str) -> Self {
+        text.to_owned().into()
+    }
 }
 
 /// One attempt to deliver a message to a subscription.

@@ -13,7 +13,7 @@ use std::{
 
 use tokio::time::Instant;
 
-use super::{now_ms, store, Delivery, Inner, Subscriber};
+use super::{now_ms, store, Delivery, DeliveryError, Inner, Subscriber};
 use crate::{backoff::Backoff, error::PortError};
 
 /// How often an idle subscription looks for messages published by other processes.
@@ -74,7 +74,8 @@ async fn deliver(
     };
     let attempt = delivery.attempt;
     let message_id = delivery.message_id.clone();
-    let outcome = attempt_delivery(subscriber, delivery).await;
+    // The text is what the bus stores; the error and its causes are logged.
+    let outcome = attempt_delivery(subscriber, delivery).await.map_err(|e| e.to_string());
     let (t, n) = (topic.to_owned(), name.to_owned());
     match outcome {
         Ok(()) => {
@@ -97,17 +98,17 @@ async fn deliver(
 }
 
 /// Runs the subscriber in its own task, so that a panic is a failed attempt.
-async fn attempt_delivery(subscriber: Arc<dyn Subscriber>, delivery: Delivery) -> Result<(), String> {
+async fn attempt_delivery(subscriber: Arc<dyn Subscriber>, delivery: Delivery) -> Result<(), DeliveryError> {
     let mut task = AbortOnDrop(tokio::spawn(async move { subscriber.deliver(&delivery).await }));
     match (&mut task.0).await {
         Ok(result) => result,
-        Err(e) if e.is_panic() => Err("subscriber panicked".to_owned()),
-        Err(e) => Err(format!("subscriber task failed: {e}")),
+        Err(e) if e.is_panic() => Err("subscriber panicked".into()),
+        Err(e) => Err(DeliveryError::caused_by("subscriber task failed", e)),
     }
 }
 
 /// Aborts the subscriber's task when the delivery loop itself is aborted.
-struct AbortOnDrop(tokio::task::JoinHandle<Result<(), String>>);
+struct AbortOnDrop(tokio::task::JoinHandle<Result<(), DeliveryError>>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -124,6 +125,29 @@ pub(super) fn backoff_delay(base: Duration, attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_failed_delivery_says_what_and_why_and_keeps_the_cause() {
+        struct Refuses;
+        #[async_trait::async_trait]
+        impl Subscriber for Refuses {
+            async fn deliver(&self, d: &Delivery) -> Result<(), DeliveryError> {
+                let parse = serde_json::from_str::<u32>(&d.message.body).map(drop);
+                parse.map_err(|e| DeliveryError::caused_by(format_args!("message {}", d.message_id), e))
+            }
+        }
+        let delivery = Delivery {
+            message_id: "m-1".into(),
+            topic: "plans".into(),
+            message: crate::topic::Message::new("not a number"),
+            attempt: 1,
+            published_at: 0,
+        };
+        let err = attempt_delivery(Arc::new(Refuses), delivery).await.unwrap_err();
+        assert!(err.to_string().starts_with("message m-1: expected ident"), "{err}");
+        let cause = std::error::Error::source(&err).expect("the serde error is kept");
+        assert!(cause.downcast_ref::<serde_json::Error>().is_some());
+    }
 
     #[test]
     fn backoff_grows_exponentially_with_jitter() {
