@@ -59,11 +59,8 @@ fn relayed_table() -> RelayedTable {
     let tables = SqliteTable::open(&dir.path().join("tables")).expect("open the table store");
     let server =
         RelayServer::start(&dir.path().join("relay"), tables.clone()).expect("listen").expect("short path");
-    RelayedTable { table: RelayTable::new(server.path(), RELAYED, tables), _server: server, _dir: dir }
+    RelayedTable { table: RelayTable::new(server.path(), tables), _server: server, _dir: dir }
 }
-
-/// The one table the relay carries (every scenario uses one table).
-const RELAYED: &str = "batchfan";
 
 #[async_trait]
 impl TableEnv for RelayedTable {
@@ -71,7 +68,7 @@ impl TableEnv for RelayedTable {
         &self.table
     }
     async fn fresh_table(&self) -> String {
-        RELAYED.into()
+        unique("table")
     }
 }
 

@@ -30,7 +30,9 @@ fn assert_valid_path(id: &str, statuses: &[JobStatus]) {
 #[tokio::test]
 async fn events_cover_children_and_parents_with_aws_fields() {
     let mut h = Harness::new().await;
-    let first = h.submit(sh("first", "true")).await;
+    let d = h.d();
+    // `first` runs until the array is submitted, so its children wait (PENDING) on it.
+    let first = h.submit(sh("first", &format!("while [ ! -e {d}/go ]; do sleep 0.01; done"))).await;
     let mut arr = SubmitJob {
         array_size: Some(2),
         depends_on: vec![JobDependency::on(&first)],
@@ -38,6 +40,7 @@ async fn events_cover_children_and_parents_with_aws_fields() {
     };
     arr.tags = BTreeMap::from([("batchfan:run".to_string(), "r1".to_string())]);
     let arr = h.submit(arr).await;
+    std::fs::write(h.path("go"), "").unwrap();
     h.wait_done(&arr).await;
     let child = format!("{arr}:1");
     assert_eq!(

@@ -40,7 +40,7 @@ pub async fn job_ports(env: &JobEnv) -> Result<JobPorts, JobError> {
             // The local service holds batchfan's table open and checkpoints it.
             direct.leave_checkpoints_to_holder(&env.table);
             let table: Arc<dyn Table> = match &env.table_socket {
-                Some(socket) => Arc::new(RelayTable::new(socket, &env.table, direct)),
+                Some(socket) => Arc::new(RelayTable::new(socket, direct)),
                 None => Arc::new(direct),
             };
             Ok((table, Arc::new(DirObjects::new(layout.buckets())), None))

@@ -170,6 +170,45 @@ impl Rows {
         (&self.buf[start..(end & !JSON_BIT) as usize], end & JSON_BIT != 0)
     }
 
+    /// The packed form, to send the rows to another process
+    /// ([`crate::table::relay`]): the names, the buffer, and the end offset
+    /// in it of every part (pk, sk, then each value; the high bit marks JSON text).
+    pub fn packed(&self) -> (&[String], &str, &[u32]) {
+        (&self.names, &self.buf, &self.ends)
+    }
+
+    /// Rows from their [`Rows::packed`] form, checked as [`Rows::push`] checks
+    /// them: valid names, whole rows, offsets in order on character
+    /// boundaries, non-empty keys, JSON values that parse.
+    pub fn from_packed(names: Vec<String>, buf: String, ends: Vec<u32>) -> Result<Rows, PortError> {
+        let rows = Rows { buf, ends, ..Rows::new(names)? };
+        let bad = |what: String| PortError::invalid(format!("packed rows are not valid: {what}"));
+        if !rows.ends.len().is_multiple_of(rows.width()) {
+            return Err(bad(format!("{} parts are not whole rows of {}", rows.ends.len(), rows.width())));
+        }
+        let mut start = 0;
+        for (i, &end) in rows.ends.iter().enumerate() {
+            let at = (end & !JSON_BIT) as usize;
+            if at < start || at > rows.buf.len() || !rows.buf.is_char_boundary(at) {
+                return Err(bad(format!(
+                    "part {i} ends at {at}, not between {start} and {}",
+                    rows.buf.len()
+                )));
+            }
+            let text = &rows.buf[start..at];
+            let key = i % rows.width() < 2;
+            if key && (text.is_empty() || end & JSON_BIT != 0) {
+                return Err(bad(format!("part {i} is an empty or JSON key")));
+            }
+            if end & JSON_BIT != 0 {
+                serde_json::from_str::<serde::de::IgnoredAny>(text)
+                    .map_err(|e| bad(format!("part {i} is marked JSON but is not: {e}")))?;
+            }
+            start = at;
+        }
+        Ok(rows)
+    }
+
     /// Row `i`.
     pub fn row(&self, i: usize) -> RowRef<'_> {
         let at = i * self.width();
@@ -221,6 +260,27 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn the_packed_form_round_trips_and_bad_ones_are_refused() {
+        let mut rows = Rows::new(["name", "n"]).unwrap();
+        rows.push("p1", "s", [Cell::Str("é\"x"), Cell::Json(&json!({"a": [1]}))]).unwrap();
+        rows.push("p2", "t", [Cell::Str(""), Cell::Json(&json!(2))]).unwrap();
+        let (names, buf, ends) = rows.packed();
+        let back = Rows::from_packed(names.to_vec(), buf.to_owned(), ends.to_vec()).unwrap();
+        assert_eq!(back.to_items().unwrap(), rows.to_items().unwrap());
+        let refused = |names: Vec<String>, buf: &str, ends: Vec<u32>, says: &str| {
+            let err = Rows::from_packed(names, buf.to_owned(), ends).unwrap_err();
+            assert!(matches!(err, PortError::Invalid(_)) && err.message().contains(says), "{err}");
+        };
+        let n = || vec!["v".to_owned()];
+        refused(n(), "pks", vec![1, 2], "not whole rows");
+        refused(n(), "pks", vec![1, 5, 3], "ends at 5");
+        refused(n(), "pké", vec![1, 3, 4], "ends at 3");
+        refused(n(), "ps{", vec![1, 2, 3 | JSON_BIT], "marked JSON");
+        refused(n(), "psv", vec![1, 1, 3], "empty or JSON key");
+        refused(vec!["pk".into()], "psv", vec![1, 2, 3], "not allowed");
+    }
 
     #[test]
     fn rows_round_trip_to_items() {
