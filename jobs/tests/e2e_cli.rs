@@ -54,6 +54,23 @@ fn fanout_sum_matches_the_plain_loop() {
     }
 }
 
+/// The FANOUT sum reports no item count: `run` says nothing of items rather
+/// than "items 0" (`--output json` gives null).
+#[test]
+fn an_aggregation_that_counts_no_items_shows_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let spec = jobs_dir().join("fanout.toml");
+    let (spec, st) = (spec.to_str().unwrap(), state.to_str().unwrap());
+    let out = batchfan(&["run", spec, "--param", "count=5", "--state", st, "-q"]);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("SUCCEEDED") && stdout.contains("output s3://"), "{stdout}");
+    assert!(!stdout.contains("items"), "{stdout}");
+    let json = batchfan(&["run", spec, "--param", "count=5", "--state", st, "--output", "json"]);
+    assert!(summary(&json)["items"].is_null());
+}
+
 /// `validate` reports every problem with file:line:col and exits 2.
 #[test]
 fn validate_reports_positions() {

@@ -313,7 +313,11 @@ fn print_result(
             outln!("run {} {}", rec.run_id, rec.state);
             if rec.state == RunState::Succeeded || summary.output.is_some() {
                 outln!("output {} ({})", rec.output, path.display());
-                outln!("items {} ({} failed)", summary.items, summary.failed);
+                // Items are what the aggregation counted; one that reports none (the
+                // FANOUT sum) leaves them unknown, not 0.
+                if rec.summary.is_some() {
+                    outln!("items {} ({} failed)", summary.items, summary.failed);
+                }
             }
             if let Some(f) = &rec.failure {
                 outln!("{}", f.summary_line());
