@@ -42,7 +42,7 @@ use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{CatchUpPolicy, CronTrigger, OverlapPolicy};
+use crate::spec::{validate::ValueError, CatchUpPolicy, CronTrigger, OverlapPolicy};
 
 /// Slots older than this (even while the service was up: a suspended machine)
 /// count as missed and follow the catch-up policy instead of running late.
@@ -57,21 +57,9 @@ const MAX_SCAN: usize = 200_000;
 /// Why a schedule does not parse.
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
-    /// The expression or time zone breaks one of the spec's rules (its message).
-    #[error("{0}")]
-    Invalid(String),
-    #[error("schedule {expr:?}: {source}")]
-    Cron {
-        expr: String,
-        #[source]
-        source: cron::error::Error,
-    },
-    #[error("timezone {timezone:?}: {source}")]
-    Timezone {
-        timezone: String,
-        #[source]
-        source: chrono_tz::ParseError,
-    },
+    /// The expression or time zone does not parse (the parser's error is its source).
+    #[error(transparent)]
+    Invalid(#[from] ValueError),
 }
 
 /// A parsed schedule in its time zone.
@@ -86,12 +74,10 @@ pub struct Schedule {
 impl Schedule {
     /// A schedule with the default policies (skip, none).
     pub fn parse(expr: &str, timezone: &str) -> Result<Schedule, ScheduleError> {
-        crate::spec::validate::cron(expr).map_err(ScheduleError::Invalid)?;
-        crate::spec::validate::timezone(timezone).map_err(ScheduleError::Invalid)?;
         let cron = cron::Schedule::from_str(expr)
-            .map_err(|source| ScheduleError::Cron { expr: expr.to_owned(), source })?;
+            .map_err(|source| ValueError::Cron { schedule: expr.to_owned(), source })?;
         let tz = Tz::from_str(timezone)
-            .map_err(|source| ScheduleError::Timezone { timezone: timezone.to_owned(), source })?;
+            .map_err(|source| ValueError::Timezone { name: timezone.to_owned(), source })?;
         Ok(Schedule { cron, tz, overlap: OverlapPolicy::Skip, catch_up: CatchUpPolicy::None })
     }
 
