@@ -151,7 +151,7 @@ impl S3Objects {
 
 /// Checks S3's bucket and key rules.
 pub(crate) fn check(obj: &ObjectRef) -> PortResult<()> {
-    check_bucket(&obj.bucket).map_err(PortError::invalid)?;
+    check_bucket(&obj.bucket)?;
     if obj.key.is_empty() {
         return Err(PortError::invalid(format!(
             "object key in bucket {:?} is empty: use a key like dir/name.ext",
@@ -234,7 +234,7 @@ impl Objects for S3Objects {
     }
 
     async fn list(&self, bucket: &str, prefix: &str) -> PortResult<Vec<ObjectMeta>> {
-        check_bucket(bucket).map_err(PortError::invalid)?;
+        check_bucket(bucket)?;
         let mut out = Vec::new();
         let mut token = None;
         loop {

@@ -79,7 +79,7 @@ impl DirObjects {
         bucket: &str,
         prefix: &str,
     ) -> PortResult<(Vec<ObjectMeta>, Vec<Skipped>)> {
-        check_bucket(bucket).map_err(PortError::invalid)?;
+        check_bucket(bucket)?;
         let (bucket_dir, prefix) = (self.root.join(bucket), prefix.to_owned());
         blocking(move || walk::list(&bucket_dir, &prefix)).await
     }

@@ -11,7 +11,7 @@ use std::{fmt, ops::Range, path::Path, str::FromStr};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::error::PortResult;
+use crate::error::{PortError, PortResult};
 
 /// Where an object is: `s3://bucket/key`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -41,7 +41,7 @@ impl FromStr for ObjectRef {
         let (bucket, key) = rest
             .split_once('/')
             .ok_or_else(|| format!("object uri {s:?} has no key: use s3://bucket/key"))?;
-        check_bucket(bucket)?;
+        check_bucket(bucket).map_err(|e| e.message().to_owned())?;
         if key.is_empty() {
             return Err(format!("object uri {s:?} has an empty key: use s3://bucket/key"));
         }
@@ -49,8 +49,9 @@ impl FromStr for ObjectRef {
     }
 }
 
-/// Checks S3's bucket naming rules (3–63 of lowercase letters, digits, '.', '-').
-pub fn check_bucket(bucket: &str) -> Result<(), String> {
+/// Checks S3's bucket naming rules (3–63 of lowercase letters, digits, '.', '-'):
+/// [`PortError::Invalid`] naming the bucket and the rule.
+pub fn check_bucket(bucket: &str) -> PortResult<()> {
     let ok = (3..=63).contains(&bucket.len())
         && bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
         && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -58,9 +59,9 @@ pub fn check_bucket(bucket: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
+        Err(PortError::invalid(format!(
             "bucket name {bucket:?} is not valid: use 3-63 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit"
-        ))
+        )))
     }
 }
 

@@ -148,7 +148,7 @@ pub(crate) fn read_storage(r: &mut Reader<'_>, root: &Tab<'_>, name: &str) -> St
     if let Some(b) = r.string(&t, "bucket") {
         match check_bucket(&b.v) {
             Ok(()) => storage.bucket = b.v,
-            Err(m) => r.error(&b.span, m),
+            Err(e) => r.error(&b.span, e.message()),
         }
     }
     if let Some(tb) = r.string(&t, "table") {

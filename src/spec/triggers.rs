@@ -76,8 +76,8 @@ fn read_s3(r: &mut Reader<'_>, t: &Tab<'_>) -> Option<S3Trigger> {
         r.missing(t, "bucket", "\"my-input-bucket\"");
     }
     if let Some(b) = &bucket {
-        if let Err(m) = check_bucket(&b.v) {
-            r.error(&b.span, m);
+        if let Err(e) = check_bucket(&b.v) {
+            r.error(&b.span, e.message());
         }
     }
     let prefix = r.string(t, "prefix").map(|p| p.v).unwrap_or_default();

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::{
-    error::PortError,
+    error::{PortError, PortResult},
     objects::{check_bucket, ObjectRef},
 };
 
@@ -19,8 +19,9 @@ pub const MAX_KEY_BYTES: usize = 1024;
 /// Longest file name most filesystems accept, in bytes.
 const MAX_SEGMENT_BYTES: usize = 255;
 
-/// Checks that `key` is a relative path a bucket directory can hold.
-pub fn check_key(key: &str) -> Result<(), String> {
+/// Checks that `key` is a relative path a bucket directory can hold:
+/// [`PortError::Invalid`] naming the key and what is wrong with it.
+pub fn check_key(key: &str) -> PortResult<()> {
     let problem = if key.is_empty() {
         "is empty".to_owned()
     } else if key.len() > MAX_KEY_BYTES {
@@ -42,15 +43,15 @@ pub fn check_key(key: &str) -> Result<(), String> {
     } else {
         return Ok(());
     };
-    Err(format!(
+    Err(PortError::invalid(format!(
         "object key {key:?} {problem}: use a relative path like dir/name.ext, without empty, '.' or '..' segments"
-    ))
+    )))
 }
 
 /// The bucket directory and the object's file, once the names are checked.
 pub(super) fn locate(root: &Path, obj: &ObjectRef) -> Result<(PathBuf, PathBuf), PortError> {
-    check_bucket(&obj.bucket).map_err(PortError::invalid)?;
-    check_key(&obj.key).map_err(PortError::invalid)?;
+    check_bucket(&obj.bucket)?;
+    check_key(&obj.key)?;
     let bucket = root.join(&obj.bucket);
     let file = bucket.join(&obj.key);
     Ok((bucket, file))
@@ -83,9 +84,13 @@ mod tests {
         ];
         for (key, want) in cases {
             let err = check_key(key).unwrap_err();
-            assert!(err.contains(want) && err.contains("relative path"), "{key:?}: {err}");
+            assert!(matches!(err, PortError::Invalid(_)), "{key:?}: {err}");
+            assert!(
+                err.message().contains(want) && err.message().contains("relative path"),
+                "{key:?}: {err}"
+            );
         }
-        assert!(check_key(&"a/".repeat(600)).unwrap_err().contains("over s3's 1024"));
+        assert!(check_key(&"a/".repeat(600)).unwrap_err().message().contains("over s3's 1024"));
     }
 
     #[test]
