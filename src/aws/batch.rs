@@ -175,7 +175,8 @@ where
 #[async_trait]
 impl Batch for AwsBatch {
     async fn submit_job(&self, request: SubmitJob) -> PortResult<SubmittedJob> {
-        check_submit(&request).map_err(|m| PortError::invalid(format!("job {}: {m}", request.job_name)))?;
+        check_submit(&request)
+            .map_err(|e| PortError::invalid(format!("job {}: {}", request.job_name, e.message())))?;
         paced(&self.limiter, Backoff::SUBMIT_JOB, || self.submit_once(&request)).await
     }
 

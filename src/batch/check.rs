@@ -12,6 +12,8 @@ use super::{
     MAX_SUBMIT_BYTES, MIN_ARRAY_SIZE, MIN_TIMEOUT_SECS,
 };
 use serde::Serialize;
+
+use crate::error::{PortError, PortResult};
 use serde_json::{json, Value};
 
 /// Characters of a job's container overrides as AWS counts them: the JSON of
@@ -67,85 +69,89 @@ pub fn aws_request_json(request: &SubmitJob) -> Value {
 /// it: the JSON of command and environment), the request's size (the JSON
 /// body AWS receives), retry strategy, timeout and resources. `Err` names the
 /// offending value and the fix.
-pub fn check_submit(req: &SubmitJob) -> Result<(), String> {
+pub fn check_submit(req: &SubmitJob) -> PortResult<()> {
     check_job_name(&req.job_name)?;
     if let Some(n) = req.array_size {
         if !(MIN_ARRAY_SIZE..=MAX_ARRAY_SIZE).contains(&n) {
-            return Err(format!(
+            return Err(PortError::invalid(format!(
                 "array size {n} is out of range: AWS Batch allows {MIN_ARRAY_SIZE} to {MAX_ARRAY_SIZE}; \
                  submit one item as a plain job (no array), pack more items per child, or shard the stage"
-            ));
+            )));
         }
     }
     check_dependencies(req)?;
     let container = &req.container;
     if !matches!(container.command.first(), Some(program) if !program.is_empty()) {
-        return Err("container command is empty: give the program to run and its arguments".into());
+        return Err(PortError::invalid(
+            "container command is empty: give the program to run and its arguments",
+        ));
     }
     let chars = overrides_chars(&container.command, &container.environment);
     if chars > MAX_OVERRIDE_CHARS {
-        return Err(format!(
+        return Err(PortError::invalid(format!(
             "container command and environment are {chars} characters, over the AWS limit of \
              {MAX_OVERRIDE_CHARS}: pass pointers (run id, table, index), not data"
-        ));
+        )));
     }
     let bytes = serde_json::to_vec(&aws_request_json(req))
-        .map_err(|e| format!("request cannot be serialised: {e}"))?
+        .map_err(|e| PortError::invalid(format!("request cannot be serialised: {e}")).caused_by(e))?
         .len();
     if bytes > MAX_SUBMIT_BYTES {
-        return Err(format!(
+        return Err(PortError::invalid(format!(
             "request is {bytes} bytes, over the AWS SubmitJob limit of {MAX_SUBMIT_BYTES}: \
              pass pointers (run id, table, index), not data"
-        ));
+        )));
     }
     req.retry_strategy.check()?;
     if let Some(t) = req.timeout_seconds {
         if t < MIN_TIMEOUT_SECS {
-            return Err(format!(
+            return Err(PortError::invalid(format!(
                 "timeout {t} s is below the AWS minimum of {MIN_TIMEOUT_SECS} s: set timeout_seconds to {MIN_TIMEOUT_SECS} or more"
-            ));
+            )));
         }
     }
     if !(container.vcpus.is_finite() && container.vcpus > 0.0) {
-        return Err(format!(
+        return Err(PortError::invalid(format!(
             "vcpus {} must be a positive number: set container.vcpus, e.g. 1 or 0.25",
             container.vcpus
-        ));
+        )));
     }
     if container.memory_mib == 0 {
-        return Err("memory 0 MiB must be positive: set container.memory_mib".into());
+        return Err(PortError::invalid("memory 0 MiB must be positive: set container.memory_mib"));
     }
     Ok(())
 }
 
-fn check_dependencies(req: &SubmitJob) -> Result<(), String> {
+fn check_dependencies(req: &SubmitJob) -> PortResult<()> {
     let n = req.depends_on.len();
     if n > MAX_DEPENDENCIES {
-        return Err(format!(
+        return Err(PortError::invalid(format!(
             "{n} dependencies exceed the AWS limit of {MAX_DEPENDENCIES}: insert a barrier job that depends on some of them"
-        ));
+        )));
     }
     let mut sequential = 0;
     for dep in &req.depends_on {
         match (dep.kind, dep.job_id.as_deref()) {
             (DependencyKind::Sequential, Some(id)) => {
-                return Err(format!("a SEQUENTIAL dependency takes no job id (got {id:?}): remove the job id"))
+                return Err(PortError::invalid(format!("a SEQUENTIAL dependency takes no job id (got {id:?}): remove the job id")))
             }
             (DependencyKind::Sequential, None) if req.array_size.is_none() => {
-                return Err("a SEQUENTIAL dependency needs an array job: set array_size, or drop the dependency".into())
+                return Err(PortError::invalid("a SEQUENTIAL dependency needs an array job: set array_size, or drop the dependency"))
             }
             (DependencyKind::Sequential, None) => sequential += 1,
-            (kind, None) => return Err(format!("a {kind:?} dependency needs a job id: set job_id")),
+            (kind, None) => return Err(PortError::invalid(format!("a {kind:?} dependency needs a job id: set job_id"))),
             (DependencyKind::NToN, Some(id)) if req.array_size.is_none() => {
-                return Err(format!(
+                return Err(PortError::invalid(format!(
                     "N_TO_N dependency on {id} needs this job to be an array job of the same size: set array_size"
-                ))
+                )))
             }
             (_, Some(_)) => {}
         }
     }
     if sequential > 1 {
-        return Err(format!("{sequential} SEQUENTIAL dependencies given: give at most one"));
+        return Err(PortError::invalid(format!(
+            "{sequential} SEQUENTIAL dependencies given: give at most one"
+        )));
     }
     Ok(())
 }
@@ -168,7 +174,7 @@ pub enum PatternKind {
 /// RegisterJobDefinition: 1-512 characters of the kind's set, with `*` only as
 /// the last character. `Err` starts with `name` and the pattern, e.g.
 /// `on_reason "a-b" is not valid: ...`.
-pub fn on_exit_pattern(name: &str, kind: PatternKind, pattern: &str) -> Result<(), String> {
+pub fn on_exit_pattern(name: &str, kind: PatternKind, pattern: &str) -> PortResult<()> {
     let (allowed, what): (fn(char) -> bool, &str) = match kind {
         PatternKind::StatusReason | PatternKind::Reason => (
             |c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | ' ' | '\t'),
@@ -183,9 +189,9 @@ pub fn on_exit_pattern(name: &str, kind: PatternKind, pattern: &str) -> Result<(
             Some(c) => format!("; {c:?} is not allowed (use a trailing '*' to match the rest)"),
             None => String::new(),
         };
-        return Err(format!(
+        return Err(PortError::invalid(format!(
             "{name} {pattern:?} is not valid: use 1-{MAX_PATTERN_CHARS} {what}, with an optional trailing '*'{hint}"
-        ));
+        )));
     }
     Ok(())
 }
@@ -208,7 +214,7 @@ fn fargate_pairs() -> impl Iterator<Item = (f64, u64)> {
 /// Checks that `vcpus` and `memory_mib` are a combination Fargate runs. `Err`
 /// names the nearest combination that holds the request (the smallest with at
 /// least as many vCPUs and as much memory), or the largest there is.
-pub fn fargate_resources(vcpus: f64, memory_mib: u64) -> Result<(), String> {
+pub fn fargate_resources(vcpus: f64, memory_mib: u64) -> PortResult<()> {
     if fargate_pairs().any(|(v, m)| v == vcpus && m == memory_mib) {
         return Ok(());
     }
@@ -221,7 +227,9 @@ pub fn fargate_resources(vcpus: f64, memory_mib: u64) -> Result<(), String> {
         }
         None => "Fargate's largest is vcpus = 16, memory = 122880: use EC2 compute for more".to_owned(),
     };
-    Err(format!("vcpus {vcpus} with memory {memory_mib} MiB is not a combination Fargate runs: {advice}"))
+    Err(PortError::invalid(format!(
+        "vcpus {vcpus} with memory {memory_mib} MiB is not a combination Fargate runs: {advice}"
+    )))
 }
 
 #[cfg(test)]
@@ -237,9 +245,15 @@ mod tests {
         }
         assert_eq!(on_exit_pattern("on_exit_code", PatternKind::ExitCode, "75"), Ok(()));
         assert_eq!(on_exit_pattern("on_exit_code", PatternKind::ExitCode, "1*"), Ok(()));
-        let e = on_exit_pattern("on_reason", PatternKind::Reason, "Cannot-start*").unwrap_err();
+        let e = on_exit_pattern("on_reason", PatternKind::Reason, "Cannot-start*")
+            .unwrap_err()
+            .message()
+            .to_owned();
         assert!(e.starts_with("on_reason \"Cannot-start*\" is not valid") && e.contains("'-'"), "{e}");
-        let e = on_exit_pattern("x.onStatusReason", PatternKind::StatusReason, "a*b").unwrap_err();
+        let e = on_exit_pattern("x.onStatusReason", PatternKind::StatusReason, "a*b")
+            .unwrap_err()
+            .message()
+            .to_owned();
         assert!(e.contains("only as the last character"), "{e}");
         assert!(on_exit_pattern("c", PatternKind::ExitCode, "7x").is_err());
         assert!(on_exit_pattern("c", PatternKind::ExitCode, "").is_err());
@@ -252,13 +266,13 @@ mod tests {
         for (v, m) in [(0.25, 512), (0.5, 4096), (1.0, 2048), (4.0, 30720), (8.0, 20480), (16.0, 122880)] {
             assert_eq!(fargate_resources(v, m), Ok(()), "{v} {m}");
         }
-        let e = fargate_resources(1.0, 64).unwrap_err();
+        let e = fargate_resources(1.0, 64).unwrap_err().message().to_owned();
         assert!(e.contains("use vcpus = 1, memory = 2048"), "{e}");
-        let e = fargate_resources(0.25, 3000).unwrap_err();
+        let e = fargate_resources(0.25, 3000).unwrap_err().message().to_owned();
         assert!(e.contains("use vcpus = 0.5, memory = 3072"), "{e}");
-        let e = fargate_resources(8.0, 18000).unwrap_err();
+        let e = fargate_resources(8.0, 18000).unwrap_err().message().to_owned();
         assert!(e.contains("use vcpus = 8, memory = 20480"), "{e}");
-        let e = fargate_resources(32.0, 1024).unwrap_err();
+        let e = fargate_resources(32.0, 1024).unwrap_err().message().to_owned();
         assert!(e.contains("largest is vcpus = 16"), "{e}");
     }
 }

@@ -22,7 +22,7 @@ pub use self::{
     event::JobStateChange,
     retry::{EvaluateOnExit, RetryAction, RetryStrategy},
 };
-use crate::error::PortResult;
+use crate::error::{PortError, PortResult};
 
 /// Smallest array size AWS Batch accepts.
 pub const MIN_ARRAY_SIZE: u32 = 2;
@@ -296,16 +296,16 @@ pub trait Batch: Send + Sync {
 }
 
 /// Checks that a job name follows AWS's rules (1–128 of letters, digits, `-`, `_`, starting with a letter or digit).
-pub fn check_job_name(name: &str) -> Result<(), String> {
+pub fn check_job_name(name: &str) -> PortResult<()> {
     let ok_len = !name.is_empty() && name.len() <= 128;
     let ok_first = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
     let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok_len && ok_first && ok_chars {
         Ok(())
     } else {
-        Err(format!(
+        Err(PortError::invalid(format!(
             "job name {name:?} is not valid: use 1-128 letters, digits, '-' or '_', starting with a letter or digit"
-        ))
+        )))
     }
 }
 

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::check::{on_exit_pattern, PatternKind};
+use crate::error::{PortError, PortResult};
 
 /// Most evaluateOnExit rules AWS accepts.
 pub const MAX_EVALUATE_ON_EXIT: usize = 5;
@@ -93,18 +94,18 @@ impl RetryStrategy {
     }
 
     /// Checks AWS's limits on the strategy.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> PortResult<()> {
         if !(1..=MAX_ATTEMPTS).contains(&self.attempts) {
-            return Err(format!(
+            return Err(PortError::invalid(format!(
                 "retry attempts {} is out of range: AWS Batch allows 1 to {MAX_ATTEMPTS}",
                 self.attempts
-            ));
+            )));
         }
         if self.evaluate_on_exit.len() > MAX_EVALUATE_ON_EXIT {
-            return Err(format!(
+            return Err(PortError::invalid(format!(
                 "{} evaluate_on_exit rules exceed the AWS limit of {MAX_EVALUATE_ON_EXIT}: merge rules with a trailing '*'",
                 self.evaluate_on_exit.len()
-            ));
+            )));
         }
         for rule in &self.evaluate_on_exit {
             rule.check()?;
@@ -129,12 +130,11 @@ impl RetryStrategy {
 
 impl EvaluateOnExit {
     /// Checks AWS's rules on one rule's patterns.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> PortResult<()> {
         if self.on_status_reason.is_none() && self.on_reason.is_none() && self.on_exit_code.is_none() {
-            return Err(
-                "an evaluate_on_exit rule needs at least one of on_status_reason, on_reason, on_exit_code"
-                    .into(),
-            );
+            return Err(PortError::invalid(
+                "an evaluate_on_exit rule needs at least one of on_status_reason, on_reason, on_exit_code",
+            ));
         }
         let patterns = [
             ("on_status_reason", PatternKind::StatusReason, &self.on_status_reason),
@@ -256,6 +256,7 @@ mod tests {
         assert!(RetryStrategy { attempts: 0, evaluate_on_exit: vec![] }
             .check()
             .unwrap_err()
+            .message()
             .contains("1 to 10"));
         assert!(RetryStrategy { attempts: 11, evaluate_on_exit: vec![] }.check().is_err());
         let many = RetryStrategy {
@@ -265,12 +266,16 @@ mod tests {
                 6
             ],
         };
-        assert!(many.check().unwrap_err().contains("exceed"));
+        assert!(many.check().unwrap_err().message().contains("exceed"));
         let bad = EvaluateOnExit { on_reason: Some("a*b".into()), ..Default::default() };
-        assert!(bad.check().unwrap_err().contains("only as the last character"));
+        assert!(bad.check().unwrap_err().message().contains("only as the last character"));
         // Regression (issue 13): AWS rejects these characters at SubmitJob; they used to pass.
         let bad = EvaluateOnExit { on_status_reason: Some("Task-failed*".into()), ..Default::default() };
-        assert!(bad.check().unwrap_err().starts_with("on_status_reason \"Task-failed*\" is not valid"));
+        assert!(bad
+            .check()
+            .unwrap_err()
+            .message()
+            .starts_with("on_status_reason \"Task-failed*\" is not valid"));
         let bad = EvaluateOnExit { on_reason: Some("Host EC2 (i-1)*".into()), ..Default::default() };
         assert!(bad.check().is_err());
         let bad_code = EvaluateOnExit { on_exit_code: Some("x".into()), ..Default::default() };

@@ -173,7 +173,7 @@ fn evaluate_on_exit(rule: &EvaluateOnExitIn, field: &str) -> ApiResult<EvaluateO
     ];
     for (name, kind, value) in patterns {
         if let Some(p) = value {
-            on_exit_pattern(&format!("{field}.{name}"), kind, p).map_err(bad)?;
+            on_exit_pattern(&format!("{field}.{name}"), kind, p).map_err(|e| bad(e.message().to_owned()))?;
         }
     }
     if rule.on_status_reason.is_none() && rule.on_reason.is_none() && rule.on_exit_code.is_none() {

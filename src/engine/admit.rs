@@ -10,7 +10,7 @@ use crate::{
 /// ([`check_submit`]) and the engine's capacity. `Err` names the offending
 /// value and the fix.
 pub(crate) fn check_request(req: &SubmitJob, settings: &Settings) -> Result<(), String> {
-    check_submit(req)?;
+    check_submit(req).map_err(|e| e.message().to_owned())?;
     check_resources(req.container.vcpus, req.container.memory_mib, settings)
 }
 

@@ -202,7 +202,7 @@ pub fn build(spec: &PipelineSpec, run_id: &str, sizing: &Sizing) -> Result<JobGr
     b.push(b.name("cleanup"), Role::Cleanup, None, vec![standard(&agg)], spec.cleanup.clone());
     for node in &b.nodes {
         check_job_name(&node.name)
-            .map_err(|m| GraphError::Name(format!("{m} (check the run id {run_id:?})")))?;
+            .map_err(|e| GraphError::Name(format!("{} (check the run id {run_id:?})", e.message())))?;
     }
     Ok(JobGraph { nodes: b.nodes })
 }

@@ -22,8 +22,8 @@ pub fn check_limits(spec: &PipelineSpec, graph: &JobGraph) -> Vec<String> {
     let mut earlier: HashSet<&str> = HashSet::new();
     for node in &graph.nodes {
         let job = &node.name;
-        if let Err(m) = check_job_name(job) {
-            out.push(m);
+        if let Err(e) = check_job_name(job) {
+            out.push(e.message().to_owned());
         }
         let definition = node.job_definition(spec);
         if definition.len() > 128 {

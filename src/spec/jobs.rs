@@ -170,7 +170,7 @@ fn read_rule(r: &mut Reader<'_>, t: &Tab<'_>) -> Option<EvaluateOnExit> {
         action: if action?.v == 0 { RetryAction::Retry } else { RetryAction::Exit },
     };
     if let Err(msg) = rule.check() {
-        r.error(&t.span, format!("{msg}: fix this evaluate_on_exit rule"));
+        r.error(&t.span, format!("{}: fix this evaluate_on_exit rule", msg.message()));
         return None;
     }
     Some(rule)

@@ -92,7 +92,7 @@ impl PipelineSpec {
             .map(|s| (format!("stage {}", s.name), &s.job))
             .chain([("aggregation".to_owned(), &self.aggregation), ("cleanup".to_owned(), &self.cleanup)]);
         jobs.filter_map(|(name, job): (String, &JobSpec)| {
-            fargate_resources(job.vcpus, job.memory_mib).err().map(|e| format!("{name}: {e}"))
+            fargate_resources(job.vcpus, job.memory_mib).err().map(|e| format!("{name}: {}", e.message()))
         })
         .collect()
     }
