@@ -47,7 +47,7 @@ pub const RANGE: &str = "BATCHFAN_RANGE";
 /// Days the rows a job writes to batchfan's table are kept (`[storage] scratch_days`).
 pub const SCRATCH_DAYS: &str = "BATCHFAN_SCRATCH_DAYS";
 /// Local backend: the Unix socket of the service's table relay, through which
-/// a job reaches batchfan's table without opening it (see `table::relay`).
+/// a job reaches the tables without opening their files (see `table::relay`).
 pub const TABLE_SOCKET: &str = "BATCHFAN_TABLE_SOCKET";
 /// batchfan's table (work items, results, runs).
 pub const TABLE: &str = "BATCHFAN_TABLE";

@@ -98,7 +98,7 @@ pub struct LocalBackend {
     pub objects: DirObjects,
     pub bus: Bus,
     pub ports: Ports,
-    /// Serves the table to this backend's jobs while the backend lives.
+    /// Serves the tables to this backend's jobs while the backend lives.
     relay: Option<RelayServer>,
 }
 
@@ -134,7 +134,7 @@ impl LocalBackend {
         config.pass_env = options.pass_env.clone();
         config.keep_workdirs = options.keep_workdirs;
         let table = SqliteTable::open(&layout.tables())?;
-        // Jobs reach batchfan's table through this process, which holds it open.
+        // Jobs reach the tables through this process, which holds them open.
         let relay = match RelayServer::start(&layout.relay(), table.clone()) {
             Ok(relay) => relay,
             Err(e) => {

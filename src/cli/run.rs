@@ -304,7 +304,7 @@ fn print_result(
                 "children": rec.sizing.map(|s| s.children), "stages": stages,
                 "failed_children": failed_children, "phases_ms": phases,
                 "failure": rec.failure,
-                // Calls on batchfan's table the jobs made through the service (`table::relay`).
+                // Table calls the jobs made through the service (`table::relay`).
                 "table_relay_calls": relayed,
             });
             outln!("{v}");

@@ -37,7 +37,8 @@ pub async fn job_ports(env: &JobEnv) -> Result<JobPorts, JobError> {
             let root = env.state_dir.as_deref().unwrap_or(Path::new(".batchfan"));
             let layout = LocalLayout::new(root);
             let direct = SqliteTable::open(&layout.tables())?;
-            // The local service holds batchfan's table open and checkpoints it.
+            // Used only without the service's relay: the service holds batchfan's
+            // table open and checkpoints it.
             direct.leave_checkpoints_to_holder(&env.table);
             let table: Arc<dyn Table> = match &env.table_socket {
                 Some(socket) => Arc::new(RelayTable::new(socket, direct)),
