@@ -5,24 +5,27 @@ use crate::common;
 use common::*;
 
 /// FANOUT-N through two N_TO_N stages gives the plain loop's sum, with and
-/// without packing several items per child.
+/// without packing several items per child, and with and without fork servers.
 #[test]
 fn fanout_sum_matches_the_plain_loop() {
-    for per_child in ["1", "7"] {
+    for (per_child, forks) in [("1", "on"), ("7", "on"), ("1", "off")] {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
-        let out = batchfan(&[
-            "run",
-            jobs_dir().join("fanout.toml").to_str().unwrap(),
-            "--param",
-            "count=40",
-            "--param",
-            &format!("items_per_child={per_child}"),
-            "--state",
-            state.to_str().unwrap(),
-            "--output",
-            "json",
-        ]);
+        let out = batchfan_with(
+            &[("BATCHFAN_FORK_SERVERS", forks)],
+            &[
+                "run",
+                jobs_dir().join("fanout.toml").to_str().unwrap(),
+                "--param",
+                "count=40",
+                "--param",
+                &format!("items_per_child={per_child}"),
+                "--state",
+                state.to_str().unwrap(),
+                "--output",
+                "json",
+            ],
+        );
         assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
         let s = summary(&out);
         let expected_children = if per_child == "1" { 40 } else { 6 };
@@ -31,6 +34,12 @@ fn fanout_sum_matches_the_plain_loop() {
         // a's put, b's read of a's result and its put.
         let relayed = s["table_relay_calls"].as_u64().expect("a local run reports its relay calls");
         assert!(relayed >= 3 * expected_children, "{relayed} relay calls for {expected_children} children");
+        // Each stage's first child is exec'd, the rest are forks of its fork
+        // server (engine::forks); the sum, which needs every child's own
+        // index, is the same either way.
+        let forked = s["forked_starts"].as_u64().expect("a local run reports its forked starts");
+        let expected_forks = if forks == "on" { 2 * (expected_children - 1) } else { 0 };
+        assert_eq!(forked, expected_forks, "forks {forks}, {expected_children} children per stage");
         let sum = std::fs::read_to_string(s["output_path"].as_str().unwrap()).unwrap();
         assert_eq!(sum.trim(), batchfan_jobs::fanout::plain_loop(40).to_string());
         // Cleanup deletes no row: the results stay until they expire, and

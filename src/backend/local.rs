@@ -108,6 +108,11 @@ impl LocalBackend {
         self.relay.as_ref().map(RelayServer::calls)
     }
 
+    /// Attempts this backend's engine started from fork servers.
+    pub fn forked_starts(&self) -> u64 {
+        self.engine.forked_starts()
+    }
+
     /// Opens (creating) the state directory and starts the engine.
     pub async fn open(state_dir: &Path, options: LocalOptions) -> Result<LocalBackend, BackendError> {
         private_dir(state_dir)?;

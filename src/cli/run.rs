@@ -140,8 +140,11 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     service.shutdown(ShutdownMode::Drain).await;
     let phases = phases(&done, &details);
     let stages = stage_children(&done, &details);
-    let relayed = service.backend.relay_calls();
-    print_result(args.output, &done, &output_path, &phases, &stages, relayed);
+    let counters = Counters {
+        table_relay_calls: service.backend.relay_calls(),
+        forked_starts: service.backend.forked_starts(),
+    };
+    print_result(args.output, &done, &output_path, &phases, &stages, &counters);
     Ok(if done.state == RunState::Succeeded { 0 } else { EXIT_RUN_FAILED })
 }
 
@@ -280,13 +283,19 @@ pub fn stage_children(rec: &RunRecord, details: &[JobDetail]) -> Vec<serde_json:
         .collect()
 }
 
+/// What the local service counted during the run.
+struct Counters {
+    table_relay_calls: Option<u64>,
+    forked_starts: u64,
+}
+
 fn print_result(
     output: Output,
     rec: &RunRecord,
     path: &std::path::Path,
     phases: &BTreeMap<String, i64>,
     stages: &[serde_json::Value],
-    relayed: Option<u64>,
+    counters: &Counters,
 ) {
     let summary = rec.summary.clone().unwrap_or_default();
     match output {
@@ -305,7 +314,9 @@ fn print_result(
                 "failed_children": failed_children, "phases_ms": phases,
                 "failure": rec.failure,
                 // Table calls the jobs made through the service (`table::relay`).
-                "table_relay_calls": relayed,
+                "table_relay_calls": counters.table_relay_calls,
+                // Attempts started by forking a fork server (`engine::forks`).
+                "forked_starts": counters.forked_starts,
             });
             outln!("{v}");
         }

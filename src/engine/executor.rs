@@ -195,7 +195,12 @@ impl Spawner {
         let program = Program::new(&path, &launch.command, env.into_iter().collect(), &launch.workdir)
             .map_err(|e| cannot_start(&e))?;
         let fds = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
-        spawn::spawn(&program, fds, procs.as_ref().map(AsFd::as_fd), stack).map_err(|e| {
+        let procs = procs.as_ref().map(AsFd::as_fd);
+        let started = match self.settings.forks.start(&program, fds, procs, stack) {
+            Some(started) => started,
+            None => spawn::spawn(&program, fds, procs, stack),
+        };
+        started.map_err(|e| {
             format!("CannotStartContainerError: cannot run command {name:?} ({}): {e}", path.display())
         })
     }

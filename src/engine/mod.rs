@@ -53,6 +53,7 @@ mod container;
 mod deps;
 mod events;
 mod executor;
+pub(crate) mod forks;
 mod lock;
 mod memory;
 mod model;
@@ -109,6 +110,10 @@ pub struct EngineConfig {
     pub keep_workdirs: bool,
     /// Multiplies timeouts and the kill grace (tests use e.g. 0.01).
     pub time_scale: f64,
+    /// Start array children of batchfan's Rust jobs by forking a fork server
+    /// instead of exec'ing the binary each time (see the `forks` module); on
+    /// unless `BATCHFAN_FORK_SERVERS=off` is in the engine's environment.
+    pub fork_servers: bool,
 }
 
 impl EngineConfig {
@@ -126,6 +131,7 @@ impl EngineConfig {
             pass_env: Vec::new(),
             keep_workdirs: false,
             time_scale: 1.0,
+            fork_servers: true,
         }
     }
 
@@ -280,6 +286,11 @@ impl LocalEngine {
     /// The log file of `attempt` (from 1) of `job_id` (`parent:index` for children).
     pub fn log_path(&self, job_id: &str, attempt: u32) -> PathBuf {
         log_path(&self.inner.settings.state_dir, job_id, attempt)
+    }
+
+    /// How many attempts fork servers have started (see the `forks` module).
+    pub fn forked_starts(&self) -> u64 {
+        self.inner.settings.forks.forked()
     }
 
     fn wake(&self) {

@@ -37,6 +37,8 @@ pub(crate) struct Settings {
     /// Whether attempts run isolated (always, except in the isolation benchmark:
     /// see [`super::container::ISOLATION_OFF_FOR_BENCH`]).
     pub isolation: bool,
+    /// Fork servers that start batchfan's Rust jobs (see [`super::forks`]).
+    pub forks: super::forks::ForkServers,
 }
 
 /// Milli-vCPUs for `vcpus` (at least 1), so capacity sums stay exact.

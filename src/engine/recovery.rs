@@ -98,6 +98,9 @@ fn settings(config: &EngineConfig) -> Settings {
         workdirs: container::WorkdirPool::new(&config.state_dir),
         limits,
         isolation,
+        forks: super::forks::ForkServers::new(
+            config.fork_servers && !super::forks::ForkServers::switched_off(),
+        ),
     }
 }
 

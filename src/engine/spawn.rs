@@ -25,10 +25,10 @@ use std::{
 
 /// A program with its arguments and environment, ready for `execve`.
 pub(crate) struct Program {
-    path: CString,
-    argv: Vec<CString>,
-    envp: Vec<CString>,
-    cwd: CString,
+    pub(super) path: CString,
+    pub(super) argv: Vec<CString>,
+    pub(super) envp: Vec<CString>,
+    pub(super) cwd: CString,
 }
 
 impl Program {
@@ -59,6 +59,12 @@ impl Program {
         let cwd =
             CString::new(cwd.as_os_str().to_owned().into_vec()).map_err(|_| nul("the working directory"))?;
         Ok(Program { path, argv, envp, cwd })
+    }
+
+    /// The same program and arguments with environment `envp` (`NAME=value`
+    /// entries), in directory `cwd`.
+    pub(super) fn with_env(&self, envp: Vec<CString>, cwd: CString) -> Program {
+        Program { path: self.path.clone(), argv: self.argv.clone(), envp, cwd }
     }
 }
 

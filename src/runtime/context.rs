@@ -218,11 +218,21 @@ impl JobContext {
 }
 
 /// Runs a job body and exits the process with its exit code: 0, 75 or 1.
+///
+/// On the local engine, the array children of a program built on `run_job`
+/// may start as forks of a *fork server*: the program started once more with
+/// `BATCHFAN_FORK_SERVER=1`, stopped here before any job code runs. Each child
+/// is still a process of its own, with its attempt's environment, directory,
+/// group and limits. So keep `main` to calling `run_job`: code before it runs
+/// once per server, not per child, and without batchfan's variables.
+/// `BATCHFAN_FORK_SERVERS=off` in the engine's environment turns this off.
 pub fn run_job<F, Fut>(body: F) -> !
 where
     F: FnOnce(JobContext) -> Fut,
     Fut: Future<Output = Result<(), JobError>>,
 {
+    // Started as a fork server, this returns only in each forked child.
+    crate::engine::forks::job::serve_if_asked();
     let code = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt.block_on(async {
             let ctx = match JobEnv::from_env() {

@@ -24,7 +24,13 @@ pub fn jobs_dir() -> PathBuf {
 
 /// Runs `batchfan ARGS` and returns its output.
 pub fn batchfan(args: &[&str]) -> Output {
-    Command::new(bin_dir().join("batchfan")).args(args).output().expect("batchfan runs")
+    batchfan_with(&[], args)
+}
+
+/// `batchfan ARGS` with `env` added to its environment.
+pub fn batchfan_with(env: &[(&str, &str)], args: &[&str]) -> Output {
+    let env = env.iter().map(|(k, v)| (*k, *v));
+    Command::new(bin_dir().join("batchfan")).envs(env).args(args).output().expect("batchfan runs")
 }
 
 /// Generates `rows` orders rows into `path`.
