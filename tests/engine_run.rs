@@ -173,6 +173,56 @@ async fn each_attempt_has_its_own_log_file() {
     }
 }
 
+/// Output goes through a pipe the engine copies to the log (engine::output):
+/// an attempt that prints nothing makes no file, and an attempt's log is
+/// whole by the time its status says it ended.
+#[tokio::test]
+async fn a_log_is_complete_when_its_attempt_ends_and_absent_when_nothing_was_printed() {
+    let mut h = Harness::new().await;
+    let quiet = h.submit(sh("quiet", "true")).await;
+    // 4 MiB, far more than a pipe holds: copied in many reads after the writer is done.
+    let loud = h.submit(sh("loud", "head -c 4194304 /dev/zero | tr '\\0' x; echo; echo last")).await;
+    assert_eq!(h.wait_done(&quiet).await.status, JobStatus::Succeeded);
+    let path = h.engine.log_path(&quiet, 1);
+    assert!(!path.exists(), "nothing printed, no log file: {}", path.display());
+    let job = h.wait_done(&loud).await;
+    assert_eq!(job.status, JobStatus::Succeeded);
+    let log = std::fs::read_to_string(h.engine.log_path(&loud, 1)).unwrap();
+    assert_eq!(log.len(), 4 * 1024 * 1024 + "\nlast\n".len(), "every byte, at SUCCEEDED");
+    assert!(log.ends_with("x\nlast\n"));
+}
+
+/// A process that left the job's group and keeps its output open does not
+/// hold the attempt's end back for long (engine::output::DRAIN_WAIT).
+#[tokio::test]
+async fn an_escaped_process_holding_the_output_delays_the_end_only_briefly() {
+    let mut h = Harness::new().await;
+    let d = h.d();
+    // It has left the group (setsid) before the job ends, so the end's group kill misses it.
+    let script = format!(
+        "setsid sh -c 'echo $$ > {d}/escaped.tmp; mv {d}/escaped.tmp {d}/escaped; exec sleep 60' & \
+         while [ ! -e {d}/escaped ]; do sleep 0.01; done; echo started"
+    );
+    let id = h.submit(sh("escaped", &script)).await;
+    let started = std::time::Instant::now();
+    let job = h.wait_done(&id).await;
+    let took = started.elapsed();
+    let escaped = std::fs::read_to_string(h.path("escaped")).unwrap();
+    let _ = std::process::Command::new("kill").arg(escaped.trim()).status();
+    assert_eq!(job.status, JobStatus::Succeeded);
+    assert!(
+        took < std::time::Duration::from_secs(30),
+        "ended after {took:?}, not when the escaped sleep did"
+    );
+    assert!(took >= output_drain_wait(), "it waited for the output first: {took:?}");
+    assert_eq!(std::fs::read_to_string(h.engine.log_path(&id, 1)).unwrap(), "started\n");
+}
+
+/// `engine::output::DRAIN_WAIT` (private to the engine).
+fn output_drain_wait() -> std::time::Duration {
+    std::time::Duration::from_secs(2)
+}
+
 #[tokio::test]
 async fn a_missing_command_fails_naming_the_command() {
     let mut h = Harness::new().await;

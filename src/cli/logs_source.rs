@@ -1,6 +1,6 @@
 //! Where `batchfan logs` reads a job's attempts from: the engine's log files
 //! in the state directory, or CloudWatch Logs on AWS. Both give the job's
-//! status, how many attempts have a log, and an attempt's new lines since the
+//! status, how many attempts have begun, and an attempt's new lines since the
 //! last read — what printing once and following (`--follow`) need.
 
 use std::{collections::BTreeMap, io::Read as _, path::PathBuf, time::Duration};
@@ -23,7 +23,8 @@ const SETTLE_PAUSE: Duration = Duration::from_millis(500);
 pub struct Look {
     /// `None` while the backend does not know the job yet.
     pub status: Option<JobStatus>,
-    /// Attempts with a log, numbered 1..=attempts.
+    /// Attempts begun, numbered 1..=attempts; each has a log (locally, no
+    /// file when it printed nothing: an empty log).
     pub attempts: u32,
 }
 
@@ -58,7 +59,7 @@ impl Source for LocalSource {
     async fn look(&mut self) -> anyhow::Result<Look> {
         // The status first: a job seen ended has written all of its logs.
         let status = peek::unit_status(&self.state, &self.job_id)?;
-        let attempts = peek::attempt_logs(&self.state, &self.job_id).last().map_or(0, |(n, _)| *n);
+        let attempts = peek::attempts_begun(&self.state, &self.job_id)?;
         Ok(Look { status, attempts })
     }
 

@@ -65,7 +65,7 @@ impl State {
     /// launch judged by the retry rules.
     pub(crate) fn on_spawned(&mut self, spawned: Spawned) {
         match spawned {
-            Spawned::Started { unit, token, pid, pid_start } => {
+            Spawned::Started { unit, token, pid, pid_start, output: _ } => {
                 let Some(run) = self.current_run(unit, token) else {
                     tracing::error!(pid, "engine bug: a process started for no attempt; killing it");
                     let _ = sys::signal_group(pid, libc::SIGKILL);

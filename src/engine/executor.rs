@@ -1,17 +1,16 @@
 //! Runs attempts as processes: `command[0]` looked up in `path_prefix` + the
 //! container `PATH`, exactly the container's environment (nothing of the
-//! engine's), a fresh working directory, stdout and stderr appended to the
-//! attempt's log file, each process in its own process group and killed if the
+//! engine's), a fresh working directory, stdout and stderr into a pipe the
+//! engine copies to the attempt's log file ([`super::output`]), each process in its own process group and killed if the
 //! thread that spawned it dies (see [`super::spawn`] and [`super::container`]). Two long-lived spawner threads do the spawning, so the
 //! scheduler never waits on exec; the scheduler itself reaps the processes.
 
 use std::{
     collections::BTreeMap,
     ffi::OsString,
-    fs::OpenOptions,
     io,
     os::{
-        fd::{AsFd, AsRawFd},
+        fd::{AsFd, AsRawFd, OwnedFd},
         unix::fs::PermissionsExt,
     },
     path::{Path, PathBuf},
@@ -23,6 +22,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::{
     cgroup::AttemptGroup,
+    output,
     scheduler::Input,
     spawn::{self, Program},
     state::{Settings, UnitIx},
@@ -45,20 +45,19 @@ pub(crate) struct Launch {
 }
 
 /// How a start went.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) enum Spawned {
     Started {
         unit: UnitIx,
         token: u64,
         pid: u32,
         pid_start: Option<u64>,
+        /// The read end of the process's stdout and stderr, and its log file
+        /// (see [`super::output`]); the scheduler takes it.
+        output: Option<(OwnedFd, PathBuf)>,
     },
     /// The process could not start; `reason` is `CannotStartContainerError: ...`.
-    Failed {
-        unit: UnitIx,
-        token: u64,
-        reason: String,
-    },
+    Failed { unit: UnitIx, token: u64, reason: String },
 }
 
 /// How an attempt's process ended, as AWS reports it.
@@ -150,31 +149,29 @@ impl Spawner {
     /// Starts `launch` and reports how that went.
     fn spawn(&self, launch: Launch, stack: &mut [u8]) {
         let (unit, token) = (launch.unit, launch.token);
-        let spawned = match self.try_spawn(&launch, stack) {
-            Ok(pid) => {
+        let (spawned, pid) = match self.try_spawn(&launch, stack) {
+            Ok((pid, output)) => {
                 let pid_start = sys::proc_stat(pid).map(|st| st.start_time);
-                Spawned::Started { unit, token, pid, pid_start }
+                let output = Some((output, launch.log.clone()));
+                (Spawned::Started { unit, token, pid, pid_start, output }, Some(pid))
             }
-            Err(reason) => Spawned::Failed { unit, token, reason },
+            Err(reason) => (Spawned::Failed { unit, token, reason }, None),
         };
-        if let (Err(_), Spawned::Started { pid, .. }) =
-            (self.inputs.send(Input::Spawned(spawned.clone())), spawned)
-        {
+        if let (Err(_), Some(pid)) = (self.inputs.send(Input::Spawned(spawned)), pid) {
             // The engine is gone: nothing may run unsupervised.
             let _ = sys::signal_group(pid, libc::SIGKILL);
         }
     }
 
-    fn try_spawn(&self, launch: &Launch, stack: &mut [u8]) -> Result<u32, String> {
+    /// Starts `launch`: its pid, and the read end of its output pipe.
+    fn try_spawn(&self, launch: &Launch, stack: &mut [u8]) -> Result<(u32, OwnedFd), String> {
         let name = &launch.command[0];
         let cannot_start = |e: &dyn std::fmt::Display| {
             format!("CannotStartContainerError: cannot run command {name:?}: {e}")
         };
         let path = self.resolve(name)?;
-        let log = open_log(&launch.log).map_err(|e| {
-            format!("CannotStartContainerError: cannot open log file {}: {e}", launch.log.display())
-        })?;
-        let stdout = above_stdio(log).map_err(|e| cannot_start(&e))?;
+        let (output, input) = output::pipe().map_err(|e| cannot_start(&e))?;
+        let stdout = above_stdio(std::fs::File::from(input)).map_err(|e| cannot_start(&e))?;
         let stderr = stdout.try_clone().map_err(|e| cannot_start(&e))?;
         let stdin = std::fs::File::open("/dev/null").and_then(above_stdio).map_err(|e| cannot_start(&e))?;
         if self.settings.isolation {
@@ -200,9 +197,10 @@ impl Spawner {
             Some(started) => started,
             None => spawn::spawn(&program, fds, procs, stack),
         };
-        started.map_err(|e| {
+        let pid = started.map_err(|e| {
             format!("CannotStartContainerError: cannot run command {name:?} ({}): {e}", path.display())
-        })
+        })?;
+        Ok((pid, output))
     }
 
     /// Looks `name` up like a shell: as a path when it has a '/', else in `path_dirs`.
@@ -233,13 +231,6 @@ fn above_stdio(file: std::fs::File) -> io::Result<std::fs::File> {
         // try_clone duplicates to the lowest free fd >= 3.
         file.try_clone()
     }
-}
-
-fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    OpenOptions::new().create(true).append(true).open(path)
 }
 
 #[cfg(test)]

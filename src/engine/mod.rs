@@ -57,6 +57,7 @@ pub(crate) mod forks;
 mod lock;
 mod memory;
 mod model;
+mod output;
 pub mod peek;
 mod pools;
 mod recovery;

@@ -99,12 +99,30 @@ pub fn child_times(
     Ok(out)
 }
 
-/// The attempt log files of a job (`parent:index` for a child), oldest first.
-pub fn attempt_logs(state_dir: &Path, job_id: &str) -> Vec<(u32, std::path::PathBuf)> {
-    (1..=crate::batch::retry::MAX_ATTEMPTS)
-        .map(|n| (n, super::log_path(state_dir, job_id, n)))
-        .filter(|(_, p)| p.exists())
-        .collect()
+/// How many attempts of one job or array child (`parent:index`) have begun —
+/// the ended ones and the one under way — as the engine last committed it.
+/// Each has a log, empty (no file: see `engine::output`) if it printed nothing.
+pub fn attempts_begun(state_dir: &Path, job_id: &str) -> Result<u32, rusqlite::Error> {
+    let Some(conn) = open(state_dir)? else { return Ok(0) };
+    let (parent, index) = match job_id.split_once(':') {
+        Some((parent, index)) => match index.parse::<i64>() {
+            Ok(i) => (parent, i),
+            Err(_) => return Ok(0),
+        },
+        None => (job_id, 0),
+    };
+    let row: Option<(Option<String>, Option<String>)> = conn
+        .query_row(
+            "SELECT u.attempts, u.run FROM units u JOIN jobs j ON j.seq = u.seq WHERE j.job_id = ?1 AND u.idx = ?2",
+            rusqlite::params![parent, index],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((attempts, run)) = row else { return Ok(0) };
+    let ended = attempts.and_then(|a| serde_json::from_str::<Vec<Attempt>>(&a).ok()).map_or(0, |a| a.len());
+    let running =
+        run.and_then(|r| serde_json::from_str::<super::store::RunRecord>(&r).ok()).map(|r| r.attempt);
+    Ok(running.unwrap_or(0).max(ended as u32))
 }
 
 /// The status of one job or array child (`parent:index`), as the engine last

@@ -8,7 +8,7 @@
 //! any dependent starts.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     os::unix::process::ExitStatusExt,
     process::ExitStatus,
     sync::Arc,
@@ -22,7 +22,7 @@ use tokio::{
 
 use super::{
     executor::{Executor, ExitReport, Launch, Spawned},
-    recovery,
+    output, recovery,
     state::{Shared, State, UnitIx},
     sys, EngineConfig, EngineError, ShutdownMode,
 };
@@ -43,6 +43,8 @@ pub(crate) enum Input {
     Wake,
     /// A spawner thread started a process (or could not).
     Spawned(Spawned),
+    /// The output pipe of process `pid` is closed and copied to its log.
+    Drained(u32),
     /// Stop; `done` is told once the state directory is released.
     Shutdown { mode: ShutdownMode, done: oneshot::Sender<()> },
 }
@@ -72,6 +74,7 @@ pub(crate) fn thread_main(
         }
     };
     let settings = shared.lock().settings.clone();
+    let pumps = exits.clone();
     let executor = match Executor::start(settings, exits) {
         Ok(executor) => executor,
         Err(source) => {
@@ -87,7 +90,7 @@ pub(crate) fn thread_main(
         return;
     }
     tracing::info!(state_dir = %config.state_dir.display(), "local engine open");
-    let (waiters, executor) = runtime.block_on(Scheduler::new(shared.clone(), inputs, executor).run());
+    let (waiters, executor) = runtime.block_on(Scheduler::new(shared.clone(), inputs, pumps, executor).run());
     executor.stop();
     shared.lock().close();
     if let Some(groups) = shared.lock().settings.limits.cgroups() {
@@ -111,6 +114,12 @@ struct Scheduler {
     in_flight: usize,
     /// Running processes (pid → unit and attempt token), reaped every tick.
     children: HashMap<u32, (UnitIx, u64)>,
+    /// Exited processes whose output is still being copied: recorded when it is.
+    draining: HashMap<u32, Exited>,
+    /// Processes whose output was copied before their exit was reaped.
+    drained: HashSet<u32>,
+    /// Where the output pumps say they are done.
+    pumps: mpsc::UnboundedSender<Input>,
     stop: Option<ShutdownMode>,
     abandon_deadline: Option<Instant>,
     waiters: Vec<oneshot::Sender<()>>,
@@ -118,7 +127,12 @@ struct Scheduler {
 }
 
 impl Scheduler {
-    fn new(shared: Arc<Shared>, inputs: mpsc::UnboundedReceiver<Input>, executor: Executor) -> Self {
+    fn new(
+        shared: Arc<Shared>,
+        inputs: mpsc::UnboundedReceiver<Input>,
+        pumps: mpsc::UnboundedSender<Input>,
+        executor: Executor,
+    ) -> Self {
         Scheduler {
             shared,
             inputs,
@@ -126,6 +140,9 @@ impl Scheduler {
             deferred: Vec::new(),
             in_flight: 0,
             children: HashMap::new(),
+            draining: HashMap::new(),
+            drained: HashSet::new(),
+            pumps,
             stop: None,
             abandon_deadline: None,
             waiters: Vec::new(),
@@ -179,13 +196,22 @@ impl Scheduler {
         for input in batch {
             match input {
                 Input::Wake => {}
-                Input::Spawned(spawned) => {
+                Input::Spawned(mut spawned) => {
                     self.in_flight = self.in_flight.saturating_sub(1);
-                    if let Spawned::Started { unit, token, pid, .. } = spawned {
-                        self.children.insert(pid, (unit, token));
+                    if let Spawned::Started { unit, token, pid, output, .. } = &mut spawned {
+                        self.children.insert(*pid, (*unit, *token));
+                        if let Some((pipe, log)) = output.take() {
+                            tokio::spawn(output::pump(pipe, log, *pid, self.pumps.clone()));
+                        }
                     }
                     state.on_spawned(spawned);
                 }
+                Input::Drained(pid) => match self.draining.remove(&pid) {
+                    Some(exited) => self.record(&mut state, exited),
+                    None => {
+                        self.drained.insert(pid);
+                    }
+                },
                 Input::Shutdown { mode, done } => {
                     self.waiters.push(done);
                     self.begin_stop(mode, &mut state);
@@ -203,7 +229,8 @@ impl Scheduler {
         if self.stop.is_none() {
             launches.extend(state.select(MAX_STARTS_PER_TICK));
         }
-        self.wake_at = state.next_deadline();
+        let draining = self.draining.values().map(|e| e.deadline).min();
+        self.wake_at = earliest(state.next_deadline(), draining);
         match state.commit() {
             Ok(()) => state.events.flush(),
             Err(e) => {
@@ -215,10 +242,13 @@ impl Scheduler {
         launches
     }
 
-    /// Reaps every child that exited and records its attempt. Abandoned
-    /// attempts stay RUNNING on disk: the next open re-queues them.
+    /// Reaps every child that exited and records its attempt once its output
+    /// is in its log ([`output`]): at once if it is, else when its pump says so
+    /// or [`output::DRAIN_WAIT`] has passed. Abandoned attempts stay RUNNING
+    /// on disk: the next open re-queues them.
     fn reap(&mut self, state: &mut State) {
-        let record = self.stop != Some(ShutdownMode::Abandon);
+        let now = Instant::now();
+        let mut exited = Vec::new();
         self.children.retain(|&pid, &mut (unit, token)| {
             let report = match sys::try_reap(pid) {
                 Ok(None) => return true,
@@ -227,11 +257,33 @@ impl Scheduler {
             };
             // The container is gone when its main process is: so is the rest of its group.
             let _ = sys::signal_group(pid, libc::SIGKILL);
-            if record {
-                state.on_exit(unit, token, report);
-            }
+            exited.push(Exited { pid, unit, token, report, deadline: now + output::DRAIN_WAIT });
             false
         });
+        for exited in exited {
+            if self.drained.remove(&exited.pid) {
+                self.record(state, exited);
+            } else {
+                self.draining.insert(exited.pid, exited);
+            }
+        }
+        let late: Vec<u32> = self.draining.values().filter(|e| e.deadline <= now).map(|e| e.pid).collect();
+        for pid in late {
+            if let Some(exited) = self.draining.remove(&pid) {
+                tracing::warn!(
+                    pid,
+                    "a process outside the job's group still holds its output open; recording the end now"
+                );
+                self.record(state, exited);
+            }
+        }
+    }
+
+    /// Records an exited attempt (unless abandoning: it stays RUNNING on disk).
+    fn record(&self, state: &mut State, exited: Exited) {
+        if self.stop != Some(ShutdownMode::Abandon) {
+            state.on_exit(exited.unit, exited.token, exited.report);
+        }
     }
 
     fn begin_stop(&mut self, mode: ShutdownMode, state: &mut State) {
@@ -251,13 +303,24 @@ impl Scheduler {
     fn finished(&self) -> bool {
         match self.stop {
             None => false,
-            Some(ShutdownMode::Drain) => self.children.is_empty() && self.in_flight == 0,
+            Some(ShutdownMode::Drain) => {
+                self.children.is_empty() && self.draining.is_empty() && self.in_flight == 0
+            }
             Some(ShutdownMode::Abandon) => {
                 (self.children.is_empty() && self.in_flight == 0)
                     || self.abandon_deadline.is_some_and(|d| Instant::now() >= d)
             }
         }
     }
+}
+
+/// A process that exited, waiting for its output to be copied.
+struct Exited {
+    pid: u32,
+    unit: UnitIx,
+    token: u64,
+    report: ExitReport,
+    deadline: Instant,
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
