@@ -80,17 +80,36 @@ cat "$logs/setup.log" >&2
 setup_all >&2
 
 
+# The checks that are not cargo tests, but 45 (started first, below).
+# The wrapper stays set: a check that runs cargo (42) reuses the build as it
+# is; without it, the workspace's crates would be compiled again (~7 min).
+run_checks() {
+  local check
+  for check in scripts/checks/*.sh; do
+    [ -e "$check" ] || continue
+    [ "$check" = "$background_check" ] && continue
+    step "check: $check"
+    bash "$check"
+  done
+}
+
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  # The deployed pipeline's test (tests/deployed.rs, ~8 minutes) mostly
-  # waits on its servers and Lambdas: it runs from the start, beside the
-  # rest, instead of last on its own.
-  deployed='test(/^deployed::/)'
+  # The two tests that `terraform apply` and `destroy` against moto — the
+  # deployed pipeline's (tests/deployed.rs, ~4 minutes) and batch-api's
+  # (~2 minutes) — mostly wait: on the AWS provider's fixed delays, their
+  # servers and Lambdas. They run from the start in a run of their own,
+  # beside the rest, instead of each holding one of the rest's two slots.
+  deployed='test(/^deployed::/) | test(=batch_api::terraform::terraform_applies_replans_clean_and_destroys_batch_resources)'
   cargo nextest run --workspace --locked --no-fail-fast -E "$deployed" > "$logs/deployed.log" 2>&1 &
   deployed_pid=$!
   rest=0
-  cargo nextest run --workspace --locked --no-fail-fast -E "not $deployed" || rest=$?
+  cargo nextest run --workspace --locked --no-fail-fast -E "not ($deployed)" || rest=$?
   cargo test --workspace --doc --locked || rest=$?
+  # The checks (seconds each) run while the deployed pipeline's test ends.
+  if [ "$rest" = 0 ]; then
+    run_checks
+  fi
   deployed_status=0
   wait "$deployed_pid" || deployed_status=$?
   step "tests: the deployed pipeline's (exit $deployed_status)"
@@ -98,16 +117,8 @@ if cargo nextest --version >/dev/null 2>&1; then
   [ "$rest" = 0 ] && [ "$deployed_status" = 0 ] || { echo "tests failed" >&2; exit 1; }
 else
   cargo test --workspace --locked --no-fail-fast
+  run_checks
 fi
-
-# The wrapper stays set: a check that runs cargo (42) reuses the build as it
-# is; without it, the workspace's crates would be compiled again (~7 min).
-for check in scripts/checks/*.sh; do
-  [ -e "$check" ] || continue
-  [ "$check" = "$background_check" ] && continue
-  step "check: $check"
-  bash "$check"
-done
 step "check: $background_check (started before the tests)"
 check_status=0
 wait "$check_pid" || check_status=$?

@@ -107,16 +107,25 @@ impl BatchApi {
             return Ok(Some(detail));
         }
         let (_, arn_field, healthy) = fields(kind);
-        if status(&detail) == "DELETING" {
-            let arn = detail.get(arn_field).and_then(Value::as_str).unwrap_or_default().to_string();
-            self.store.delete_resource(kind, name, &arn)?;
-            return Ok(None);
+        let before = Value::Object(detail.clone());
+        let arn = detail.get(arn_field).and_then(Value::as_str).unwrap_or_default().to_string();
+        let settled = if status(&detail) == "DELETING" {
+            None
+        } else {
+            detail.remove(SETTLES_AT);
+            detail.insert("status".into(), json!("VALID"));
+            detail.insert("statusReason".into(), json!(healthy));
+            Some(detail)
+        };
+        let after = settled.clone().map(Value::Object);
+        if self.store.settle_resource(kind, name, &before, after.as_ref(), &arn)? {
+            return Ok(settled);
         }
-        detail.remove(SETTLES_AT);
-        detail.insert("status".into(), json!("VALID"));
-        detail.insert("statusReason".into(), json!(healthy));
-        self.store.update_resource(kind, name, &Value::Object(detail.clone()))?;
-        Ok(Some(detail))
+        // Another request changed it since we read it: its detail now.
+        match self.store.resource(kind, name)? {
+            Some(Value::Object(now)) => self.settle(kind, name, now),
+            _ => Ok(None),
+        }
     }
 
     /// Every compute environment or queue (`kind`) as it is now, in creation order.

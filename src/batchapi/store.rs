@@ -133,14 +133,39 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes a resource and its tags.
-    pub fn delete_resource(&self, kind: &str, name: &str, arn: &str) -> ApiResult<()> {
+    /// Stores `body` (or deletes the resource and its tags, for `None`) only if
+    /// its detail is still `expected`: whether it was. A transition that
+    /// settles on a read must not overwrite a change another request made
+    /// since (a Delete's DELETING turned back into VALID).
+    pub fn settle_resource(
+        &self,
+        kind: &str,
+        name: &str,
+        expected: &Value,
+        body: Option<&Value>,
+        arn: &str,
+    ) -> ApiResult<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute("DELETE FROM resources WHERE kind = ?1 AND name = ?2", params![kind, name])?;
-        tx.execute("DELETE FROM tags WHERE arn = ?1", [arn])?;
+        let expected = json_text(expected)?;
+        let changed = match body {
+            Some(body) => tx.execute(
+                "UPDATE resources SET body = ?4 WHERE kind = ?1 AND name = ?2 AND body = ?3",
+                params![kind, name, expected, json_text(body)?],
+            )?,
+            None => {
+                let n = tx.execute(
+                    "DELETE FROM resources WHERE kind = ?1 AND name = ?2 AND body = ?3",
+                    params![kind, name, expected],
+                )?;
+                if n == 1 {
+                    tx.execute("DELETE FROM tags WHERE arn = ?1", [arn])?;
+                }
+                n
+            }
+        };
         tx.commit()?;
-        Ok(())
+        Ok(changed == 1)
     }
 
     /// One resource's detail.
@@ -240,5 +265,24 @@ mod tests {
         assert_eq!(seen, [(1, "INACTIVE"), (2, "ACTIVE")]);
         assert!(store.insert_resource("queue", "q", &body).unwrap());
         assert!(!store.insert_resource("queue", "q", &body).unwrap(), "a second create with the same name");
+    }
+
+    // Regression: a Describe that settled an UPDATING compute environment
+    // (read, then VALID written) overwrote the DELETING a concurrent Delete
+    // had stored in between; Terraform's destroy then waited on a VALID one.
+    #[test]
+    fn a_settle_from_a_stale_read_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let updating = serde_json::json!({"status": "UPDATING"});
+        let deleting = serde_json::json!({"status": "DELETING"});
+        let valid = serde_json::json!({"status": "VALID"});
+        assert!(store.insert_resource("ce", "c", &updating).unwrap());
+        store.update_resource("ce", "c", &deleting).unwrap();
+        assert!(!store.settle_resource("ce", "c", &updating, Some(&valid), "arn").unwrap());
+        assert_eq!(store.resource("ce", "c").unwrap(), Some(deleting.clone()));
+        assert!(!store.settle_resource("ce", "c", &updating, None, "arn").unwrap(), "nor deletes it");
+        assert!(store.settle_resource("ce", "c", &deleting, None, "arn").unwrap());
+        assert_eq!(store.resource("ce", "c").unwrap(), None);
     }
 }
