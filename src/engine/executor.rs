@@ -22,7 +22,6 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::{
     cgroup::AttemptGroup,
-    output,
     scheduler::Input,
     spawn::{self, Program},
     state::{Settings, UnitIx},
@@ -170,7 +169,7 @@ impl Spawner {
             format!("CannotStartContainerError: cannot run command {name:?}: {e}")
         };
         let path = self.resolve(name)?;
-        let (output, input) = output::pipe().map_err(|e| cannot_start(&e))?;
+        let (output, input) = sys::pipe().map_err(|e| cannot_start(&e))?;
         let stdout = above_stdio(std::fs::File::from(input)).map_err(|e| cannot_start(&e))?;
         let stderr = stdout.try_clone().map_err(|e| cannot_start(&e))?;
         let stdin = std::fs::File::open("/dev/null").and_then(above_stdio).map_err(|e| cannot_start(&e))?;

@@ -35,6 +35,11 @@
 //!   group, parent-death signal, stdout+stderr appended to the attempt's log);
 //!   the scheduler reaps them on SIGCHLD; **attempts** turns starts, exits and
 //!   timeouts into job transitions by the retry rules.
+//! - **forks**: array children of batchfan's Rust jobs start as forks of a
+//!   fork server (the job binary stopped at `run_job`), not an exec each.
+//! - **output**: an attempt's stdout and stderr are a pipe the engine copies
+//!   to its log file (created at the first byte); its end is recorded once
+//!   the pipe is drained.
 //! - **container** and **memory**: what makes a process look like a container:
 //!   exactly the container's environment (nothing inherited from the engine), a
 //!   fresh private working directory per attempt, and the `memory` limit (a

@@ -13,10 +13,9 @@
 //! holds it: so its log is complete when its status says it ended.
 
 use std::{
-    ffi::c_int,
     fs::{File, OpenOptions},
     io::{self, Write},
-    os::fd::{FromRawFd, OwnedFd},
+    os::fd::OwnedFd,
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -27,19 +26,6 @@ use super::scheduler::Input;
 
 /// How long an exited attempt waits for its output pipe to close.
 pub(crate) const DRAIN_WAIT: Duration = Duration::from_secs(2);
-
-/// A pipe for an attempt's output: (read end, write end), both close-on-exec.
-pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as c_int; 2];
-    #[allow(unsafe_code)]
-    // SAFETY: pipe2 writes two descriptors into `fds`, which we then own.
-    unsafe {
-        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
-    }
-}
 
 /// Copies what comes out of `output` (the read end of process `pid`'s pipe)
 /// to the log file `log`, creating it at the first bytes; then tells the

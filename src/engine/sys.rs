@@ -5,6 +5,20 @@
 
 use std::{io, path::Path};
 
+/// A pipe: (read end, write end), both close-on-exec.
+pub(crate) fn pipe() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0 as std::ffi::c_int; 2];
+    #[allow(unsafe_code)]
+    // SAFETY: pipe2 writes two descriptors into `fds`, which we then own.
+    unsafe {
+        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok((std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])))
+    }
+}
+
 /// Sends `signal` to every process in process group `pgid`.
 pub(crate) fn signal_group(pgid: u32, signal: i32) -> io::Result<()> {
     let pgid = checked_pid(pgid)?;

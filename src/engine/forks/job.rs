@@ -13,7 +13,7 @@ use std::{
     ffi::{c_int, c_void, OsStr, OsString},
     io,
     os::{
-        fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
+        fd::{AsRawFd, OwnedFd, RawFd},
         unix::ffi::{OsStrExt, OsStringExt},
     },
 };
@@ -78,7 +78,7 @@ fn serve() -> io::Result<()> {
                 continue;
             }
         };
-        let (status_read, status_write) = pipe()?;
+        let (status_read, status_write) = crate::engine::sys::pipe()?;
         match fork_child(tid, robust)? {
             0 => {
                 drop(status_read);
@@ -237,18 +237,6 @@ fn fork_child(tid: Option<usize>, robust: Option<(usize, usize)>) -> io::Result<
         }
     }
     Ok(pid as libc::pid_t)
-}
-
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as c_int; 2];
-    #[allow(unsafe_code)]
-    // SAFETY: pipe2 writes two descriptors into `fds`, which we then own.
-    unsafe {
-        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
-    }
 }
 
 fn send(fd: RawFd, bytes: &[u8]) -> io::Result<()> {
