@@ -17,7 +17,12 @@ const HELPER: &str = "engine::forks::tests::fork_server_helper";
 const REPORT: &str = "FORK_TEST_REPORT";
 const REPORT_FILE: &str = "report";
 
-/// The job: in a forked child, reports its environment, directory and ids.
+/// In the engine test: the array index whose child holds more memory than its limit.
+const HOG_INDEX: &str = "FORK_TEST_HOG_INDEX";
+
+/// The job: in a forked child, reports its environment, directory and ids,
+/// then exits 3 (the engine test's children: `FORK_TEST_EXIT`, or hold 256
+/// MiB when their index is `FORK_TEST_HOG_INDEX`).
 #[test]
 #[ignore = "the program the fork-server tests start"]
 fn fork_server_helper() {
@@ -31,7 +36,16 @@ fn fork_server_helper() {
     lines.push(format!("ids {pid} {pgid} {ppid}"));
     std::fs::write(report, lines.join("\n")).unwrap();
     println!("to stdout");
-    std::process::exit(3);
+    let index = std::env::var("AWS_BATCH_JOB_ARRAY_INDEX").ok();
+    if let Some(i) = &index {
+        println!("index {i}");
+    }
+    if index.is_some() && index == std::env::var(HOG_INDEX).ok() {
+        let held = vec![1u8; 256 << 20];
+        std::thread::sleep(Duration::from_secs(30));
+        drop(std::hint::black_box(held));
+    }
+    std::process::exit(std::env::var("FORK_TEST_EXIT").ok().and_then(|c| c.parse().ok()).unwrap_or(3));
 }
 
 struct Case {
@@ -124,7 +138,7 @@ fn the_second_start_forks_a_child_set_up_as_its_attempt() {
     assert_eq!(group, child, "it leads its own process group");
     assert_eq!(parent as u32, std::process::id(), "its parent is the engine, not the server");
     let out = std::fs::read_to_string(case.dir.path().join("b.out")).unwrap();
-    assert_eq!(out, "to stdout\n", "stdout is the attempt's log");
+    assert_eq!(out, "to stdout\nindex 1\n", "stdout is the attempt's log");
 
     // The same program again (another index, another directory): the same server.
     let third = case.program("c", &[("ONLY", "this"), ("AWS_BATCH_JOB_ARRAY_INDEX", "2")]);
@@ -243,6 +257,64 @@ fn an_idle_server_is_stopped_at_the_next_start() {
     assert!(case.start(&other, &case.out("b"), None).is_none());
     assert_eq!(case.servers.running(), 0, "the idle server was stopped");
     assert!(sys::proc_stat(server).is_none(), "and reaped");
+}
+
+/// Through the engine: an array's children after the first are forks, each
+/// with its own index and directory, and a fork over its `memory` is killed
+/// as AWS's OOM killer would.
+#[tokio::test]
+async fn the_engine_forks_array_children_that_keep_their_index_and_memory_limit() {
+    use crate::batch::{Batch, ContainerSpec, JobStatus, SubmitJob};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::engine::EngineConfig::new(dir.path().join("state"));
+    (config.vcpus, config.memory_mib) = (4.0, 4096);
+    let engine = crate::engine::LocalEngine::open(config).await.unwrap();
+    let exe = std::env::current_exe().unwrap().display().to_string();
+    let environment = [(REPORT, "report"), ("FORK_TEST_EXIT", "0"), (HOG_INDEX, "2")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let job = SubmitJob {
+        job_name: "forked".into(),
+        job_queue: "local".into(),
+        job_definition: "d".into(),
+        array_size: Some(3),
+        depends_on: Vec::new(),
+        container: ContainerSpec {
+            image: String::new(),
+            command: [exe.as_str(), "--exact", HELPER, "--ignored", "--nocapture"].map(String::from).to_vec(),
+            environment,
+            vcpus: 1.0,
+            memory_mib: 64,
+        },
+        retry_strategy: Default::default(),
+        timeout_seconds: None,
+        tags: Default::default(),
+    };
+    let id = engine.submit_job(job).await.unwrap().job_id;
+    let children: Vec<String> = (0..3).map(|i| format!("{id}:{i}")).collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let jobs = engine.describe_jobs(&children).await.unwrap();
+        if jobs.len() == 3 && jobs.iter().all(|j| j.status.is_terminal()) {
+            break jobs;
+        }
+        assert!(std::time::Instant::now() < deadline, "children still running: {jobs:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(engine.forked_starts(), 2, "the first child is exec'd, the other two forked");
+    let statuses: Vec<JobStatus> = done.iter().map(|j| j.status).collect();
+    assert_eq!(statuses, [JobStatus::Succeeded, JobStatus::Succeeded, JobStatus::Failed]);
+    let oom = &done[2].attempts[0];
+    assert_eq!(oom.exit_code, Some(137), "{oom:?}");
+    assert_eq!(oom.reason.as_deref(), Some("OutOfMemoryError: Container killed due to memory usage"));
+    for (i, child) in done.iter().enumerate().take(2) {
+        let log = engine.log_path(&child.job_id, 1);
+        // (The exec'd child's log also has libtest's header, printed before the test runs.)
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.ends_with(&format!("to stdout\nindex {i}\n")), "child {i}'s log: {text:?}");
+    }
+    engine.shutdown(crate::engine::ShutdownMode::Drain).await;
 }
 
 #[test]
