@@ -103,21 +103,8 @@ pub fn child_times(
 /// the ended ones and the one under way — as the engine last committed it.
 /// Each has a log, empty (no file: see `engine::output`) if it printed nothing.
 pub fn attempts_begun(state_dir: &Path, job_id: &str) -> Result<u32, rusqlite::Error> {
-    let Some(conn) = open(state_dir)? else { return Ok(0) };
-    let (parent, index) = match job_id.split_once(':') {
-        Some((parent, index)) => match index.parse::<i64>() {
-            Ok(i) => (parent, i),
-            Err(_) => return Ok(0),
-        },
-        None => (job_id, 0),
-    };
-    let row: Option<(Option<String>, Option<String>)> = conn
-        .query_row(
-            "SELECT u.attempts, u.run FROM units u JOIN jobs j ON j.seq = u.seq WHERE j.job_id = ?1 AND u.idx = ?2",
-            rusqlite::params![parent, index],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+    let row: Option<(Option<String>, Option<String>)> =
+        unit_row(state_dir, job_id, "u.attempts, u.run", |r| Ok((r.get(0)?, r.get(1)?)))?;
     let Some((attempts, run)) = row else { return Ok(0) };
     let ended = attempts.and_then(|a| serde_json::from_str::<Vec<Attempt>>(&a).ok()).map_or(0, |a| a.len());
     let running =
@@ -125,13 +112,15 @@ pub fn attempts_begun(state_dir: &Path, job_id: &str) -> Result<u32, rusqlite::E
     Ok(running.unwrap_or(0).max(ended as u32))
 }
 
-/// The status of one job or array child (`parent:index`), as the engine last
-/// committed it; `None` when the engine does not know it (yet).
-pub fn unit_status(state_dir: &Path, job_id: &str) -> Result<Option<JobStatus>, rusqlite::Error> {
-    let path = state_dir.join("engine.sqlite");
-    if !path.exists() {
-        return Ok(None);
-    }
+/// `columns` of the `units` row of one job or array child (`parent:index`),
+/// read by `read`; `None` when the engine does not know it.
+fn unit_row<T>(
+    state_dir: &Path,
+    job_id: &str,
+    columns: &str,
+    read: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>, rusqlite::Error> {
+    let Some(conn) = open(state_dir)? else { return Ok(None) };
     let (parent, index) = match job_id.split_once(':') {
         Some((parent, index)) => match index.parse::<i64>() {
             Ok(i) => (parent, i),
@@ -139,14 +128,15 @@ pub fn unit_status(state_dir: &Path, job_id: &str) -> Result<Option<JobStatus>, 
         },
         None => (job_id, 0),
     };
-    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    let status: Option<String> = conn
-        .query_row(
-            "SELECT u.status FROM units u JOIN jobs j ON j.seq = u.seq WHERE j.job_id = ?1 AND u.idx = ?2",
-            rusqlite::params![parent, index],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let sql = format!(
+        "SELECT {columns} FROM units u JOIN jobs j ON j.seq = u.seq WHERE j.job_id = ?1 AND u.idx = ?2"
+    );
+    conn.query_row(&sql, rusqlite::params![parent, index], read).optional()
+}
+
+/// The status of one job or array child (`parent:index`), as the engine last
+/// committed it; `None` when the engine does not know it (yet).
+pub fn unit_status(state_dir: &Path, job_id: &str) -> Result<Option<JobStatus>, rusqlite::Error> {
+    let status: Option<String> = unit_row(state_dir, job_id, "u.status", |r| r.get(0))?;
     Ok(status.and_then(|s| s.parse().ok()))
 }

@@ -19,6 +19,23 @@ pub(crate) fn pipe() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)>
     }
 }
 
+/// A connected pair of Unix sockets that keep message boundaries
+/// (`SOCK_SEQPACKET`), both close-on-exec.
+pub(crate) fn socket_pair() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0 as std::ffi::c_int; 2];
+    #[allow(unsafe_code)]
+    // SAFETY: socketpair writes two descriptors into `fds`, which we then own.
+    unsafe {
+        if libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
+            != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok((std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])))
+    }
+}
+
 /// Sends `signal` to every process in process group `pgid`.
 pub(crate) fn signal_group(pgid: u32, signal: i32) -> io::Result<()> {
     let pgid = checked_pid(pgid)?;

@@ -44,7 +44,7 @@ pub(crate) mod job;
 
 use std::{
     collections::HashSet,
-    ffi::{c_int, c_void, CString},
+    ffi::{c_void, CString},
     io,
     os::{
         fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd},
@@ -292,7 +292,7 @@ impl ForkServers {
 
 /// Starts the program of `key` as a fork server and waits for its hello.
 fn start_server(key: &Key, program: &Program, stack: &mut [u8]) -> Result<Server, String> {
-    let (ours, theirs) = socket_pair().map_err(|e| format!("socketpair: {e}"))?;
+    let (ours, theirs) = sys::socket_pair().map_err(|e| format!("socketpair: {e}"))?;
     let null = std::fs::File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
     let mut env = key.env.clone();
     env.push(CString::new(format!("{SERVER_FLAG}=1")).unwrap_or_default());
@@ -357,20 +357,6 @@ fn launch(
         (_, errno) => {
             Err(Fallback::Always(format!("it cannot fork: {}", io::Error::from_raw_os_error(errno))))
         }
-    }
-}
-
-fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as c_int; 2];
-    #[allow(unsafe_code)]
-    // SAFETY: socketpair writes two descriptors into `fds`, which we then own.
-    unsafe {
-        if libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
-            != 0
-        {
-            return Err(io::Error::last_os_error());
-        }
-        Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
     }
 }
 

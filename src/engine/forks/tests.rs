@@ -319,7 +319,7 @@ async fn the_engine_forks_array_children_that_keep_their_index_and_memory_limit(
 
 #[test]
 fn messages_carry_descriptors_and_replies_round_trip() {
-    let (a, b) = socket_pair().unwrap();
+    let (a, b) = sys::socket_pair().unwrap();
     let file = tempfile::tempfile().unwrap();
     send_message(a.as_raw_fd(), b"hello\0world", &[file.as_raw_fd()]).unwrap();
     let mut buf = [0u8; 32];
