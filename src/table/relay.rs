@@ -167,7 +167,8 @@ fn rows_fit(rows: &Rows, limit: usize) -> bool {
 async fn write_rows(stream: &mut UnixStream, rows: &Rows) -> std::io::Result<()> {
     let (_, buf, ends) = rows.packed();
     stream.write_all(buf.as_bytes()).await?;
-    let raw: Vec<u8> = ends.iter().flat_map(|e| e.to_le_bytes()).collect();
+    let mut raw = Vec::with_capacity(ends.len() * 4);
+    ends.iter().for_each(|e| raw.extend_from_slice(&e.to_le_bytes()));
     stream.write_all(&raw).await
 }
 
