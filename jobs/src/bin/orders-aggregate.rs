@@ -30,12 +30,18 @@ async fn aggregate(ctx: &JobContext) -> Result<(), JobError> {
     let Some(stage) = run.stages.last().cloned() else { return concat(ctx).await };
     let store = RunStore::new(ctx.table(), &ctx.env.table);
     let results = store.results(&run.run_id, &stage).await?;
-    let mut finder = DuplicateFinder::default();
+    // Room for the rows the children report (a result is the child's word:
+    // capped, past which the maps grow as they are fed).
+    let rows: u64 = results.iter().map(|(_, r)| r.items).fold(0, u64::saturating_add);
+    let mut outputs = Vec::with_capacity(results.len());
     for (index, result) in &results {
         if let Some(output) = &result.output {
-            finder.add_output(*index, &ctx.objects().get(output).await?);
+            outputs.push((*index, ctx.objects().get(output).await?));
         }
     }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let finder = DuplicateFinder::find(&outputs, rows.min(10_000_000) as usize, threads);
+    drop(outputs);
     if finder.found.is_empty() {
         return concat(ctx).await;
     }

@@ -27,21 +27,73 @@ pub struct DuplicateFinder {
 }
 
 impl DuplicateFinder {
+    /// A finder with room for `ids` Order IDs (the children's row count): the
+    /// map is not rehashed as outputs are fed.
+    pub fn with_capacity(ids: usize) -> Self {
+        let mut finder = DuplicateFinder::default();
+        finder.first.reserve(ids);
+        finder
+    }
+
     /// Feeds child `child`'s output (`OrderId,ConfirmationId` lines).
     pub fn add_output(&mut self, child: u64, output: &[u8]) {
         self.first.reserve(output.len() / 48);
-        for line in output.split(|&b| b == b'\n') {
-            let id = line.split(|&b| b == b',').next().unwrap_or_default();
-            if id.is_empty() {
-                continue;
-            }
+        for_each_id(output, |_, id| {
             let id = String::from_utf8_lossy(id);
-            match self.first.insert_first(IdKey::of(&id), child) {
-                Some(first_child) if first_child != child => {
-                    self.found.push(Duplicate { child, order_id: id.into_owned(), first_child });
-                }
-                _ => {}
+            if let Some(d) = self.feed(child, IdKey::of(&id), id) {
+                self.found.push(d);
             }
+        });
+    }
+
+    /// Records `id` (whose key is `key`) of child `child`; the duplicate if
+    /// an earlier child had it.
+    fn feed(&mut self, child: u64, key: IdKey, id: std::borrow::Cow<'_, str>) -> Option<Duplicate> {
+        match self.first.insert_first(key, child) {
+            Some(first_child) if first_child != child => {
+                Some(Duplicate { child, order_id: id.into_owned(), first_child })
+            }
+            _ => None,
+        }
+    }
+
+    /// What feeding `outputs` (child, output) in turn to
+    /// [`DuplicateFinder::add_output`] finds, in the same order, on `threads`
+    /// threads: each keeps the Order IDs of its share of the keys
+    /// ([`IdKey::part`]) in a map of its own. A map of a million IDs does not
+    /// fit the CPU's caches, so each insert waits on memory: at 1M rows this
+    /// pass was the aggregation's largest cost, done alone while the other
+    /// core idled. `ids`: the IDs to make room for (the children's row count).
+    pub fn find(outputs: &[(u64, Vec<u8>)], ids: usize, threads: usize) -> DuplicateFinder {
+        let threads = threads.max(1);
+        let shares: Vec<Vec<(usize, usize, Duplicate)>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|part| {
+                    scope.spawn(move || {
+                        let mut finder = DuplicateFinder::with_capacity(ids / threads + 1);
+                        let mut found = Vec::new();
+                        for (n, (child, output)) in outputs.iter().enumerate() {
+                            for_each_id(output, |at, id| {
+                                let id = String::from_utf8_lossy(id);
+                                let key = IdKey::of(&id);
+                                if key.part(threads) == part {
+                                    if let Some(d) = finder.feed(*child, key, id) {
+                                        found.push((n, at, d));
+                                    }
+                                }
+                            });
+                        }
+                        found
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+        });
+        let mut found: Vec<(usize, usize, Duplicate)> = shares.into_iter().flatten().collect();
+        found.sort_by_key(|(n, at, _)| (*n, *at));
+        DuplicateFinder {
+            found: found.into_iter().map(|(_, _, d)| d).collect(),
+            ..DuplicateFinder::default()
         }
     }
 
@@ -62,6 +114,22 @@ impl DuplicateFinder {
             by.entry(d.child).or_default().push(d);
         }
         by
+    }
+}
+
+/// Calls `f(offset, id)` for the Order ID of each line of `output` (the text
+/// before its first comma) that has one.
+fn for_each_id(output: &[u8], mut f: impl FnMut(usize, &[u8])) {
+    let mut at = 0;
+    while at < output.len() {
+        let rest = &output[at..];
+        let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+        let line = &rest[..end];
+        let id = &line[..memchr::memchr(b',', line).unwrap_or(line.len())];
+        if !id.is_empty() {
+            f(at, id);
+        }
+        at += end + 1;
     }
 }
 
@@ -96,5 +164,47 @@ mod tests {
         assert_eq!(f.by_child()[&2].len(), 2);
         assert_eq!(without_ids(b"22,b\n11,a\n44,d\n", &wanted[&2]), b"44,d\n");
         assert_eq!(without_ids(b"22,b\n44,d", &BTreeSet::from(["44"])), b"22,b\n");
+    }
+
+    #[test]
+    fn finding_on_threads_finds_what_feeding_in_turn_finds_in_the_same_order() {
+        // 6 children of 3,000 lines; IDs drawn from 5,000, so many repeat
+        // across children; some are not digits, some have leading zeros.
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed >> 33
+        };
+        let outputs: Vec<(u64, Vec<u8>)> = (0..6)
+            .map(|child| {
+                let mut seen = BTreeSet::new();
+                let mut text = String::new();
+                for _ in 0..3_000 {
+                    let n = next() % 5_000;
+                    let id = match n % 7 {
+                        0 => format!("x{n}"),
+                        1 => format!("00{n}"),
+                        _ => n.to_string(),
+                    };
+                    // A child's own output never repeats an ID.
+                    if seen.insert(id.clone()) {
+                        text.push_str(&format!("{id},c{child}\n"));
+                    }
+                }
+                (child * 2, text.into_bytes())
+            })
+            .collect();
+        let mut fed = DuplicateFinder::default();
+        for (child, output) in &outputs {
+            fed.add_output(*child, output);
+        }
+        assert!(fed.found.len() > 1_000, "the data repeats IDs: {}", fed.found.len());
+        for threads in [1, 2, 3] {
+            assert_eq!(
+                DuplicateFinder::find(&outputs, 18_000, threads).found,
+                fed.found,
+                "{threads} threads"
+            );
+        }
     }
 }
