@@ -73,6 +73,20 @@ case "$mode" in
 esac
 example="$work/terraform/examples/orders"
 
+# The four resources that took longest, from terraform's "X: Creation complete
+# after 30s" (or "Destruction complete") lines in FILE.
+slowest() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import re, sys
+def seconds(t):
+    return sum(int(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in re.findall(r"(\d+)([hms])", t))
+path, word, label = sys.argv[1:4]
+steps = re.findall(rf"^(\S+): {word} complete after (\S+)", open(path).read(), re.M)
+slow = sorted(steps, key=lambda s: -seconds(s[1]))[:4]
+print(f"slowest {label}: " + ", ".join(f"{r} {t}" for r, t in slow))
+PY
+}
+
 if [ "$mode" = destroy ]; then
   [ -d "$example/.terraform" ] || die "$example was never applied: run 43-terraform-apply.sh apply $work first"
   phase "destroy"
@@ -83,6 +97,7 @@ if [ "$mode" = destroy ]; then
   echo "the state is empty"
   phase_end destroy
   echo "timings: ${timings[*]}"
+  slowest "$work/destroy.txt" Destruction destructions
   exit 0
 fi
 
@@ -198,11 +213,4 @@ tf "$example" output -json >"$work/outputs.json"
 echo "timings: ${timings[*]}"
 # Where the time goes: mostly the provider's own waits (a job queue is looked
 # at 30 s after each change; S3 lifecycle rules until 3 reads agree, 10 s apart).
-python3 - "$work/apply.txt" <<'PY'
-import re, sys
-def seconds(t):
-    return sum(int(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in re.findall(r"(\d+)([hms])", t))
-steps = re.findall(r"^(\S+): Creation complete after (\S+)", open(sys.argv[1]).read(), re.M)
-slow = sorted(steps, key=lambda s: -seconds(s[1]))[:4]
-print("slowest creations: " + ", ".join(f"{r} {t}" for r, t in slow))
-PY
+slowest "$work/apply.txt" Creation creations

@@ -2,17 +2,24 @@
 params)`, so that the scenarios in scenarios.py run identically through both:
 
 - boto3: the Python SDK, `endpoint_url` set;
-- the AWS CLI (`awscli` from PyPI, path in $BATCHFAN_AWS_CLI): one subprocess
-  per call, `aws batch OP --cli-input-json JSON --endpoint-url URL --output json
-  --no-paginate`, with throwaway credentials and no config file of the machine.
+- the AWS CLI (`awscli` from PyPI, path in $BATCHFAN_AWS_CLI): `aws batch OP
+  --cli-input-json JSON --endpoint-url URL --output json --no-paginate`, with
+  throwaway credentials and no config file of the machine. The `aws` script
+  only calls `awscli.clidriver.main()`; each call here runs a new driver of
+  that same package in this process (argument parsing, `--cli-input-json`,
+  the request, the output formatting and the error text all the CLI's own),
+  because a process per call costs ~0.35 s of CPU in Python's start-up and
+  imports, which made this the slowest test of the suite after Terraform's.
 
 A call returns the response as a dict, or raises ApiError with AWS's error
 code, the message, and the HTTP status (None through the CLI, which does not
 print it)."""
+import contextlib
+import io
 import json
 import os
 import re
-import subprocess
+import sys
 import time
 
 import botocore
@@ -55,19 +62,33 @@ def cli_call(endpoint):
     assert aws and os.access(aws, os.X_OK), (
         f"BATCHFAN_AWS_CLI={aws!r} is not an executable: run `source scripts/setup/20-moto.sh` "
         "(it installs the pinned awscli into .venv)")
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
-           "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "AWS_DEFAULT_REGION": REGION,
-           "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    with open(aws, "rb") as f:
+        head = f.read(1024).decode(errors="replace").splitlines()
+    shebang = head[0][2:].strip()
+    if shebang == "/bin/sh" and len(head) > 1 and "exec'" in head[1]:
+        shebang = head[1].split('"')[1]  # pip's form for long paths: 'exec' "PYTHON" "$0" "$@"
+    assert os.path.realpath(shebang) == os.path.realpath(sys.executable), (
+        f"{aws} runs {shebang!r}, not this python ({sys.executable}): its awscli is not the one "
+        "this process imports; point BATCHFAN_AWS_CLI at the venv's aws")
+    # The machine's AWS settings stay out: only these, as for a fresh `aws`.
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        del os.environ[name]
+    os.environ.update({"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "AWS_DEFAULT_REGION": REGION,
+                       "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
+    from awscli.clidriver import create_clidriver
 
     def call(operation, params):
-        args = [aws, "batch", xform_name(operation, "-"), "--cli-input-json", json.dumps(params),
+        args = ["batch", xform_name(operation, "-"), "--cli-input-json", json.dumps(params),
                 "--endpoint-url", endpoint, "--output", "json", "--no-paginate"]
-        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=DEADLINE_SECS)
-        if done.returncode == 0:
-            return json.loads(done.stdout) if done.stdout.strip() else {}
-        found = CLI_ERROR.search(done.stderr)
-        assert found, f"aws {operation} failed without an AWS error (rc {done.returncode}): {done.stderr}"
-        assert found.group(2) == operation, done.stderr
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = create_clidriver().main(args)
+        stdout, stderr = out.getvalue(), err.getvalue()
+        if code == 0:
+            return json.loads(stdout) if stdout.strip() else {}
+        found = CLI_ERROR.search(stderr)
+        assert found, f"aws {operation} failed without an AWS error (rc {code}): {stderr}"
+        assert found.group(2) == operation, stderr
         raise ApiError(found.group(1), found.group(3).strip(), None)
 
     return call
@@ -76,8 +97,12 @@ def cli_call(endpoint):
 class Api:
     """The adapter plus the few helpers every scenario uses."""
 
-    def __init__(self, call, out):
-        self.call, self.out = call, out
+    def __init__(self, call, out, poll=None):
+        """`poll`: the client `wait` polls with between its first and last
+        look (default `call`). Through the CLI every call is a new Python
+        process (~0.4 s of CPU), so the CLI scenarios poll in-process with
+        boto3 and still read each job they wait for through the CLI."""
+        self.call, self.out, self.poll = call, out, poll or call
 
     def __call__(self, operation, **params):
         return self.call(operation, params)
@@ -96,13 +121,20 @@ class Api:
         return jobs[0]
 
     def wait(self, job_id, statuses=("SUCCEEDED", "FAILED")):
+        """The job once its status is one of `statuses`, read through `call`
+        (unless it has moved on since the poll saw it there)."""
         deadline = time.monotonic() + DEADLINE_SECS
-        while True:
-            job = self.describe(job_id)
-            if job["status"] in statuses:
-                return job
+        job = self.describe(job_id)
+        while job["status"] not in statuses:
             assert time.monotonic() < deadline, f"{job_id} still {job['status']}"
             time.sleep(0.05)
+            jobs = self.poll("DescribeJobs", {"jobs": [job_id]})["jobs"]
+            assert len(jobs) == 1, (job_id, jobs)
+            job = jobs[0]
+            if job["status"] in statuses and self.poll is not self.call:
+                seen = self.describe(job_id)
+                job = seen if seen["status"] in statuses else job
+        return job
 
     def define(self, name, script, vcpus="1"):
         """Definition `name` running `sh -c SCRIPT`, with default parameter dir = the out dir."""

@@ -254,7 +254,8 @@ def main(argv):
         print("\n".join(s.__name__ for s in SCENARIOS))
         return
     client, endpoint, out, *only = argv[1:]
-    api = Api({"boto3": boto3_call, "cli": cli_call}[client](endpoint), out)
+    call = {"boto3": boto3_call, "cli": cli_call}[client](endpoint)
+    api = Api(call, out, boto3_call(endpoint) if client == "cli" else None)
     api("CreateComputeEnvironment", computeEnvironmentName="ce", type="UNMANAGED")
     wait_valid(api, "ce")
     api("CreateJobQueue", jobQueueName=QUEUE, priority=1,
