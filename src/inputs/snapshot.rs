@@ -2,10 +2,11 @@
 //! after the SHA-256 of its content, so a run (and its resume after a crash)
 //! reads exactly the bytes it was planned on, whatever happens to the file.
 //!
-//! Locally the file is copied into `batchfan-inputs/{sha256}/{name}`: read
-//! once, hashed while it is written to a temp file in the bucket's hidden
-//! staging directory, then renamed into place; the object is named after the
-//! hash of the bytes it holds. When that object already exists its content
+//! Locally the file is copied into `batchfan-inputs/{sha256}/{name}`: copied
+//! in the kernel to a temp file in the bucket's hidden staging directory
+//! while another thread hashes what has landed there
+//! ([`copy_file_hashing`]), then renamed into place; the object is named
+//! after the hash of the bytes it holds. When that object already exists its content
 //! is hashed again rather than trusted for its name. On AWS the file is hashed,
 //! then uploaded once to `{run bucket}/inputs/{sha256}/{name}` with the hash
 //! in the object's metadata; an object there whose metadata does not match
