@@ -141,7 +141,10 @@ impl Service {
         }
     }
 
-    /// Waits until the run is SUCCEEDED or FAILED, calling `progress` about every `every`.
+    /// Waits until the run is terminal, calling `progress` about every
+    /// `every`. The end is seen as soon as this service's monitor marks it
+    /// ([`Monitor::finished`]): `batchfan run` used to notice it at its next
+    /// 100 ms poll, 50 ms late on average.
     pub async fn wait(
         &self,
         pipeline: &str,
@@ -153,6 +156,11 @@ impl Service {
             self.spec(pipeline).ok_or_else(|| RunError::Invalid(format!("unknown pipeline {pipeline:?}")))?;
         let mut ticks = 0u32;
         loop {
+            // Listening before the read: a run finished between the read and
+            // the wait below still wakes it.
+            let finished = self.monitor.finished().notified();
+            tokio::pin!(finished);
+            finished.as_mut().enable();
             let rec =
                 self.store(spec).get(run_id).await?.ok_or_else(|| RunError::UnknownRun(run_id.into()))?;
             progress(&rec);
@@ -166,7 +174,12 @@ impl Service {
                     debug!(run_id, "reconcile: {e}");
                 }
             }
-            tokio::time::sleep(every).await;
+            // The record is read again when the monitor finishes a run (the
+            // end is seen at once, not up to `every` later) or after `every`.
+            tokio::select! {
+                () = &mut finished => {}
+                () = tokio::time::sleep(every) => {}
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::{
     collections::BTreeMap,
+    future::Future as _,
     path::Path,
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -165,6 +166,30 @@ async fn duplicate_triggers_and_deliveries_make_one_run_and_one_set_of_jobs() {
     let alerts = backend.bus.messages("life-alerts").await.unwrap();
     assert_eq!(alerts.len(), 1, "one alert for duplicated events");
     assert_eq!(alerts[0].message.attributes["run_id"], a.run_id);
+
+    // The cleanup's end makes the run terminal and wakes whoever listens on
+    // `finished` (`Service::wait`) then, not at its next poll; an event that
+    // finishes nothing wakes no one.
+    let finished = monitor.finished().notified();
+    tokio::pin!(finished);
+    finished.as_mut().enable();
+    let mut running = failed.clone();
+    running.status = JobStatus::Running;
+    monitor.on_event(&running).await.unwrap();
+    let woken = |f: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>| {
+        let waker = std::task::Waker::noop();
+        f.poll(&mut std::task::Context::from_waker(waker)).is_ready()
+    };
+    assert!(!woken(finished.as_mut()), "a RUNNING event finishes no run");
+    let mut cleanup = failed.clone();
+    cleanup.job_name = format!("life-{}-cleanup", a.run_id);
+    cleanup.job_id = "cleanup-1".into();
+    cleanup.status = JobStatus::Succeeded;
+    cleanup.array_properties = None;
+    cleanup.tags.insert("batchfan:role".to_owned(), "cleanup".to_owned());
+    monitor.on_event(&cleanup).await.unwrap();
+    assert_eq!(store.get(&a.run_id).await.unwrap().unwrap().state, RunState::Failed);
+    assert!(woken(finished.as_mut()), "the run's end wakes its waiters");
     backend.engine.shutdown(ShutdownMode::Abandon).await;
 }
 

@@ -59,6 +59,8 @@ const LOG_TAIL_LINES: usize = 20;
 pub struct Monitor {
     ports: Ports,
     specs: BTreeMap<String, PipelineSpec>,
+    /// Woken each time this monitor marks a run terminal.
+    finished: tokio::sync::Notify,
 }
 
 /// A failed job as the alerter sees it (from an event or a describe).
@@ -74,7 +76,18 @@ struct FailedJob<'a> {
 
 impl Monitor {
     pub fn new(ports: Ports, specs: impl IntoIterator<Item = PipelineSpec>) -> Self {
-        Monitor { ports, specs: specs.into_iter().map(|s| (s.name.clone(), s)).collect() }
+        Monitor {
+            ports,
+            specs: specs.into_iter().map(|s| (s.name.clone(), s)).collect(),
+            finished: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Notified (`notify_waiters`) each time this monitor marks a run
+    /// terminal: whoever waits for a run reads its record again at once
+    /// instead of at its next poll.
+    pub fn finished(&self) -> &tokio::sync::Notify {
+        &self.finished
     }
 
     fn spec(&self, pipeline: &str) -> Option<&PipelineSpec> {
@@ -238,6 +251,7 @@ impl Monitor {
             })
             .await?;
         info!(run_id, state = %record.state, "run finished");
+        self.finished.notify_waiters();
         cancel::publish_notice(&self.ports, spec, &record).await
     }
 
