@@ -29,14 +29,18 @@ pub struct DuplicateFinder {
 impl DuplicateFinder {
     /// A finder with room for `ids` Order IDs (the children's row count): the
     /// map is not rehashed as outputs are fed.
-    pub fn with_capacity(ids: usize) -> Self {
+    fn with_capacity(ids: usize) -> Self {
         let mut finder = DuplicateFinder::default();
         finder.first.reserve(ids);
         finder
     }
 
-    /// Feeds child `child`'s output (`OrderId,ConfirmationId` lines).
-    pub fn add_output(&mut self, child: u64, output: &[u8]) {
+    /// Feeds child `child`'s output (`OrderId,ConfirmationId` lines) to one
+    /// map: the one-thread pass, kept as the tests' reference for [`find`].
+    ///
+    /// [`find`]: DuplicateFinder::find
+    #[cfg(test)]
+    fn add_output(&mut self, child: u64, output: &[u8]) {
         self.first.reserve(output.len() / 48);
         for_each_id(output, |_, id| {
             let id = String::from_utf8_lossy(id);
@@ -57,9 +61,9 @@ impl DuplicateFinder {
         }
     }
 
-    /// What feeding `outputs` (child, output) in turn to
-    /// [`DuplicateFinder::add_output`] finds, in the same order, on `threads`
-    /// threads: each keeps the Order IDs of its share of the keys
+    /// The duplicates across `outputs` (child, output, in child order): what
+    /// feeding each output in turn to one map finds, in the same order, on
+    /// `threads` threads: each keeps the Order IDs of its share of the keys
     /// ([`IdKey::part`]) in a map of its own. A map of a million IDs does not
     /// fit the CPU's caches, so each insert waits on memory: at 1M rows this
     /// pass was the aggregation's largest cost, done alone while the other
