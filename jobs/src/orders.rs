@@ -8,7 +8,9 @@ mod ids;
 use std::{fmt::Write as _, ops::ControlFlow};
 
 use batchfan::{
+    objects::ObjectRef,
     plan::csv::{record_end, RecordScanner},
+    run::layout,
     table::Rows,
 };
 use sha2::{Digest, Sha256};
@@ -85,6 +87,24 @@ fn check_fields<S: AsRef<str>>(fields: &[S]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Where child `index` of `stage` stores its accepted Order IDs
+/// ([`dedupe::IdList`]) for the aggregation; scratch, like the child outputs
+/// (cleanup deletes it).
+pub fn ids_ref(bucket: &str, pipeline: &str, run_id: &str, stage: &str, index: u64) -> ObjectRef {
+    ObjectRef::new(bucket, format!("{}ids/{stage}/{index:010}", layout::run_prefix(pipeline, run_id)))
+}
+
+/// Input bytes as text, invalid UTF-8 replaced by U+FFFD (the row holding it
+/// is then rejected or stored as read). Valid text is checked by
+/// `str::from_utf8`, several times faster than `String::from_utf8_lossy`'s
+/// scan, which is left for the bytes that need it.
+pub fn text_of(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 /// Attribute name of the ConfirmationId in an Orders row.

@@ -233,7 +233,9 @@ fn a_missing_or_wrong_header_is_a_clear_error() {
 /// Issue 10, finding 6: a repeated Order ID is a reject naming both lines,
 /// within a child and across children, whichever child runs first: one
 /// ConfirmationId per Order ID, the first copy's row in the table, and the
-/// same output and rejects, byte for byte, with 1 or 2 children at a time.
+/// same output and rejects, byte for byte, with 1 or 2 children at a time,
+/// and whether the aggregation merges the children's ID lists or searches
+/// their outputs.
 #[test]
 fn duplicate_order_ids_are_rejected_with_both_lines() {
     let dir = tempfile::tempdir().unwrap();
@@ -245,10 +247,34 @@ fn duplicate_order_ids_are_rejected_with_both_lines() {
     lines[845 - 1] = set_field(&set_field(&lines[845 - 1], 6, &id3), 0, "Atlantis"); // child 8
     let input = dir.path().join("orders.csv");
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    // The children's ID lists off: the aggregation searches the outputs.
+    let spec = std::fs::read_to_string(jobs_dir().join("orders.toml")).unwrap();
+    let without_lists = dir.path().join("orders.toml");
+    let confirm = "command = [\"orders-confirm\"]";
+    assert!(spec.contains(confirm));
+    std::fs::write(
+        &without_lists,
+        spec.replace(confirm, &format!("{confirm}\nenv = {{ ORDERS_ID_LISTS = \"off\" }}")),
+    )
+    .unwrap();
     let mut runs = Vec::new();
-    for vcpus in ["1", "2"] {
-        let state = dir.path().join(format!("state{vcpus}"));
-        let out = run_orders(&input, &state, &["--param", "lines_per_item=100", "--vcpus", vcpus]);
+    for (vcpus, spec) in [("1", None), ("2", None), ("2", Some(&without_lists))] {
+        let state = dir.path().join(format!("state{}", runs.len()));
+        let args = ["--param", "lines_per_item=100", "--vcpus", vcpus];
+        let out = match spec {
+            None => run_orders(&input, &state, &args),
+            Some(spec) => {
+                let mut all = vec!["run", spec.to_str().unwrap(), "--input", input.to_str().unwrap()];
+                all.extend(["--state", state.to_str().unwrap(), "--output", "json"]);
+                all.extend(args);
+                batchfan(&all)
+            }
+        };
+        assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+        let run_id = summary(&out)["run_id"].as_str().unwrap().to_owned();
+        let log = batchfan(&["logs", &run_id, "aggregation", "--state", state.to_str().unwrap()]);
+        let searched = String::from_utf8_lossy(&log.stdout).contains("stored no ID list");
+        assert_eq!(searched, spec.is_some(), "the outputs are searched only without ID lists");
         assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
         let s = summary(&out);
         assert_eq!((s["items"].as_u64(), s["failed_items"].as_u64()), (Some(1_000), Some(3)));
@@ -257,7 +283,9 @@ fn duplicate_order_ids_are_rejected_with_both_lines() {
         runs.push((output, rejects, s["run_id"].as_str().unwrap().to_owned(), state));
     }
     let (output, rejects, run_id, state) = &runs[0];
-    assert!(runs[1].0 == *output && runs[1].1 == *rejects, "byte-identical output and rejects");
+    for run in &runs[1..] {
+        assert!(run.0 == *output && run.1 == *rejects, "byte-identical output and rejects");
+    }
     assert_eq!(output.lines().count(), 997);
     assert_eq!(output.matches(&format!("{id3},")).count(), 1);
     let first_line = output.lines().nth(1).unwrap();

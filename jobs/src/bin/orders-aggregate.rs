@@ -7,9 +7,10 @@ batchfan_jobs::mimalloc_allocator!();
 use std::collections::BTreeMap;
 
 use batchfan::{
+    error::PortError,
     objects::ObjectRef,
     plan::LineRange,
-    run::{layout, RunStore},
+    run::{layout, ChildResult, RunStore},
     runtime::{
         builtin::{concat, concat_amended, Amendments},
         run_job, JobContext, JobError,
@@ -17,12 +18,56 @@ use batchfan::{
 };
 use batchfan_jobs::orders::{
     self,
-    dedupe::{without_ids, DuplicateFinder},
+    dedupe::{without_ids, DuplicateFinder, IdList},
     Found,
 };
 
 fn main() {
     run_job(|ctx: JobContext| async move { aggregate(&ctx).await })
+}
+
+/// The ID lists of the children that have an output, in child order; `None`
+/// when one is missing, damaged, or does not count the child's accepted rows
+/// (the outputs are then searched instead).
+async fn id_lists(
+    ctx: &JobContext,
+    run_id: &str,
+    stage: &str,
+    results: &[(u64, ChildResult)],
+) -> Result<Option<Vec<(u64, IdList)>>, JobError> {
+    let mut lists = Vec::with_capacity(results.len());
+    for (index, result) in results {
+        if result.output.is_none() {
+            continue;
+        }
+        let at = orders::ids_ref(&ctx.env.bucket, &ctx.env.pipeline, run_id, stage, *index);
+        let bytes = match ctx.objects().get(&at).await {
+            Ok(bytes) => bytes,
+            Err(PortError::NotFound(_)) => {
+                eprintln!("child {index} stored no ID list: looking for duplicates in the outputs");
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let accepted = result.items.saturating_sub(result.failed);
+        match IdList::decode(&bytes) {
+            Ok(list) if list.len() as u64 == accepted => lists.push((*index, list)),
+            Ok(list) => {
+                eprintln!(
+                    "child {index}'s ID list holds {} IDs for {accepted} accepted rows: looking for duplicates in the outputs",
+                    list.len()
+                );
+                return Ok(None);
+            }
+            Err(e) => {
+                eprintln!(
+                    "child {index}'s ID list {at} is damaged ({e}): looking for duplicates in the outputs"
+                );
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(lists))
 }
 
 async fn aggregate(ctx: &JobContext) -> Result<(), JobError> {
@@ -33,15 +78,19 @@ async fn aggregate(ctx: &JobContext) -> Result<(), JobError> {
     // Room for the rows the children report (a result is the child's word:
     // capped, past which the maps grow as they are fed).
     let rows: u64 = results.iter().map(|(_, r)| r.items).fold(0, u64::saturating_add);
-    let mut outputs = Vec::with_capacity(results.len());
-    for (index, result) in &results {
-        if let Some(output) = &result.output {
-            outputs.push((*index, ctx.objects().get(output).await?));
-        }
-    }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let finder = DuplicateFinder::find(&outputs, rows.min(10_000_000) as usize, threads);
-    drop(outputs);
+    let finder = match id_lists(ctx, &run.run_id, &stage, &results).await? {
+        Some(lists) => DuplicateFinder::find_sorted(&lists, threads),
+        None => {
+            let mut outputs = Vec::with_capacity(results.len());
+            for (index, result) in &results {
+                if let Some(output) = &result.output {
+                    outputs.push((*index, ctx.objects().get(output).await?));
+                }
+            }
+            DuplicateFinder::find(&outputs, rows.min(10_000_000) as usize, threads)
+        }
+    };
     if finder.found.is_empty() {
         return concat(ctx).await;
     }
@@ -60,7 +109,7 @@ async fn aggregate(ctx: &JobContext) -> Result<(), JobError> {
             let range: LineRange = serde_json::from_value(unit)
                 .map_err(|e| JobError::permanent(format!("work item is not a line range: {e}")))?;
             let bytes = ctx.objects().get_range(&input, range.start..range.end).await?;
-            orders::find_rows(&String::from_utf8_lossy(&bytes), range.line, &ids, &mut rows);
+            orders::find_rows(&orders::text_of(&bytes), range.line, &ids, &mut rows);
         }
         found.insert(child, rows);
     }

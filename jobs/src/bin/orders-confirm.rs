@@ -8,7 +8,7 @@ use batchfan::{
     run::ChildResult,
     runtime::{run_job, JobContext, JobError},
 };
-use batchfan_jobs::orders::{self, Processed};
+use batchfan_jobs::orders::{self, dedupe::IdList, Processed};
 
 fn main() {
     run_job(|ctx: JobContext| async move { confirm(&ctx).await })
@@ -26,13 +26,20 @@ async fn confirm(ctx: &JobContext) -> Result<(), JobError> {
         }
         Err(_) => orders::WRITE_ROWS,
     };
+    // Off: no ID list for the aggregation, which then searches the outputs
+    // for duplicates (the tests compare both ways).
+    let id_list = match std::env::var("ORDERS_ID_LISTS").as_deref() {
+        Ok("on") | Err(_) => true,
+        Ok("off") => false,
+        Ok(v) => return Err(JobError::permanent(format!("ORDERS_ID_LISTS={v:?} is neither on nor off"))),
+    };
     let item = ctx.work_item().await?;
     let mut out = Processed::default();
     for unit in item.units {
         let range: LineRange = serde_json::from_value(unit)
             .map_err(|e| JobError::permanent(format!("work item is not a line range: {e}")))?;
         let bytes = ctx.objects().get_range(&input, range.start..range.end).await?;
-        let text = String::from_utf8_lossy(&bytes);
+        let text = orders::text_of(&bytes);
         for (chunk, first_line) in orders::record_chunks(&text, range.line, write_rows) {
             orders::process(&ctx.env.run_id, chunk, first_line, &mut out);
             ctx.table().put_rows(&table, out.take_rows()).await?;
@@ -40,6 +47,11 @@ async fn confirm(ctx: &JobContext) -> Result<(), JobError> {
     }
     let output = ctx.output_ref()?;
     ctx.objects().put(&output, out.output.into_bytes()).await?;
+    if id_list {
+        let ids =
+            orders::ids_ref(&ctx.env.bucket, &ctx.env.pipeline, &ctx.env.run_id, ctx.stage()?, ctx.index());
+        ctx.objects().put(&ids, IdList::from_map(&out.seen).encode()).await?;
+    }
     if !out.rejects.is_empty() {
         ctx.objects().put(&ctx.rejects_ref()?, out.rejects.into_bytes()).await?;
     }

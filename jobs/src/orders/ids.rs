@@ -106,6 +106,22 @@ impl<V: Copy> IdMap<V> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The entries with packed keys ([`IdKey::Packed`]'s value), in no order.
+    pub fn packed_entries(&self) -> impl Iterator<Item = (u64, V)> + '_ {
+        self.packed.iter().map(|(k, v)| (*k, *v))
+    }
+
+    /// The entries with text keys, in no order.
+    pub fn text_entries(&self) -> impl Iterator<Item = (&str, V)> + '_ {
+        self.text.iter().map(|(k, v)| (&**k, *v))
+    }
+}
+
+/// The Order ID a packed key stands for (its digits, leading zeros kept).
+pub fn unpack(key: u64) -> String {
+    let digits = (key & 31) as usize;
+    format!("{:0digits$}", key >> 5)
 }
 
 #[cfg(test)]
@@ -125,5 +141,9 @@ mod tests {
         assert_eq!(m.insert_first(IdKey::of("5"), 4), None);
         assert_eq!(m.get(&IdKey::of("05")), None);
         assert_eq!(m.len(), 2);
+        for id in ["007", "0", "791862618", "99999999999999999", "00000000000000000"] {
+            let IdKey::Packed(key) = IdKey::of(id) else { panic!("{id} packs") };
+            assert_eq!(unpack(key), id);
+        }
     }
 }

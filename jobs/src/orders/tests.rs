@@ -121,3 +121,9 @@ fn quoted_fields() {
     assert!(split_csv("\"open").is_err());
     assert!(parse_row(&ROW.replace("791862618", "79x")).unwrap_err().contains("Order ID"));
 }
+
+#[test]
+fn text_of_replaces_only_invalid_bytes() {
+    assert!(matches!(text_of("Côte d'Ivoire,1".as_bytes()), std::borrow::Cow::Borrowed("Côte d'Ivoire,1")));
+    assert_eq!(text_of(b"a\xffb"), "a\u{fffd}b");
+}
