@@ -18,6 +18,9 @@ use std::ops::ControlFlow;
 
 use super::PlanError;
 
+/// Bytes [`RecordScanner::scan`] looks ahead for a quote at a time.
+const QUOTE_WINDOW: usize = 64 * 1024;
+
 /// Where records end in a byte stream fed chunk by chunk.
 #[derive(Debug, Clone)]
 pub struct RecordScanner {
@@ -83,7 +86,26 @@ impl RecordScanner {
                 self.quoted = false;
             }
         }
-        while i < chunk.len() {
+        'scan: while i < chunk.len() {
+            if !self.quoted {
+                // Outside quotes each newline ends a record: walk them with
+                // memchr's iterator up to the next quote (looked for a window
+                // at a time), rather than one `memchr2` call per record.
+                let window = (i + QUOTE_WINDOW).min(chunk.len());
+                let stop = memchr::memchr(b'"', &chunk[i..window]).map_or(window, |k| i + k);
+                for nl in memchr::memchr_iter(b'\n', &chunk[i..stop]) {
+                    self.newlines += 1;
+                    let after = i + nl + 1;
+                    if at_end(self.pos + after as u64, self.newlines).is_break() {
+                        i = after;
+                        break 'scan;
+                    }
+                }
+                i = stop;
+                if stop == window {
+                    continue;
+                }
+            }
             let Some(k) = memchr::memchr2(b'"', b'\n', &chunk[i..]) else {
                 i = chunk.len();
                 break;

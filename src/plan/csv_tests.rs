@@ -31,6 +31,53 @@ fn record_ends(#[case] text: &str, #[case] want: Vec<(u64, u64)>, #[case] open: 
     }
 }
 
+/// The record ends of `text` by the rules, a byte at a time: what the
+/// scanner's fast paths must find too.
+fn reference_ends(text: &[u8]) -> Vec<(u64, u64)> {
+    let (mut out, mut newlines, mut quoted, mut prev) = (Vec::new(), 0, false, b'\n');
+    let mut i = 0;
+    while i < text.len() {
+        let b = text[i];
+        if b == b'\n' {
+            newlines += 1;
+            if !quoted {
+                out.push((i as u64 + 1, newlines));
+            }
+        } else if b == b'"' && quoted {
+            if text.get(i + 1) == Some(&b'"') {
+                i += 1;
+            } else {
+                quoted = false;
+            }
+        } else if b == b'"' && (prev == b',' || prev == b'\n') {
+            quoted = true;
+        }
+        prev = text[i];
+        i += 1;
+    }
+    out
+}
+
+/// Quoted fields far apart (past the scanner's look-ahead window), next to
+/// each other, with newlines and escaped quotes, fed whole and in pieces.
+#[test]
+fn long_texts_end_records_where_the_rules_say() {
+    let mut text = String::new();
+    for n in 0..40_000u32 {
+        match n % 9_973 {
+            0 => text.push_str(&format!("{n},\"multi\nline \"\"{n}\"\"\",x\n")),
+            1 => text.push_str(&format!("\"{n}\",\"a,b\"\r\n")),
+            2 => text.push_str(&format!("{n},5\" screen\n")),
+            _ => text.push_str(&format!("{n},plain,row\n")),
+        }
+    }
+    let want = reference_ends(text.as_bytes());
+    assert!(want.len() > 39_000);
+    for piece in [1, 7, 4_096, 65_536, 100_003, 1 << 30] {
+        assert_eq!(ends(text.as_bytes(), piece), (want.clone(), None), "piece {piece}");
+    }
+}
+
 #[test]
 fn record_end_stops_at_the_first_record() {
     assert_eq!(record_end(b"a,\"x\ny\"\nb\n"), Some((8, 2)));
