@@ -10,9 +10,12 @@
 //! to 30 s for its file's lock, so conditional writes are atomic across
 //! processes, and writers to different shards do not wait for each other.
 //!
-//! `put_batch` and `delete_batch` write each shard's items in a transaction
-//! of their own (see [`spread`]): a batch is atomic within a shard, not across
-//! shards. Every item is checked and encoded before anything is written, so an
+//! `put_batch`, `put_rows` and `delete_batch` write each shard's items in a
+//! transaction of their own (see [`spread`]): a batch is atomic within a
+//! shard, not across shards. `put_batch` and `put_rows` commit a shard's
+//! part together with what other calls have queued for that shard by then
+//! ([`group`]), one commit for several calls; each call's part is still
+//! whole in one transaction, and a call returns once its parts are committed. Every item is checked and encoded before anything is written, so an
 //! invalid item still leaves the table untouched; only a storage failure part
 //! way can leave part of a batch written. Names, keys and sizes are checked
 //! against DynamoDB's limits so that what runs here runs on AWS.
@@ -29,6 +32,7 @@
 
 mod batch;
 mod checkpoint;
+mod group;
 mod json;
 mod names;
 pub(crate) mod shard;
@@ -225,7 +229,7 @@ impl Table for SqliteTable {
         blocking(move || {
             // Encode (and check) everything before writing anything.
             let chunks = batch::encode_groups(groups)?;
-            spread::write_groups(&shards, chunks, batch::insert)
+            group::write(&shards, chunks)
         })
         .await
     }
@@ -240,7 +244,7 @@ impl Table for SqliteTable {
             // Encode (and check) every row before writing any.
             let chunks = batch::encode_rows(&rows)?;
             drop(rows);
-            spread::write_groups(&shards, chunks, batch::insert)
+            group::write(&shards, chunks)
         })
         .await
     }

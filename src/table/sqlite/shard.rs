@@ -64,6 +64,8 @@ pub(super) struct Shards {
     /// Set when another process holds these files open and checkpoints
     /// them: writes here then wake no checkpoint thread.
     held_elsewhere: AtomicBool,
+    /// Each shard's chunks waiting for a grouped commit ([`super::group`]).
+    pub(super) queues: Vec<super::group::Queue>,
 }
 
 impl Shards {
@@ -73,6 +75,7 @@ impl Shards {
             dir,
             files: (0..SHARDS).map(|_| OnceLock::new()).collect(),
             held_elsewhere: AtomicBool::new(false),
+            queues: (0..SHARDS).map(|_| super::group::Queue::default()).collect(),
         }
     }
 

@@ -1,0 +1,83 @@
+//! Tests of grouped commits.
+
+use super::*;
+use crate::table::Rows;
+
+/// Rows `{prefix}{i}` for `i` in `range`, encoded: one chunk per shard.
+fn chunks(prefix: &str, range: std::ops::Range<u32>) -> Vec<(usize, Chunk)> {
+    let mut rows = Rows::new(["v"]).unwrap();
+    for i in range {
+        rows.push(&format!("{prefix}{i}"), "s", [&i.to_string()]).unwrap();
+    }
+    batch::encode_rows(&rows).unwrap()
+}
+
+fn count(shards: &Shards, shard: usize, pk_like: &str) -> i64 {
+    let file = shards.file(shard).unwrap();
+    let conn = lock(&file.conn);
+    conn.query_row("SELECT count(*) FROM items WHERE pk LIKE ?1", [pk_like], |r| r.get(0)).unwrap()
+}
+
+/// Two calls' chunks queued for one shard: the writer that takes the shard
+/// writes both in one transaction and settles both.
+#[test]
+fn chunks_queued_together_are_written_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = Shards::new(dir.path().join("t"));
+    let (shard, a) = chunks("a", 0..300).swap_remove(0);
+    let b = chunks("b", 0..300).into_iter().find(|(s, _)| *s == shard).unwrap().1;
+    let (a, b) = (Ticket::new(a), Ticket::new(b));
+    lock(&shards.queue(shard).pending).extend([a.clone(), b.clone()]);
+    assert_eq!(write_queued(&shards, shard, true).unwrap(), Some(2));
+    assert_eq!((a.outcome(), b.outcome()), (Some(Ok(())), Some(Ok(()))));
+    assert!(count(&shards, shard, "a%") > 0 && count(&shards, shard, "b%") > 0);
+    assert_eq!(write_queued(&shards, shard, false).unwrap(), Some(0), "nothing left queued");
+}
+
+/// A chunk that fails in a shared transaction fails only its own call: the
+/// others are written again on their own.
+#[test]
+fn a_failing_chunk_fails_only_its_own_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = Shards::new(dir.path().join("t"));
+    let (shard, good) = chunks("good", 0..300).swap_remove(0);
+    let bad = chunks("bad", 0..300).into_iter().find(|(s, _)| *s == shard).unwrap().1;
+    {
+        let file = shards.file(shard).unwrap();
+        lock(&file.conn)
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON items WHEN NEW.pk LIKE 'bad%'
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+            )
+            .unwrap();
+    }
+    let (bad, good) = (Ticket::new(bad), Ticket::new(good));
+    lock(&shards.queue(shard).pending).extend([bad.clone(), good.clone()]);
+    assert_eq!(write_queued(&shards, shard, true).unwrap(), Some(2));
+    let err = bad.outcome().unwrap().unwrap_err();
+    assert!(err.to_string().contains("refused by the test"), "{err}");
+    assert_eq!(good.outcome(), Some(Ok(())));
+    assert_eq!(count(&shards, shard, "bad%"), 0);
+    assert!(count(&shards, shard, "good%") > 0);
+}
+
+/// Many calls at once from several threads: every row of every call is
+/// stored, every call returns, no chunk is left queued.
+#[test]
+fn concurrent_calls_store_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = Shards::new(dir.path().join("t"));
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let shards = &shards;
+            scope.spawn(move || {
+                for call in 0..25u32 {
+                    write(shards, chunks(&format!("t{t}c{call}-"), 0..200)).unwrap();
+                }
+            });
+        }
+    });
+    let total: i64 = (0..SHARDS).map(|s| count(&shards, s, "%")).sum();
+    assert_eq!(total, 4 * 25 * 200);
+    assert!((0..SHARDS).all(|s| lock(&shards.queue(s).pending).is_empty()));
+}
