@@ -16,8 +16,10 @@ use crate::{
     backend::{LocalBackend, LocalOptions},
     batch::{JobDetail, JobStatus},
     engine::ShutdownMode,
+    inputs::snapshot::LineScan,
     run::{monitor::TAG_ROLE, RunRecord, RunState, RunStore},
     service::Service,
+    spec::{PipelineSpec, Planner},
 };
 
 #[derive(Debug, clap::Args)]
@@ -97,7 +99,10 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     }
     let on_mismatch = if args.fresh { OnMismatch::Replace } else { OnMismatch::Refuse };
     let input = match &args.run.input {
-        Some(raw) => Some(inputs::resolve_input_with(raw, &backend.objects, on_mismatch).await?),
+        Some(raw) => Some(
+            inputs::resolve_input_scanning(raw, &backend.objects, on_mismatch, line_scan(&spec, &params))
+                .await?,
+        ),
         None => None,
     };
     let fresh_id = args.fresh.then(|| format!("fresh-{}", crate::run::record::now_ms()));
@@ -149,6 +154,18 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
 }
 
 /// Says on stderr which host variables the jobs get (`[local] pass_env`): nothing else is inherited.
+/// What to scan the input snapshot for while it is hashed: the `lines`
+/// planner's ranges, with `--param lines_per_item` as the planner reads it
+/// (a value it would refuse scans nothing: planning reports it).
+fn line_scan(spec: &PipelineSpec, params: &BTreeMap<String, String>) -> Option<LineScan> {
+    let Planner::Lines { lines_per_item, header, .. } = &spec.planner else { return None };
+    let lines_per_item = match params.get("lines_per_item") {
+        Some(v) => v.parse().ok().filter(|&n: &u64| n >= 1)?,
+        None => *lines_per_item,
+    };
+    Some(LineScan { lines_per_item, header: *header })
+}
+
 fn announce_pass_env(names: &[String]) {
     if names.is_empty() {
         return;

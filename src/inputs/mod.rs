@@ -69,6 +69,19 @@ pub async fn resolve_input_with(
     objects: &DirObjects,
     on_mismatch: OnMismatch,
 ) -> Result<Input, UsageError> {
+    resolve_input_scanning(raw, objects, on_mismatch, None).await
+}
+
+/// [`resolve_input_with`]; a local file's snapshot is also scanned for the
+/// `lines` planner's ranges (`scan`) while it is hashed, and the planner is
+/// handed them ([`crate::plan::lines::remember_scan`]) instead of reading the
+/// snapshot again.
+pub async fn resolve_input_scanning(
+    raw: &str,
+    objects: &DirObjects,
+    on_mismatch: OnMismatch,
+    scan: Option<snapshot::LineScan>,
+) -> Result<Input, UsageError> {
     if raw.starts_with("s3://") {
         let object: ObjectRef = raw.parse().map_err(UsageError)?;
         let missing = format!(
@@ -78,7 +91,16 @@ pub async fn resolve_input_with(
         return existing_object(object, objects, &missing).await;
     }
     let file = LocalFile::open(raw, "an s3:// prefix")?;
-    let snap = snapshot::import_local(file, objects, INPUTS_BUCKET, on_mismatch).await?;
+    let snap = snapshot::import_local(file, objects, INPUTS_BUCKET, on_mismatch, scan).await?;
+    if let (Some(scan), Some(found)) = (scan, snap.lines) {
+        crate::plan::lines::remember_scan(
+            &snap.object,
+            found.bytes,
+            scan.lines_per_item,
+            scan.header,
+            found.ranges,
+        );
+    }
     Ok(Input { object: snap.object, identity: format!("sha256:{}", snap.sha256) })
 }
 

@@ -26,7 +26,10 @@ use std::{
 use sha2::{Digest, Sha256};
 
 use super::UsageError;
-use crate::objects::{dir::DirObjects, dir::TMP_DIR, ObjectRef, Objects};
+use crate::{
+    objects::{dir::DirObjects, dir::TMP_DIR, ObjectRef, Objects},
+    plan::{lines::LineSplitter, LineRange},
+};
 
 /// Bytes read (and hashed, and written) at a time.
 const CHUNK: usize = 1 << 20;
@@ -87,18 +90,38 @@ fn stamp(m: &std::fs::Metadata) -> (u64, u64, i128) {
 pub struct Snapshot {
     pub object: ObjectRef,
     pub sha256: String,
+    /// The record ranges found while it was hashed, when asked ([`LineScan`])
+    /// and the scan could finish (an open quote is left for the planner to report).
+    pub lines: Option<Scanned>,
+}
+
+/// What to find in a snapshot while it is hashed: the ranges of the `lines`
+/// planner, so that planning the run does not read the file again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineScan {
+    pub lines_per_item: u64,
+    pub header: bool,
+}
+
+/// Ranges found by a [`LineScan`], and the bytes scanned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scanned {
+    pub ranges: Vec<LineRange>,
+    pub bytes: u64,
 }
 
 /// Copies `file` into `bucket` of the local store as `{sha256}/{name}` (see the module docs).
+/// With `scan`, the snapshot's record ranges are found on the way.
 pub async fn import_local(
     file: LocalFile,
     objects: &DirObjects,
     bucket: &str,
     on_mismatch: OnMismatch,
+    scan: Option<LineScan>,
 ) -> Result<Snapshot, UsageError> {
     let root = objects.root().join(bucket);
     let bucket = bucket.to_owned();
-    tokio::task::spawn_blocking(move || import_blocking(file, &root, &bucket, on_mismatch))
+    tokio::task::spawn_blocking(move || import_blocking(file, &root, &bucket, on_mismatch, scan))
         .await
         .map_err(|e| UsageError(format!("cannot import input: {e}")))?
 }
@@ -108,6 +131,7 @@ fn import_blocking(
     bucket_dir: &Path,
     bucket: &str,
     on_mismatch: OnMismatch,
+    scan: Option<LineScan>,
 ) -> Result<Snapshot, UsageError> {
     let source = file.path.display().to_string();
     let failed = |what: &str, e: &dyn std::fmt::Display| {
@@ -120,13 +144,16 @@ fn import_blocking(
         .suffix(".tmp")
         .tempfile_in(&staging)
         .map_err(|e| failed("create a temp file", &e))?;
-    let sha256 = copy_file_hashing(&file.file, tmp.as_file()).map_err(|e| failed("copy", &e))?;
+    let mut splitter = scan.map(|s| LineSplitter::new(s.lines_per_item, s.header));
+    let (sha256, bytes) = copy_file_hashing_scanning(&file.file, tmp.as_file(), splitter.as_mut())
+        .map_err(|e| failed("copy", &e))?;
+    let lines = splitter.and_then(|s| s.finish().ok()).map(|ranges| Scanned { ranges, bytes });
     let object = ObjectRef::new(bucket, format!("{sha256}/{}", file.name));
     let target = bucket_dir.join(&object.key);
     if target.exists() {
         let held = hash_file(&target).map_err(|e| failed("read the existing snapshot", &e))?;
         if held == sha256 {
-            return Ok(Snapshot { object, sha256 });
+            return Ok(Snapshot { object, sha256, lines });
         }
         if on_mismatch == OnMismatch::Refuse {
             return Err(mismatch(&object, &format!("its bytes now hash to sha256 {}", &held[..16])));
@@ -137,7 +164,7 @@ fn import_blocking(
         std::fs::create_dir_all(parent).map_err(|e| failed("create its directory", &e))?;
     }
     tmp.persist(&target).map_err(|e| failed("rename it into place", &e.error))?;
-    Ok(Snapshot { object, sha256 })
+    Ok(Snapshot { object, sha256, lines })
 }
 
 /// The refusal when `object` no longer holds the content its name says (`why`).
@@ -158,8 +185,20 @@ pub fn mismatch(object: &ObjectRef, why: &str) -> UsageError {
 /// half the time of [`copy_hashing`] on a large file, whose read, hash and
 /// write follow one another.
 pub fn copy_file_hashing(from: &File, to: &File) -> io::Result<String> {
-    use std::os::unix::fs::FileExt;
+    copy_file_hashing_scanning(from, to, None).map(|(sha256, _)| sha256)
+}
+
+/// [`copy_file_hashing`], also feeding what lands in `to`, in order, to
+/// `splitter` on a third thread (it reads the copy as the hashing thread
+/// does); returns the hash and the bytes copied.
+pub fn copy_file_hashing_scanning(
+    from: &File,
+    to: &File,
+    splitter: Option<&mut LineSplitter>,
+) -> io::Result<(String, u64)> {
     let (copied, landed) = std::sync::mpsc::channel::<u64>();
+    let (copied_for_scan, landed_for_scan) = std::sync::mpsc::channel::<u64>();
+    let scanning = splitter.is_some();
     std::thread::scope(|scope| {
         let copier = scope.spawn(move || -> io::Result<()> {
             let (mut from, mut to, mut total) = (from, to, 0u64);
@@ -169,25 +208,44 @@ pub fn copy_file_hashing(from: &File, to: &File) -> io::Result<String> {
                     return Ok(());
                 }
                 total += n;
+                if scanning {
+                    let _ = copied_for_scan.send(total);
+                }
                 if copied.send(total).is_err() {
                     return Ok(()); // the hashing side failed and returned
                 }
             }
         });
+        let scanner = splitter.map(|s| scope.spawn(|| read_back(to, landed_for_scan, |b| s.feed(b))));
         let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; CHUNK];
-        let mut hashed = 0u64;
-        for upto in landed {
-            while hashed < upto {
-                let n = (upto - hashed).min(CHUNK as u64) as usize;
-                to.read_exact_at(&mut buf[..n], hashed)?;
-                hasher.update(&buf[..n]);
-                hashed += n as u64;
-            }
-        }
+        let hashed = read_back(to, landed, |b| hasher.update(b));
         copier.join().map_err(|_| io::Error::other("the copying thread panicked"))??;
-        Ok(hex::encode(hasher.finalize()))
+        if let Some(scanner) = scanner {
+            scanner.join().map_err(|_| io::Error::other("the scanning thread panicked"))??;
+        }
+        Ok((hex::encode(hasher.finalize()), hashed?))
     })
+}
+
+/// Reads `file` back a chunk at a time as it lands, up to each offset
+/// received, handing each chunk to `each`; returns the bytes read.
+fn read_back(
+    file: &File,
+    landed: std::sync::mpsc::Receiver<u64>,
+    mut each: impl FnMut(&[u8]),
+) -> io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; CHUNK];
+    let mut done = 0u64;
+    for upto in landed {
+        while done < upto {
+            let n = (upto - done).min(CHUNK as u64) as usize;
+            file.read_exact_at(&mut buf[..n], done)?;
+            each(&buf[..n]);
+            done += n as u64;
+        }
+    }
+    Ok(done)
 }
 
 /// Copies `from` to `to` in one pass, hashing what is written; returns the SHA-256 (hex).
@@ -235,7 +293,7 @@ pub async fn upload_aws(
         objects.head_sha256(&object).await.map_err(|e| UsageError(format!("cannot reach {object}: {e}")))?;
     match present {
         Some((meta, Some(held))) if held == sha256 && meta.size == file.size => {
-            return Ok(Snapshot { object, sha256 })
+            return Ok(Snapshot { object, sha256, lines: None })
         }
         Some((meta, held)) if on_mismatch == OnMismatch::Refuse => {
             let why = match held {
@@ -261,7 +319,7 @@ pub async fn upload_aws(
             file.path.display()
         )));
     }
-    Ok(Snapshot { object, sha256 })
+    Ok(Snapshot { object, sha256, lines: None })
 }
 
 #[cfg(test)]
@@ -290,5 +348,34 @@ mod tests {
             assert_eq!(std::fs::read(&dst).unwrap(), data);
             assert_eq!(sha, hex::encode(Sha256::digest(&data)));
         }
+    }
+
+    /// The ranges found on the way are those of the whole copy, across copy
+    /// and read chunks, quoted newlines included; and the hash is unchanged.
+    #[test]
+    fn copying_can_find_the_line_ranges_on_the_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::from("id,name\n");
+        let mut n = 0;
+        while text.len() < 2 * COPY_CHUNK as usize + 3 * CHUNK + 77 {
+            text.push_str(&match n % 997 {
+                0 => format!("{n},\"two\nlines\"\n"),
+                _ => format!("{n},row number {n}\n"),
+            });
+            n += 1;
+        }
+        let data = text.into_bytes();
+        let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
+        std::fs::write(&src, &data).unwrap();
+        let to = File::options().read(true).write(true).create(true).truncate(true).open(&dst).unwrap();
+        let mut splitter = LineSplitter::new(30_000, true);
+        let (sha, bytes) =
+            copy_file_hashing_scanning(&File::open(&src).unwrap(), &to, Some(&mut splitter)).unwrap();
+        assert_eq!((sha, bytes), (hex::encode(Sha256::digest(&data)), data.len() as u64));
+        let mut whole = LineSplitter::new(30_000, true);
+        whole.feed(&data);
+        let want = whole.finish().unwrap();
+        assert!(want.len() > 10, "{} ranges", want.len());
+        assert_eq!(splitter.finish().unwrap(), want);
     }
 }

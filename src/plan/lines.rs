@@ -20,6 +20,8 @@
 //! ]);
 //! ```
 
+use std::{collections::VecDeque, sync::Mutex};
+
 use super::{csv::RecordScanner, LineRange, PlanError};
 use crate::objects::{ObjectRef, Objects};
 
@@ -125,8 +127,44 @@ impl LineSplitter {
     }
 }
 
+/// Ranges already found for an object as it was written: (object, its
+/// size, lines per item, header, ranges). A local input snapshot is scanned
+/// while it is copied and hashed (`inputs::snapshot`), which is then all that
+/// planning it takes. The last few are kept.
+type Scan = (ObjectRef, u64, u64, bool, Vec<LineRange>);
+static SCANNED: Mutex<VecDeque<Scan>> = Mutex::new(VecDeque::new());
+/// Scans kept for [`plan_lines`].
+const SCANS_KEPT: usize = 8;
+
+/// Hands [`plan_lines`] the ranges of `object` (`size` bytes) for
+/// `lines_per_item` and `header`, found while it was written.
+pub fn remember_scan(
+    object: &ObjectRef,
+    size: u64,
+    lines_per_item: u64,
+    header: bool,
+    ranges: Vec<LineRange>,
+) {
+    let mut scanned = SCANNED.lock().unwrap_or_else(|p| p.into_inner());
+    scanned.retain(|s| !(s.0 == *object && s.2 == lines_per_item && s.3 == header));
+    if scanned.len() >= SCANS_KEPT {
+        scanned.pop_front();
+    }
+    scanned.push_back((object.clone(), size, lines_per_item, header, ranges));
+}
+
+/// The ranges [`remember_scan`] was handed for `object` at `size` bytes.
+fn recall_scan(object: &ObjectRef, size: u64, lines_per_item: u64, header: bool) -> Option<Vec<LineRange>> {
+    let scanned = SCANNED.lock().unwrap_or_else(|p| p.into_inner());
+    scanned
+        .iter()
+        .find(|s| s.0 == *object && s.1 == size && s.2 == lines_per_item && s.3 == header)
+        .map(|s| s.4.clone())
+}
+
 /// Plans the object `input`: ranges of `lines_per_item` records, read in
-/// [`CHUNK_BYTES`] ranged GETs.
+/// [`CHUNK_BYTES`] ranged GETs — or, for a local input snapshot scanned as it
+/// was taken ([`remember_scan`]) and still of that size, those ranges.
 pub async fn plan_lines(
     objects: &dyn Objects,
     input: &ObjectRef,
@@ -134,6 +172,9 @@ pub async fn plan_lines(
     header: bool,
 ) -> Result<Vec<LineRange>, PlanError> {
     let meta = objects.head(input).await?.ok_or_else(|| PlanError::MissingInput(input.to_string()))?;
+    if let Some(ranges) = recall_scan(input, meta.size, lines_per_item, header) {
+        return Ok(ranges);
+    }
     let mut splitter = LineSplitter::new(lines_per_item, header);
     let mut offset = 0;
     while offset < meta.size {
@@ -225,6 +266,27 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    /// A scan handed over for an object is what planning it returns, for the
+    /// same lines per item, header and size only.
+    #[tokio::test]
+    async fn a_remembered_scan_is_the_plan_of_its_object_at_its_size() {
+        use crate::objects::{dir::DirObjects, Objects};
+        let dir = tempfile::tempdir().unwrap();
+        let objects = DirObjects::new(dir.path());
+        let obj = ObjectRef::new("inputs", "scan-test/a.csv");
+        objects.put(&obj, b"h\n1\n2\n3\n".to_vec()).await.unwrap();
+        let real = vec![LineRange { start: 2, end: 6, line: 2 }, LineRange { start: 6, end: 8, line: 4 }];
+        assert_eq!(plan_lines(&objects, &obj, 2, true).await.unwrap(), real);
+        // Ranges no scan of this content would find: seen only if recalled.
+        let handed = vec![LineRange { start: 2, end: 8, line: 2 }];
+        remember_scan(&obj, 8, 2, true, handed.clone());
+        assert_eq!(plan_lines(&objects, &obj, 2, true).await.unwrap(), handed);
+        assert_eq!(plan_lines(&objects, &obj, 3, true).await.unwrap().len(), 1, "another size of item");
+        assert_eq!(plan_lines(&objects, &obj, 2, false).await.unwrap().len(), 2, "no header");
+        objects.put(&obj, b"h\n1\n2\n3\n4\n".to_vec()).await.unwrap();
+        assert_eq!(plan_lines(&objects, &obj, 2, true).await.unwrap().len(), 2, "another size: read again");
     }
 
     #[test]
