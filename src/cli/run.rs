@@ -153,7 +153,6 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     Ok(if done.state == RunState::Succeeded { 0 } else { EXIT_RUN_FAILED })
 }
 
-/// Says on stderr which host variables the jobs get (`[local] pass_env`): nothing else is inherited.
 /// What to scan the input snapshot for while it is hashed: the `lines`
 /// planner's ranges, with `--param lines_per_item` as the planner reads it
 /// (a value it would refuse scans nothing: planning reports it).
@@ -166,6 +165,7 @@ fn line_scan(spec: &PipelineSpec, params: &BTreeMap<String, String>) -> Option<L
     Some(LineScan { lines_per_item, header: *header })
 }
 
+/// Says on stderr which host variables the jobs get (`[local] pass_env`): nothing else is inherited.
 fn announce_pass_env(names: &[String]) {
     if names.is_empty() {
         return;
