@@ -117,6 +117,7 @@ fn batchfan_run(bin: &Path, state: &Path, isolation: bool) -> Command {
 }
 
 fn run(cmd: &mut Command) -> Result<(String, f64), String> {
+    settle();
     let t = Instant::now();
     let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
     let secs = t.elapsed().as_secs_f64();
@@ -124,6 +125,14 @@ fn run(cmd: &mut Command) -> Result<(String, f64), String> {
         return Err(format!("{cmd:?} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr)));
     }
     Ok((String::from_utf8_lossy(&out.stdout).into_owned(), secs))
+}
+
+/// Writes back what the previous command left dirty in the page cache
+/// before the next one is timed (not counted): otherwise the kernel's flusher
+/// threads write the generated input or the last run's tables on the same
+/// two cores during the next run, which then pays for its predecessor.
+fn settle() {
+    let _ = Command::new("sync").status();
 }
 
 /// A new state directory. Old ones are deleted only at the end: deleting many
