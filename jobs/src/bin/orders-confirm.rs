@@ -35,6 +35,10 @@ async fn confirm(ctx: &JobContext) -> Result<(), JobError> {
     };
     let item = ctx.work_item().await?;
     let mut out = Processed::default();
+    // Each chunk's rows are written once the next one is parsed; the last
+    // chunk's are written while the output and the ID list are stored, so
+    // the child works on them instead of waiting for the service's commit.
+    let mut unwritten = None;
     for unit in item.units {
         let range: LineRange = serde_json::from_value(unit)
             .map_err(|e| JobError::permanent(format!("work item is not a line range: {e}")))?;
@@ -42,19 +46,39 @@ async fn confirm(ctx: &JobContext) -> Result<(), JobError> {
         let text = orders::text_of(&bytes);
         for (chunk, first_line) in orders::record_chunks(&text, range.line, write_rows) {
             orders::process(&ctx.env.run_id, chunk, first_line, &mut out);
-            ctx.table().put_rows(&table, out.take_rows()).await?;
+            if let Some(rows) = unwritten.replace(out.take_rows()) {
+                ctx.table().put_rows(&table, rows).await?;
+            }
         }
     }
     let output = ctx.output_ref()?;
-    ctx.objects().put(&output, out.output.into_bytes()).await?;
-    if id_list {
-        let ids =
-            orders::ids_ref(&ctx.env.bucket, &ctx.env.pipeline, &ctx.env.run_id, ctx.stage()?, ctx.index());
-        ctx.objects().put(&ids, IdList::from_map(&out.seen).encode()).await?;
-    }
-    if !out.rejects.is_empty() {
-        ctx.objects().put(&ctx.rejects_ref()?, out.rejects.into_bytes()).await?;
-    }
+    let rows = async {
+        match unwritten {
+            Some(rows) => ctx.table().put_rows(&table, rows).await,
+            None => Ok(()),
+        }
+    };
+    let files = async {
+        let ids = id_list.then(|| IdList::from_map(&out.seen).encode());
+        ctx.objects().put(&output, out.output.into_bytes()).await?;
+        if let Some(ids) = ids {
+            let at = orders::ids_ref(
+                &ctx.env.bucket,
+                &ctx.env.pipeline,
+                &ctx.env.run_id,
+                ctx.stage()?,
+                ctx.index(),
+            );
+            ctx.objects().put(&at, ids).await?;
+        }
+        if !out.rejects.is_empty() {
+            ctx.objects().put(&ctx.rejects_ref()?, out.rejects.into_bytes()).await?;
+        }
+        Ok::<_, JobError>(())
+    };
+    let (written, stored) = tokio::join!(rows, files);
+    written?;
+    stored?;
     let result = ChildResult {
         value: serde_json::Value::Null,
         items: out.rows,
