@@ -198,7 +198,10 @@ fn write_queued(shards: &Shards, shard: usize, wait: bool) -> Result<Option<usiz
         return Ok(Some(0));
     }
     match write_all(&conn, &taken.tickets) {
-        Ok(true) => shards.wrote(&file),
+        Ok(true) => {
+            tracing::debug!(shard, chunks = count, "group commit");
+            shards.wrote(&file)
+        }
         Ok(false) => {
             taken.put_back();
             return Ok(None);
