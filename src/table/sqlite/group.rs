@@ -246,7 +246,7 @@ fn write_one(conn: &Connection, chunk: &Chunk) -> Result<(), PortError> {
 }
 
 /// `BEGIN IMMEDIATE` without waiting: `Ok(false)` when another process holds the write lock.
-fn begin(conn: &Connection) -> Result<bool, PortError> {
+pub(super) fn begin(conn: &Connection) -> Result<bool, PortError> {
     if !conn.is_autocommit() {
         // A panic in an earlier holder of this connection left a transaction open.
         conn.execute_batch("ROLLBACK")?;

@@ -80,17 +80,8 @@ fn try_write(
         Err(TryLockError::WouldBlock) => return Ok(false),
         Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
     };
-    if !conn.is_autocommit() {
-        // A panic in an earlier holder of this connection left a transaction open.
-        conn.execute_batch("ROLLBACK")?;
-    }
-    conn.busy_timeout(Duration::ZERO)?;
-    let began = conn.execute_batch("BEGIN IMMEDIATE");
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    match began.map_err(PortError::from) {
-        Ok(()) => {}
-        Err(PortError::Throttled(_)) => return Ok(false),
-        Err(e) => return Err(e),
+    if !super::group::begin(&conn)? {
+        return Ok(false);
     }
     match f(&conn).and_then(|()| Ok(conn.execute_batch("COMMIT")?)) {
         Ok(()) => Ok(true),
