@@ -155,22 +155,28 @@ fn write_until_settled(shards: &Shards, mine: &[(usize, Arc<Ticket>)]) -> Result
 }
 
 /// After a failure: takes this call's unwritten chunks out of their queues,
-/// and waits for those another thread is writing (settled once it lets go of
-/// the shard's connection), so that nothing of the call is written after it
-/// returned.
+/// and waits for those another thread is writing (settled, or put back in
+/// the queue when another process holds the file, before that thread lets go
+/// of the shard's connection), so that nothing of the call is written after
+/// it returned.
 fn withdraw(shards: &Shards, mine: &[(usize, Arc<Ticket>)]) {
     for (shard, ticket) in mine {
         let queue = shards.queue(*shard);
-        let mut pending = lock(&queue.pending);
-        let before = pending.len();
-        pending.retain(|t| !Arc::ptr_eq(t, ticket));
-        if pending.len() < before {
-            continue;
-        }
-        drop(pending);
-        if ticket.outcome().is_none() {
-            if let Ok(file) = shards.file(*shard) {
-                drop(lock(&file.conn));
+        loop {
+            {
+                let mut pending = lock(&queue.pending);
+                let before = pending.len();
+                pending.retain(|t| !Arc::ptr_eq(t, ticket));
+                if pending.len() < before {
+                    break;
+                }
+            }
+            if ticket.outcome().is_some() {
+                break;
+            }
+            match shards.file(*shard) {
+                Ok(file) => drop(lock(&file.conn)),
+                Err(_) => break,
             }
         }
     }

@@ -81,3 +81,32 @@ fn concurrent_calls_store_every_row() {
     assert_eq!(total, 4 * 25 * 200);
     assert!((0..SHARDS).all(|s| lock(&shards.queue(s).pending).is_empty()));
 }
+
+/// A call that gives up while another thread holds its chunk, and that
+/// thread puts it back (another process held the file), leaves nothing
+/// queued: no row of the call is written after it returned.
+#[test]
+fn a_withdrawn_call_leaves_no_chunk_that_another_writer_put_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = Shards::new(dir.path().join("t"));
+    let (shard, chunk) = chunks("w", 0..50).swap_remove(0);
+    let ticket = Ticket::new(chunk);
+    let mine = vec![(shard, ticket.clone())];
+    let (held, holding) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let (other, ticket) = (&shards, ticket.clone());
+        scope.spawn(move || {
+            // The other writer: it has taken the chunk, finds the file locked, puts it back.
+            let file = other.file(shard).unwrap();
+            let _conn = lock(&file.conn);
+            held.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            Taken { queue: other.queue(shard), tickets: vec![ticket] }.put_back();
+        });
+        holding.recv().unwrap();
+        withdraw(&shards, &mine);
+    });
+    assert!(lock(&shards.queue(shard).pending).is_empty(), "the put-back chunk is withdrawn");
+    assert_eq!(ticket.outcome(), None, "never written");
+    assert_eq!(count(&shards, shard, "w%"), 0);
+}
