@@ -104,6 +104,23 @@ pub(crate) fn write<T>(
     })
 }
 
+/// `BEGIN IMMEDIATE` without waiting: `Ok(false)` when another process holds
+/// the write lock (the caller tries another file, or pauses, and comes back).
+pub(crate) fn try_begin(conn: &Connection) -> Result<bool, PortError> {
+    if !conn.is_autocommit() {
+        // A panic in an earlier holder of this connection left a transaction open.
+        conn.execute_batch("ROLLBACK")?;
+    }
+    conn.busy_timeout(Duration::ZERO)?;
+    let began = conn.execute_batch("BEGIN IMMEDIATE");
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    match began.map_err(PortError::from) {
+        Ok(()) => Ok(true),
+        Err(PortError::Throttled(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Retries `f` while it fails with a busy/locked error, up to [`BUSY_TIMEOUT`].
 ///
 /// SQLite's busy handler already waits inside most calls; this loop covers the

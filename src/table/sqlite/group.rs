@@ -33,7 +33,7 @@ use super::{
 };
 use crate::{
     error::PortError,
-    sqlite::{lock, BUSY_TIMEOUT},
+    sqlite::{lock, try_begin, BUSY_TIMEOUT},
 };
 
 /// First pause when every shard a call waits on is locked by another process; doubles up to [`MAX_PAUSE`].
@@ -223,7 +223,7 @@ fn write_queued(shards: &Shards, shard: usize, wait: bool) -> Result<Option<usiz
 /// on its own. `Ok(false)`: another process holds the file, nothing written
 /// or settled.
 fn write_all(conn: &Connection, tickets: &[Arc<Ticket>]) -> Result<bool, PortError> {
-    if !begin(conn)? {
+    if !try_begin(conn)? {
         return Ok(false);
     }
     let together = tickets
@@ -249,22 +249,6 @@ fn write_all(conn: &Connection, tickets: &[Arc<Ticket>]) -> Result<bool, PortErr
 /// One chunk in a transaction of its own, waiting for the file's lock as SQLite does.
 fn write_one(conn: &Connection, chunk: &Chunk) -> Result<(), PortError> {
     crate::sqlite::write(conn, |tx| batch::insert(tx, chunk))
-}
-
-/// `BEGIN IMMEDIATE` without waiting: `Ok(false)` when another process holds the write lock.
-pub(super) fn begin(conn: &Connection) -> Result<bool, PortError> {
-    if !conn.is_autocommit() {
-        // A panic in an earlier holder of this connection left a transaction open.
-        conn.execute_batch("ROLLBACK")?;
-    }
-    conn.busy_timeout(Duration::ZERO)?;
-    let began = conn.execute_batch("BEGIN IMMEDIATE");
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    match began.map_err(PortError::from) {
-        Ok(()) => Ok(true),
-        Err(PortError::Throttled(_)) => Ok(false),
-        Err(e) => Err(e),
-    }
 }
 
 fn rollback(conn: &Connection) {

@@ -21,7 +21,7 @@ use rusqlite::Connection;
 
 use super::shard::{first_shard, Shards, TableFile, SHARDS};
 use crate::error::PortError;
-use crate::sqlite::BUSY_TIMEOUT;
+use crate::sqlite::{try_begin, BUSY_TIMEOUT};
 
 /// First pause when every pending shard is busy; doubles up to [`MAX_PAUSE`].
 const MIN_PAUSE: Duration = Duration::from_micros(200);
@@ -80,7 +80,7 @@ fn try_write(
         Err(TryLockError::WouldBlock) => return Ok(false),
         Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
     };
-    if !super::group::begin(&conn)? {
+    if !try_begin(&conn)? {
         return Ok(false);
     }
     match f(&conn).and_then(|()| Ok(conn.execute_batch("COMMIT")?)) {
