@@ -9,9 +9,13 @@
 //! together (both parse, then both write). So a call first queues its chunk
 //! for each shard ([`Queue`]); a thread that takes a shard's connection writes
 //! every chunk queued for it by then, its own and other calls', in one
-//! transaction, and settles each one ([`Ticket`]). A call returns once all
-//! its chunks are settled: its rows are committed, as before; two calls
-//! mostly cost one commit per shard instead of two.
+//! transaction, and settles each one ([`Ticket`]). Inserting a large chunk
+//! takes milliseconds (an `orders` child's share of a shard, 7,500 rows), and
+//! the other call's rows often arrive meanwhile: before it commits, the
+//! writer takes in what was queued for the shard while it inserted
+//! ([`ABSORB_ROUNDS`]). A call returns once all its chunks are settled: its
+//! rows are committed, as before; two calls mostly cost one commit per shard
+//! instead of two.
 //!
 //! Each chunk is still written whole in one transaction. A transaction that
 //! fails is rolled back and its chunks are written again one at a time, so a
@@ -39,6 +43,13 @@ use crate::{
 /// First pause when every shard a call waits on is locked by another process; doubles up to [`MAX_PAUSE`].
 const MIN_PAUSE: Duration = Duration::from_micros(200);
 const MAX_PAUSE: Duration = Duration::from_millis(5);
+
+/// How many times a writer, before it commits, takes in the chunks queued
+/// for its shard while it inserted the ones it had: another call's rows
+/// that arrive during a large insert share its commit instead of paying
+/// for one of their own. Bounded, so a stream of calls cannot keep one
+/// transaction open (and its first calls waiting) for ever.
+const ABSORB_ROUNDS: usize = 2;
 
 /// One call's chunk for one shard, and what became of it.
 pub(super) struct Ticket {
@@ -198,14 +209,13 @@ fn write_queued(shards: &Shards, shard: usize, wait: bool) -> Result<Option<usiz
         }
     };
     let queue = shards.queue(shard);
-    let taken = Taken { queue, tickets: std::mem::take(&mut *lock(&queue.pending)) };
-    let count = taken.tickets.len();
-    if count == 0 {
+    let mut taken = Taken { queue, tickets: std::mem::take(&mut *lock(&queue.pending)) };
+    if taken.tickets.is_empty() {
         return Ok(Some(0));
     }
-    match write_all(&conn, &taken.tickets) {
+    match write_all(&conn, &mut taken) {
         Ok(true) => {
-            tracing::debug!(shard, chunks = count, "group commit");
+            tracing::debug!(shard, chunks = taken.tickets.len(), "group commit");
             shards.wrote(&file)
         }
         Ok(false) => {
@@ -214,23 +224,36 @@ fn write_queued(shards: &Shards, shard: usize, wait: bool) -> Result<Option<usiz
         }
         Err(e) => taken.tickets.iter().for_each(|t| t.settle(Err(e.clone()))),
     }
+    let count = taken.tickets.len();
     drop(conn);
     taken.done();
     Ok(Some(count))
 }
 
-/// Writes `tickets` in one transaction and settles them; if that fails, each
-/// on its own. `Ok(false)`: another process holds the file, nothing written
-/// or settled.
-fn write_all(conn: &Connection, tickets: &[Arc<Ticket>]) -> Result<bool, PortError> {
+/// Writes the `taken` tickets in one transaction, with the chunks queued
+/// for the shard while they were inserted (up to [`ABSORB_ROUNDS`] times),
+/// and settles them; if that fails, each on its own. `Ok(false)`: another
+/// process holds the file, nothing written or settled.
+fn write_all(conn: &Connection, taken: &mut Taken<'_>) -> Result<bool, PortError> {
     if !try_begin(conn)? {
         return Ok(false);
     }
-    let together = tickets
-        .iter()
-        .try_for_each(|t| batch::insert(conn, &t.chunk))
-        .and_then(|()| Ok(conn.execute_batch("COMMIT")?));
-    match together {
+    let mut together = taken.tickets.iter().try_for_each(|t| batch::insert(conn, &t.chunk));
+    for _ in 0..ABSORB_ROUNDS {
+        if together.is_err() {
+            break;
+        }
+        #[cfg(test)]
+        tests::before_absorbing(taken.queue);
+        let arrived = std::mem::take(&mut *lock(&taken.queue.pending));
+        if arrived.is_empty() {
+            break;
+        }
+        together = arrived.iter().try_for_each(|t| batch::insert(conn, &t.chunk));
+        taken.tickets.extend(arrived);
+    }
+    let tickets = &taken.tickets;
+    match together.and_then(|()| Ok(conn.execute_batch("COMMIT")?)) {
         Ok(()) => tickets.iter().for_each(|t| t.settle(Ok(()))),
         Err(e) => {
             rollback(conn);

@@ -12,6 +12,23 @@ fn chunks(prefix: &str, range: std::ops::Range<u32>) -> Vec<(usize, Chunk)> {
     batch::encode_rows(&rows).unwrap()
 }
 
+/// What a test runs when a writer is about to take in late chunks.
+type Hook = Box<dyn FnMut(&Queue)>;
+
+thread_local! {
+    /// Run by [`write_all`] on this thread before it takes in the chunks
+    /// queued while it inserted: a test queues "another call's" chunk there.
+    static BEFORE_ABSORBING: std::cell::RefCell<Option<Hook>> = const { std::cell::RefCell::new(None) };
+}
+
+pub(super) fn before_absorbing(queue: &Queue) {
+    BEFORE_ABSORBING.with(|hook| {
+        if let Some(hook) = hook.borrow_mut().as_mut() {
+            hook(queue);
+        }
+    });
+}
+
 fn count(shards: &Shards, shard: usize, pk_like: &str) -> i64 {
     let file = shards.file(shard).unwrap();
     let conn = lock(&file.conn);
@@ -34,6 +51,74 @@ fn chunks_queued_together_are_written_together() {
     assert_eq!(write_queued(&shards, shard, false).unwrap(), Some(0), "nothing left queued");
 }
 
+/// A call whose chunk is queued while a writer inserts another call's rows
+/// for the shard shares that writer's commit: it is taken in before the
+/// commit, written and settled in the same transaction.
+#[test]
+fn a_chunk_queued_while_a_writer_inserts_joins_its_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = Shards::new(dir.path().join("t"));
+    let (shard, a) = chunks("a", 0..300).swap_remove(0);
+    let b = chunks("b", 0..300).into_iter().find(|(s, _)| *s == shard).unwrap().1;
+    let (a, b) = (Ticket::new(a), Ticket::new(b));
+    lock(&shards.queue(shard).pending).push(a.clone());
+    let mut late = Some(b.clone());
+    BEFORE_ABSORBING.with(|hook| {
+        *hook.borrow_mut() = Some(Box::new(move |queue: &Queue| {
+            // a's rows are inserted, not committed: b arrives now, once.
+            if let Some(b) = late.take() {
+                lock(&queue.pending).push(b);
+            }
+        }))
+    });
+    let written = write_queued(&shards, shard, true);
+    BEFORE_ABSORBING.with(|hook| hook.borrow_mut().take());
+    assert_eq!(written.unwrap(), Some(2), "both chunks in one transaction");
+    assert_eq!((a.outcome(), b.outcome()), (Some(Ok(())), Some(Ok(()))));
+    assert!(count(&shards, shard, "a%") > 0 && count(&shards, shard, "b%") > 0);
+    assert!(lock(&shards.queue(shard).pending).is_empty(), "nothing left queued");
+}
+
+/// A chunk taken in before the commit that fails fails only its own call:
+/// the chunk the writer began with is written again on its own.
+#[test]
+fn a_late_chunk_that_fails_fails_only_its_own_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = Shards::new(dir.path().join("t"));
+    let (shard, good) = chunks("good", 0..300).swap_remove(0);
+    let bad = chunks("bad", 0..300).into_iter().find(|(s, _)| *s == shard).unwrap().1;
+    refuse_bad_rows(&shards, shard);
+    let (good, bad) = (Ticket::new(good), Ticket::new(bad));
+    lock(&shards.queue(shard).pending).push(good.clone());
+    let mut late = Some(bad.clone());
+    BEFORE_ABSORBING.with(|hook| {
+        *hook.borrow_mut() = Some(Box::new(move |queue: &Queue| {
+            if let Some(bad) = late.take() {
+                lock(&queue.pending).push(bad);
+            }
+        }))
+    });
+    let written = write_queued(&shards, shard, true);
+    BEFORE_ABSORBING.with(|hook| hook.borrow_mut().take());
+    assert_eq!(written.unwrap(), Some(2));
+    let err = bad.outcome().unwrap().unwrap_err();
+    assert!(err.to_string().contains("refused by the test"), "{err}");
+    assert_eq!(good.outcome(), Some(Ok(())));
+    assert_eq!(count(&shards, shard, "bad%"), 0);
+    assert!(count(&shards, shard, "good%") > 0);
+}
+
+/// Makes shard `shard` refuse rows whose pk starts with `bad`.
+fn refuse_bad_rows(shards: &Shards, shard: usize) {
+    let file = shards.file(shard).unwrap();
+    lock(&file.conn)
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON items WHEN NEW.pk LIKE 'bad%'
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+        )
+        .unwrap();
+}
+
 /// A chunk that fails in a shared transaction fails only its own call: the
 /// others are written again on their own.
 #[test]
@@ -42,15 +127,7 @@ fn a_failing_chunk_fails_only_its_own_call() {
     let shards = Shards::new(dir.path().join("t"));
     let (shard, good) = chunks("good", 0..300).swap_remove(0);
     let bad = chunks("bad", 0..300).into_iter().find(|(s, _)| *s == shard).unwrap().1;
-    {
-        let file = shards.file(shard).unwrap();
-        lock(&file.conn)
-            .execute_batch(
-                "CREATE TRIGGER refuse BEFORE INSERT ON items WHEN NEW.pk LIKE 'bad%'
-                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
-            )
-            .unwrap();
-    }
+    refuse_bad_rows(&shards, shard);
     let (bad, good) = (Ticket::new(bad), Ticket::new(good));
     lock(&shards.queue(shard).pending).extend([bad.clone(), good.clone()]);
     assert_eq!(write_queued(&shards, shard, true).unwrap(), Some(2));
