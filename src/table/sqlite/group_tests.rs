@@ -51,6 +51,35 @@ fn chunks_queued_together_are_written_together() {
     assert_eq!(write_queued(&shards, shard, false).unwrap(), Some(0), "nothing left queued");
 }
 
+/// A writer takes shard `shard`'s queue, which holds `first`; once it has
+/// inserted `first`'s rows, `late` is queued (as by a call arriving then).
+fn write_with_a_late_chunk(
+    shards: &Shards,
+    shard: usize,
+    first: &Arc<Ticket>,
+    late: &Arc<Ticket>,
+) -> Option<usize> {
+    lock(&shards.queue(shard).pending).push(first.clone());
+    let mut late = Some(late.clone());
+    BEFORE_ABSORBING.with(|hook| {
+        *hook.borrow_mut() = Some(Box::new(move |queue: &Queue| {
+            if let Some(late) = late.take() {
+                lock(&queue.pending).push(late);
+            }
+        }))
+    });
+    let written = write_queued(shards, shard, true);
+    BEFORE_ABSORBING.with(|hook| hook.borrow_mut().take());
+    written.unwrap()
+}
+
+/// Two chunks of one shard, from two calls with rows `{a}{i}` and `{b}{i}`.
+fn two_chunks(a: &str, b: &str) -> (usize, Arc<Ticket>, Arc<Ticket>) {
+    let (shard, first) = chunks(a, 0..300).swap_remove(0);
+    let second = chunks(b, 0..300).into_iter().find(|(s, _)| *s == shard).unwrap().1;
+    (shard, Ticket::new(first), Ticket::new(second))
+}
+
 /// A call whose chunk is queued while a writer inserts another call's rows
 /// for the shard shares that writer's commit: it is taken in before the
 /// commit, written and settled in the same transaction.
@@ -58,22 +87,8 @@ fn chunks_queued_together_are_written_together() {
 fn a_chunk_queued_while_a_writer_inserts_joins_its_commit() {
     let dir = tempfile::tempdir().unwrap();
     let shards = Shards::new(dir.path().join("t"));
-    let (shard, a) = chunks("a", 0..300).swap_remove(0);
-    let b = chunks("b", 0..300).into_iter().find(|(s, _)| *s == shard).unwrap().1;
-    let (a, b) = (Ticket::new(a), Ticket::new(b));
-    lock(&shards.queue(shard).pending).push(a.clone());
-    let mut late = Some(b.clone());
-    BEFORE_ABSORBING.with(|hook| {
-        *hook.borrow_mut() = Some(Box::new(move |queue: &Queue| {
-            // a's rows are inserted, not committed: b arrives now, once.
-            if let Some(b) = late.take() {
-                lock(&queue.pending).push(b);
-            }
-        }))
-    });
-    let written = write_queued(&shards, shard, true);
-    BEFORE_ABSORBING.with(|hook| hook.borrow_mut().take());
-    assert_eq!(written.unwrap(), Some(2), "both chunks in one transaction");
+    let (shard, a, b) = two_chunks("a", "b");
+    assert_eq!(write_with_a_late_chunk(&shards, shard, &a, &b), Some(2), "both chunks in one transaction");
     assert_eq!((a.outcome(), b.outcome()), (Some(Ok(())), Some(Ok(()))));
     assert!(count(&shards, shard, "a%") > 0 && count(&shards, shard, "b%") > 0);
     assert!(lock(&shards.queue(shard).pending).is_empty(), "nothing left queued");
@@ -85,22 +100,9 @@ fn a_chunk_queued_while_a_writer_inserts_joins_its_commit() {
 fn a_late_chunk_that_fails_fails_only_its_own_call() {
     let dir = tempfile::tempdir().unwrap();
     let shards = Shards::new(dir.path().join("t"));
-    let (shard, good) = chunks("good", 0..300).swap_remove(0);
-    let bad = chunks("bad", 0..300).into_iter().find(|(s, _)| *s == shard).unwrap().1;
+    let (shard, good, bad) = two_chunks("good", "bad");
     refuse_bad_rows(&shards, shard);
-    let (good, bad) = (Ticket::new(good), Ticket::new(bad));
-    lock(&shards.queue(shard).pending).push(good.clone());
-    let mut late = Some(bad.clone());
-    BEFORE_ABSORBING.with(|hook| {
-        *hook.borrow_mut() = Some(Box::new(move |queue: &Queue| {
-            if let Some(bad) = late.take() {
-                lock(&queue.pending).push(bad);
-            }
-        }))
-    });
-    let written = write_queued(&shards, shard, true);
-    BEFORE_ABSORBING.with(|hook| hook.borrow_mut().take());
-    assert_eq!(written.unwrap(), Some(2));
+    assert_eq!(write_with_a_late_chunk(&shards, shard, &good, &bad), Some(2));
     let err = bad.outcome().unwrap().unwrap_err();
     assert!(err.to_string().contains("refused by the test"), "{err}");
     assert_eq!(good.outcome(), Some(Ok(())));
