@@ -7,9 +7,13 @@
 //!   (jobs inherit the engine's environment and directory, no memory
 //!   watchdog or cgroup), to show what isolation costs per task.
 //!
-//! Beside each figure with a target (issue 15), the target and whether it is met.
+//! Beside each figure with a target (issue 15), the target and whether it is
+//! met. The `orders` speed-up target is on the median of alternated runs
+//! (`--runs`, default 3: pipeline, baseline, pipeline, baseline, ...), so
+//! each run's line is followed by the medians' line, which carries the
+//! verdict.
 //!
-//! `cargo build --release --workspace && target/release/batchfan-bench [--rows 100000,1000000,2000000] [--ids random|ascending|both] [--fanout 1000,10000] [--isolation on|off|both] [--work DIR]`
+//! `cargo build --release --workspace && target/release/batchfan-bench [--rows 100000,1000000,2000000] [--ids random|ascending|both] [--runs 3] [--fanout 1000,10000] [--isolation on|off|both] [--work DIR]`
 
 use std::{
     path::{Path, PathBuf},
@@ -19,9 +23,10 @@ use std::{
 
 use serde_json::Value;
 
-const USAGE: &str = "usage: batchfan-bench [--rows N,N,...] [--ids random|ascending|both] [--fanout N,N,...] [--isolation on|off|both] [--work DIR] [--specs DIR]
+const USAGE: &str = "usage: batchfan-bench [--rows N,N,...] [--ids random|ascending|both] [--runs N] [--fanout N,N,...] [--isolation on|off|both] [--work DIR] [--specs DIR]
   --rows       orders input sizes (default 100000,1000000,2000000; \"\" for none)
   --ids        Order IDs of the generated inputs (default both)
+  --runs       orders runs per size, each beside a baseline run, and their medians (default 3)
   --fanout     FANOUT sizes, each run packed and one item per child (default 1000,10000; \"\" for none)
   --isolation  the engine's job isolation (default on; both: each run twice)
   --work       where data and state go (default bench-data)
@@ -31,6 +36,7 @@ const USAGE: &str = "usage: batchfan-bench [--rows N,N,...] [--ids random|ascend
 #[derive(Debug, PartialEq)]
 struct Options {
     rows: Vec<u64>,
+    runs: usize,
     fanout: Vec<u64>,
     ids: &'static [&'static str],
     isolation: &'static [bool],
@@ -44,6 +50,7 @@ struct Options {
 fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
     let mut o = Options {
         rows: vec![100_000, 1_000_000, 2_000_000],
+        runs: 3,
         fanout: vec![1_000, 10_000],
         ids: &["random", "ascending"],
         isolation: &[true],
@@ -55,13 +62,23 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
         if flag == "--help" || flag == "-h" {
             return Ok(None);
         }
-        let known = ["--rows", "--fanout", "--ids", "--isolation", "--work", "--specs"];
+        let known = ["--rows", "--runs", "--fanout", "--ids", "--isolation", "--work", "--specs"];
         if !known.contains(&flag.as_str()) {
             return Err(format!("unknown argument {flag:?}: the flags are {}", known.join(", ")));
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--rows" => o.rows = sizes(flag, value)?,
+            "--runs" => {
+                o.runs = match value.parse::<usize>() {
+                    Ok(n) if (1..=99).contains(&n) => n,
+                    _ => {
+                        return Err(format!(
+                            "--runs {value:?} is not a number of runs from 1 to 99: write e.g. --runs 3"
+                        ))
+                    }
+                }
+            }
             "--fanout" => o.fanout = sizes(flag, value)?,
             "--ids" => {
                 o.ids = match value.as_str() {
@@ -158,7 +175,7 @@ fn tidy(work: &Path) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Options { rows, fanout, ids, isolation: modes, work, specs } = match parse_args(&args) {
+    let Options { rows, runs, fanout, ids, isolation: modes, work, specs } = match parse_args(&args) {
         Ok(Some(options)) => options,
         Ok(None) => {
             println!("{USAGE}");
@@ -175,7 +192,7 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("machine: {cores} cores; binaries: {}", bin.display());
     tidy(&work);
-    let result = orders(&bin, &work, &specs, &rows, ids, modes)
+    let result = orders(&bin, &work, &specs, &rows, runs, ids, modes)
         .and_then(|()| fanout_bench(&bin, &work, &specs, &fanout, modes));
     tidy(&work);
     if let Err(e) = result {
@@ -193,23 +210,74 @@ fn orders_target(rows: u64, ids: &str) -> Option<(f64, f64)> {
     }
 }
 
+/// The median of `xs` (the mean of the middle two for an even count); NaN when empty.
+fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The verdict on `orders` medians: end to end `secs`, speed-up `speedup`.
+fn orders_verdict(rows: u64, ids: &str, secs: f64, speedup: f64) -> String {
+    orders_target(rows, ids).map_or(String::new(), |(t, x)| {
+        let met = secs <= t && speedup >= x;
+        format!("<= {t} s and >= {x}x: {}", if met { "met" } else { "NOT met" })
+    })
+}
+
+/// One `orders` run beside one baseline run: (seconds, the run's JSON, baseline seconds).
+fn orders_pair(
+    bin: &Path,
+    work: &Path,
+    specs: &Path,
+    data: &Path,
+    n: u64,
+    isolation: bool,
+) -> Result<(f64, Value, f64), String> {
+    let state = fresh(&work.join(format!("state-orders-{n}")));
+    let (json, secs) =
+        run(batchfan_run(bin, &state, isolation).arg(specs.join("orders.toml")).arg("--input").arg(data))?;
+    let v: Value = serde_json::from_str(json.trim()).map_err(|e| format!("bad json {json}: {e}"))?;
+    let items = v["items"].as_u64().unwrap_or(0);
+    if items != n {
+        return Err(format!("orders run processed {items} rows, expected {n}"));
+    }
+    let base_state = fresh(&work.join(format!("state-baseline-{n}")));
+    let _ = std::fs::create_dir_all(&base_state);
+    let (base_out, _) = run(Command::new(bin.join("orders-baseline")).arg(data).arg(&base_state))?;
+    let base_secs: f64 = base_out.split_whitespace().nth(2).and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
+    // Gone before the next pair: a run's 0.6-1.2 GB of tables left behind
+    // made each later run of the same size slower, the baseline too.
+    let _ = std::fs::remove_dir_all(&state);
+    let _ = std::fs::remove_dir_all(&base_state);
+    Ok((secs, v, base_secs))
+}
+
 fn orders(
     bin: &Path,
     work: &Path,
     specs: &Path,
     rows: &[u64],
+    runs: usize,
     ids: &[&str],
     modes: &[bool],
 ) -> Result<(), String> {
     if rows.is_empty() {
         return Ok(());
     }
-    println!("\norders end to end (embedded backend) vs single-process baseline");
     println!(
-        "{:>9} {:>9} {:>9} {:>8} {:>10} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8}  target",
+        "\norders end to end (embedded backend) vs single-process baseline, {runs} alternated run(s) each"
+    );
+    println!(
+        "{:>9} {:>9} {:>9} {:>6} {:>8} {:>10} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8}  target (on the medians)",
         "rows",
         "order ids",
         "isolation",
+        "run",
         "e2e s",
         "rows/s",
         "plan",
@@ -231,36 +299,38 @@ fn orders(
             }
             run(&mut gen)?;
         }
-        let state = fresh(&work.join(format!("state-orders-{n}")));
-        let (json, secs) = run(batchfan_run(bin, &state, isolation)
-            .arg(specs.join("orders.toml"))
-            .arg("--input")
-            .arg(&data))?;
-        let v: Value = serde_json::from_str(json.trim()).map_err(|e| format!("bad json {json}: {e}"))?;
-        let phase =
-            |k: &str| v["phases_ms"][k].as_f64().map_or("-".to_owned(), |ms| format!("{:.2}", ms / 1000.0));
-        let base_state = fresh(&work.join(format!("state-baseline-{n}")));
-        let _ = std::fs::create_dir_all(&base_state);
-        let (base_out, _) = run(Command::new(bin.join("orders-baseline")).arg(&data).arg(&base_state))?;
-        let base_secs: f64 =
-            base_out.split_whitespace().nth(2).and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
-        let items = v["items"].as_u64().unwrap_or(0);
-        if items != n {
-            return Err(format!("orders run processed {items} rows, expected {n}"));
+        let mode = if isolation { "on" } else { "off" };
+        let (mut e2e, mut bases, mut speedups) = (vec![], vec![], vec![]);
+        for k in 1..=runs {
+            let (secs, v, base_secs) = orders_pair(bin, work, specs, &data, n, isolation)?;
+            let phase = |key: &str| {
+                v["phases_ms"][key].as_f64().map_or("-".to_owned(), |ms| format!("{:.2}", ms / 1000.0))
+            };
+            println!(
+                "{n:>9} {order:>9} {mode:>9} {:>6} {secs:>8.2} {:>10.0} {:>7} {:>8} {:>8} {:>8} {base_secs:>9.2} {:>7.2}x",
+                format!("{k}/{runs}"),
+                n as f64 / secs,
+                phase("plan"),
+                phase("stage:confirm"),
+                phase("aggregation"),
+                phase("cleanup"),
+                base_secs / secs
+            );
+            e2e.push(secs);
+            bases.push(base_secs);
+            speedups.push(base_secs / secs);
         }
-        let target = orders_target(n, order).map_or(String::new(), |(t, x)| {
-            let met = secs <= t && base_secs / secs >= x;
-            format!("<= {t} s and >= {x}x: {}", if met { "met" } else { "NOT met" })
-        });
+        let (secs, speedup) = (median(&e2e), median(&speedups));
         println!(
-            "{n:>9} {order:>9} {:>9} {secs:>8.2} {:>10.0} {:>7} {:>8} {:>8} {:>8} {base_secs:>9.2} {:>7.2}x  {target}",
-            if isolation { "on" } else { "off" },
+            "{n:>9} {order:>9} {mode:>9} {:>6} {secs:>8.2} {:>10.0} {:>7} {:>8} {:>8} {:>8} {:>9.2} {speedup:>7.2}x  {}",
+            "median",
             n as f64 / secs,
-            phase("plan"),
-            phase("stage:confirm"),
-            phase("aggregation"),
-            phase("cleanup"),
-            base_secs / secs
+            "",
+            "",
+            "",
+            "",
+            median(&bases),
+            orders_verdict(n, order, secs, speedup)
         );
     }
     Ok(())
@@ -338,7 +408,8 @@ mod tests {
         ])
         .unwrap()
         .unwrap();
-        assert_eq!((o.rows, o.fanout), (vec![1_000_000, 2_000_000], vec![]));
+        assert_eq!((o.rows, o.fanout, o.runs), (vec![1_000_000, 2_000_000], vec![], 3));
+        assert_eq!(parse(&["--runs", "5"]).unwrap().unwrap().runs, 5);
         assert_eq!((o.ids, o.isolation), (&["random"][..], &[true, false][..]));
         assert_eq!((o.work, o.specs), (PathBuf::from("bench-data"), PathBuf::from("jobs")));
         assert_eq!(parse(&["--help"]), Ok(None));
@@ -353,5 +424,20 @@ mod tests {
         assert!(err(&["--fanout", "0"]).contains("--fanout \"0\""));
         assert!(err(&["--ids", "sorted"]).contains("--ids \"sorted\""));
         assert!(err(&["--isolation", "yes"]).contains("--isolation \"yes\""));
+        assert!(err(&["--runs", "0"]).contains("--runs \"0\" is not a number of runs from 1 to 99"));
+        assert!(err(&["--runs", "three"]).contains("--runs \"three\""));
+    }
+
+    #[test]
+    fn the_verdict_is_on_the_medians() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(&[]).is_nan());
+        // Runs at 1.2x, 1.7x and 1.55x: the median, 1.55x, meets 1.5x at 1M.
+        let speedup = median(&[1.2, 1.7, 1.55]);
+        assert_eq!(orders_verdict(1_000_000, "random", 2.0, speedup), "<= 3 s and >= 1.5x: met");
+        assert_eq!(orders_verdict(2_000_000, "random", 5.0, speedup), "<= 6 s and >= 1.6x: NOT met");
+        assert_eq!(orders_verdict(2_000_000, "random", 6.5, 1.7), "<= 6 s and >= 1.6x: NOT met");
+        assert_eq!(orders_verdict(1_000_000, "ascending", 2.0, 1.7), "", "no target for ascending IDs");
     }
 }
