@@ -24,13 +24,14 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// large batch does not spill pages to the WAL before it commits — a batch
 /// of random keys dirties most of a shard's key index, ~26 bytes a row (a
 /// 2M-row `orders` table: 12.4 MB per shard), so 64 MB holds the index of a
-/// shard of ~2.5M rows (a table of ~10M) and the batch's new rows. Not larger: what else a cache keeps is mostly the pages
-/// of rows appended by earlier batches, never touched again (reads go
-/// through the memory map), and every page of it is fresh memory the kernel
-/// zeroes and, at exit, frees. At 256 MB, a 2M-row `orders` run's service
-/// grew to 626 MB resident against 370 MB at 64 MB, and was no faster
-/// (three alternated pairs: 3.95 / 3.98 / 4.15 s against 4.02 / 3.91 /
-/// 3.76 s).
+/// shard of ~2.5M rows (a table of ~10M) and the batch's new rows.
+///
+/// Not larger: what else a cache keeps is mostly the pages of rows appended
+/// by earlier batches, never touched again (reads go through the memory
+/// map), and every page of it is fresh memory the kernel zeroes and, at
+/// exit, frees. At 256 MB, a 2M-row `orders` run's service grew to 626 MB
+/// resident against 370 MB at 64 MB, and was no faster (three alternated
+/// pairs: 3.95 / 3.98 / 4.15 s against 4.02 / 3.91 / 3.76 s).
 const CACHE_KIB: u32 = 64 * 1024;
 
 /// Bytes of the database file read through a memory map instead of `pread`
