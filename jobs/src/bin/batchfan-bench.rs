@@ -152,9 +152,11 @@ fn settle() {
     let _ = Command::new("sync").status();
 }
 
-/// A new state directory. Old ones are deleted only at the end: deleting many
-/// files right before creating many makes ext4's inode allocation slow, which
-/// would be charged to the next run.
+/// A new state directory. FANOUT's are deleted only at the end: deleting
+/// many files right before creating many makes ext4's inode allocation slow,
+/// which would be charged to the next run. An `orders` pair deletes its own
+/// (a few hundred files, but 0.6-1.2 GB of tables) before the next pair:
+/// kept, they slowed every later run of the size (see `orders_pair`).
 fn fresh(dir: &Path) -> PathBuf {
     let stamp =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
