@@ -41,9 +41,7 @@ fn count(shards: &Shards, shard: usize, pk_like: &str) -> i64 {
 fn chunks_queued_together_are_written_together() {
     let dir = tempfile::tempdir().unwrap();
     let shards = Shards::new(dir.path().join("t"));
-    let (shard, a) = chunks("a", 0..300).swap_remove(0);
-    let b = chunks("b", 0..300).into_iter().find(|(s, _)| *s == shard).unwrap().1;
-    let (a, b) = (Ticket::new(a), Ticket::new(b));
+    let (shard, a, b) = two_chunks("a", "b");
     lock(&shards.queue(shard).pending).extend([a.clone(), b.clone()]);
     assert_eq!(write_queued(&shards, shard, true).unwrap(), Some(2));
     assert_eq!((a.outcome(), b.outcome()), (Some(Ok(())), Some(Ok(()))));
@@ -103,11 +101,16 @@ fn a_late_chunk_that_fails_fails_only_its_own_call() {
     let (shard, good, bad) = two_chunks("good", "bad");
     refuse_bad_rows(&shards, shard);
     assert_eq!(write_with_a_late_chunk(&shards, shard, &good, &bad), Some(2));
+    assert_only_bad_failed(&shards, shard, &good, &bad);
+}
+
+/// `bad`'s call got the refusal and wrote nothing; `good`'s rows are stored.
+fn assert_only_bad_failed(shards: &Shards, shard: usize, good: &Ticket, bad: &Ticket) {
     let err = bad.outcome().unwrap().unwrap_err();
     assert!(err.to_string().contains("refused by the test"), "{err}");
     assert_eq!(good.outcome(), Some(Ok(())));
-    assert_eq!(count(&shards, shard, "bad%"), 0);
-    assert!(count(&shards, shard, "good%") > 0);
+    assert_eq!(count(shards, shard, "bad%"), 0);
+    assert!(count(shards, shard, "good%") > 0);
 }
 
 /// Makes shard `shard` refuse rows whose pk starts with `bad`.
@@ -127,17 +130,11 @@ fn refuse_bad_rows(shards: &Shards, shard: usize) {
 fn a_failing_chunk_fails_only_its_own_call() {
     let dir = tempfile::tempdir().unwrap();
     let shards = Shards::new(dir.path().join("t"));
-    let (shard, good) = chunks("good", 0..300).swap_remove(0);
-    let bad = chunks("bad", 0..300).into_iter().find(|(s, _)| *s == shard).unwrap().1;
+    let (shard, good, bad) = two_chunks("good", "bad");
     refuse_bad_rows(&shards, shard);
-    let (bad, good) = (Ticket::new(bad), Ticket::new(good));
     lock(&shards.queue(shard).pending).extend([bad.clone(), good.clone()]);
     assert_eq!(write_queued(&shards, shard, true).unwrap(), Some(2));
-    let err = bad.outcome().unwrap().unwrap_err();
-    assert!(err.to_string().contains("refused by the test"), "{err}");
-    assert_eq!(good.outcome(), Some(Ok(())));
-    assert_eq!(count(&shards, shard, "bad%"), 0);
-    assert!(count(&shards, shard, "good%") > 0);
+    assert_only_bad_failed(&shards, shard, &good, &bad);
 }
 
 /// Many calls at once from several threads: every row of every call is
